@@ -1,0 +1,39 @@
+// Images between nodes are float32 tensors [B, 3, H, W] in [0, 1] (channels first, as the ONNX
+// models take them); masks are [B, 1, H, W]. These convert to and from interleaved bytes.
+import type { Tensor } from "./schema.ts";
+
+export function imageSize(image: Tensor): { batch: number; channels: number; height: number; width: number } {
+  if (image.shape.length !== 4) throw new Error(`expected an image tensor [B, C, H, W], got [${image.shape.join(", ")}]`);
+  const [batch, channels, height, width] = image.shape;
+  return { batch, channels, height, width };
+}
+
+/** One batch item as interleaved 8-bit pixels (HWC). */
+export function tensorToPixels(image: Tensor, index = 0): { data: Uint8Array; width: number; height: number; channels: number } {
+  const { channels, height, width } = imageSize(image);
+  const plane = width * height;
+  const base = index * channels * plane;
+  const data = new Uint8Array(plane * channels);
+  for (let c = 0; c < channels; c++) {
+    for (let p = 0; p < plane; p++) {
+      const v = image.data[base + c * plane + p];
+      data[p * channels + c] = Math.round(Math.min(1, Math.max(0, v)) * 255);
+    }
+  }
+  return { data, width, height, channels };
+}
+
+/** Interleaved 8-bit pixels (HWC) as channel planes of floats in [0, 1], appended at `offset`. */
+export function pixelsToPlanes(pixels: Uint8Array, width: number, height: number, channels: number, out: Float32Array, offset: number, take = channels): void {
+  const plane = width * height;
+  for (let c = 0; c < take; c++) {
+    for (let p = 0; p < plane; p++) out[offset + c * plane + p] = pixels[p * channels + c] / 255;
+  }
+}
+
+export function parseHexColor(hex: string): [number, number, number] {
+  const m = /^#?([0-9a-f]{6})$/i.exec(hex.trim());
+  if (!m) throw new Error(`"${hex}" is not a colour of the form #rrggbb`);
+  const n = parseInt(m[1], 16);
+  return [(n >> 16) & 255, (n >> 8) & 255, n & 255];
+}

@@ -1,0 +1,278 @@
+// The vocabulary shared by server and client: socket types, widget specs, node definitions and
+// the workflow file format. Everything that crosses a boundary has a zod schema here; the types
+// used elsewhere are inferred from those schemas.
+import { z } from "zod";
+
+// ---------------------------------------------------------------------------------------------
+// Socket types
+// ---------------------------------------------------------------------------------------------
+
+export const SOCKET_TYPES = [
+  "IMAGE", "MASK", "LATENT", "CONDITIONING",
+  "STAGE_C", "STAGE_B", "STAGE_A", "TEXT_ENCODER", "EFFNET", "CLIP_VISION", "PREVIEWER",
+  "INT", "FLOAT", "STRING", "BOOLEAN", "COMBO",
+  "*",
+] as const;
+export const SocketType = z.enum(SOCKET_TYPES);
+export type SocketType = z.infer<typeof SocketType>;
+
+/** Types that carry a value a widget can edit; a link of the same type may replace the widget. */
+export const LITERAL_TYPES: readonly SocketType[] = ["INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"];
+
+/** Whether an output of type `from` may feed an input of type `to`, and if not, why. */
+export function socketCompatibility(from: SocketType, to: SocketType): { ok: true } | { ok: false; reason: string } {
+  if (from === to || from === "*" || to === "*") return { ok: true };
+  return { ok: false, reason: `type mismatch: ${from} cannot feed an input of type ${to}` };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Widgets and inputs
+// ---------------------------------------------------------------------------------------------
+
+export const SEED_CONTROLS = ["fixed", "randomize", "increment"] as const;
+export const SeedControl = z.enum(SEED_CONTROLS);
+export type SeedControl = z.infer<typeof SeedControl>;
+
+/** Largest seed: seeds are unsigned 64-bit and travel as decimal strings beyond 2^53. */
+export const MAX_SEED = (1n << 64n) - 1n;
+
+export const InputSpec = z.object({
+  name: z.string(),
+  type: SocketType,
+  label: z.string().optional(),
+  description: z.string().optional(),
+  /** Absent for link-only inputs (IMAGE, LATENT, ...). */
+  default: z.unknown().optional(),
+  optional: z.boolean().optional(),
+  min: z.number().optional(),
+  max: z.number().optional(),
+  step: z.number().optional(),
+  options: z.array(z.string()).optional(),
+  multiline: z.boolean().optional(),
+  /** An INT widget holding a 64-bit seed, with an "after run" control in the editor. */
+  seed: z.boolean().optional(),
+  /** A STRING holding a colour (#rrggbb). */
+  color: z.boolean().optional(),
+  /** A STRING naming an uploaded image (editor shows upload + thumbnail). */
+  upload: z.boolean().optional(),
+  /** A STRING holding a painted mask as a data URL or empty (editor shows a paint surface). */
+  paint: z.boolean().optional(),
+});
+export type InputSpec = z.infer<typeof InputSpec>;
+
+export const OutputSpec = z.object({ name: z.string(), type: SocketType, description: z.string().optional() });
+export type OutputSpec = z.infer<typeof OutputSpec>;
+
+/** The catalog entry sent to clients (GET /api/nodes): a node definition without its code. */
+export const NodeSpec = z.object({
+  type: z.string(),
+  displayName: z.string(),
+  category: z.string(),
+  description: z.string(),
+  inputs: z.array(InputSpec),
+  outputs: z.array(OutputSpec),
+  output: z.boolean().optional(),
+});
+export type NodeSpec = z.infer<typeof NodeSpec>;
+export const NodeCatalog = z.array(NodeSpec);
+export type NodeCatalog = z.infer<typeof NodeCatalog>;
+
+// ---------------------------------------------------------------------------------------------
+// Values flowing between nodes
+// ---------------------------------------------------------------------------------------------
+
+/** A dense float32 tensor. Images are [B, 3, H, W] in [0, 1]; masks [B, 1, H, W] in [0, 1]. */
+export interface Tensor {
+  data: Float32Array;
+  shape: number[];
+}
+
+export type LatentStage = "c" | "b";
+
+/** A latent of one cascade stage; `noisy` marks a result returned with leftover noise. */
+export interface Latent {
+  samples: Tensor;
+  stage: LatentStage;
+  /** t in [0,1] at which the samples still carry noise (0 = clean). */
+  noisyAt?: number;
+  /** Seeds of a branched batch, one per batch item, so picking a result keeps its seed. */
+  seeds?: string[];
+}
+
+export interface Conditioning {
+  clipText: Tensor;
+  pooled: Tensor;
+  clipImg: Tensor;
+  /** Stage B's conditioning carries the Stage C latent it decodes. */
+  stageC?: Tensor;
+  text?: string;
+}
+
+/** What a node's execute function receives besides its inputs. */
+export interface ExecContext {
+  promptId: string;
+  nodeId: string;
+  signal: AbortSignal;
+  /** Per-step progress of a long node. */
+  progress(step: number, total: number): void;
+  /** A live preview: raw RGB bytes (HWC), sent throttled to clients by the host. */
+  preview(frame: { width: number; height: number; rgb: Uint8Array; step?: number; total?: number }): void;
+  /** Host services (runtime, folders); typed by the node families that use them. */
+  services: NodeServices;
+  /** The workflow being run, to embed in saved images. */
+  workflow: Workflow;
+  /** Set by the host when someone asks a running sampler to finish now. */
+  finishRequested(): boolean;
+}
+
+/** Services a host provides to nodes. Families narrow `runtime` to what they need. */
+export interface NodeServices {
+  outputsDir: string;
+  uploadsDir: string;
+  tempDir: string;
+  /** The cascade runtime (server/runtime) when the host has one. */
+  runtime?: unknown;
+  /** Dynamic options for COMBO inputs named by key (packs, uploads). */
+  listOptions?(key: string): string[];
+}
+
+export type NodeInputs = Record<string, unknown>;
+export type NodeOutputs = Record<string, unknown>;
+
+/** A node definition: data plus the function that computes it. */
+export interface NodeDef {
+  type: string;
+  displayName: string;
+  category: string;
+  description: string;
+  inputs: InputSpec[];
+  outputs: OutputSpec[];
+  output?: boolean;
+  /** Options of COMBO inputs computed when the catalog is built (e.g. the packs found). */
+  dynamicOptions?: Record<string, (services: NodeServices) => string[]>;
+  /** Never cache (e.g. nodes whose result depends on something outside the graph). */
+  volatile?: boolean;
+  /** Outside state the result depends on (a file's size and mtime), folded into the cache key. */
+  fingerprint?(inputs: NodeInputs, services: NodeServices): string;
+  execute(inputs: NodeInputs, ctx: ExecContext): Promise<NodeOutputs> | NodeOutputs;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The workflow file
+// ---------------------------------------------------------------------------------------------
+
+export const WORKFLOW_FORMAT = "sluice.workflow";
+export const WORKFLOW_VERSION = "1.0.0";
+
+export const Link = z.object({ node: z.string().min(1), output: z.string().min(1) }).strict();
+export type Link = z.infer<typeof Link>;
+
+export const Literal = z.union([z.string(), z.number(), z.boolean(), z.null()]);
+export type Literal = z.infer<typeof Literal>;
+export const InputValue = z.union([Link, Literal]);
+export type InputValue = z.infer<typeof InputValue>;
+
+export function isLink(v: unknown): v is Link {
+  return typeof v === "object" && v !== null && typeof (v as Link).node === "string" && typeof (v as Link).output === "string";
+}
+
+export const NodeUi = z.object({
+  pos: z.tuple([z.number(), z.number()]).optional(),
+  size: z.tuple([z.number(), z.number()]).optional(),
+  collapsed: z.boolean().optional(),
+  title: z.string().optional(),
+  color: z.string().optional(),
+  /** Seed "after run" controls per input name. */
+  seedControl: z.record(z.string(), SeedControl).optional(),
+}).passthrough();
+
+export const WorkflowNode = z.object({
+  id: z.string().min(1),
+  type: z.string().min(1),
+  inputs: z.record(z.string(), InputValue).default({}),
+  ui: NodeUi.optional(),
+  /** A node whose type no longer exists keeps what it was here (placeholder). */
+  placeholder: z.object({ originalType: z.string(), reason: z.string() }).optional(),
+});
+export type WorkflowNode = z.infer<typeof WorkflowNode>;
+
+export const Group = z.object({
+  id: z.string().optional(),
+  title: z.string(),
+  bounds: z.tuple([z.number(), z.number(), z.number(), z.number()]),
+  color: z.string().optional(),
+});
+export type Group = z.infer<typeof Group>;
+
+export const Param = z.object({
+  name: z.string().min(1),
+  node: z.string().min(1),
+  input: z.string().min(1),
+  description: z.string().optional(),
+});
+export type Param = z.infer<typeof Param>;
+
+/** A component (subgraph): its nodes plus the inputs and outputs that cross its border. */
+export const ComponentDef = z.object({
+  name: z.string(),
+  description: z.string().optional(),
+  nodes: z.array(WorkflowNode),
+  inputs: z.array(z.object({ name: z.string(), type: SocketType, targets: z.array(z.object({ node: z.string(), input: z.string() })) })),
+  outputs: z.array(z.object({ name: z.string(), type: SocketType, source: Link })),
+});
+export type ComponentDef = z.infer<typeof ComponentDef>;
+
+export const Workflow = z.object({
+  format: z.literal(WORKFLOW_FORMAT),
+  version: z.string().regex(/^\d+\.\d+\.\d+$/, "version must be semver, e.g. 1.0.0"),
+  name: z.string().optional(),
+  description: z.string().optional(),
+  nodes: z.array(WorkflowNode),
+  groups: z.array(Group).default([]),
+  components: z.record(z.string(), ComponentDef).default({}),
+  params: z.array(Param).default([]),
+  extra: z.record(z.string(), z.unknown()).optional(),
+});
+export type Workflow = z.infer<typeof Workflow>;
+
+// ---------------------------------------------------------------------------------------------
+// HTTP bodies and answers shared with the client
+// ---------------------------------------------------------------------------------------------
+
+export const NodeError = z.object({ input: z.string().optional(), message: z.string() });
+export type NodeError = z.infer<typeof NodeError>;
+export const NodeErrors = z.record(z.string(), z.array(NodeError));
+export type NodeErrors = z.infer<typeof NodeErrors>;
+
+export const PromptRequest = z.object({
+  workflow: z.unknown().optional(),
+  workflowId: z.string().optional(),
+  outputs: z.array(z.string()).optional(),
+  params: z.record(z.string(), Literal).optional(),
+  clientId: z.string().optional(),
+});
+export type PromptRequest = z.infer<typeof PromptRequest>;
+
+export const PROMPT_STATUSES = ["pending", "running", "waiting", "done", "failed", "cancelled"] as const;
+export const PromptStatus = z.enum(PROMPT_STATUSES);
+export type PromptStatus = z.infer<typeof PromptStatus>;
+
+export const OutputImage = z.object({ file: z.string(), width: z.number().optional(), height: z.number().optional(), seed: z.string().optional() });
+export type OutputImage = z.infer<typeof OutputImage>;
+export const NodeResult = z.object({ images: z.array(OutputImage).optional() }).passthrough();
+export type NodeResult = z.infer<typeof NodeResult>;
+
+export const ExecutionError = z.object({
+  node: z.string().optional(),
+  type: z.string().optional(),
+  message: z.string(),
+  inputs: z.record(z.string(), z.unknown()).optional(),
+});
+export type ExecutionError = z.infer<typeof ExecutionError>;
+
+export const GateAnswer = z.object({
+  action: z.enum(["continue", "reroll", "cancel"]),
+  /** An edited value: a latent as {shape, data (base64 float32)} or an image as a PNG data URL. */
+  value: z.unknown().optional(),
+});
+export type GateAnswer = z.infer<typeof GateAnswer>;

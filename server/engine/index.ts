@@ -1,0 +1,7 @@
+// The engine's public face: validate, plan and execute workflows with toy or real nodes alike.
+export { validateWorkflow, parseSeed, type ValidationReport, type CatalogLookup } from "./validate.ts";
+export { executeWorkflow, ExecutionFailed, ExecutionCancelled, literalInputs, type ExecutionResult, type ExecutionHooks, type ExecuteOptions } from "./execute.ts";
+export { OutputCache, estimateBytes } from "./cache.ts";
+export { executionOrder, findCycle, sourcesOf } from "./graph.ts";
+export { migrateWorkflow, parseWorkflow, WorkflowFormatError } from "./migrate.ts";
+export { buildCatalog } from "./catalog.ts";
