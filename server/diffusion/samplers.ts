@@ -1,0 +1,347 @@
+/**
+ * Samplers for Stable Cascade's ε-prediction models, all in CASCADE.md's (a, b) parameterisation.
+ *
+ * Grid: t_i = linspace(t_start, 0, N+1) with t_start = denoise, (a_i, b_i, σ_i = b_i/a_i) at the
+ * chosen shift. The latent x is always kept in the variance-preserving form x = a·x0 + b·ε between
+ * steps; euler / euler_ancestral / dpmpp_2m work on x_σ = x/a (σ-space, as in k-diffusion) inside a
+ * step and scale back by a' afterwards. Step i: the model sees (x_i, r(t_i)), guidance gives ε̂,
+ * x0_i = (x_i − b_i·ε̂)/a_i, then the sampler's update gives x_{i+1} at t_{i+1}.
+ *
+ * The result of a run that reaches t = 0 is the x0 of its last step (CASCADE.md): no sampler takes
+ * x to t_N = 0 (where the clamped schedule still has b = 0.01); every one of them would land on that
+ * x0 if the last step went to σ = 0 (the k-diffusion convention), so the result is the same for all.
+ */
+import { schedulePoint, timeGrid, type SchedulePoint } from "./schedule.ts";
+import { guide, noiseLatent } from "./guidance.ts";
+import { batchNoise, stepStream, type Seed } from "./noise.ts";
+
+export type SamplerName = "ddpm" | "ddim" | "euler" | "euler_ancestral" | "dpmpp_2m" | "lcm";
+export const SAMPLER_NAMES: readonly SamplerName[] = ["ddpm", "ddim", "euler", "euler_ancestral", "dpmpp_2m", "lcm"];
+
+/** What a sampler's update sees at step i (all arrays have the latent's length; do not mutate them). */
+export interface StepContext {
+  /** absolute step index i in the grid (0-based) */
+  index: number;
+  /** x at t_i */
+  x: Float32Array;
+  /** x0 predicted at t_i */
+  x0: Float32Array;
+  /** guided noise prediction ε̂ at t_i */
+  eps: Float32Array;
+  cur: SchedulePoint;
+  next: SchedulePoint;
+  /** the previous step's x0 and schedule point (multistep samplers), when known */
+  prev?: { x0: Float32Array; point: SchedulePoint };
+  /** fresh N(0, I) noise of this step's own sub-stream (drawn on first call, then cached) */
+  noise(): Float32Array;
+}
+
+/** A sampler: the update x_i → x_{i+1}. Built-ins are in SAMPLERS; tests may pass their own. */
+export interface SamplerImpl {
+  name: string;
+  /** true when the update uses no fresh noise */
+  deterministic: boolean;
+  /** true when the update uses the previous step's x0 (`prev`) */
+  multistep?: boolean;
+  step(ctx: StepContext): Float32Array;
+}
+
+function ddimFamily(name: string, eta: number): SamplerImpl {
+  return {
+    name,
+    deterministic: eta === 0,
+    step({ x0, eps, cur, next, noise }) {
+      const { a, b } = cur;
+      const { a: a2, b: b2 } = next;
+      const sig = eta > 0 ? eta * (b2 / b) * Math.sqrt(Math.max(0, 1 - (a * a) / (a2 * a2))) : 0;
+      const ce = Math.sqrt(Math.max(0, b2 * b2 - sig * sig));
+      const out = new Float32Array(x0.length);
+      if (sig > 0) {
+        const z = noise();
+        for (let k = 0; k < out.length; k++) out[k] = a2 * x0[k] + ce * eps[k] + sig * z[k];
+      } else {
+        for (let k = 0; k < out.length; k++) out[k] = a2 * x0[k] + ce * eps[k];
+      }
+      return out;
+    },
+  };
+}
+
+const euler: SamplerImpl = {
+  name: "euler",
+  deterministic: true,
+  step({ x, x0, cur, next }) {
+    const { a, sigma: s } = cur;
+    const { a: a2, sigma: s2 } = next;
+    const out = new Float32Array(x.length);
+    for (let k = 0; k < out.length; k++) {
+      const xs = x[k] / a;
+      const d = (xs - x0[k]) / s;
+      out[k] = a2 * (xs + (s2 - s) * d);
+    }
+    return out;
+  },
+};
+
+const eulerAncestral: SamplerImpl = {
+  name: "euler_ancestral",
+  deterministic: false,
+  step({ x, x0, cur, next, noise }) {
+    const { a, sigma: s } = cur;
+    const { a: a2, sigma: s2 } = next;
+    const up = Math.min(s2, Math.sqrt(Math.max(0, (s2 * s2 * (s * s - s2 * s2)) / (s * s))));
+    const down = Math.sqrt(Math.max(0, s2 * s2 - up * up));
+    const z = up > 0 ? noise() : undefined;
+    const out = new Float32Array(x.length);
+    for (let k = 0; k < out.length; k++) {
+      const xs = x[k] / a;
+      const d = (xs - x0[k]) / s;
+      out[k] = a2 * (xs + (down - s) * d + (z ? up * z[k] : 0));
+    }
+    return out;
+  },
+};
+
+const dpmpp2m: SamplerImpl = {
+  name: "dpmpp_2m",
+  deterministic: true,
+  multistep: true,
+  step({ x, x0, cur, next, prev }) {
+    const { a, sigma: s } = cur;
+    const { a: a2, sigma: s2 } = next;
+    const ratio = s2 / s; // e^{-h}
+    const h = Math.log(s / s2);
+    let c0 = 1, c1 = 0; // D = c0·x0 + c1·x0_prev
+    if (prev && h > 0) {
+      const hLast = Math.log(prev.point.sigma / s);
+      if (hLast > 0) {
+        const rr = hLast / h;
+        c0 = 1 + 1 / (2 * rr);
+        c1 = -1 / (2 * rr);
+      }
+    }
+    const px = prev?.x0;
+    const out = new Float32Array(x.length);
+    for (let k = 0; k < out.length; k++) {
+      const xs = x[k] / a;
+      const D = c1 !== 0 ? c0 * x0[k] + c1 * px![k] : x0[k];
+      out[k] = a2 * (ratio * xs + (1 - ratio) * D);
+    }
+    return out;
+  },
+};
+
+const lcm: SamplerImpl = {
+  name: "lcm",
+  deterministic: false,
+  step({ x0, next, noise }) {
+    const { a: a2, b: b2 } = next;
+    const z = noise();
+    const out = new Float32Array(x0.length);
+    for (let k = 0; k < out.length; k++) out[k] = a2 * x0[k] + b2 * z[k];
+    return out;
+  },
+};
+
+export const SAMPLERS: Readonly<Record<SamplerName, SamplerImpl>> = {
+  ddpm: ddimFamily("ddpm", 1),
+  ddim: ddimFamily("ddim", 0),
+  euler,
+  euler_ancestral: eulerAncestral,
+  dpmpp_2m: dpmpp2m,
+  lcm,
+};
+
+export function isSamplerName(s: unknown): s is SamplerName {
+  return typeof s === "string" && (SAMPLER_NAMES as readonly string[]).includes(s);
+}
+
+/** What the sampler asks of the model at one step. */
+export interface PredictContext {
+  /** absolute step index i */
+  index: number;
+  /** t_i (shifted schedule time; the model gets r, not this) */
+  t: number;
+}
+
+/**
+ * Runs the model at (x, r). The caller runs uncond and cond as ONE batch of two (uncond half first,
+ * see guidance.duplicateBatch/splitBatch); `withUncond` is false when cfg = 1, and then only the
+ * cond prediction is needed.
+ */
+export type Predict = (
+  x: Float32Array,
+  r: number,
+  withUncond: boolean,
+  ctx: PredictContext,
+) => Promise<{ cond: Float32Array; uncond?: Float32Array }>;
+
+export interface StepInfo {
+  /** 1-based step count within this run's window */
+  step: number;
+  /** number of steps in this run's window */
+  total: number;
+  /** absolute step index i in the N-step grid */
+  index: number;
+  /** t_i */
+  t: number;
+  /** the latent the model saw at this step (x at t_i) */
+  x: Float32Array;
+  /** its predicted x0 (what previews show) */
+  x0: Float32Array;
+}
+
+/** The previous step's x0, carried from a window that stopped at `step + 1` into the next window. */
+export interface SamplerHistory {
+  sampler: string;
+  steps: number;
+  tStart: number;
+  shift: number;
+  /** absolute index of the step that predicted x0 */
+  step: number;
+  x0: Float32Array;
+}
+
+export interface SampleOptions {
+  /** starting latent: with addNoise, the clean latent (zeros for text-to-image, the init for img2img); without, x already noised at t of the window's start */
+  x: Float32Array;
+  shape: readonly number[];
+  sampler: SamplerName | SamplerImpl;
+  /** N, the number of steps of the whole grid */
+  steps: number;
+  shift: number;
+  /** t_start = denoise ∈ [0, 1]; 0 returns x unchanged */
+  denoise?: number;
+  /** window [startStep, endStep) over the N steps; defaults 0 and N (endStep is capped at N) */
+  startStep?: number;
+  endStep?: number;
+  /** default true: x ← a(t_s)·x + b(t_s)·ε with ε = noise of the seed's main stream */
+  addNoise?: boolean;
+  /** default false: when the window ends before N, return x at t_end (reported in noisyAt) instead of x0 */
+  returnLeftoverNoise?: boolean;
+  /** one seed, or one per batch item (shape[0] of them) */
+  seed: Seed | readonly Seed[];
+  cfg: number;
+  /** guidance rescale ρ ∈ [0, 1]; 0 = off */
+  cfgRescale?: number;
+  predict: Predict;
+  onStep?: (info: StepInfo) => void;
+  signal?: AbortSignal;
+  finishRequested?: () => boolean;
+  /** x0 of the step before startStep, from a previous window's result (dpmpp_2m only; ignored when it does not match) */
+  history?: SamplerHistory;
+}
+
+export interface SampleResult {
+  samples: Float32Array;
+  /** t at which `samples` still carries noise; 0 when samples is a clean x0 */
+  noisyAt: number;
+  stepsRun: number;
+  /** the last step's x0, to continue a multistep sampler exactly in a following window */
+  history?: SamplerHistory;
+}
+
+function abortError(signal: AbortSignal): Error {
+  const reason = signal.reason;
+  const e = new Error(reason instanceof Error && reason.message ? `sampling aborted: ${reason.message}` : "sampling aborted");
+  e.name = "AbortError";
+  return e;
+}
+
+function checkInt(v: number, what: string, min: number): void {
+  if (!Number.isInteger(v) || v < min) throw new RangeError(`${what} must be an integer ≥ ${min}, got ${v}`);
+}
+
+function checkFinite(arr: Float32Array, what: string, index: number): void {
+  for (let k = 0; k < arr.length; k++) {
+    if (!Number.isFinite(arr[k])) {
+      throw new Error(`${what} at step ${index} has a non-finite value (${arr[k]}) at element ${k}; a float16 overflow in the model?`);
+    }
+  }
+}
+
+export async function sample(opts: SampleOptions): Promise<SampleResult> {
+  const impl: SamplerImpl = typeof opts.sampler === "string" ? SAMPLERS[opts.sampler] : opts.sampler;
+  if (!impl) throw new RangeError(`unknown sampler ${JSON.stringify(opts.sampler)}; known: ${SAMPLER_NAMES.join(", ")}`);
+  const n = opts.x.length;
+  const count = opts.shape.reduce((p, d) => p * d, 1);
+  if (count !== n) throw new RangeError(`shape [${opts.shape.join(",")}] holds ${count} values but x has ${n}`);
+  const N = opts.steps;
+  checkInt(N, "steps", 1);
+  const denoise = opts.denoise ?? 1;
+  if (!Number.isFinite(denoise) || denoise < 0 || denoise > 1) throw new RangeError(`denoise must be in [0, 1], got ${denoise}`);
+  if (!Number.isFinite(opts.cfg)) throw new RangeError(`cfg must be finite, got ${opts.cfg}`);
+  const rho = opts.cfgRescale ?? 0;
+  if (!Number.isFinite(rho) || rho < 0 || rho > 1) throw new RangeError(`cfgRescale must be in [0, 1], got ${rho}`);
+  const s0 = opts.startStep ?? 0;
+  const s1 = Math.min(opts.endStep ?? N, N);
+  checkInt(s0, "startStep", 0);
+  checkInt(s1, "endStep", 0);
+  if (s0 >= s1) throw new RangeError(`empty step window: startStep ${s0} must be below endStep ${s1} (steps ${N})`);
+  const addNoise = opts.addNoise ?? true;
+  const leftover = opts.returnLeftoverNoise ?? false;
+  const seeds = opts.seed;
+  if (Array.isArray(seeds) && seeds.length !== (opts.shape[0] ?? 1)) {
+    throw new RangeError(`${seeds.length} seeds given for a batch of ${opts.shape[0]}`);
+  }
+
+  if (denoise === 0) return { samples: Float32Array.from(opts.x), noisyAt: 0, stepsRun: 0 };
+
+  const grid = timeGrid(N, denoise);
+  const points = grid.map((t) => schedulePoint(t, opts.shift));
+
+  let x: Float32Array;
+  if (addNoise) {
+    const p = points[s0];
+    x = noiseLatent(opts.x, batchNoise(seeds, n, 0), p.a, p.b);
+  } else {
+    x = Float32Array.from(opts.x);
+  }
+
+  let prev: StepContext["prev"];
+  const h = opts.history;
+  if (impl.multistep && h && h.sampler === impl.name && h.steps === N && h.tStart === denoise && h.shift === opts.shift &&
+      h.step === s0 - 1 && h.x0.length === n) {
+    prev = { x0: h.x0, point: points[h.step] };
+  }
+
+  const withUncond = opts.cfg !== 1;
+  const total = s1 - s0;
+  let x0: Float32Array = x;
+  let stepsRun = 0;
+  for (let i = s0; i < s1; i++) {
+    if (opts.signal?.aborted) throw abortError(opts.signal);
+    const cur = points[i];
+    const pred = await opts.predict(x, cur.r, withUncond, { index: i, t: cur.t });
+    if (opts.signal?.aborted) throw abortError(opts.signal);
+    if (!pred || !(pred.cond instanceof Float32Array) || pred.cond.length !== n) {
+      throw new Error(`model prediction at step ${i} must be a Float32Array of ${n} values`);
+    }
+    if (withUncond && (!(pred.uncond instanceof Float32Array) || pred.uncond.length !== n)) {
+      throw new Error(`cfg ${opts.cfg} needs an unconditional prediction of ${n} values at step ${i}`);
+    }
+    const eps = guide(pred.cond, withUncond ? pred.uncond : undefined, opts.cfg, rho);
+    checkFinite(eps, "noise prediction", i);
+    x0 = new Float32Array(n);
+    const { a, b } = cur;
+    for (let k = 0; k < n; k++) x0[k] = (x[k] - b * eps[k]) / a;
+    stepsRun++;
+    opts.onStep?.({ step: stepsRun, total, index: i, t: cur.t, x, x0 });
+
+    const history: SamplerHistory = { sampler: impl.name, steps: N, tStart: denoise, shift: opts.shift, step: i, x0 };
+    if (opts.finishRequested?.()) return { samples: x0, noisyAt: 0, stepsRun, history };
+    const last = i === s1 - 1;
+    if (last && !(leftover && s1 < N)) return { samples: x0, noisyAt: 0, stepsRun, history };
+
+    let z: Float32Array | undefined;
+    const ctx: StepContext = {
+      index: i, x, x0, eps, cur, next: points[i + 1], prev,
+      noise: () => (z ??= batchNoise(seeds, n, stepStream(i))),
+    };
+    x = impl.step(ctx);
+    prev = { x0, point: cur };
+    if (last) return { samples: x, noisyAt: points[s1].t, stepsRun, history };
+  }
+  /* c8 ignore next */
+  throw new Error("unreachable");
+}
