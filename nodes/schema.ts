@@ -134,6 +134,15 @@ export interface NodeServices {
   runtime?: unknown;
   /** Dynamic options for COMBO inputs named by key (packs, uploads). */
   listOptions?(key: string): string[];
+  /** Pauses the prompt at a gate until someone answers (absent where nobody can answer, e.g. the CLI). */
+  waitAtGate?(nodeId: string, preview: GatePreview): Promise<GateAnswer>;
+}
+
+export interface GatePreview {
+  kind: "latent" | "image";
+  width: number;
+  height: number;
+  rgb: Uint8Array;
 }
 
 export type NodeInputs = Record<string, unknown>;

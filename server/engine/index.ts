@@ -5,3 +5,4 @@ export { OutputCache, estimateBytes } from "./cache.ts";
 export { executionOrder, findCycle, sourcesOf } from "./graph.ts";
 export { migrateWorkflow, parseWorkflow, WorkflowFormatError } from "./migrate.ts";
 export { buildCatalog } from "./catalog.ts";
+export { applyValues, coerceLiteral, ParamError } from "./params.ts";

@@ -1,0 +1,223 @@
+// The HTTP API (Express 5) and the socket.io event stream, on one http server.
+import express, { type NextFunction, type Request, type Response } from "express";
+import { existsSync, readFileSync } from "node:fs";
+import { createServer, type Server as HttpServer } from "node:http";
+import { freemem, totalmem } from "node:os";
+import { join } from "node:path";
+import { Server as SocketServer } from "socket.io";
+import type { NodeSpec } from "../../nodes/schema.ts";
+import { GateAnswer, PromptRequest } from "../../nodes/schema.ts";
+import { createRegistry } from "../../nodes/index.ts";
+import { applyValues, buildCatalog, parseWorkflow, ParamError, validateWorkflow, WorkflowFormatError } from "../engine/index.ts";
+import { Dispatcher } from "../executor/dispatcher.ts";
+import { Store } from "../store/store.ts";
+import { packOptions, listPackInfo } from "./packs.ts";
+import { mountFiles } from "./files.ts";
+import { mountTemplates } from "./templates.ts";
+import { mountWorkflows } from "./workflows.ts";
+
+export interface AppOptions {
+  home: string;
+  modelsDir: string;
+  device: string;
+  clientDir?: string;
+  cacheBytes?: number;
+  previewIntervalMs?: number;
+  log?: (level: "info" | "warn" | "error", message: string) => void;
+}
+
+export interface SluiceServer {
+  http: HttpServer;
+  io: SocketServer;
+  store: Store;
+  dispatcher: Dispatcher;
+  catalog(): NodeSpec[];
+  listen(port: number, host: string): Promise<{ port: number; url: string }>;
+  close(): Promise<void>;
+}
+
+const ROOT = join(import.meta.dirname, "..", "..");
+const VERSION = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version as string;
+
+/** An error with an HTTP status and a JSON body. */
+export class HttpError extends Error {
+  constructor(readonly status: number, message: string, readonly body: Record<string, unknown> = {}) {
+    super(message);
+  }
+}
+
+export function createSluiceServer(options: AppOptions): SluiceServer {
+  const log = options.log ?? ((level, message) => console[level === "info" ? "log" : level](message));
+  const store = new Store(options.home);
+  const failed = store.recoverAfterRestart();
+  if (failed.length) log("warn", `marked ${failed.length} prompt(s) that were running at the last stop as failed`);
+
+  const app = express();
+  const http = createServer(app);
+  const io = new SocketServer(http, { maxHttpBufferSize: 50e6 });
+  const dispatcher = new Dispatcher(store, { emit: (name, payload) => io.emit(name, payload) }, {
+    outputsDir: store.paths.outputs,
+    uploadsDir: store.paths.uploads,
+    tempDir: store.paths.temp,
+    modelsDir: options.modelsDir,
+    device: options.device,
+    cacheBytes: options.cacheBytes ?? 2 * 1024 ** 3,
+    previewIntervalMs: options.previewIntervalMs ?? 50,
+    log,
+  });
+
+  const registry = createRegistry();
+  const services = {
+    outputsDir: store.paths.outputs,
+    uploadsDir: store.paths.uploads,
+    tempDir: store.paths.temp,
+    listOptions: (key: string) => (key === "packs" ? packOptions(options.modelsDir) : []),
+  };
+  const catalog = () => buildCatalog(registry, services);
+  const lookupFrom = (specs: NodeSpec[]) => {
+    const byType = new Map(specs.map((s) => [s.type, s]));
+    return (type: string) => byType.get(type);
+  };
+
+  app.use(express.json({ limit: "50mb" }));
+
+  app.get("/api/nodes", (_req, res) => { res.json(catalog()); });
+
+  app.post("/api/prompt", (req, res) => {
+    const body = PromptRequest.safeParse(req.body ?? {});
+    if (!body.success) throw new HttpError(400, `invalid request: ${body.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`, { nodeErrors: {} });
+    let raw = body.data.workflow;
+    if (raw === undefined && body.data.workflowId) {
+      raw = library.current(body.data.workflowId);
+      if (raw === undefined) throw new HttpError(404, `no saved workflow with id "${body.data.workflowId}"`, { nodeErrors: {} });
+    }
+    if (raw === undefined) throw new HttpError(400, "the request needs a \"workflow\" or a \"workflowId\"", { nodeErrors: {} });
+    let workflow;
+    try {
+      workflow = parseWorkflow(raw);
+    } catch (err) {
+      if (err instanceof WorkflowFormatError) throw new HttpError(400, err.message, { nodeErrors: {} });
+      throw err;
+    }
+    const specs = catalog();
+    const lookup = lookupFrom(specs);
+    if (body.data.params) {
+      try {
+        workflow = applyValues(workflow, body.data.params, lookup);
+      } catch (err) {
+        if (err instanceof ParamError) throw new HttpError(400, err.message, { nodeErrors: {} });
+        throw err;
+      }
+    }
+    const report = validateWorkflow(workflow, lookup, body.data.outputs);
+    if (!report.ok) {
+      const count = Object.values(report.nodeErrors).reduce((n, list) => n + list.length, 0) + report.errors.length;
+      const first = report.errors[0] ?? Object.entries(report.nodeErrors).map(([id, list]) => `node ${id}: ${list[0].input ? `${list[0].input}: ` : ""}${list[0].message}`)[0];
+      throw new HttpError(400, `the workflow has ${count} problem${count === 1 ? "" : "s"}: ${first}`, { nodeErrors: report.nodeErrors, errors: report.errors });
+    }
+    const promptId = store.enqueue({ workflow, requestedOutputs: body.data.outputs, clientId: body.data.clientId });
+    dispatcher.tick();
+    res.json({ promptId });
+  });
+
+  app.get("/api/queue", (_req, res) => { res.json(store.queue()); });
+  app.delete("/api/queue", (_req, res) => {
+    const cleared = store.clearPending();
+    dispatcher.tick();
+    res.json({ cleared });
+  });
+  app.delete("/api/queue/:promptId", (req, res) => {
+    if (!dispatcher.cancel(req.params.promptId)) throw new HttpError(404, `prompt "${req.params.promptId}" is not pending, running or waiting`);
+    res.json({ cancelled: req.params.promptId });
+  });
+  app.post("/api/interrupt", (req, res) => {
+    const promptId = typeof req.body?.promptId === "string" ? req.body.promptId : undefined;
+    res.json({ interrupted: dispatcher.interrupt(promptId) });
+  });
+  app.post("/api/prompt/:promptId/finish/:nodeId", (req, res) => {
+    if (!dispatcher.finishNow(req.params.promptId, req.params.nodeId)) throw new HttpError(409, `prompt "${req.params.promptId}" is not running`);
+    res.json({ ok: true });
+  });
+  app.post("/api/prompt/:promptId/gate/:nodeId", (req, res) => {
+    const answer = GateAnswer.safeParse(req.body ?? {});
+    if (!answer.success) throw new HttpError(400, `invalid gate answer: ${answer.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; ")}`);
+    const { promptId, nodeId } = req.params;
+    if (!dispatcher.answerGate(promptId, nodeId, answer.data)) {
+      const record = store.get(promptId);
+      const why = !record ? "does not exist" : record.status !== "waiting" ? `is ${record.status}, not waiting` : `waits at gate "${record.gate?.nodeId}", not "${nodeId}"`;
+      throw new HttpError(409, `prompt "${promptId}" ${why}`);
+    }
+    res.json({ ok: true });
+  });
+
+  app.get("/api/history", (req, res) => {
+    const limit = Math.min(1000, Math.max(1, Number(req.query.limit) || 100));
+    res.json(store.history(limit));
+  });
+  app.get("/api/history/:promptId", (req, res) => {
+    const record = store.get(req.params.promptId);
+    if (!record) throw new HttpError(404, `no prompt "${req.params.promptId}"`);
+    res.json(record);
+  });
+
+  app.get("/api/packs", (_req, res) => { res.json(listPackInfo(options.modelsDir)); });
+  app.get("/api/system", (_req, res) => {
+    res.json({
+      device: dispatcher.device,
+      deviceNote: dispatcher.deviceNote,
+      versions: { node: process.version, sluice: VERSION, onnxruntime: onnxVersion() },
+      memory: { rss: process.memoryUsage().rss, heapUsed: process.memoryUsage().heapUsed, systemTotal: totalmem(), systemFree: freemem() },
+      packs: listPackInfo(options.modelsDir),
+      home: store.paths.home,
+    });
+  });
+
+  mountFiles(app, store);
+  mountTemplates(app);
+  const library = mountWorkflows(app, store);
+
+  const clientDir = options.clientDir ?? join(ROOT, "client", "dist");
+  if (existsSync(join(clientDir, "index.html"))) {
+    app.use(express.static(clientDir));
+  } else {
+    app.get("/", (_req, res) => {
+      res.type("html").send("<!doctype html><title>Sluice</title><p>The editor is not built yet: run <code>npm run build:client</code> (npm start does it).</p>");
+    });
+  }
+
+  app.use("/api", (req, _res) => { throw new HttpError(404, `no such endpoint: ${req.method} ${req.originalUrl}`); });
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    if (err instanceof HttpError) { res.status(err.status).json({ error: err.message, ...err.body }); return; }
+    const e = err as { status?: number; type?: string; message?: string };
+    if (e?.type === "entity.parse.failed") { res.status(400).json({ error: `the request body is not valid JSON: ${e.message}` }); return; }
+    if (typeof e?.status === "number" && e.status < 500) { res.status(e.status).json({ error: e.message }); return; }
+    log("error", `unexpected error: ${(err as Error)?.stack ?? String(err)}`);
+    res.status(500).json({ error: (err as Error)?.message ?? "internal error" });
+  });
+
+  return {
+    http, io, store, dispatcher, catalog,
+    listen: (port, host) => new Promise((resolve, reject) => {
+      http.once("error", reject);
+      http.listen(port, host, () => {
+        const address = http.address();
+        const actual = typeof address === "object" && address ? address.port : port;
+        resolve({ port: actual, url: `http://${host.includes(":") ? `[${host}]` : host}:${actual}` });
+      });
+    }),
+    close: async () => {
+      io.close();
+      await dispatcher.close();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+      store.close();
+    },
+  };
+}
+
+function onnxVersion(): string {
+  try {
+    return JSON.parse(readFileSync(join(ROOT, "node_modules", "onnxruntime-node", "package.json"), "utf8")).version;
+  } catch {
+    return "unknown";
+  }
+}

@@ -1,0 +1,187 @@
+// The `sluice` command: serve the studio, run a workflow headless, or (at scale) a queue worker.
+import { mkdirSync, readFileSync, copyFileSync, mkdtempSync } from "node:fs";
+import { homedir, tmpdir } from "node:os";
+import { basename, join, resolve } from "node:path";
+import type { Literal, NodeSpec } from "../nodes/schema.ts";
+import { applyValues, buildCatalog, executeWorkflow, ExecutionCancelled, ExecutionFailed, OutputCache, parseWorkflow, ParamError, validateWorkflow, WorkflowFormatError } from "./engine/index.ts";
+import { createNodeHost } from "./executor/node-host.ts";
+import { packOptions } from "./api/packs.ts";
+
+const ROOT = join(import.meta.dirname, "..");
+export const DEFAULT_MODELS_DIR = join(ROOT, "models");
+
+const USAGE = `sluice: a node-graph studio for Stable Cascade
+
+usage:
+  sluice serve [--port 8788] [--host 127.0.0.1] [--home DIR] [--models DIR] [--device auto|cpu|cuda|webgpu]
+  sluice run <workflow.json> [--out DIR] [--set NAME=VALUE ...] [--set NODE.INPUT=VALUE ...]
+             [--models DIR] [--device ...] [--home DIR]
+
+The data folder (database, outputs, uploads) is --home, else $SLUICE_HOME, else ~/.sluice.`;
+
+interface Args { command: string; positional: string[]; flags: Map<string, string[]> }
+
+export function parseArgs(argv: string[]): Args {
+  const [command = "help", ...rest] = argv;
+  const positional: string[] = [];
+  const flags = new Map<string, string[]>();
+  for (let i = 0; i < rest.length; i++) {
+    const arg = rest[i];
+    if (arg.startsWith("--")) {
+      const eq = arg.indexOf("=");
+      const name = eq > 0 ? arg.slice(2, eq) : arg.slice(2);
+      const value = eq > 0 ? arg.slice(eq + 1) : rest[i + 1] !== undefined && !rest[i + 1].startsWith("--") ? rest[++i] : "true";
+      flags.set(name, [...(flags.get(name) ?? []), value]);
+    } else positional.push(arg);
+  }
+  return { command, positional, flags };
+}
+
+const flag = (args: Args, name: string) => args.flags.get(name)?.at(-1);
+const homeOf = (args: Args) => resolve(flag(args, "home") ?? process.env.SLUICE_HOME ?? join(homedir(), ".sluice"));
+
+async function serve(args: Args): Promise<void> {
+  const { createSluiceServer } = await import("./api/app.ts");
+  const port = Number(flag(args, "port") ?? process.env.PORT ?? 8788);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be a number from 0 to 65535, got "${flag(args, "port")}"`);
+  const host = flag(args, "host") ?? "127.0.0.1";
+  const server = createSluiceServer({
+    home: homeOf(args),
+    modelsDir: resolve(flag(args, "models") ?? DEFAULT_MODELS_DIR),
+    device: flag(args, "device") ?? "auto",
+  });
+  const { url } = await server.listen(port, host);
+  const ready = await server.dispatcher.ready();
+  console.log(`Sluice is serving at ${url}  (device: ${ready.deviceNote || ready.device}; data: ${server.store.paths.home})`);
+  const stop = async () => {
+    await server.close();
+    process.exit(0);
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+}
+
+/** A one-line progress bar on stderr, redrawn in place. */
+function progressBar() {
+  const tty = process.stderr.isTTY;
+  let lastLine = "";
+  return {
+    draw(label: string, step: number, total: number) {
+      const width = 30;
+      const filled = Math.round((step / Math.max(1, total)) * width);
+      const line = `${label.padEnd(24).slice(0, 24)} [${"#".repeat(filled)}${"-".repeat(width - filled)}] ${step}/${total}`;
+      if (tty) process.stderr.write(`\r${line}`);
+      else if (step === total || step === 1) process.stderr.write(`${line}\n`);
+      lastLine = line;
+    },
+    done(message: string) {
+      if (tty && lastLine) process.stderr.write("\n");
+      lastLine = "";
+      process.stderr.write(`${message}\n`);
+    },
+  };
+}
+
+async function run(args: Args): Promise<number> {
+  const file = args.positional[0];
+  if (!file) { console.error("sluice run: which workflow? usage: sluice run <workflow.json> [--out DIR]"); return 2; }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, "utf8"));
+  } catch (err) {
+    console.error(`sluice run: cannot read ${file}: ${(err as Error).message}`);
+    return 2;
+  }
+  const out = resolve(flag(args, "out") ?? "sluice-output");
+  const home = homeOf(args);
+  const modelsDir = resolve(flag(args, "models") ?? DEFAULT_MODELS_DIR);
+  const uploadsDir = join(home, "uploads");
+  mkdirSync(out, { recursive: true });
+  mkdirSync(uploadsDir, { recursive: true });
+  const tempDir = mkdtempSync(join(tmpdir(), "sluice-run-"));
+
+  const host = await createNodeHost({ outputsDir: tempDir, uploadsDir, tempDir, modelsDir, device: flag(args, "device") ?? "auto" }, (level, message) => {
+    if (level !== "info") console.error(message);
+  });
+  try {
+    const catalog: NodeSpec[] = buildCatalog(host.registry, { outputsDir: out, uploadsDir, tempDir, listOptions: (k) => (k === "packs" ? packOptions(modelsDir) : []) });
+    const byType = new Map(catalog.map((s) => [s.type, s]));
+    const lookup = (type: string) => byType.get(type);
+    let workflow;
+    try {
+      workflow = parseWorkflow(raw);
+      const sets: Record<string, Literal> = {};
+      for (const s of args.flags.get("set") ?? []) {
+        const eq = s.indexOf("=");
+        if (eq <= 0) throw new ParamError(`--set expects NAME=VALUE, got "${s}"`);
+        sets[s.slice(0, eq)] = s.slice(eq + 1);
+      }
+      workflow = applyValues(workflow, sets, lookup);
+    } catch (err) {
+      if (err instanceof WorkflowFormatError || err instanceof ParamError) { console.error(`sluice run: ${file}: ${err.message}`); return 1; }
+      throw err;
+    }
+    const report = validateWorkflow(workflow, lookup);
+    if (!report.ok) {
+      console.error(`sluice run: ${file} is not valid:`);
+      for (const e of report.errors) console.error(`  ${e}`);
+      for (const [id, list] of Object.entries(report.nodeErrors)) {
+        const node = workflow.nodes.find((n) => n.id === id);
+        for (const e of list) console.error(`  node ${id} (${node?.type ?? "?"})${e.input ? ` input "${e.input}"` : ""}: ${e.message}`);
+      }
+      return 1;
+    }
+    const bar = progressBar();
+    const controller = new AbortController();
+    process.once("SIGINT", () => controller.abort());
+    const started = performance.now();
+    const result = await executeWorkflow({
+      promptId: `cli-${Date.now().toString(36)}`,
+      workflow,
+      registry: host.registry,
+      cache: new OutputCache(512 * 1024 ** 2),
+      services: host.servicesFor("cli"),
+      signal: controller.signal,
+      hooks: {
+        onNodeStart: (id, type) => bar.draw(`${type} #${id}`, 0, 1),
+        onNodeProgress: (id, step, total) => bar.draw(`${workflow.nodes.find((n) => n.id === id)?.type} #${id}`, step, total),
+        onNodeDone: (id, _o, ms) => bar.draw(`${workflow.nodes.find((n) => n.id === id)?.type} #${id}`, 1, 1) ?? void ms,
+      },
+    });
+    const written: string[] = [];
+    for (const res of Object.values(result.outputs)) {
+      for (const image of res.images ?? []) {
+        const target = join(out, basename(image.file));
+        copyFileSync(join(tempDir, image.file), target);
+        written.push(target);
+      }
+    }
+    bar.done(`done in ${((performance.now() - started) / 1000).toFixed(1)} s: ${result.executed.length} node(s) ran`);
+    for (const w of written) console.log(w);
+    return 0;
+  } catch (err) {
+    if (err instanceof ExecutionFailed) {
+      console.error(`\nsluice run: node ${err.detail.node} (${err.detail.type}) failed: ${err.detail.message}`);
+      return 1;
+    }
+    if (err instanceof ExecutionCancelled) { console.error("\nsluice run: cancelled"); return 130; }
+    throw err;
+  } finally {
+    await host.dispose();
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const args = parseArgs(argv);
+  switch (args.command) {
+    case "serve": await serve(args); return -1;
+    case "run": return run(args);
+    case "help": case "--help": case "-h": console.log(USAGE); return 0;
+    default: console.error(`sluice: unknown command "${args.command}"\n\n${USAGE}`); return 2;
+  }
+}
+
+main(process.argv.slice(2)).then((code) => { if (code >= 0) process.exit(code); }, (err) => {
+  console.error(`sluice: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

@@ -1,0 +1,199 @@
+// The main-thread side of execution: takes prompts from the store's queue one at a time, hands
+// them to the worker thread, records results and relays events. A prompt paused at a gate steps
+// aside so the next one can run; when answered it resumes before any new prompt starts.
+import { Worker } from "node:worker_threads";
+import sharp from "sharp";
+import type { GateAnswer } from "../../nodes/schema.ts";
+import type { Store } from "../store/store.ts";
+import type { FromWorker, ToWorker, WorkerOptions } from "./protocol.ts";
+
+export interface EventSink {
+  emit(name: string, payload: Record<string, unknown>): void;
+}
+
+export interface DispatcherOptions extends WorkerOptions {
+  log?: (level: "info" | "warn" | "error", message: string) => void;
+}
+
+export class Dispatcher {
+  private worker: Worker;
+  private active: string | null = null;
+  private paused = new Set<string>();
+  private resumeQueue: { promptId: string; nodeId: string; answer: GateAnswer }[] = [];
+  private readyPromise: Promise<{ device: string; deviceNote: string }>;
+  private settled = new Map<string, Array<() => void>>();
+  private closed = false;
+  device = "starting";
+  deviceNote = "";
+
+  constructor(private readonly store: Store, private readonly sink: EventSink, options: DispatcherOptions) {
+    const { log: givenLog, ...workerOptions } = options;
+    const log = givenLog ?? ((level, message) => console[level === "info" ? "log" : level](message));
+    this.worker = new Worker(new URL("./worker-entry.mjs", import.meta.url), { workerData: workerOptions satisfies WorkerOptions });
+    this.readyPromise = new Promise((resolve, reject) => {
+      this.worker.once("error", reject);
+      this.worker.on("message", (msg: FromWorker) => {
+        if (msg.type === "ready") {
+          this.device = msg.device;
+          this.deviceNote = msg.deviceNote;
+          resolve(msg);
+          this.tick();
+        } else if (msg.type === "log") log(msg.level, msg.message);
+        else this.onMessage(msg);
+      });
+    });
+    this.worker.on("error", (err) => log("error", `executor worker failed: ${err.stack ?? err.message}`));
+    this.worker.on("exit", (code) => {
+      if (this.closed) return;
+      log("error", `executor worker exited (code ${code}); prompts in flight are failed`);
+      for (const id of [this.active, ...this.paused]) {
+        if (id) this.store.finish(id, "failed", { outputs: {}, executed: [], cached: [], timings: {} }, { message: `the executor stopped unexpectedly (exit code ${code})` });
+      }
+    });
+  }
+
+  ready(): Promise<{ device: string; deviceNote: string }> {
+    return this.readyPromise;
+  }
+
+  /** Starts the next prompt when the worker is free. Called after every change to the queue. */
+  tick(): void {
+    this.emitStatus();
+    if (this.active || this.closed || this.device === "starting") return;
+    const resume = this.resumeQueue.shift();
+    if (resume) {
+      this.active = resume.promptId;
+      this.paused.delete(resume.promptId);
+      this.store.markRunning(resume.promptId);
+      this.post({ type: "gate", promptId: resume.promptId, nodeId: resume.nodeId, answer: resume.answer });
+      this.emitStatus();
+      return;
+    }
+    const next = this.store.nextPending();
+    if (!next) return;
+    this.active = next.promptId;
+    this.store.markRunning(next.promptId);
+    this.post({ type: "run", promptId: next.promptId, workflow: next.workflow, outputs: next.requestedOutputs });
+    this.emitStatus();
+  }
+
+  /** Cancels a pending, running or waiting prompt. Returns false when it is none of those. */
+  cancel(promptId: string): boolean {
+    if (this.store.cancelPending(promptId)) {
+      this.sink.emit("execution:interrupted", { promptId });
+      this.tick();
+      return true;
+    }
+    if (this.active === promptId || this.paused.has(promptId)) {
+      this.resumeQueue = this.resumeQueue.filter((r) => r.promptId !== promptId);
+      this.post({ type: "cancel", promptId });
+      return true;
+    }
+    return false;
+  }
+
+  /** Interrupts the running prompt (or the one named). */
+  interrupt(promptId?: string): boolean {
+    const target = promptId ?? this.active;
+    return target ? this.cancel(target) : false;
+  }
+
+  finishNow(promptId: string, nodeId: string): boolean {
+    if (this.active !== promptId) return false;
+    this.post({ type: "finish", promptId, nodeId });
+    return true;
+  }
+
+  /** Answers a gate; false when the prompt is not waiting there. */
+  answerGate(promptId: string, nodeId: string, answer: GateAnswer): boolean {
+    const record = this.store.get(promptId);
+    if (!this.paused.has(promptId) || record?.status !== "waiting" || record.gate?.nodeId !== nodeId) return false;
+    if (answer.action === "cancel") return this.cancel(promptId);
+    this.resumeQueue.push({ promptId, nodeId, answer });
+    this.tick();
+    return true;
+  }
+
+  isBusy(): boolean {
+    return this.active !== null;
+  }
+
+  /** Resolves when the prompt has a final status (for tests and the CLI). */
+  whenSettled(promptId: string): Promise<void> {
+    const record = this.store.get(promptId);
+    if (record && ["done", "failed", "cancelled"].includes(record.status)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const list = this.settled.get(promptId) ?? [];
+      list.push(resolve);
+      this.settled.set(promptId, list);
+    });
+  }
+
+  clearCache(): void {
+    this.post({ type: "clear-cache" });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.post({ type: "shutdown" });
+    const exited = new Promise<void>((resolve) => this.worker.once("exit", () => resolve()));
+    const timeout = new Promise<void>((resolve) => setTimeout(resolve, 3000).unref());
+    await Promise.race([exited, timeout]);
+    await this.worker.terminate();
+  }
+
+  private post(msg: ToWorker): void {
+    this.worker.postMessage(msg);
+  }
+
+  private emitStatus(): void {
+    this.sink.emit("status", { queueRemaining: this.store.pendingCount(), running: this.active, waiting: [...this.paused] });
+  }
+
+  private onMessage(msg: Exclude<FromWorker, { type: "ready" | "log" }>): void {
+    switch (msg.type) {
+      case "event": {
+        const { name, ...payload } = msg.event;
+        if (name === "node:start") {
+          const { nodeType, ...rest } = payload as { nodeType: string };
+          this.sink.emit(name, { ...rest, type: nodeType });
+        } else this.sink.emit(name, payload);
+        break;
+      }
+      case "preview":
+        void encodePreview(msg.rgb, msg.width, msg.height).then((image) => {
+          this.sink.emit("node:preview", { promptId: msg.promptId, nodeId: msg.nodeId, step: msg.step, total: msg.total, mime: "image/jpeg", image });
+        });
+        break;
+      case "waiting":
+        this.paused.add(msg.promptId);
+        this.store.markWaiting(msg.promptId, msg.nodeId);
+        if (this.active === msg.promptId) this.active = null;
+        void encodePreview(msg.rgb, msg.width, msg.height).then((image) => {
+          this.sink.emit("gate:waiting", { promptId: msg.promptId, nodeId: msg.nodeId, kind: msg.kind, mime: "image/jpeg", image });
+        });
+        this.tick();
+        break;
+      case "result": {
+        this.store.finish(msg.promptId, msg.status, msg.result, msg.error);
+        if (this.active === msg.promptId) this.active = null;
+        this.paused.delete(msg.promptId);
+        if (msg.status === "done") this.sink.emit("execution:done", { promptId: msg.promptId, outputs: msg.result.outputs });
+        else if (msg.status === "cancelled") this.sink.emit("execution:interrupted", { promptId: msg.promptId, node: msg.cancelledAt });
+        else this.sink.emit("execution:error", { promptId: msg.promptId, ...msg.error });
+        for (const resolve of this.settled.get(msg.promptId) ?? []) resolve();
+        this.settled.delete(msg.promptId);
+        this.tick();
+        break;
+      }
+    }
+  }
+}
+
+/** Encodes a preview as JPEG; upscales small latents (nearest) so the browser gets a crisp picture. */
+export async function encodePreview(rgb: Uint8Array, width: number, height: number): Promise<Buffer> {
+  const scale = Math.max(1, Math.floor(256 / Math.max(width, height)));
+  let img = sharp(Buffer.from(rgb.buffer, rgb.byteOffset, rgb.byteLength), { raw: { width, height, channels: 3 } });
+  if (scale > 1) img = img.resize(width * scale, height * scale, { kernel: "nearest" });
+  return img.jpeg({ quality: 82 }).toBuffer();
+}

@@ -1,0 +1,37 @@
+// Messages between the server's main thread and the executor's worker thread.
+import type { ExecutionError, GateAnswer, NodeResult, Workflow } from "../../nodes/schema.ts";
+import type { RunResult } from "../store/store.ts";
+
+export interface WorkerOptions {
+  outputsDir: string;
+  uploadsDir: string;
+  tempDir: string;
+  modelsDir: string;
+  device: string;
+  cacheBytes: number;
+  /** Minimum milliseconds between two previews of one node. */
+  previewIntervalMs: number;
+}
+
+export type ToWorker =
+  | { type: "run"; promptId: string; workflow: Workflow; outputs?: string[] }
+  | { type: "cancel"; promptId: string }
+  | { type: "finish"; promptId: string; nodeId: string }
+  | { type: "gate"; promptId: string; nodeId: string; answer: GateAnswer }
+  | { type: "clear-cache" }
+  | { type: "shutdown" };
+
+export type WorkerEvent =
+  | { name: "execution:start"; promptId: string }
+  | { name: "node:start"; promptId: string; nodeId: string; nodeType: string }
+  | { name: "node:progress"; promptId: string; nodeId: string; step: number; total: number }
+  | { name: "node:done"; promptId: string; nodeId: string; outputs?: NodeResult; ms: number }
+  | { name: "node:cached"; promptId: string; nodeId: string };
+
+export type FromWorker =
+  | { type: "ready"; device: string; deviceNote: string }
+  | { type: "event"; event: WorkerEvent }
+  | { type: "preview"; promptId: string; nodeId: string; step?: number; total?: number; width: number; height: number; rgb: Uint8Array }
+  | { type: "waiting"; promptId: string; nodeId: string; kind: "latent" | "image"; width: number; height: number; rgb: Uint8Array }
+  | { type: "result"; promptId: string; status: "done" | "failed" | "cancelled"; result: RunResult; error?: ExecutionError; cancelledAt?: string }
+  | { type: "log"; level: "info" | "warn" | "error"; message: string };

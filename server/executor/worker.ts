@@ -1,0 +1,112 @@
+// The executor's worker thread: owns the engine's cache and the ONNX sessions, runs one prompt at
+// a time (a prompt paused at a gate steps aside), and reports progress to the main thread.
+import { parentPort, workerData } from "node:worker_threads";
+import type { GateAnswer } from "../../nodes/schema.ts";
+import { ExecutionCancelled, ExecutionFailed, OutputCache, executeWorkflow } from "../engine/index.ts";
+import type { FromWorker, ToWorker, WorkerEvent, WorkerOptions } from "./protocol.ts";
+import { createNodeHost } from "./node-host.ts";
+
+if (!parentPort) throw new Error("worker.ts must run in a worker thread");
+const port = parentPort;
+const options = workerData as WorkerOptions;
+const send = (msg: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(msg, transfer);
+const emit = (event: WorkerEvent) => send({ type: "event", event });
+
+const host = await createNodeHost(options, (level, message) => send({ type: "log", level, message }));
+const cache = new OutputCache(options.cacheBytes);
+
+interface Running {
+  controller: AbortController;
+  finishNodes: Set<string>;
+  gates: Map<string, (answer: GateAnswer) => void>;
+}
+const running = new Map<string, Running>();
+
+async function run(promptId: string, msg: Extract<ToWorker, { type: "run" }>): Promise<void> {
+  const state: Running = { controller: new AbortController(), finishNodes: new Set(), gates: new Map() };
+  running.set(promptId, state);
+  const lastPreview = new Map<string, number>();
+  emit({ name: "execution:start", promptId });
+  try {
+    const result = await executeWorkflow({
+      promptId,
+      workflow: msg.workflow,
+      outputs: msg.outputs,
+      registry: host.registry,
+      cache,
+      services: host.servicesFor(promptId, {
+        waitAtGate: (nodeId, preview) => new Promise<GateAnswer>((resolve) => {
+          state.gates.set(nodeId, resolve);
+          const rgb = preview.rgb;
+          send({ type: "waiting", promptId, nodeId, kind: preview.kind, width: preview.width, height: preview.height, rgb }, [rgb.buffer as ArrayBuffer]);
+        }),
+      }),
+      signal: state.controller.signal,
+      finishRequested: (nodeId) => state.finishNodes.has(nodeId),
+      hooks: {
+        onNodeStart: (nodeId, nodeType) => emit({ name: "node:start", promptId, nodeId, nodeType }),
+        onNodeProgress: (nodeId, step, total) => emit({ name: "node:progress", promptId, nodeId, step, total }),
+        onNodeCached: (nodeId) => emit({ name: "node:cached", promptId, nodeId }),
+        onNodeDone: (nodeId, outputs, ms) => emit({ name: "node:done", promptId, nodeId, outputs, ms }),
+        onNodePreview: (nodeId, frame) => {
+          // Throttled here so encoding and sending never slow sampling; the last step always goes.
+          const t = performance.now();
+          const last = frame.step !== undefined && frame.total !== undefined && frame.step >= frame.total;
+          if (!last && t - (lastPreview.get(nodeId) ?? -Infinity) < options.previewIntervalMs) return;
+          lastPreview.set(nodeId, t);
+          const rgb = frame.rgb.slice();
+          send({ type: "preview", promptId, nodeId, step: frame.step, total: frame.total, width: frame.width, height: frame.height, rgb }, [rgb.buffer]);
+        },
+      },
+    });
+    send({ type: "result", promptId, status: "done", result });
+  } catch (err) {
+    if (err instanceof ExecutionCancelled) {
+      send({ type: "result", promptId, status: "cancelled", result: err.partial, cancelledAt: err.node });
+    } else if (err instanceof ExecutionFailed) {
+      send({ type: "result", promptId, status: "failed", result: err.partial, error: err.detail });
+    } else {
+      const message = err instanceof Error ? err.message : String(err);
+      send({ type: "result", promptId, status: "failed", result: { outputs: {}, executed: [], cached: [], timings: {} }, error: { message } });
+    }
+  } finally {
+    running.delete(promptId);
+  }
+}
+
+port.on("message", (msg: ToWorker) => {
+  switch (msg.type) {
+    case "run":
+      void run(msg.promptId, msg);
+      break;
+    case "cancel": {
+      const state = running.get(msg.promptId);
+      if (!state) break;
+      state.controller.abort();
+      // A prompt paused at a gate is woken so it can notice the abort.
+      for (const resolve of state.gates.values()) resolve({ action: "cancel" });
+      break;
+    }
+    case "finish":
+      running.get(msg.promptId)?.finishNodes.add(msg.nodeId);
+      break;
+    case "gate": {
+      const state = running.get(msg.promptId);
+      const resolve = state?.gates.get(msg.nodeId);
+      if (resolve) {
+        state!.gates.delete(msg.nodeId);
+        resolve(msg.answer);
+      }
+      break;
+    }
+    case "clear-cache":
+      cache.clear();
+      break;
+    case "shutdown":
+      for (const state of running.values()) state.controller.abort();
+      void host.dispose().finally(() => process.exit(0));
+      break;
+  }
+});
+
+send({ type: "ready", device: host.device, deviceNote: host.deviceNote });

@@ -1,0 +1,224 @@
+// The store: one SQLite database in the data folder holding the queue and history (and the
+// workflow library). Output images are files in <home>/outputs; the database names them.
+import Database from "better-sqlite3";
+import { randomUUID } from "node:crypto";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import type { ExecutionError, NodeResult, PromptStatus, Workflow } from "../../nodes/schema.ts";
+
+export interface HomePaths {
+  home: string;
+  database: string;
+  outputs: string;
+  uploads: string;
+  temp: string;
+}
+
+export function homePaths(home: string): HomePaths {
+  return { home, database: join(home, "sluice.db"), outputs: join(home, "outputs"), uploads: join(home, "uploads"), temp: join(home, "outputs", "temp") };
+}
+
+export interface PromptSummary {
+  promptId: string;
+  status: PromptStatus;
+  createdAt: string;
+  name?: string;
+}
+
+export interface HistoryEntry extends PromptSummary {
+  startedAt?: string;
+  finishedAt?: string;
+  outputs: Record<string, NodeResult>;
+  executed: string[];
+  cached: string[];
+  timings: Record<string, number>;
+  error?: ExecutionError;
+  gate?: { nodeId: string; since: string };
+}
+
+export interface PromptRecord extends HistoryEntry {
+  workflow: Workflow;
+  requestedOutputs?: string[];
+  clientId?: string;
+}
+
+export interface RunResult {
+  outputs: Record<string, NodeResult>;
+  executed: string[];
+  cached: string[];
+  timings: Record<string, number>;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS prompts (
+  id TEXT PRIMARY KEY,
+  seq INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  name TEXT,
+  workflow TEXT NOT NULL,
+  requested_outputs TEXT,
+  client_id TEXT,
+  created_at TEXT NOT NULL,
+  started_at TEXT,
+  finished_at TEXT,
+  outputs TEXT NOT NULL DEFAULT '{}',
+  executed TEXT NOT NULL DEFAULT '[]',
+  cached TEXT NOT NULL DEFAULT '[]',
+  timings TEXT NOT NULL DEFAULT '{}',
+  error TEXT,
+  gate TEXT
+);
+CREATE INDEX IF NOT EXISTS prompts_status_seq ON prompts(status, seq);
+CREATE TABLE IF NOT EXISTS workflows (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  tags TEXT NOT NULL DEFAULT '[]',
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  current_version INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS workflow_versions (
+  workflow_id TEXT NOT NULL REFERENCES workflows(id) ON DELETE CASCADE,
+  version INTEGER NOT NULL,
+  content TEXT NOT NULL,
+  note TEXT,
+  created_at TEXT NOT NULL,
+  PRIMARY KEY (workflow_id, version)
+);
+`;
+
+interface PromptRow {
+  id: string; seq: number; status: PromptStatus; name: string | null; workflow: string;
+  requested_outputs: string | null; client_id: string | null; created_at: string; started_at: string | null;
+  finished_at: string | null; outputs: string; executed: string; cached: string; timings: string;
+  error: string | null; gate: string | null;
+}
+
+const now = () => new Date().toISOString();
+
+export const RESTART_MESSAGE = "the server stopped while this prompt was running; queue it again";
+export const RESTART_GATE_MESSAGE = "the server restarted while this prompt waited at a gate; its paused state was in memory, so queue it again";
+
+export class Store {
+  readonly db: Database.Database;
+  readonly paths: HomePaths;
+
+  constructor(home: string) {
+    this.paths = homePaths(home);
+    for (const dir of [this.paths.home, this.paths.outputs, this.paths.uploads, this.paths.temp]) mkdirSync(dir, { recursive: true });
+    this.db = new Database(this.paths.database);
+    this.db.pragma("journal_mode = WAL");
+    this.db.pragma("synchronous = NORMAL");
+    this.db.pragma("foreign_keys = ON");
+    this.db.exec(SCHEMA);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  /**
+   * After a restart: prompts that were running (or paused at a gate) cannot resume, because their
+   * intermediate values lived in memory; they are failed with a message saying so. Pending prompts
+   * stay queued. Returns the ids failed.
+   */
+  recoverAfterRestart(): string[] {
+    const rows = this.db.prepare("SELECT id, status FROM prompts WHERE status IN ('running', 'waiting')").all() as { id: string; status: string }[];
+    const fail = this.db.prepare("UPDATE prompts SET status = 'failed', finished_at = ?, error = ?, gate = NULL WHERE id = ?");
+    this.db.transaction(() => {
+      for (const row of rows) {
+        fail.run(now(), JSON.stringify({ message: row.status === "waiting" ? RESTART_GATE_MESSAGE : RESTART_MESSAGE }), row.id);
+      }
+    })();
+    return rows.map((r) => r.id);
+  }
+
+  enqueue(input: { workflow: Workflow; requestedOutputs?: string[]; clientId?: string; name?: string }): string {
+    const id = randomUUID();
+    const seq = (this.db.prepare("SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM prompts").get() as { next: number }).next;
+    this.db.prepare(`INSERT INTO prompts (id, seq, status, name, workflow, requested_outputs, client_id, created_at)
+      VALUES (?, ?, 'pending', ?, ?, ?, ?, ?)`).run(
+      id, seq, input.name ?? input.workflow.name ?? null, JSON.stringify(input.workflow),
+      input.requestedOutputs ? JSON.stringify(input.requestedOutputs) : null, input.clientId ?? null, now(),
+    );
+    return id;
+  }
+
+  /** The oldest pending prompt, if any. */
+  nextPending(): PromptRecord | undefined {
+    const row = this.db.prepare("SELECT * FROM prompts WHERE status = 'pending' ORDER BY seq LIMIT 1").get() as PromptRow | undefined;
+    return row ? toRecord(row) : undefined;
+  }
+
+  get(id: string): PromptRecord | undefined {
+    const row = this.db.prepare("SELECT * FROM prompts WHERE id = ?").get(id) as PromptRow | undefined;
+    return row ? toRecord(row) : undefined;
+  }
+
+  markRunning(id: string): void {
+    this.db.prepare("UPDATE prompts SET status = 'running', started_at = COALESCE(started_at, ?), gate = NULL WHERE id = ?").run(now(), id);
+  }
+
+  markWaiting(id: string, nodeId: string): void {
+    this.db.prepare("UPDATE prompts SET status = 'waiting', gate = ? WHERE id = ?").run(JSON.stringify({ nodeId, since: now() }), id);
+  }
+
+  /** Records a node's result as soon as it is known, so partial runs keep what they made. */
+  finish(id: string, status: "done" | "failed" | "cancelled", result: RunResult, error?: ExecutionError): void {
+    this.db.prepare(`UPDATE prompts SET status = ?, finished_at = ?, outputs = ?, executed = ?, cached = ?, timings = ?, error = ?, gate = NULL WHERE id = ?`).run(
+      status, now(), JSON.stringify(result.outputs), JSON.stringify(result.executed), JSON.stringify(result.cached),
+      JSON.stringify(result.timings), error ? JSON.stringify(error) : null, id,
+    );
+  }
+
+  /** Cancels a prompt that has not started; returns false when it is not pending. */
+  cancelPending(id: string): boolean {
+    return this.db.prepare("UPDATE prompts SET status = 'cancelled', finished_at = ? WHERE id = ? AND status = 'pending'").run(now(), id).changes > 0;
+  }
+
+  clearPending(): number {
+    return this.db.prepare("UPDATE prompts SET status = 'cancelled', finished_at = ? WHERE status = 'pending'").run(now()).changes;
+  }
+
+  queue(): { running: PromptSummary[]; waiting: PromptSummary[]; pending: PromptSummary[] } {
+    const rows = this.db.prepare("SELECT id, status, name, created_at FROM prompts WHERE status IN ('pending', 'running', 'waiting') ORDER BY seq").all() as PromptRow[];
+    const summary = (r: PromptRow): PromptSummary => ({ promptId: r.id, status: r.status, createdAt: r.created_at, ...(r.name ? { name: r.name } : {}) });
+    return {
+      running: rows.filter((r) => r.status === "running").map(summary),
+      waiting: rows.filter((r) => r.status === "waiting").map(summary),
+      pending: rows.filter((r) => r.status === "pending").map(summary),
+    };
+  }
+
+  pendingCount(): number {
+    return (this.db.prepare("SELECT COUNT(*) AS n FROM prompts WHERE status = 'pending'").get() as { n: number }).n;
+  }
+
+  history(limit = 100): HistoryEntry[] {
+    const rows = this.db.prepare("SELECT * FROM prompts ORDER BY seq DESC LIMIT ?").all(limit) as PromptRow[];
+    return rows.map((row) => {
+      const { workflow: _w, requestedOutputs: _r, clientId: _c, ...entry } = toRecord(row);
+      return entry;
+    });
+  }
+}
+
+function toRecord(row: PromptRow): PromptRecord {
+  return {
+    promptId: row.id,
+    status: row.status,
+    createdAt: row.created_at,
+    ...(row.name ? { name: row.name } : {}),
+    ...(row.started_at ? { startedAt: row.started_at } : {}),
+    ...(row.finished_at ? { finishedAt: row.finished_at } : {}),
+    workflow: JSON.parse(row.workflow),
+    ...(row.requested_outputs ? { requestedOutputs: JSON.parse(row.requested_outputs) } : {}),
+    ...(row.client_id ? { clientId: row.client_id } : {}),
+    outputs: JSON.parse(row.outputs),
+    executed: JSON.parse(row.executed),
+    cached: JSON.parse(row.cached),
+    timings: JSON.parse(row.timings),
+    ...(row.error ? { error: JSON.parse(row.error) } : {}),
+    ...(row.gate ? { gate: JSON.parse(row.gate) } : {}),
+  };
+}
