@@ -58,10 +58,6 @@ export function noiseScale(t: number, shift = 1): number {
   return Math.sqrt(sigmoid(-logSNR(t, shift)));
 }
 
-/** Short names used throughout the samplers. */
-export const a = signalScale;
-export const b = noiseScale;
-
 /** σ = b/a, the noise level in the "sigma" (variance-exploding) view; x_σ = x/a. */
 export function sigmaOf(t: number, shift = 1): number {
   const l = logSNR(t, shift);
@@ -76,7 +72,6 @@ export function timestepRatio(t: number, shift = 1): number {
   const v = sigmoid(logSNR(t, shift)) * COSINE_M;
   return (Math.acos(Math.sqrt(Math.min(1, v))) / HALF_PI) * (1 + COSINE_S) - COSINE_S;
 }
-export const r = timestepRatio;
 
 /** Everything a sampler step needs at one t. */
 export interface SchedulePoint {
