@@ -1,0 +1,142 @@
+// Running a loaded model: the declared inputs are checked against what the stage needs (names
+// and ranks) before anything runs, fed tensors against the declared shapes, float32 is converted
+// to float16 where a model declares float16 I/O, and onnxruntime's errors are translated.
+import * as ort from "onnxruntime-node";
+import { RuntimeError, translateRunError } from "./errors.ts";
+import type { LoadedModel, ValueMeta } from "./sessions.ts";
+import { type FloatTensor, fromOrt, toOrt } from "./tensors.ts";
+
+/** What a stage needs of a model input. */
+export interface ExpectedInput {
+  name: string;
+  rank: number;
+  kind?: "float" | "int";
+}
+
+/** What a stage needs of a model output. */
+export interface ExpectedOutput {
+  name: string;
+  rank?: number;
+}
+
+function shapeText(shape: readonly (number | string | null)[] | null): string {
+  return shape ? `[${shape.map((d) => (d === null ? "?" : d)).join(", ")}]` : "[unknown]";
+}
+
+/**
+ * Check a model's declared inputs against what the stage feeds: every expected name present with the
+ * expected rank, and nothing else required. Errors name the file and tensor:
+ * "prior/model.onnx: expected input 'clip_text' missing (model has: sample, ...)".
+ */
+export function checkDeclaredInputs(
+  label: string,
+  declared: readonly { name: string; shape: readonly (number | string | null)[] | null; type?: string }[],
+  expected: readonly ExpectedInput[],
+  expectedOutputs: readonly ExpectedOutput[] = [],
+  declaredOutputs?: readonly { name: string; shape: readonly (number | string | null)[] | null }[],
+): void {
+  const names = declared.map((d) => d.name);
+  for (const exp of expected) {
+    const d = declared.find((x) => x.name === exp.name);
+    if (!d) {
+      throw new RuntimeError("bad-input", `${label}: expected input '${exp.name}' missing (model has: ${names.join(", ") || "no inputs"})`, { file: label, tensor: exp.name });
+    }
+    if (d.shape && d.shape.length > 0 && d.shape.length !== exp.rank) {
+      throw new RuntimeError("bad-input", `${label}: input '${exp.name}' has rank ${d.shape.length} ${shapeText(d.shape)}, expected rank ${exp.rank}`, { file: label, tensor: exp.name });
+    }
+    if (d.type && exp.kind) {
+      const isFloat = /float/.test(d.type);
+      const isInt = /int/.test(d.type);
+      if ((exp.kind === "float" && !isFloat) || (exp.kind === "int" && !isInt)) {
+        throw new RuntimeError("bad-input", `${label}: input '${exp.name}' is ${d.type}, expected a ${exp.kind === "float" ? "float" : "integer"} tensor`, { file: label, tensor: exp.name });
+      }
+    }
+  }
+  const extra = declared.filter((d) => !expected.some((e) => e.name === d.name));
+  if (extra.length) {
+    throw new RuntimeError(
+      "bad-input",
+      `${label}: model has input${extra.length > 1 ? "s" : ""} ${extra.map((e) => `'${e.name}'`).join(", ")} that Sluice does not feed (expected: ${expected.map((e) => e.name).join(", ")})`,
+      { file: label, tensor: extra[0].name },
+    );
+  }
+  if (declaredOutputs) {
+    const outNames = declaredOutputs.map((o) => o.name);
+    for (const exp of expectedOutputs) {
+      const o = declaredOutputs.find((x) => x.name === exp.name);
+      if (!o) throw new RuntimeError("bad-input", `${label}: expected output '${exp.name}' missing (model has: ${outNames.join(", ")})`, { file: label, tensor: exp.name });
+      if (exp.rank !== undefined && o.shape && o.shape.length > 0 && o.shape.length !== exp.rank) {
+        throw new RuntimeError("bad-input", `${label}: output '${exp.name}' has rank ${o.shape.length} ${shapeText(o.shape)}, expected rank ${exp.rank}`, { file: label, tensor: exp.name });
+      }
+    }
+  }
+}
+
+function checkFedShape(label: string, meta: ValueMeta, dims: readonly number[]): void {
+  if (!meta.shape.length) return;
+  if (meta.shape.length !== dims.length) {
+    throw new RuntimeError("bad-input", `${label}: input '${meta.name}' given shape [${dims.join(", ")}], the model expects ${shapeText(meta.shape)}`, { file: label, tensor: meta.name });
+  }
+  meta.shape.forEach((d, i) => {
+    if (typeof d === "number" && d > 0 && d !== dims[i]) {
+      throw new RuntimeError(
+        "bad-input",
+        `${label}: input '${meta.name}' given shape [${dims.join(", ")}], the model expects ${shapeText(meta.shape)} (dimension ${i} must be ${d})`,
+        { file: label, tensor: meta.name },
+      );
+    }
+  });
+}
+
+export type Feed = FloatTensor | ort.Tensor;
+
+function isFloatTensor(v: Feed): v is FloatTensor {
+  return (v as FloatTensor).data instanceof Float32Array && Array.isArray((v as FloatTensor).shape);
+}
+
+/**
+ * Run a loaded model. Float feeds are converted to the declared input type (float16 models with
+ * float16 I/O get converted values); outputs come back as float32 tensors. `outputs` limits what
+ * is fetched (default: all).
+ */
+export async function runModel(model: LoadedModel, feeds: Record<string, Feed>, outputs?: readonly string[]): Promise<Record<string, FloatTensor>> {
+  const label = model.label;
+  const ortFeeds: Record<string, ort.Tensor> = {};
+  for (const meta of model.inputs) {
+    const v = feeds[meta.name];
+    if (v === undefined) {
+      throw new RuntimeError("bad-input", `${label}: input '${meta.name}' was not given (given: ${Object.keys(feeds).join(", ")})`, { file: label, tensor: meta.name });
+    }
+    if (isFloatTensor(v)) {
+      checkFedShape(label, meta, v.shape);
+      ortFeeds[meta.name] = toOrt(v, meta.type === "float16" ? "float16" : "float32");
+    } else {
+      checkFedShape(label, meta, v.dims);
+      ortFeeds[meta.name] = v;
+    }
+  }
+  for (const name of Object.keys(feeds)) {
+    if (!model.inputs.some((m) => m.name === name)) {
+      throw new RuntimeError("bad-input", `${label}: model has no input '${name}' (model has: ${model.inputs.map((m) => m.name).join(", ")})`, { file: label, tensor: name });
+    }
+  }
+  const fetch = outputs ? [...outputs] : model.outputs.map((o) => o.name);
+  for (const name of fetch) {
+    if (!model.outputs.some((o) => o.name === name)) {
+      throw new RuntimeError("bad-input", `${label}: expected output '${name}' missing (model has: ${model.outputs.map((o) => o.name).join(", ")})`, { file: label, tensor: name });
+    }
+  }
+  let result: ort.InferenceSession.ReturnType;
+  try {
+    result = await model.session.run(ortFeeds, fetch);
+  } catch (e) {
+    throw translateRunError(e, label, model.device);
+  }
+  const out: Record<string, FloatTensor> = {};
+  for (const name of fetch) {
+    const t = result[name];
+    if (!t) throw new RuntimeError("run-failed", `${label}: output '${name}' was not produced`, { file: label, tensor: name });
+    out[name] = fromOrt(t as ort.Tensor);
+  }
+  return out;
+}

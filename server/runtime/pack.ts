@@ -1,0 +1,413 @@
+// Model packs: a folder in the layout of the public Stable Cascade ONNX export (DESIGN.md), with an
+// optional manifest.json. loadPack checks the folder and the models' declared inputs without loading
+// any weights; the stage methods load sessions on first use through the session cache.
+import fs from "node:fs";
+import path from "node:path";
+import { type Device, type DeviceChoice } from "./device.ts";
+import { RuntimeError } from "./errors.ts";
+import { type ManifestFile, ManifestSchema, type PackManifest, type Signatures, formatManifestError, resolveManifest } from "./manifest.ts";
+import { type ExpectedInput, type ExpectedOutput, checkDeclaredInputs, runModel } from "./model.ts";
+import { type ModelSignature, OnnxParseError, readModelSignature } from "./onnx-proto.ts";
+import { type LoadedModel, SessionCache, preflightModel } from "./sessions.ts";
+import { type FloatTensor, checkTensor, int64Tensor } from "./tensors.ts";
+import { type ClipTokenizer, loadClipTokenizer } from "./tokenizer.ts";
+
+export const STAGE_FILES = {
+  textEncoder: "text_encoder/model.onnx",
+  stageC: "prior/model.onnx",
+  stageB: "decoder/model.onnx",
+  stageA: "vae_decoder/model.onnx",
+  effnet: "effnet/model.onnx",
+  previewer: "previewer/model.onnx",
+  clipVision: "vae_encoder/model.onnx",
+} as const;
+export type StageName = keyof typeof STAGE_FILES;
+
+export const STAGE_TITLES: Record<StageName, string> = {
+  textEncoder: "text encoder", stageC: "Stage C", stageB: "Stage B", stageA: "Stage A",
+  effnet: "EffNet encoder", previewer: "previewer", clipVision: "CLIP vision encoder",
+};
+
+/** The stages every pack needs (with the tokenizer). */
+export const REQUIRED_STAGES: readonly StageName[] = ["textEncoder", "stageC", "stageB", "stageA"];
+
+/** The inputs each stage's model must declare (names of the public export) and their ranks. */
+export const STAGE_INPUTS: Record<StageName, (ExpectedInput & { optional?: boolean })[]> = {
+  textEncoder: [{ name: "input_ids", rank: 2, kind: "int" }, { name: "attention_mask", rank: 2, kind: "int", optional: true }],
+  stageC: [
+    { name: "sample", rank: 4, kind: "float" }, { name: "timestep_ratio", rank: 1, kind: "float" },
+    { name: "clip_text_pooled", rank: 3, kind: "float" }, { name: "clip_text", rank: 3, kind: "float" }, { name: "clip_img", rank: 3, kind: "float" },
+  ],
+  stageB: [
+    { name: "sample", rank: 4, kind: "float" }, { name: "timestep_ratio", rank: 1, kind: "float" },
+    { name: "clip_text_pooled", rank: 3, kind: "float" }, { name: "effnet", rank: 4, kind: "float" },
+  ],
+  stageA: [{ name: "sample", rank: 4, kind: "float" }],
+  effnet: [{ name: "pixel_values", rank: 4, kind: "float" }],
+  previewer: [{ name: "sample", rank: 4, kind: "float" }],
+  clipVision: [{ name: "sample", rank: 4, kind: "float" }],
+};
+
+export const STAGE_OUTPUTS: Record<StageName, ExpectedOutput[]> = {
+  textEncoder: [], // named by the manifest (hiddenOutput, pooledOutput)
+  stageC: [{ name: "out_sample", rank: 4 }],
+  stageB: [{ name: "out_sample", rank: 4 }],
+  stageA: [{ name: "latent_sample", rank: 4 }],
+  effnet: [{ name: "image_embeds", rank: 4 }],
+  previewer: [{ name: "image", rank: 4 }],
+  clipVision: [{ name: "image_embeds", rank: 2 }],
+};
+
+export interface PackFiles {
+  tokenizer: boolean;
+  textEncoder: boolean;
+  stageC: boolean;
+  stageB: boolean;
+  stageA: boolean;
+  effnet: boolean;
+  previewer: boolean;
+  clipVision: boolean;
+}
+
+export interface PackSummary {
+  /** Folder name: the id used by LoadCascadePack's COMBO. */
+  name: string;
+  dir: string;
+  /** manifest.json's name where it has one, else the folder name. */
+  title: string;
+  hasManifest: boolean;
+}
+
+export interface LoadPackOptions {
+  /** The session cache to load models through (shared across packs); one is made if absent. */
+  sessions?: SessionCache;
+  /** Device for a new session cache (default cpu). Ignored when `sessions` is given. */
+  device?: Device | DeviceChoice;
+  /** Stages that must be present (default: text encoder, Stage C, B, A). The tokenizer is needed with the text encoder. */
+  require?: readonly StageName[];
+}
+
+export interface TextEmbeddings {
+  /** [B, 77·chunks, D]: the hidden state named by textEncoder.hiddenOutput. */
+  clipText: FloatTensor;
+  /** [B, 1, D]: textEncoder.pooledOutput of each text's first chunk. */
+  pooled: FloatTensor;
+}
+
+/** CLIP's image normalisation (the vision encoder of the public export expects it). */
+const CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073];
+const CLIP_STD = [0.26862954, 0.26130258, 0.27577711];
+
+function labelFor(stage: StageName): string {
+  return STAGE_FILES[stage];
+}
+
+function readSignature(file: string, label: string): ModelSignature {
+  try {
+    return readModelSignature(file);
+  } catch (e) {
+    if (e instanceof OnnxParseError) {
+      throw new RuntimeError("corrupt-model", `${label}: not a valid ONNX model, the file is corrupt or truncated (${e.message}). Download or export it again.`, { file: label, cause: e });
+    }
+    throw e;
+  }
+}
+
+function expectedFor(stage: StageName, declaredNames: readonly string[]): ExpectedInput[] {
+  return STAGE_INPUTS[stage].filter((e) => !e.optional || declaredNames.includes(e.name));
+}
+
+function expectedOutputsFor(stage: StageName, manifest: PackManifest): ExpectedOutput[] {
+  if (stage === "textEncoder") return [{ name: manifest.textEncoder.hiddenOutput, rank: 3 }, { name: manifest.textEncoder.pooledOutput }];
+  return STAGE_OUTPUTS[stage];
+}
+
+export class Pack {
+  readonly name: string;
+  readonly dir: string;
+  readonly manifest: PackManifest;
+  readonly assumptions: string[];
+  readonly files: PackFiles;
+  readonly hasManifest: boolean;
+  readonly sessions: SessionCache;
+  private tokenizerCache?: ClipTokenizer;
+  private validated = new WeakSet<LoadedModel>();
+
+  constructor(init: { name: string; dir: string; manifest: PackManifest; assumptions: string[]; files: PackFiles; hasManifest: boolean; sessions: SessionCache }) {
+    this.name = init.name;
+    this.dir = init.dir;
+    this.manifest = init.manifest;
+    this.assumptions = init.assumptions;
+    this.files = init.files;
+    this.hasManifest = init.hasManifest;
+    this.sessions = init.sessions;
+  }
+
+  /** Absolute path of a stage's model file. */
+  path(stage: StageName): string {
+    return path.join(this.dir, STAGE_FILES[stage]);
+  }
+
+  has(stage: StageName): boolean {
+    return this.files[stage];
+  }
+
+  get tokenizer(): ClipTokenizer {
+    if (!this.tokenizerCache) {
+      if (!this.files.tokenizer) throw new RuntimeError("missing-file", `${this.name}: tokenizer/ has neither vocab.json + merges.txt nor tokenizer.json (in ${this.dir})`, { file: "tokenizer/" });
+      this.tokenizerCache = loadClipTokenizer(path.join(this.dir, "tokenizer"), { maxLength: this.manifest.textEncoder.maxLength });
+    }
+    return this.tokenizerCache;
+  }
+
+  /** The loaded, validated model of a stage. */
+  async model(stage: StageName): Promise<LoadedModel> {
+    const label = labelFor(stage);
+    if (!this.files[stage]) {
+      throw new RuntimeError("missing-file", `${label}: this pack (${this.name}) has no ${STAGE_TITLES[stage]} (${this.path(stage)} not found)`, { file: label });
+    }
+    const m = await this.sessions.load(this.path(stage), { label });
+    if (!this.validated.has(m)) {
+      checkDeclaredInputs(label, m.inputs, expectedFor(stage, m.inputs.map((i) => i.name)), expectedOutputsFor(stage, this.manifest), m.outputs);
+      this.validated.add(m);
+    }
+    return m;
+  }
+
+  /** Run a stage with its session pinned for the duration. */
+  private async run(stage: StageName, feeds: Record<string, FloatTensor | ReturnType<typeof int64Tensor>>, outputs: string[]): Promise<Record<string, FloatTensor>> {
+    await this.model(stage);
+    return this.sessions.use(this.path(stage), (m) => runModel(m, feeds, outputs), { label: labelFor(stage) });
+  }
+
+  /**
+   * Encode prompts: [B, 77·chunks, D] hidden states and [B, 1, D] pooled embeddings. Prompts longer
+   * than one chunk are encoded in chunks of 77 (75 tokens + BOS/EOS) and concatenated along the
+   * sequence; shorter prompts of the batch are padded with empty-prompt chunks so all share one
+   * length. pooled comes from each prompt's first chunk.
+   */
+  async encodeText(texts: string[]): Promise<TextEmbeddings> {
+    if (!texts.length) throw new RuntimeError("bad-input", "encodeText: no texts given");
+    const tok = this.tokenizer;
+    const perText = texts.map((t) => tok.encode(t));
+    const k = Math.max(...perText.map((c) => c.length));
+    const empty = tok.encode("")[0];
+    const rows = perText.flatMap((chunks) => [...chunks, ...Array.from({ length: k - chunks.length }, () => empty)]);
+    const L = tok.maxLength;
+    const model = await this.model("textEncoder");
+    const idsMeta = model.inputs.find((i) => i.name === "input_ids");
+    const fixedBatch = typeof idsMeta?.shape[0] === "number" ? (idsMeta.shape[0] as number) : undefined;
+    const hasMask = model.inputs.some((i) => i.name === "attention_mask");
+    const { hiddenOutput, pooledOutput } = this.manifest.textEncoder;
+    const runRows = async (part: typeof rows) => {
+      const n = part.length;
+      const feeds: Record<string, ReturnType<typeof int64Tensor>> = { input_ids: int64Tensor(part.flatMap((r) => r.ids), [n, L]) };
+      if (hasMask) feeds.attention_mask = int64Tensor(part.flatMap((r) => r.mask), [n, L]);
+      return this.run("textEncoder", feeds, [hiddenOutput, pooledOutput]);
+    };
+    const outs = fixedBatch === 1 ? await Promise.all(rows.map((r) => runRows([r]))).then((list) => list) : [await runRows(rows)];
+    // Gather hidden [rows, L, D] and pooled [rows, D] (or [rows, 1, D]).
+    const D = outs[0][hiddenOutput].shape[2];
+    const hidden = new Float32Array(rows.length * L * D);
+    const pooledRows = new Float32Array(rows.length * D);
+    let r0 = 0;
+    for (const o of outs) {
+      const h = o[hiddenOutput];
+      const p = o[pooledOutput];
+      const n = h.shape[0];
+      if (h.shape[1] !== L || h.shape[2] !== D) throw new RuntimeError("bad-input", `${STAGE_FILES.textEncoder}: output '${hiddenOutput}' has shape [${h.shape.join(", ")}], expected [${n}, ${L}, ${D}]`, { file: STAGE_FILES.textEncoder, tensor: hiddenOutput });
+      if (p.data.length !== n * D) throw new RuntimeError("bad-input", `${STAGE_FILES.textEncoder}: output '${pooledOutput}' has shape [${p.shape.join(", ")}], expected [${n}, ${D}]`, { file: STAGE_FILES.textEncoder, tensor: pooledOutput });
+      hidden.set(h.data, r0 * L * D);
+      pooledRows.set(p.data, r0 * D);
+      r0 += n;
+    }
+    // Rows are grouped by text, so [B·k, L, D] is already [B, k·L, D] in memory.
+    const B = texts.length;
+    const pooled = new Float32Array(B * D);
+    for (let b = 0; b < B; b++) pooled.set(pooledRows.subarray(b * k * D, b * k * D + D), b * D);
+    return { clipText: { data: hidden, shape: [B, k * L, D] }, pooled: { data: pooled, shape: [B, 1, D] } };
+  }
+
+  /** Stage C: predicted noise for x [B,16,h,w] at ratios r [B]. */
+  async runStageC(x: FloatTensor, r: Float32Array, clipText: FloatTensor, pooled: FloatTensor, clipImg: FloatTensor): Promise<FloatTensor> {
+    const label = STAGE_FILES.stageC;
+    checkBatch(label, x, r, { clip_text: clipText, clip_text_pooled: pooled, clip_img: clipImg });
+    const out = await this.run("stageC", {
+      sample: x, timestep_ratio: { data: r, shape: [r.length] }, clip_text_pooled: pooled, clip_text: clipText, clip_img: clipImg,
+    }, ["out_sample"]);
+    return out.out_sample;
+  }
+
+  /** Stage B: predicted noise for x [B,4,H/4,W/4] at ratios r [B], conditioned on the Stage C latent. */
+  async runStageB(x: FloatTensor, r: Float32Array, pooled: FloatTensor, effnet: FloatTensor): Promise<FloatTensor> {
+    const label = STAGE_FILES.stageB;
+    checkBatch(label, x, r, { clip_text_pooled: pooled, effnet });
+    const out = await this.run("stageB", { sample: x, timestep_ratio: { data: r, shape: [r.length] }, clip_text_pooled: pooled, effnet }, ["out_sample"]);
+    return out.out_sample;
+  }
+
+  /** Stage A: a Stage B latent [B,4,h,w] to an image [B,3,4h,4w] in [0,1] (the latent is multiplied by stageA.scale first). */
+  async decodeStageA(latent: FloatTensor): Promise<FloatTensor> {
+    checkTensor(latent, `${STAGE_FILES.stageA}: sample`);
+    const scale = this.manifest.stageA.scale;
+    const scaled = new Float32Array(latent.data.length);
+    for (let i = 0; i < scaled.length; i++) scaled[i] = latent.data[i] * scale;
+    const out = await this.run("stageA", { sample: { data: scaled, shape: latent.shape } }, ["latent_sample"]);
+    return clamp01(out.latent_sample);
+  }
+
+  /** EffNet: an image [B,3,H,W] in [0,1] to a Stage C latent [B,16,H/c,W/c]. */
+  async encodeEffnet(image: FloatTensor): Promise<FloatTensor> {
+    checkTensor(image, `${STAGE_FILES.effnet}: pixel_values`);
+    const out = await this.run("effnet", { pixel_values: image }, ["image_embeds"]);
+    return out.image_embeds;
+  }
+
+  /** The previewer model: a Stage C latent [B,16,h,w] to a small RGB image [B,3,H',W'] in [0,1]. */
+  async preview(latent: FloatTensor): Promise<FloatTensor> {
+    const out = await this.run("previewer", { sample: latent }, ["image"]);
+    return clamp01(out.image);
+  }
+
+  /**
+   * CLIP vision: images [B,3,224,224] in [0,1] (CLIP-normalised here) to clip_img embeddings [B,1,768].
+   */
+  async encodeClipVision(image: FloatTensor): Promise<FloatTensor> {
+    const label = STAGE_FILES.clipVision;
+    checkTensor(image, `${label}: sample`);
+    const [B, C, H, W] = image.shape;
+    if (image.shape.length !== 4 || C !== 3) throw new RuntimeError("bad-input", `${label}: input 'sample' must be [B, 3, 224, 224], got [${image.shape.join(", ")}]`, { file: label, tensor: "sample" });
+    const norm = new Float32Array(image.data.length);
+    const plane = H * W;
+    for (let b = 0; b < B; b++) {
+      for (let c = 0; c < 3; c++) {
+        const off = (b * 3 + c) * plane;
+        for (let i = 0; i < plane; i++) norm[off + i] = (image.data[off + i] - CLIP_MEAN[c]) / CLIP_STD[c];
+      }
+    }
+    const out = await this.run("clipVision", { sample: { data: norm, shape: image.shape } }, ["image_embeds"]);
+    const e = out.image_embeds;
+    return { data: e.data, shape: [e.shape[0], 1, e.data.length / e.shape[0]] };
+  }
+
+  /** Unload this pack's sessions. */
+  async unload(): Promise<void> {
+    for (const stage of Object.keys(STAGE_FILES) as StageName[]) {
+      if (this.files[stage]) await this.sessions.unload(this.path(stage), { label: labelFor(stage) });
+    }
+  }
+}
+
+function clamp01(t: FloatTensor): FloatTensor {
+  const d = t.data;
+  for (let i = 0; i < d.length; i++) d[i] = d[i] < 0 ? 0 : d[i] > 1 ? 1 : d[i];
+  return t;
+}
+
+function checkBatch(label: string, x: FloatTensor, r: Float32Array, others: Record<string, FloatTensor>): void {
+  checkTensor(x, `${label}: sample`);
+  const B = x.shape[0];
+  if (r.length !== B) throw new RuntimeError("bad-input", `${label}: input 'timestep_ratio' has ${r.length} values but 'sample' has batch ${B}`, { file: label, tensor: "timestep_ratio" });
+  for (const [name, t] of Object.entries(others)) {
+    checkTensor(t, `${label}: ${name}`);
+    if (t.shape[0] !== B) throw new RuntimeError("bad-input", `${label}: input '${name}' has batch ${t.shape[0]} but 'sample' has batch ${B}`, { file: label, tensor: name });
+  }
+}
+
+function tokenizerPresent(dir: string): boolean {
+  const t = path.join(dir, "tokenizer");
+  return fs.existsSync(path.join(t, "tokenizer.json")) || (fs.existsSync(path.join(t, "vocab.json")) && fs.existsSync(path.join(t, "merges.txt")));
+}
+
+function looksLikePack(dir: string): boolean {
+  return fs.existsSync(path.join(dir, "manifest.json")) || Object.values(STAGE_FILES).some((f) => fs.existsSync(path.join(dir, f)));
+}
+
+/**
+ * Load a pack folder: check it, read its manifest (zod-checked) or infer one from the models' inputs
+ * and outputs, and check every present model's declared inputs. No weights are loaded here.
+ */
+export async function loadPack(dir: string, options: LoadPackOptions = {}): Promise<Pack> {
+  const abs = path.resolve(dir);
+  const name = path.basename(abs);
+  if (!fs.existsSync(abs) || !fs.statSync(abs).isDirectory()) {
+    throw new RuntimeError("missing-pack", `pack folder not found: ${abs}`, { file: abs });
+  }
+  const required = options.require ?? REQUIRED_STAGES;
+  const files: PackFiles = {
+    tokenizer: tokenizerPresent(abs),
+    textEncoder: false, stageC: false, stageB: false, stageA: false, effnet: false, previewer: false, clipVision: false,
+  };
+  for (const stage of Object.keys(STAGE_FILES) as StageName[]) files[stage] = fs.existsSync(path.join(abs, STAGE_FILES[stage]));
+  const missing = required.filter((s) => !files[s]);
+  if (missing.length) {
+    const list = missing.map((s) => `${STAGE_FILES[s]} (${STAGE_TITLES[s]})`).join(", ");
+    throw new RuntimeError("missing-file", `pack '${name}': missing required model file${missing.length > 1 ? "s" : ""} ${list} in ${abs}`, { file: STAGE_FILES[missing[0]] });
+  }
+  if (required.includes("textEncoder") && !files.tokenizer) {
+    throw new RuntimeError("missing-file", `pack '${name}': missing tokenizer: tokenizer/vocab.json + tokenizer/merges.txt or tokenizer/tokenizer.json in ${abs}`, { file: "tokenizer/" });
+  }
+
+  // manifest.json (optional, zod-checked)
+  let manifestFile: ManifestFile | undefined;
+  const mf = path.join(abs, "manifest.json");
+  if (fs.existsSync(mf)) {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(fs.readFileSync(mf, "utf8"));
+    } catch (e) {
+      throw new RuntimeError("bad-manifest", `manifest.json of pack '${name}': not valid JSON (${(e as Error).message})`, { file: "manifest.json", cause: e });
+    }
+    const parsed = ManifestSchema.safeParse(raw);
+    if (!parsed.success) throw new RuntimeError("bad-manifest", formatManifestError(`manifest.json of pack '${name}'`, parsed.error), { file: "manifest.json" });
+    manifestFile = parsed.data;
+  }
+
+  // Signatures of every present model (graph only; weights are not read).
+  const sigs: Signatures = {};
+  for (const stage of Object.keys(STAGE_FILES) as StageName[]) {
+    if (!files[stage]) continue;
+    const label = STAGE_FILES[stage];
+    const file = path.join(abs, label);
+    preflightModel(file, label);
+    sigs[stage] = readSignature(file, label);
+  }
+  const { manifest, assumptions } = resolveManifest(manifestFile, sigs, name);
+  for (const stage of Object.keys(sigs) as StageName[]) {
+    const sig = sigs[stage]!;
+    checkDeclaredInputs(STAGE_FILES[stage], sig.inputs, expectedFor(stage, sig.inputs.map((i) => i.name)), expectedOutputsFor(stage, manifest), sig.outputs);
+  }
+  const sessions = options.sessions ?? new SessionCache({ device: options.device ?? "cpu" });
+  return new Pack({ name, dir: abs, manifest, assumptions, files, hasManifest: !!manifestFile, sessions });
+}
+
+/**
+ * The packs in a folder of packs, "tiny" first, then by name. A folder that is itself a pack (a
+ * downloaded export given directly) is listed as one pack. Folders that hold no pack are skipped.
+ */
+export function listPacks(modelsDir: string): PackSummary[] {
+  const abs = path.resolve(modelsDir);
+  if (!fs.existsSync(abs) || !fs.statSync(abs).isDirectory()) return [];
+  const summary = (dir: string): PackSummary => {
+    const name = path.basename(dir);
+    const mf = path.join(dir, "manifest.json");
+    let title = name;
+    const hasManifest = fs.existsSync(mf);
+    if (hasManifest) {
+      try {
+        const m = JSON.parse(fs.readFileSync(mf, "utf8")) as { name?: unknown };
+        if (typeof m.name === "string" && m.name) title = m.name;
+      } catch {
+        // a broken manifest is reported when the pack is loaded
+      }
+    }
+    return { name, dir, title, hasManifest };
+  };
+  if (Object.values(STAGE_FILES).some((f) => fs.existsSync(path.join(abs, f)))) return [summary(abs)];
+  const packs = fs.readdirSync(abs, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && !d.name.startsWith("."))
+    .map((d) => path.join(abs, d.name))
+    .filter(looksLikePack)
+    .map(summary);
+  return packs.sort((a, b) => (a.name === "tiny" ? -1 : b.name === "tiny" ? 1 : a.name.localeCompare(b.name)));
+}

@@ -1,0 +1,260 @@
+// The session cache: one onnxruntime session per (file, device, options), loaded asynchronously
+// (concurrent loads of the same key share one promise), unloaded least-recently-used when the
+// estimated memory of the loaded models exceeds a budget. Sessions in use (pinned by `use`) are
+// never released under a running model.
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import * as ort from "onnxruntime-node";
+import { type Device, type DeviceChoice, sessionOptionsFor } from "./device.ts";
+import { RuntimeError, translateLoadError } from "./errors.ts";
+import { OnnxParseError, readModelSignature } from "./onnx-proto.ts";
+
+export interface ValueMeta {
+  name: string;
+  type: string;
+  /** Numbers for fixed dimensions, strings for symbolic ones. */
+  shape: (number | string)[];
+}
+
+export interface LoadedModel {
+  key: string;
+  file: string;
+  /** How the file is named in messages (pack-relative, e.g. "prior/model.onnx"). */
+  label: string;
+  device: Device;
+  session: ort.InferenceSession;
+  /** Estimated memory: the model file plus its external data. */
+  bytes: number;
+  inputs: ValueMeta[];
+  outputs: ValueMeta[];
+}
+
+export interface SessionCacheOptions {
+  /** The device sessions run on unless a load names another (a resolved choice or a device name). */
+  device: DeviceChoice | Device;
+  /** Unload least-recently-used models when the loaded total exceeds this (default 60% of RAM). */
+  budgetBytes?: number;
+  log?: (line: string) => void;
+  /** Replaces ort.InferenceSession.create (tests). */
+  create?: (file: string, options: ort.InferenceSession.SessionOptions) => Promise<ort.InferenceSession>;
+}
+
+export interface LoadOptions {
+  label?: string;
+  device?: Device;
+  /** Extra session options (part of the cache key). */
+  sessionOptions?: Partial<ort.InferenceSession.SessionOptions>;
+}
+
+export interface SessionCacheStats {
+  loaded: { file: string; label: string; device: Device; bytes: number; pinned: boolean }[];
+  totalBytes: number;
+  budgetBytes: number;
+  loads: number;
+  hits: number;
+  evictions: number;
+}
+
+interface Entry {
+  key: string;
+  promise: Promise<LoadedModel>;
+  model?: LoadedModel;
+  bytes: number;
+  pins: number;
+  lastUsed: number;
+  released: boolean;
+}
+
+/** Bytes a model will take, estimated from the .onnx file and the external data files it names. */
+export function estimateModelBytes(file: string): number {
+  let bytes = fs.statSync(file).size;
+  let external: string[] = [];
+  try {
+    external = readModelSignature(file).externalData;
+  } catch {
+    external = [`${path.basename(file)}.data`];
+  }
+  for (const rel of external) {
+    const p = path.join(path.dirname(file), rel);
+    if (fs.existsSync(p)) bytes += fs.statSync(p).size;
+  }
+  return bytes;
+}
+
+function stableStringify(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(stableStringify).join(",")}]`;
+  if (v && typeof v === "object") {
+    return `{${Object.keys(v as object).sort().map((k) => `${JSON.stringify(k)}:${stableStringify((v as Record<string, unknown>)[k])}`).join(",")}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/**
+ * Check a model file before handing it to onnxruntime, so the common problems get a clear error:
+ * missing file, not an ONNX model (truncated, garbage), missing external data.
+ */
+export function preflightModel(file: string, label: string): void {
+  if (!fs.existsSync(file)) throw new RuntimeError("missing-file", `${label}: file not found (${file})`, { file: label });
+  let sig;
+  try {
+    sig = readModelSignature(file);
+  } catch (e) {
+    if (e instanceof OnnxParseError) {
+      throw new RuntimeError("corrupt-model", `${label}: not a valid ONNX model, the file is corrupt or truncated (${e.message}). Download or export it again.`, { file: label, cause: e });
+    }
+    throw e;
+  }
+  for (const rel of sig.externalData) {
+    const p = path.join(path.dirname(file), rel);
+    if (!fs.existsSync(p)) {
+      throw new RuntimeError(
+        "missing-external-data",
+        `${label}: its external weights file '${rel}' is missing (expected beside the model at ${p}). Big models keep their weights in model.onnx.data: copy or download it too.`,
+        { file: label },
+      );
+    }
+  }
+}
+
+export class SessionCache {
+  readonly budgetBytes: number;
+  readonly defaultDevice: Device;
+  private entries = new Map<string, Entry>();
+  private clock = 0;
+  private counters = { loads: 0, hits: 0, evictions: 0 };
+  private log: (line: string) => void;
+  private create: (file: string, options: ort.InferenceSession.SessionOptions) => Promise<ort.InferenceSession>;
+
+  constructor(options: SessionCacheOptions) {
+    this.defaultDevice = typeof options.device === "string" ? options.device : options.device.device;
+    this.budgetBytes = options.budgetBytes ?? Math.floor(os.totalmem() * 0.6);
+    this.log = options.log ?? (() => {});
+    this.create = options.create ?? ((file, opts) => ort.InferenceSession.create(file, opts));
+  }
+
+  keyOf(file: string, options: LoadOptions = {}): string {
+    return stableStringify({ file: path.resolve(file), device: options.device ?? this.defaultDevice, options: options.sessionOptions ?? {} });
+  }
+
+  has(file: string, options: LoadOptions = {}): boolean {
+    const e = this.entries.get(this.keyOf(file, options));
+    return !!e?.model && !e.released;
+  }
+
+  /** The loaded model for `file`, loading it (once, however many callers ask at the same time). */
+  load(file: string, options: LoadOptions = {}): Promise<LoadedModel> {
+    const key = this.keyOf(file, options);
+    const hit = this.entries.get(key);
+    if (hit) {
+      this.counters.hits++;
+      hit.lastUsed = ++this.clock;
+      return hit.promise;
+    }
+    const label = options.label ?? file;
+    const device = options.device ?? this.defaultDevice;
+    const entry: Entry = { key, promise: undefined as unknown as Promise<LoadedModel>, bytes: 0, pins: 0, lastUsed: ++this.clock, released: false };
+    entry.promise = (async () => {
+      preflightModel(file, label);
+      entry.bytes = estimateModelBytes(file);
+      // Make room first, so a big model does not have to share memory with the ones it replaces.
+      await this.evict(entry.bytes, key);
+      const opts = sessionOptionsFor(device, options.sessionOptions);
+      let session: ort.InferenceSession;
+      try {
+        session = await this.create(file, opts);
+      } catch (e) {
+        throw translateLoadError(e, label, device);
+      }
+      this.counters.loads++;
+      const meta = (list: readonly ort.InferenceSession.ValueMetadata[] | undefined, names: readonly string[]): ValueMeta[] =>
+        names.map((name) => {
+          const m = list?.find((x) => x.name === name);
+          return m && m.isTensor ? { name, type: m.type, shape: [...m.shape] } : { name, type: "unknown", shape: [] };
+        });
+      const model: LoadedModel = {
+        key, file, label, device, session, bytes: entry.bytes,
+        inputs: meta(session.inputMetadata, session.inputNames),
+        outputs: meta(session.outputMetadata, session.outputNames),
+      };
+      entry.model = model;
+      this.log(`loaded ${label} on ${device} (${(entry.bytes / 1e6).toFixed(1)} MB)`);
+      return model;
+    })();
+    entry.promise.catch(() => {
+      if (this.entries.get(key) === entry) this.entries.delete(key);
+    });
+    this.entries.set(key, entry);
+    return entry.promise;
+  }
+
+  /** Run `fn` with the model loaded and pinned (it cannot be unloaded while `fn` runs). */
+  async use<T>(file: string, fn: (model: LoadedModel) => Promise<T>, options: LoadOptions = {}): Promise<T> {
+    const model = await this.load(file, options);
+    const entry = this.entries.get(model.key);
+    if (!entry || entry.released) return this.use(file, fn, options); // unloaded between load and use: load again
+    entry.pins++;
+    entry.lastUsed = ++this.clock;
+    try {
+      return await fn(model);
+    } finally {
+      entry.pins--;
+      if (entry.released && entry.pins === 0) await model.session.release().catch(() => {});
+    }
+  }
+
+  /** Release least-recently-used, unpinned models until `incoming` more bytes fit in the budget. */
+  private async evict(incoming: number, except: string): Promise<void> {
+    const loaded = () => [...this.entries.values()].filter((e) => e.model && !e.released && e.key !== except);
+    let total = loaded().reduce((s, e) => s + e.bytes, 0);
+    if (total + incoming <= this.budgetBytes) return;
+    const victims = loaded().filter((e) => e.pins === 0).sort((a, b) => a.lastUsed - b.lastUsed);
+    for (const v of victims) {
+      if (total + incoming <= this.budgetBytes) break;
+      await this.release(v, "over the memory budget");
+      total -= v.bytes;
+    }
+    if (total + incoming > this.budgetBytes) {
+      this.log(`memory budget ${(this.budgetBytes / 1e6).toFixed(0)} MB exceeded: ${((total + incoming) / 1e6).toFixed(0)} MB needed by models in use`);
+    }
+  }
+
+  private async release(entry: Entry, why: string): Promise<void> {
+    entry.released = true;
+    this.entries.delete(entry.key);
+    this.counters.evictions++;
+    this.log(`unloaded ${entry.model?.label ?? entry.key} (${why})`);
+    if (entry.model && entry.pins === 0) await entry.model.session.release().catch(() => {});
+  }
+
+  /** Unload one model now (waits for no run: a pinned model is released when its run ends). */
+  async unload(file: string, options: LoadOptions = {}): Promise<boolean> {
+    const entry = this.entries.get(this.keyOf(file, options));
+    if (!entry) return false;
+    await entry.promise.catch(() => {});
+    if (!entry.model) return false;
+    await this.release(entry, "asked");
+    this.counters.evictions--;
+    return true;
+  }
+
+  async clear(): Promise<void> {
+    for (const e of [...this.entries.values()]) {
+      await e.promise.catch(() => {});
+      if (e.model && !e.released) {
+        await this.release(e, "cleared");
+        this.counters.evictions--;
+      }
+    }
+  }
+
+  stats(): SessionCacheStats {
+    const loaded = [...this.entries.values()].filter((e) => e.model && !e.released).sort((a, b) => a.lastUsed - b.lastUsed);
+    return {
+      loaded: loaded.map((e) => ({ file: e.model!.file, label: e.model!.label, device: e.model!.device, bytes: e.bytes, pinned: e.pins > 0 })),
+      totalBytes: loaded.reduce((s, e) => s + e.bytes, 0),
+      budgetBytes: this.budgetBytes,
+      ...this.counters,
+    };
+  }
+}
