@@ -1,0 +1,210 @@
+// The editor shell: toolbar, canvas, side panel, palette, lightbox, toasts, keyboard shortcuts.
+import { ReactFlowProvider, useReactFlow } from "@xyflow/react";
+import { lazy, Suspense, useEffect, useRef, useState } from "react";
+import {
+  copySelection, exportWorkflow, interrupt, loadTemplate, newWorkflow, pasteFromStorage, pasteText, queuePrompt,
+} from "./actions.ts";
+import { api, type TemplateInfo } from "./api.ts";
+import { Canvas, loadWorkflowText, pointer } from "./canvas/Canvas.tsx";
+import { readPngWorkflow } from "./canvas/png.ts";
+import { uploadImageFile } from "./widgets/Widgets.tsx";
+import type { FlowEdge, FlowNode } from "./graph/types.ts";
+import { useGraph } from "./store/graph.ts";
+import { useRun } from "./store/run.ts";
+import { useUi, type PanelName } from "./store/ui.ts";
+
+const Palette = lazy(() => import("./panels/Palette.tsx"));
+const SidePanel = lazy(() => import("./panels/SidePanel.tsx"));
+const Lightbox = lazy(() => import("./panels/Lightbox.tsx"));
+
+function isEditable(t: EventTarget | null): boolean {
+  const el = t as HTMLElement | null;
+  if (!el || !el.tagName) return false;
+  return el.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(el.tagName);
+}
+
+function useShortcuts() {
+  const rf = useReactFlow<FlowNode, FlowEdge>();
+  useEffect(() => {
+    let pendingPaste: ReturnType<typeof setTimeout> | undefined;
+    const pastePos = () => (pointer.inside ? rf.screenToFlowPosition({ x: pointer.x, y: pointer.y }) : undefined);
+    const openPalette = () => {
+      const x = pointer.inside ? pointer.x : window.innerWidth / 2;
+      const y = pointer.inside ? pointer.y : window.innerHeight / 3;
+      useUi.getState().openPalette({ flowPos: rf.screenToFlowPosition({ x, y }), screenPos: { x, y } });
+    };
+    const onKey = (e: KeyboardEvent) => {
+      const mod = e.ctrlKey || e.metaKey;
+      const k = e.key.toLowerCase();
+      if (mod && e.key === "Enter") { e.preventDefault(); void queuePrompt(); return; }
+      if (isEditable(e.target) || useUi.getState().palette) return;
+      const g = useGraph.getState();
+      if (mod && k === "z" && !e.shiftKey) { e.preventDefault(); g.undo(); }
+      else if (mod && ((k === "z" && e.shiftKey) || k === "y")) { e.preventDefault(); g.redo(); }
+      else if (mod && k === "k") { e.preventDefault(); openPalette(); }
+      else if (mod && k === "d") { e.preventDefault(); g.duplicate(); }
+      else if (mod && k === "g") { e.preventDefault(); g.groupSelection(); }
+      else if (mod && k === "a") {
+        e.preventDefault();
+        useGraph.setState({ nodes: g.nodes.map((n) => (n.selected ? n : { ...n, selected: true })) });
+      }
+      else if (mod && k === "c") { copySelection(); }
+      else if (mod && k === "x") { if (copySelection()) g.deleteSelected(); }
+      else if (mod && k === "v") {
+        clearTimeout(pendingPaste);
+        pendingPaste = setTimeout(() => pasteFromStorage(pastePos()), 80);
+      }
+      else if (mod && k === "s") { e.preventDefault(); exportWorkflow(); }
+      else if (!mod && (e.key === "Delete" || e.key === "Backspace")) { e.preventDefault(); g.deleteSelected(); }
+      else if (!mod && e.key === " ") { e.preventDefault(); openPalette(); }
+      else if (!mod && k === "f" && !e.altKey) { void rf.fitView({ padding: 0.08, duration: 200, maxZoom: 1 }); }
+      else if (e.key === "Escape") { useUi.getState().closeLightbox(); }
+    };
+    const onCopy = (e: ClipboardEvent) => { if (!isEditable(e.target)) copySelection(e); };
+    const onCut = (e: ClipboardEvent) => { if (!isEditable(e.target) && copySelection(e)) useGraph.getState().deleteSelected(); };
+    const onPaste = (e: ClipboardEvent) => {
+      if (isEditable(e.target) || useUi.getState().palette) return;
+      clearTimeout(pendingPaste);
+      const text = e.clipboardData?.getData("text/plain");
+      if (pasteText(text, pastePos())) { e.preventDefault(); return; }
+      const file = e.clipboardData?.files?.[0];
+      if (file && file.type.startsWith("image/")) {
+        e.preventDefault();
+        void (async () => {
+          const name = await uploadImageFile(file);
+          if (name && useGraph.getState().catalog.get("LoadImage")) {
+            useGraph.getState().addNode("LoadImage", pastePos() ?? { x: 0, y: 0 }, { values: { image: name } });
+          }
+        })();
+        return;
+      }
+      if (text && text.trim().startsWith("{")) { void loadWorkflowText(text, "clipboard"); return; }
+      pasteFromStorage(pastePos());
+    };
+    window.addEventListener("keydown", onKey);
+    document.addEventListener("copy", onCopy);
+    document.addEventListener("cut", onCut);
+    document.addEventListener("paste", onPaste);
+    return () => {
+      window.removeEventListener("keydown", onKey);
+      document.removeEventListener("copy", onCopy);
+      document.removeEventListener("cut", onCut);
+      document.removeEventListener("paste", onPaste);
+    };
+  }, [rf]);
+}
+
+function Toolbar() {
+  const rf = useReactFlow<FlowNode, FlowEdge>();
+  const queueRemaining = useRun((s) => s.queueRemaining);
+  const serverRunning = useRun((s) => s.serverRunning);
+  const connected = useRun((s) => s.connected);
+  const canUndo = useGraph((s) => s.past.length > 0);
+  const canRedo = useGraph((s) => s.future.length > 0);
+  const snap = useGraph((s) => s.snap);
+  const panel = useUi((s) => s.panel);
+  const [templates, setTemplates] = useState<TemplateInfo[]>([]);
+  const fileRef = useRef<HTMLInputElement>(null);
+  useEffect(() => { api.templates().then(setTemplates, () => setTemplates([])); }, []);
+  const toggle = (p: PanelName) => useUi.getState().setPanel(panel === p ? null : p);
+  const g = useGraph.getState;
+  return (
+    <header className="toolbar">
+      <div className="brand" title={connected ? "Connected to the server" : "Not connected"}>
+        <span className={`conn${connected ? " on" : ""}`} />Sluice
+      </div>
+      <div className="tb-group">
+        <button data-testid="queue-button" className="primary queue" onClick={() => void queuePrompt()} title="Queue the graph (Ctrl+Enter)">
+          ▶ Queue{queueRemaining > 0 ? <span className="count">{queueRemaining}</span> : null}
+        </button>
+        <button onClick={() => void interrupt()} disabled={!serverRunning} title="Stop the running prompt">■ Stop</button>
+      </div>
+      <div className="tb-group">
+        <button onClick={() => g().undo()} disabled={!canUndo} title="Undo (Ctrl+Z)">↶</button>
+        <button onClick={() => g().redo()} disabled={!canRedo} title="Redo (Ctrl+Shift+Z)">↷</button>
+        <button onClick={() => void rf.fitView({ padding: 0.08, duration: 200, maxZoom: 1 })} title="Fit view (F)">⤢ Fit</button>
+        <button onClick={() => g().arrange()} title="Lay out left to right">⇶ Arrange</button>
+        <button onClick={() => g().groupSelection()} title="Frame the selected nodes (Ctrl+G)">▭ Group</button>
+        <button className={snap ? "on" : ""} onClick={() => g().setSnap(!snap)} title="Snap to grid">⌗ Snap</button>
+        <button onClick={() => useUi.getState().openPalette({ flowPos: rf.screenToFlowPosition({ x: window.innerWidth / 2, y: window.innerHeight / 3 }) })} title="Add a node (Space, Ctrl+K, double-click)">＋ Node</button>
+      </div>
+      <div className="tb-group">
+        <select
+          value=""
+          onChange={(e) => { const id = e.target.value; e.target.value = ""; if (id === "__new") newWorkflow(); else if (id) void loadTemplate(id); }}
+          title="Start from a template"
+        >
+          <option value="">Templates…</option>
+          <option value="__new">Empty canvas</option>
+          {templates.map((t) => <option key={t.id} value={t.id} title={t.description}>{t.name}</option>)}
+        </select>
+        <button onClick={() => fileRef.current?.click()} title="Open a workflow .json or a PNG made by Sluice">Open…</button>
+        <button onClick={exportWorkflow} title="Download the workflow as JSON (Ctrl+S)">Save .json</button>
+        <input
+          ref={fileRef}
+          type="file"
+          accept=".json,application/json,image/png"
+          hidden
+          onChange={async (e) => {
+            const f = e.target.files?.[0];
+            e.target.value = "";
+            if (!f) return;
+            if (f.type === "image/png") {
+              const text = readPngWorkflow(await f.arrayBuffer());
+              if (text) void loadWorkflowText(text, f.name);
+              else useUi.getState().toast(`${f.name} carries no Sluice workflow`, "warn");
+            } else void loadWorkflowText(await f.text(), f.name);
+          }}
+        />
+      </div>
+      <div className="tb-spacer" />
+      <div className="tb-group">
+        <button className={panel === "queue" ? "on" : ""} onClick={() => toggle("queue")} data-testid="panel-queue">Queue</button>
+        <button className={panel === "history" ? "on" : ""} onClick={() => toggle("history")} data-testid="panel-history">History</button>
+        <button className={panel === "system" ? "on" : ""} onClick={() => toggle("system")} data-testid="panel-system">System</button>
+      </div>
+    </header>
+  );
+}
+
+function Toasts() {
+  const toasts = useUi((s) => s.toasts);
+  return (
+    <div className="toasts" aria-live="polite">
+      {toasts.map((t) => (
+        <div key={t.id} className={`toast ${t.kind}`} data-testid="toast" onClick={() => useUi.getState().dismiss(t.id)}>{t.text}</div>
+      ))}
+    </div>
+  );
+}
+
+function Shell() {
+  useShortcuts();
+  const palette = useUi((s) => s.palette);
+  const lightbox = useUi((s) => s.lightbox);
+  const panel = useUi((s) => s.panel);
+  const banner = useUi((s) => s.banner);
+  const empty = useGraph((s) => s.nodes.length === 0);
+  return (
+    <div className="app">
+      <Toolbar />
+      <div className="main">
+        <Canvas />
+        {banner && <div className="banner" data-testid="banner">{banner}</div>}
+        {empty && !banner && <div className="empty-hint">Double-click the canvas, press Space or Ctrl+K to add a node.</div>}
+        {panel && <Suspense fallback={<aside className="side-panel" />}><SidePanel panel={panel} /></Suspense>}
+      </div>
+      <Toasts />
+      {palette && <Suspense fallback={null}><Palette req={palette} /></Suspense>}
+      {lightbox && <Suspense fallback={null}><Lightbox {...lightbox} /></Suspense>}
+    </div>
+  );
+}
+
+export function App() {
+  return (
+    <ReactFlowProvider>
+      <Shell />
+    </ReactFlowProvider>
+  );
+}

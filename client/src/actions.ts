@@ -1,0 +1,147 @@
+// Editor commands shared by the toolbar, keyboard shortcuts and the panels.
+import type { Workflow } from "../../nodes/schema.ts";
+import { api, ApiError, type PromptRejection } from "./api.ts";
+import { replayEarly, clientId } from "./socket.ts";
+import { useGraph } from "./store/graph.ts";
+import { useRun } from "./store/run.ts";
+import { toast, useUi } from "./store/ui.ts";
+
+export const DEFAULT_TEMPLATE = "text-to-image";
+const STORAGE_KEY = "sluice.workflow";
+const CLIPBOARD_KEY = "sluice.clipboard";
+
+let queueing = false;
+
+export async function queuePrompt(): Promise<string | null> {
+  if (queueing) return null;
+  queueing = true;
+  const g = useGraph.getState();
+  const wf = g.workflow();
+  // Notes are editor-only; the server ignores them, but we need not send them at all.
+  try {
+    const { promptId } = await api.prompt(wf, clientId);
+    useRun.getState().startPrompt(promptId);
+    replayEarly(promptId);
+    g.applySeedControls();
+    return promptId;
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 400) {
+      const body = e.body as PromptRejection | undefined;
+      const nodeErrors = body?.nodeErrors ?? {};
+      useRun.getState().setNodeErrors(nodeErrors);
+      const count = Object.keys(nodeErrors).length;
+      toast(count ? `Cannot run: ${count} node${count > 1 ? "s have" : " has"} problems (marked in red). ${firstError(nodeErrors)}` : `Cannot run: ${e.message}`, "error");
+    } else {
+      toast(`Queue failed: ${(e as Error).message}`, "error");
+    }
+    return null;
+  } finally {
+    queueing = false;
+  }
+}
+
+function firstError(errs: NonNullable<PromptRejection["nodeErrors"]>): string {
+  for (const [node, list] of Object.entries(errs)) {
+    const e = list[0];
+    if (e) return `Node ${node}${e.input ? ` (${e.input})` : ""}: ${e.message}`;
+  }
+  return "";
+}
+
+export async function interrupt() {
+  try {
+    await api.interrupt(useRun.getState().serverRunning ?? undefined);
+  } catch (e) {
+    toast(`Interrupt failed: ${(e as Error).message}`, "error");
+  }
+}
+
+export async function loadTemplate(id: string, opts?: { record?: boolean; quiet?: boolean }): Promise<boolean> {
+  try {
+    const wf = await api.template(id);
+    useGraph.getState().load(wf, { record: opts?.record ?? true });
+    useUi.getState().setBanner(null);
+    return true;
+  } catch (e) {
+    if (!opts?.quiet) toast(`Template "${id}": ${(e as Error).message}`, "error");
+    return false;
+  }
+}
+
+export function loadWorkflow(wf: Workflow, source?: string) {
+  useGraph.getState().load(wf, { record: true });
+  useUi.getState().setBanner(null);
+  if (source) toast(`Loaded ${source}`);
+}
+
+export function newWorkflow() {
+  useGraph.getState().load({ format: "sluice.workflow", version: "1.0.0", nodes: [], groups: [], components: {}, params: [] }, { record: true });
+}
+
+export function exportWorkflow() {
+  const wf = useGraph.getState().workflow();
+  const blob = new Blob([JSON.stringify(wf, null, 2)], { type: "application/json" });
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(blob);
+  a.download = `${(wf.name ?? "workflow").replace(/[^\w.-]+/g, "_")}.json`;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+}
+
+// ----- persistence of the last edited workflow -----
+
+export function restoreSaved(): Workflow | null {
+  try {
+    const raw = localStorage.getItem(STORAGE_KEY);
+    if (!raw) return null;
+    const wf = JSON.parse(raw) as Workflow;
+    return wf && wf.format === "sluice.workflow" && Array.isArray(wf.nodes) ? wf : null;
+  } catch {
+    return null;
+  }
+}
+
+export function startAutosave() {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let last = { nodes: useGraph.getState().nodes, edges: useGraph.getState().edges, meta: useGraph.getState().meta };
+  const save = () => {
+    try { localStorage.setItem(STORAGE_KEY, JSON.stringify(useGraph.getState().workflow())); } catch { /* quota: ignore */ }
+  };
+  useGraph.subscribe((s) => {
+    if (s.nodes === last.nodes && s.edges === last.edges && s.meta === last.meta) return;
+    last = { nodes: s.nodes, edges: s.edges, meta: s.meta };
+    clearTimeout(timer);
+    timer = setTimeout(save, 300);
+  });
+  window.addEventListener("beforeunload", save);
+}
+
+// ----- clipboard (system clipboard as workflow JSON, localStorage as the cross-tab fallback) -----
+
+export function copySelection(e?: ClipboardEvent): boolean {
+  const wf = useGraph.getState().selectionWorkflow();
+  if (!wf) return false;
+  const json = JSON.stringify(wf);
+  try { localStorage.setItem(CLIPBOARD_KEY, json); } catch { /* ignore */ }
+  if (e?.clipboardData) {
+    e.clipboardData.setData("text/plain", json);
+    e.preventDefault();
+  }
+  return true;
+}
+
+export function pasteText(text: string | null | undefined, at?: { x: number; y: number }): boolean {
+  if (!text) return false;
+  try {
+    const wf = JSON.parse(text) as Workflow;
+    if (wf?.format !== "sluice.workflow" || !Array.isArray(wf.nodes)) return false;
+    useGraph.getState().paste(wf, at);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function pasteFromStorage(at?: { x: number; y: number }): boolean {
+  try { return pasteText(localStorage.getItem(CLIPBOARD_KEY), at); } catch { return false; }
+}

@@ -1,0 +1,79 @@
+// The HTTP API of the server (same origin, under /api). Only this file knows the URLs.
+import type { ExecutionError, NodeErrors, NodeSpec, OutputImage, PromptStatus, Workflow } from "../../nodes/schema.ts";
+
+export class ApiError extends Error {
+  constructor(message: string, readonly status: number, readonly body: unknown) {
+    super(message);
+  }
+}
+
+async function request<T>(method: string, path: string, body?: unknown, init?: RequestInit): Promise<T> {
+  const headers: Record<string, string> = {};
+  let payload: BodyInit | undefined;
+  if (body instanceof FormData) payload = body;
+  else if (body !== undefined) {
+    headers["content-type"] = "application/json";
+    payload = JSON.stringify(body);
+  }
+  const res = await fetch(`/api${path}`, { method, headers, body: payload, ...init });
+  const text = await res.text();
+  let data: unknown = undefined;
+  if (text) {
+    try { data = JSON.parse(text); } catch { data = text; }
+  }
+  if (!res.ok) {
+    const msg = (data && typeof data === "object" && "error" in data && typeof (data as { error: unknown }).error === "string")
+      ? (data as { error: string }).error
+      : `${method} /api${path}: ${res.status} ${res.statusText}`;
+    throw new ApiError(msg, res.status, data);
+  }
+  return data as T;
+}
+
+export interface TemplateInfo { id: string; name: string; description?: string }
+export interface QueueSummary { promptId: string; status: PromptStatus | string; createdAt: string | number; name?: string }
+export interface QueueState { running: QueueSummary[]; waiting: QueueSummary[]; pending: QueueSummary[] }
+export interface HistoryEntry {
+  promptId: string;
+  status: PromptStatus | string;
+  createdAt: string | number;
+  finishedAt?: string | number;
+  outputs: Record<string, { images?: OutputImage[] }>;
+  executed: string[];
+  cached: string[];
+  error?: ExecutionError;
+  workflow?: Workflow;
+}
+export interface SystemInfo {
+  device: string;
+  versions: Record<string, string>;
+  memory: { rss: number; heapUsed: number; systemTotal: number; systemFree: number };
+  packs: { name: string; stages: string[]; assumptions: string[] }[];
+}
+export type PromptAnswer = { promptId: string };
+export interface PromptRejection { error: string; nodeErrors?: NodeErrors }
+
+export const api = {
+  nodes: () => request<NodeSpec[]>("GET", "/nodes"),
+  templates: () => request<TemplateInfo[]>("GET", "/templates"),
+  template: (id: string) => request<Workflow>("GET", `/templates/${encodeURIComponent(id)}`),
+  prompt: (workflow: Workflow, clientId?: string) => request<PromptAnswer>("POST", "/prompt", { workflow, ...(clientId ? { clientId } : {}) }),
+  queue: () => request<QueueState>("GET", "/queue"),
+  cancel: (promptId: string) => request<unknown>("DELETE", `/queue/${encodeURIComponent(promptId)}`),
+  clearQueue: () => request<unknown>("DELETE", "/queue"),
+  interrupt: (promptId?: string) => request<unknown>("POST", "/interrupt", promptId ? { promptId } : {}),
+  history: (limit = 60) => request<HistoryEntry[]>("GET", `/history?limit=${limit}`),
+  historyEntry: (promptId: string) => request<HistoryEntry>("GET", `/history/${encodeURIComponent(promptId)}`),
+  system: () => request<SystemInfo>("GET", "/system"),
+  gate: (promptId: string, nodeId: string, action: "continue" | "reroll" | "cancel", value?: unknown) =>
+    request<unknown>("POST", `/prompt/${encodeURIComponent(promptId)}/gate/${encodeURIComponent(nodeId)}`, { action, ...(value !== undefined ? { value } : {}) }),
+  upload: (file: Blob, name = "image.png") => {
+    const form = new FormData();
+    form.append("image", file, name);
+    return request<{ name: string }>("POST", "/upload", form);
+  },
+};
+
+export function viewUrl(file: string): string {
+  return `/api/view?file=${encodeURIComponent(file)}`;
+}

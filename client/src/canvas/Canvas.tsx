@@ -1,0 +1,213 @@
+// The React Flow canvas: wiring store ↔ React Flow, connection rules with reasons, palette on
+// double-click / dropped links, file drops, fit view on load.
+import {
+  Background, BackgroundVariant, ConnectionMode, Controls, MiniMap, ReactFlow, SelectionMode, getBezierPath, useReactFlow,
+  type ConnectionLineComponentProps, type FinalConnectionState, type IsValidConnection, type NodeTypes, type OnConnectEnd,
+} from "@xyflow/react";
+import { useCallback, useEffect, useRef, type DragEvent, type MouseEvent as RMouseEvent } from "react";
+import type { SocketType, Workflow } from "../../../nodes/schema.ts";
+import { categoryColor, socketColor } from "../graph/colors.ts";
+import { checkConnection } from "../graph/connect.ts";
+import { inputType, outputType } from "../graph/convert.ts";
+import type { FlowEdge, FlowNode } from "../graph/types.ts";
+import { useGraph } from "../store/graph.ts";
+import { toast, useUi } from "../store/ui.ts";
+import { uploadImageFile } from "../widgets/Widgets.tsx";
+import { FrameNode } from "./FrameNode.tsx";
+import { NodeView } from "./NodeView.tsx";
+import { NoteNode } from "./NoteNode.tsx";
+import { readPngWorkflow } from "./png.ts";
+
+const nodeTypes: NodeTypes = { sluice: NodeView, note: NoteNode, frame: FrameNode };
+
+/** Last pointer position over the canvas (screen coordinates), for paste and the palette. */
+export const pointer = { x: 0, y: 0, inside: false };
+
+function handleSocketType(nodeId: string, handleId: string | null, kind: "source" | "target"): SocketType | undefined {
+  const { nodes, catalog } = useGraph.getState();
+  const n = nodes.find((x) => x.id === nodeId);
+  if (!n || n.type === "frame") return undefined;
+  return kind === "source" ? outputType(catalog, n.data.type, handleId) : inputType(catalog, n.data.type, handleId);
+}
+
+function ConnectionLine({ fromX, fromY, toX, toY, fromPosition, toPosition, fromHandle, fromNode, connectionStatus }: ConnectionLineComponentProps<FlowNode>) {
+  const t = handleSocketType(fromNode.id, fromHandle.id ?? null, fromHandle.type);
+  const [path] = getBezierPath({ sourceX: fromX, sourceY: fromY, sourcePosition: fromPosition, targetX: toX, targetY: toY, targetPosition: toPosition });
+  const color = connectionStatus === "invalid" ? "#e57373" : socketColor(t);
+  return (
+    <g>
+      <path d={path} fill="none" stroke={color} strokeWidth={2.5} strokeDasharray={connectionStatus === "invalid" ? "6 4" : undefined} />
+      <circle cx={toX} cy={toY} r={4} fill={color} />
+    </g>
+  );
+}
+
+export function Canvas() {
+  const nodes = useGraph((s) => s.nodes);
+  const edges = useGraph((s) => s.edges);
+  const snap = useGraph((s) => s.snap);
+  const loadCount = useGraph((s) => s.loadCount);
+  const onNodesChange = useGraph((s) => s.onNodesChange);
+  const onEdgesChange = useGraph((s) => s.onEdgesChange);
+  const rf = useReactFlow<FlowNode, FlowEdge>();
+  const wrapper = useRef<HTMLDivElement>(null);
+
+  useEffect(() => {
+    if (!loadCount) return;
+    const t = setTimeout(() => void rf.fitView({ padding: 0.08, duration: 0, maxZoom: 1 }), 60);
+    return () => clearTimeout(t);
+  }, [loadCount, rf]);
+
+  const isValidConnection: IsValidConnection<FlowEdge> = useCallback((c) => {
+    const { nodes: ns, edges: es, catalog } = useGraph.getState();
+    return checkConnection(c, ns, es, catalog).ok;
+  }, []);
+
+  const onConnect = useCallback((c: Parameters<ReturnType<typeof useGraph.getState>["connect"]>[0]) => {
+    useGraph.getState().connect(c);
+  }, []);
+
+  const onConnectEnd: OnConnectEnd = useCallback((event, state: FinalConnectionState) => {
+    if (state.isValid) return;
+    const from = state.fromHandle;
+    const fromNode = state.fromNode;
+    if (!from || !fromNode) return;
+    const to = state.toHandle;
+    if (to) {
+      if (to.nodeId === fromNode.id && to.id === from.id) return;
+      if (to.type === from.type) {
+        toast(from.type === "source" ? "Connect an output to an input (both ends are outputs)" : "Connect an input to an output (both ends are inputs)", "warn");
+        return;
+      }
+      const c = from.type === "source"
+        ? { source: fromNode.id, sourceHandle: from.id ?? null, target: to.nodeId, targetHandle: to.id ?? null }
+        : { source: to.nodeId, sourceHandle: to.id ?? null, target: fromNode.id, targetHandle: from.id ?? null };
+      const { nodes: ns, edges: es, catalog } = useGraph.getState();
+      const v = checkConnection(c, ns, es, catalog);
+      if (!v.ok) {
+        if (v.reason !== "already connected") toast(`Connection refused: ${v.reason}`, "warn");
+      } else useGraph.getState().connect(c);
+      return;
+    }
+    // Dropped on empty canvas: offer the nodes that can take this link.
+    const target = event.target as Element | null;
+    if (!target?.closest?.(".react-flow__pane")) return;
+    const pt = "changedTouches" in event ? event.changedTouches[0]! : (event as MouseEvent);
+    const type = handleSocketType(fromNode.id, from.id ?? null, from.type);
+    if (!type) return;
+    useUi.getState().openPalette({
+      flowPos: rf.screenToFlowPosition({ x: pt.clientX, y: pt.clientY }),
+      screenPos: { x: pt.clientX, y: pt.clientY },
+      from: { nodeId: fromNode.id, handle: from.id ?? "", kind: from.type, type },
+    });
+  }, [rf]);
+
+  const onDoubleClick = useCallback((e: RMouseEvent) => {
+    const t = e.target as Element;
+    if (!t.closest(".react-flow__pane") && !t.classList.contains("frame")) return;
+    useUi.getState().openPalette({ flowPos: rf.screenToFlowPosition({ x: e.clientX, y: e.clientY }), screenPos: { x: e.clientX, y: e.clientY } });
+  }, [rf]);
+
+  const onNodeDragStart = useCallback((_: unknown, node: FlowNode) => {
+    useGraph.getState().record();
+    if (node.type === "frame") useGraph.getState().beginFrameDrag(node.id);
+  }, []);
+  const onNodeDragStop = useCallback(() => useGraph.getState().endFrameDrag(), []);
+  const onSelectionDragStart = useCallback(() => useGraph.getState().record(), []);
+
+  const onDrop = useCallback(async (e: DragEvent) => {
+    e.preventDefault();
+    const file = e.dataTransfer.files?.[0];
+    if (!file) return;
+    const flowPos = rf.screenToFlowPosition({ x: e.clientX, y: e.clientY });
+    if (file.name.endsWith(".json") || file.type === "application/json") {
+      await loadWorkflowText(await file.text(), file.name);
+      return;
+    }
+    if (file.type === "image/png") {
+      const wf = readPngWorkflow(await file.arrayBuffer());
+      if (wf) { await loadWorkflowText(wf, file.name); return; }
+    }
+    if (!file.type.startsWith("image/")) { toast(`Cannot open ${file.name}: drop an image or a workflow .json`, "warn"); return; }
+    const name = await uploadImageFile(file);
+    if (!name) return;
+    const g = useGraph.getState();
+    const overId = (e.target as Element).closest?.("[data-node-id]")?.getAttribute("data-node-id");
+    const over = overId ? g.nodes.find((n) => n.id === overId) : undefined;
+    if (over && over.type === "sluice") {
+      const up = g.catalog.get(over.data.type)?.inputs.find((i) => i.upload);
+      if (up) { g.setValue(over.id, up.name, name); return; }
+    }
+    const loader = g.catalog.get("LoadImage") ? "LoadImage" : g.specs.find((s) => s.inputs.some((i) => i.upload))?.type;
+    if (!loader) { toast("Uploaded, but no image loader node exists", "warn"); return; }
+    const input = g.catalog.get(loader)!.inputs.find((i) => i.upload)!;
+    g.addNode(loader, flowPos, { values: { [input.name]: name } });
+  }, [rf]);
+
+  return (
+    <div
+      className="canvas"
+      ref={wrapper}
+      onMouseMove={(e) => { pointer.x = e.clientX; pointer.y = e.clientY; pointer.inside = true; }}
+      onMouseLeave={() => { pointer.inside = false; }}
+    >
+      <ReactFlow<FlowNode, FlowEdge>
+        nodes={nodes}
+        edges={edges}
+        nodeTypes={nodeTypes}
+        onNodesChange={onNodesChange}
+        onEdgesChange={onEdgesChange}
+        onConnect={onConnect}
+        onConnectEnd={onConnectEnd}
+        isValidConnection={isValidConnection}
+        connectionLineComponent={ConnectionLine}
+        connectionMode={ConnectionMode.Strict}
+        connectionRadius={24}
+        onNodeDragStart={onNodeDragStart}
+        onNodeDragStop={onNodeDragStop}
+        onSelectionDragStart={onSelectionDragStart}
+        onDoubleClick={onDoubleClick}
+        onDragOver={(e) => { e.preventDefault(); e.dataTransfer.dropEffect = "copy"; }}
+        onDrop={(e) => void onDrop(e)}
+        snapToGrid={snap}
+        snapGrid={[10, 10]}
+        selectionMode={SelectionMode.Partial}
+        selectionKeyCode="Shift"
+        multiSelectionKeyCode={["Meta", "Control"]}
+        deleteKeyCode={null}
+        panActivationKeyCode={null}
+        zoomOnDoubleClick={false}
+        elevateNodesOnSelect={false}
+        elevateEdgesOnSelect
+        minZoom={0.1}
+        maxZoom={2.5}
+        defaultEdgeOptions={{ type: "default" }}
+        colorMode="dark"
+        proOptions={{ hideAttribution: true }}
+        onlyRenderVisibleElements={false}
+      >
+        <Background variant={BackgroundVariant.Dots} gap={20} size={1.2} color="#2b3440" />
+        <MiniMap<FlowNode>
+          pannable
+          zoomable
+          nodeColor={(n) => (n.type === "frame" ? "rgba(90,110,130,0.25)" : n.type === "note" ? "#7a6b3a" : categoryColor(useGraph.getState().catalog.get(n.data.type)?.category))}
+          maskColor="rgba(10,14,18,0.6)"
+          style={{ background: "#151a20" }}
+        />
+        <Controls showInteractive={false} />
+      </ReactFlow>
+    </div>
+  );
+}
+
+/** Loads a workflow from JSON text (a Sluice workflow file), validating it with the shared schema. */
+export async function loadWorkflowText(text: string, source: string): Promise<boolean> {
+  let raw: unknown;
+  try { raw = JSON.parse(text); } catch { toast(`${source} is not JSON`, "error"); return false; }
+  const { parseWorkflow } = await import("../graph/validate.ts");
+  const res = parseWorkflow(raw);
+  if (!res.ok) { toast(`${source}: ${res.error}`, "error"); return false; }
+  useGraph.getState().load(res.workflow as Workflow, { record: true });
+  toast(`Loaded ${source}`);
+  return true;
+}

@@ -1,0 +1,228 @@
+// The one generic node component: title bar in the category colour, typed handles, inline widgets,
+// a fixed-size image area on samplers/outputs/gates, progress bar, badges and errors.
+// Memoised; run-time state is read per node from the run store.
+import { Handle, Position, type NodeProps } from "@xyflow/react";
+import { memo, useCallback, useState } from "react";
+import type { InputSpec, Literal, NodeSpec, SeedControl } from "../../../nodes/schema.ts";
+import { api, viewUrl } from "../api.ts";
+import { categoryColor, socketColor } from "../graph/colors.ts";
+import { hasPreviewArea, isWidgetInput } from "../graph/convert.ts";
+import { NODE_WIDTH, type SluiceNode } from "../graph/types.ts";
+import { useGraph } from "../store/graph.ts";
+import { inputErrors, useRun, type NodeRun } from "../store/run.ts";
+import { toast, useUi } from "../store/ui.ts";
+import { widgetFor } from "../widgets/Widgets.tsx";
+
+const EMPTY: never[] = [];
+
+function useLinkedInputs(id: string): Set<string> {
+  const key = useGraph(
+    useCallback((s) => s.edges.filter((e) => e.target === id).map((e) => e.targetHandle ?? "").sort().join("\u0000"), [id]),
+  );
+  return new Set(key ? key.split("\u0000") : []);
+}
+
+function NodeViewImpl({ id, data, selected, width }: NodeProps<SluiceNode>) {
+  const spec = useGraph(useCallback((s) => s.catalog.get(data.type), [data.type]));
+  const run = useRun(useCallback((s) => s.nodes[id], [id]));
+  const errors = useRun(useCallback((s) => s.nodeErrors[id], [id]));
+  const linked = useLinkedInputs(id);
+  const [renaming, setRenaming] = useState(false);
+
+  const title = data.title ?? spec?.displayName ?? data.type;
+  const collapsed = !!data.collapsed;
+  const status = run?.status ?? "idle";
+  const color = data.color ?? categoryColor(spec?.category);
+  const hasErr = !!errors?.length || status === "error" || !!data.placeholder;
+  const progress = run?.total ? Math.min(1, (run.step ?? 0) / run.total) : status === "done" ? 1 : 0;
+
+  const setValue = useCallback((name: string, v: Literal) => {
+    useGraph.getState().setValue(id, name, v);
+    useRun.getState().clearNodeError(id);
+  }, [id]);
+  const setSeedControl = useCallback((name: string, c: SeedControl) => {
+    const cur = useGraph.getState().nodes.find((n) => n.id === id);
+    const sc = cur && cur.type !== "frame" ? cur.data.seedControl ?? {} : {};
+    useGraph.getState().patchNode(id, { seedControl: { ...sc, [name]: c } });
+  }, [id]);
+
+  const inputs = spec?.inputs ?? [];
+  const outputs = spec?.outputs ?? [];
+  const nodeErrs = errors?.filter((e) => !e.input || !inputs.some((i) => i.name === e.input)) ?? EMPTY;
+
+  return (
+    <div
+      className={`snode status-${status}${selected ? " selected" : ""}${hasErr ? " has-error" : ""}${collapsed ? " collapsed" : ""}`}
+      data-node-id={id}
+      data-node-type={data.placeholder?.originalType ?? data.type}
+      data-status={status}
+      style={{ width: collapsed ? undefined : width ?? NODE_WIDTH, ["--cat" as string]: color }}
+    >
+      <div className="snode-progress" aria-hidden><div style={{ transform: `scaleX(${status === "running" || status === "done" ? progress : 0})` }} /></div>
+      <header className="snode-head" onDoubleClick={(e) => { e.stopPropagation(); setRenaming(true); }} title={spec?.description}>
+        <button
+          className="snode-collapse nodrag"
+          title={collapsed ? "Expand" : "Collapse"}
+          onClick={() => useGraph.getState().patchNode(id, { collapsed: !collapsed })}
+        >{collapsed ? "▸" : "▾"}</button>
+        {renaming ? (
+          <input
+            className="snode-rename nodrag"
+            autoFocus
+            defaultValue={title}
+            onBlur={(e) => {
+              setRenaming(false);
+              const t = e.target.value.trim();
+              useGraph.getState().patchNode(id, { title: t && t !== (spec?.displayName ?? data.type) ? t : undefined });
+            }}
+            onKeyDown={(e) => { e.stopPropagation(); if (e.key === "Enter" || e.key === "Escape") (e.target as HTMLInputElement).blur(); }}
+          />
+        ) : (
+          <span className="snode-title">{title}</span>
+        )}
+        <span className="snode-badges">
+          {status === "cached" && <span className="badge cached" data-testid="cached-badge" title="Result reused from the cache">cached</span>}
+          {status === "done" && run?.ms !== undefined && <span className="badge ms">{run.ms < 1000 ? `${Math.round(run.ms)}ms` : `${(run.ms / 1000).toFixed(1)}s`}</span>}
+          {status === "running" && run?.total ? <span className="badge step">{run.step}/{run.total}</span> : null}
+        </span>
+        {collapsed && (
+          <div className="snode-collapsed-handles">
+            {inputs.filter((i) => !isWidgetInput(i) || linked.has(i.name)).map((i) => (
+              <Handle key={`in-${i.name}`} type="target" position={Position.Left} id={i.name} className="shandle" style={{ background: socketColor(i.type) }} />
+            ))}
+            {outputs.map((o) => (
+              <Handle key={`out-${o.name}`} type="source" position={Position.Right} id={o.name} className="shandle" style={{ background: socketColor(o.type) }} />
+            ))}
+          </div>
+        )}
+      </header>
+      {!collapsed && (
+        <div className="snode-body">
+          {data.placeholder && (
+            <div className="snode-error">Unknown node type “{data.placeholder.originalType}” ({data.placeholder.reason}). Kept as a placeholder.</div>
+          )}
+          {outputs.map((o) => (
+            <div className="srow out" key={`out-${o.name}`} title={o.description ?? o.type}>
+              <span className="srow-label">{o.name}</span>
+              <span className="srow-type" style={{ color: socketColor(o.type) }}>{o.type}</span>
+              <Handle type="source" position={Position.Right} id={o.name} className="shandle" style={{ background: socketColor(o.type) }} />
+            </div>
+          ))}
+          {inputs.map((input) => (
+            <InputRow
+              key={input.name}
+              input={input}
+              linked={linked.has(input.name)}
+              value={data.values[input.name] ?? null}
+              seedControl={data.seedControl?.[input.name]}
+              setValue={setValue}
+              setSeedControl={setSeedControl}
+              errors={inputErrors(errors, input.name)}
+            />
+          ))}
+          {hasPreviewArea(spec) && <ImageArea id={id} spec={spec!} run={run} />}
+          {nodeErrs.map((e, i) => <div key={i} className="snode-error" data-testid="node-error">{e.message}</div>)}
+          {status === "error" && run?.error && <div className="snode-error" data-testid="node-error">{run.error}</div>}
+        </div>
+      )}
+    </div>
+  );
+}
+
+interface InputRowProps {
+  input: InputSpec;
+  linked: boolean;
+  value: Literal;
+  seedControl?: SeedControl;
+  setValue(name: string, v: Literal): void;
+  setSeedControl(name: string, c: SeedControl): void;
+  errors: { message: string }[];
+}
+
+const InputRow = memo(function InputRow({ input, linked, value, seedControl, setValue, setSeedControl, errors }: InputRowProps) {
+  const widget = isWidgetInput(input);
+  const color = socketColor(input.type);
+  const invalid = errors.length > 0;
+  const Widget = widget ? widgetFor(input) : null;
+  return (
+    <div className={`srow in${widget ? " widget" : ""}${invalid ? " invalid" : ""}`} data-input={input.name} title={errors.map((e) => e.message).join("\n") || input.description || input.type}>
+      <Handle type="target" position={Position.Left} id={input.name} className={`shandle${widget && !linked ? " widget-handle" : ""}`} style={{ background: color }} />
+      {Widget && !linked ? (
+        <Widget
+          input={input}
+          value={value}
+          onChange={(v) => setValue(input.name, v)}
+          invalid={invalid}
+          {...(input.seed ? { seedControl: seedControl ?? "fixed", onSeedControl: (c: SeedControl) => setSeedControl(input.name, c) } : {})}
+        />
+      ) : (
+        <>
+          <span className="srow-label">{input.label ?? input.name}{input.optional ? <em> (optional)</em> : null}</span>
+          <span className="srow-type" style={{ color }}>{linked && widget ? "linked" : input.type}</span>
+        </>
+      )}
+      {errors.map((e, i) => <div key={i} className="srow-error" data-testid="input-error">{e.message}</div>)}
+    </div>
+  );
+});
+
+function ImageArea({ id, spec, run }: { id: string; spec: NodeSpec; run: NodeRun | undefined }) {
+  const gate = run?.gate;
+  const images = run?.images ?? [];
+  const live = run?.status === "running" && run.preview;
+  const [pick, setPick] = useState(0);
+  const open = useUi((s) => s.openLightbox);
+  let main: { src: string; full?: string; caption: string } | null = null;
+  if (gate) main = { src: gate.src, caption: `Gate ${id}: waiting` };
+  else if (live) main = { src: run!.preview!, caption: `Preview ${run?.step ?? ""}/${run?.total ?? ""}` };
+  else if (images.length) {
+    const img = images[Math.min(pick, images.length - 1)]!;
+    main = { src: viewUrl(img.file), full: viewUrl(img.file), caption: `${img.file}${img.width ? ` · ${img.width}×${img.height}` : ""}${img.seed ? ` · seed ${img.seed}` : ""}` };
+  } else if (run?.preview) main = { src: run.preview, caption: "Last preview" };
+
+  const answer = async (action: "continue" | "reroll" | "cancel") => {
+    if (!gate) return;
+    try {
+      await api.gate(gate.promptId, id, action);
+      useRun.getState().patch(id, { gate: undefined, ...(action === "cancel" ? { status: "idle" } : {}) });
+    } catch (e) {
+      toast(`Gate: ${(e as Error).message}`, "error");
+    }
+  };
+
+  return (
+    <div className="snode-image-area">
+      <div className="snode-image-box">
+        {main ? (
+          <img
+            data-testid="node-image"
+            className="nodrag"
+            src={main.src}
+            alt={main.caption}
+            title={`${main.caption} — click to enlarge`}
+            draggable={false}
+            onClick={() => open(main!.src, main!.full, main!.caption)}
+          />
+        ) : (
+          <span className="snode-image-empty">{spec.output ? "The image appears here" : "Live preview appears here"}</span>
+        )}
+      </div>
+      {images.length > 1 && !gate && (
+        <div className="snode-thumbs nodrag">
+          {images.map((img, i) => (
+            <img key={img.file} src={viewUrl(img.file)} className={i === pick ? "on" : ""} onClick={() => setPick(i)} title={img.seed ? `seed ${img.seed}` : img.file} />
+          ))}
+        </div>
+      )}
+      {gate && (
+        <div className="gate-actions nodrag" data-testid="gate-actions">
+          <button className="primary" data-testid="gate-continue" onClick={() => void answer("continue")}>Continue</button>
+          <button data-testid="gate-reroll" onClick={() => void answer("reroll")}>Re-roll</button>
+          <button className="danger" data-testid="gate-cancel" onClick={() => void answer("cancel")}>Cancel</button>
+        </div>
+      )}
+    </div>
+  );
+}
+
+export const NodeView = memo(NodeViewImpl);

@@ -1,0 +1,66 @@
+// Rules for links: socket compatibility, one link per input, no cycles. Every refusal has a reason.
+import { type NodeSpec, type SocketType } from "../../../nodes/schema.ts";
+import { socketCompatibility } from "./vocab.ts";
+import type { Catalog } from "./convert.ts";
+import type { FlowEdge, FlowNode } from "./types.ts";
+
+export interface ConnectionLike {
+  source: string | null;
+  sourceHandle?: string | null;
+  target: string | null;
+  targetHandle?: string | null;
+}
+
+export type Verdict = { ok: true; socket: SocketType; replaces?: FlowEdge } | { ok: false; reason: string };
+
+export function nodeTypeOf(nodes: FlowNode[], id: string | null): string | undefined {
+  const n = nodes.find((x) => x.id === id);
+  return n && n.type !== "frame" ? n.data.type : undefined;
+}
+
+/** Does `from` reach `to` by following links downstream? */
+export function reaches(edges: FlowEdge[], from: string, to: string): boolean {
+  const out = new Map<string, string[]>();
+  for (const e of edges) {
+    const l = out.get(e.source) ?? [];
+    l.push(e.target);
+    out.set(e.source, l);
+  }
+  const seen = new Set<string>();
+  const stack = [from];
+  while (stack.length) {
+    const id = stack.pop()!;
+    if (id === to) return true;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    for (const next of out.get(id) ?? []) stack.push(next);
+  }
+  return false;
+}
+
+export function checkConnection(c: ConnectionLike, nodes: FlowNode[], edges: FlowEdge[], catalog: Catalog): Verdict {
+  if (!c.source || !c.target || !c.sourceHandle || !c.targetHandle) return { ok: false, reason: "incomplete connection" };
+  if (c.source === c.target) return { ok: false, reason: "a node cannot feed itself" };
+  const srcType = nodeTypeOf(nodes, c.source);
+  const dstType = nodeTypeOf(nodes, c.target);
+  const from = catalog.get(srcType ?? "")?.outputs.find((o) => o.name === c.sourceHandle)?.type;
+  const to = catalog.get(dstType ?? "")?.inputs.find((i) => i.name === c.targetHandle)?.type;
+  if (!from || !to) return { ok: false, reason: "unknown socket" };
+  const compat = socketCompatibility(from, to);
+  if (!compat.ok) return { ok: false, reason: `Type mismatch: ${from} cannot connect to ${c.targetHandle} (${to})` };
+  if (reaches(edges, c.target, c.source)) return { ok: false, reason: "That link would create a cycle" };
+  const replaces = edges.find((e) => e.target === c.target && e.targetHandle === c.targetHandle);
+  if (replaces && replaces.source === c.source && replaces.sourceHandle === c.sourceHandle) return { ok: false, reason: "already connected" };
+  return { ok: true, socket: from === "*" ? to : from, ...(replaces ? { replaces } : {}) };
+}
+
+/** For a link dragged from a socket and dropped on the canvas: which of a spec's sockets can take it. */
+export function compatibleSocket(spec: NodeSpec, from: { kind: "source" | "target"; type: SocketType }): string | undefined {
+  if (from.kind === "source") {
+    // Dragged from an output: the new node needs an input of a compatible type. Prefer exact types.
+    const inputs = spec.inputs;
+    return (inputs.find((i) => i.type === from.type) ?? inputs.find((i) => socketCompatibility(from.type, i.type).ok && (i.type !== "*" || from.type !== "*")))?.name;
+  }
+  const outputs = spec.outputs;
+  return (outputs.find((o) => o.type === from.type) ?? outputs.find((o) => socketCompatibility(o.type, from.type).ok))?.name;
+}

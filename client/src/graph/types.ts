@@ -1,0 +1,37 @@
+// Editor-side shapes of the graph. The canvas holds React Flow nodes and edges; these are converted
+// to and from the shared workflow format (nodes/schema.ts) at the boundaries (load, save, queue).
+import type { Edge, Node } from "@xyflow/react";
+import type { Literal, SeedControl, SocketType } from "../../../nodes/schema.ts";
+
+export interface SluiceNodeData extends Record<string, unknown> {
+  /** The catalog type (e.g. "CascadeSampler"); "Note" for sticky notes. */
+  type: string;
+  /** Widget values by input name. Kept while an input is linked, so unlinking restores it. */
+  values: Record<string, Literal>;
+  title?: string;
+  collapsed?: boolean;
+  color?: string;
+  seedControl?: Record<string, SeedControl>;
+  /** Anything else the workflow's node ui carried, preserved on save. */
+  uiExtra?: Record<string, unknown>;
+  placeholder?: { originalType: string; reason: string };
+}
+
+export interface FrameData extends Record<string, unknown> {
+  title: string;
+  color?: string;
+  groupId?: string;
+}
+
+export type SluiceNode = Node<SluiceNodeData, "sluice">;
+export type NoteNode = Node<SluiceNodeData, "note">;
+export type FrameNode = Node<FrameData, "frame">;
+export type FlowNode = SluiceNode | NoteNode | FrameNode;
+
+export interface EdgeData extends Record<string, unknown> {
+  socket: SocketType;
+}
+export type FlowEdge = Edge<EdgeData>;
+
+export const NODE_WIDTH = 270;
+export const NOTE_TYPE = "Note";

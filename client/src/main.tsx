@@ -1,0 +1,28 @@
+import { createRoot } from "react-dom/client";
+import "@xyflow/react/dist/base.css";
+import "./styles.css";
+import { DEFAULT_TEMPLATE, loadTemplate, restoreSaved, startAutosave } from "./actions.ts";
+import { api } from "./api.ts";
+import { App } from "./App.tsx";
+import { connectSocket } from "./socket.ts";
+import { useGraph } from "./store/graph.ts";
+import { useUi } from "./store/ui.ts";
+
+async function boot() {
+  connectSocket();
+  try {
+    useGraph.getState().setCatalog(await api.nodes());
+  } catch (e) {
+    useUi.getState().setBanner(`Cannot load the node catalog from the server: ${(e as Error).message}`);
+    return;
+  }
+  const saved = restoreSaved();
+  if (saved) useGraph.getState().load(saved);
+  else if (!(await loadTemplate(DEFAULT_TEMPLATE, { record: false, quiet: true }))) {
+    useUi.getState().setBanner(`The "${DEFAULT_TEMPLATE}" template is not available on this server yet. Double-click the canvas to add nodes.`);
+  }
+  startAutosave();
+}
+
+createRoot(document.getElementById("root")!).render(<App />);
+void boot();

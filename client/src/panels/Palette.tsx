@@ -1,0 +1,96 @@
+// The node palette: fuzzy search over name, category and description; arrow keys + Enter.
+// Opened by double-click on the canvas, Space or Ctrl+K, or by dropping a link on empty canvas
+// (then filtered to nodes that can take the link, and the chosen node is wired).
+import { useEffect, useMemo, useRef, useState } from "react";
+import type { NodeSpec } from "../../../nodes/schema.ts";
+import { categoryColor, socketColor } from "../graph/colors.ts";
+import { compatibleSocket } from "../graph/connect.ts";
+import { NOTE_TYPE } from "../graph/types.ts";
+import { searchNodes } from "../graph/fuzzy.ts";
+import { useGraph } from "../store/graph.ts";
+import { useUi, type PaletteRequest } from "../store/ui.ts";
+
+const NOTE_SPEC: NodeSpec = {
+  type: NOTE_TYPE, displayName: "Note", category: "utils", description: "A sticky note for comments; not run.",
+  inputs: [], outputs: [],
+};
+
+export default function Palette({ req }: { req: PaletteRequest }) {
+  const specs = useGraph((s) => s.specs);
+  const [query, setQuery] = useState("");
+  const [active, setActive] = useState(0);
+  const inputRef = useRef<HTMLInputElement>(null);
+  const listRef = useRef<HTMLUListElement>(null);
+  const close = useUi((s) => s.closePalette);
+
+  const pool = useMemo(() => {
+    const all = specs.some((s) => s.type === NOTE_TYPE) ? specs : [...specs, NOTE_SPEC];
+    if (!req.from) return all;
+    return all.filter((s) => compatibleSocket(s, { kind: req.from!.kind, type: req.from!.type }));
+  }, [specs, req.from]);
+  const results = useMemo(() => searchNodes(pool, query).slice(0, 60), [pool, query]);
+
+  useEffect(() => { inputRef.current?.focus(); }, []);
+  useEffect(() => setActive(0), [query]);
+  useEffect(() => {
+    listRef.current?.querySelector(`[data-index="${active}"]`)?.scrollIntoView({ block: "nearest" });
+  }, [active]);
+
+  const choose = (spec: NodeSpec | undefined) => {
+    if (!spec) return;
+    close();
+    useGraph.getState().addNode(spec.type, req.flowPos, req.from ? { wireFrom: req.from } : undefined);
+  };
+
+  const w = 380;
+  const h = 420;
+  const sx = req.screenPos ? Math.min(Math.max(8, req.screenPos.x - 40), window.innerWidth - w - 8) : (window.innerWidth - w) / 2;
+  const sy = req.screenPos ? Math.min(Math.max(8, req.screenPos.y - 20), window.innerHeight - h - 8) : 120;
+
+  return (
+    <div className="palette-backdrop" onMouseDown={(e) => { if (e.target === e.currentTarget) close(); }}>
+      <div className="palette" style={{ left: sx, top: sy, width: w }} role="dialog" aria-label="Add node">
+        <input
+          ref={inputRef}
+          data-testid="palette-search"
+          className="palette-search"
+          placeholder={req.from ? `Nodes that take ${req.from.type}…` : "Search nodes…"}
+          value={query}
+          onChange={(e) => setQuery(e.target.value)}
+          onKeyDown={(e) => {
+            e.stopPropagation();
+            if (e.key === "ArrowDown") { e.preventDefault(); setActive((a) => Math.min(results.length - 1, a + 1)); }
+            else if (e.key === "ArrowUp") { e.preventDefault(); setActive((a) => Math.max(0, a - 1)); }
+            else if (e.key === "Enter") { e.preventDefault(); choose(results[active]); }
+            else if (e.key === "Escape") { e.preventDefault(); close(); }
+          }}
+        />
+        {req.from && (
+          <div className="palette-filter">
+            <span className="dot" style={{ background: socketColor(req.from.type) }} /> {req.from.kind === "source" ? "takes" : "gives"} {req.from.type}
+          </div>
+        )}
+        <ul className="palette-list" ref={listRef} role="listbox">
+          {results.map((s, i) => (
+            <li
+              key={s.type}
+              data-index={i}
+              data-testid="palette-item"
+              data-node-type={s.type}
+              role="option"
+              aria-selected={i === active}
+              className={i === active ? "active" : ""}
+              onMouseEnter={() => setActive(i)}
+              onMouseDown={(e) => { e.preventDefault(); choose(s); }}
+            >
+              <span className="palette-cat" style={{ background: categoryColor(s.category) }}>{s.category}</span>
+              <span className="palette-name">{s.displayName}</span>
+              <span className="palette-desc">{s.description}</span>
+            </li>
+          ))}
+          {!results.length && <li className="palette-empty">No node matches “{query}”</li>}
+        </ul>
+      </div>
+    </div>
+  );
+}

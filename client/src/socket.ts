@@ -1,0 +1,132 @@
+// socket.io events from the server → the run store. Binary previews become blob URLs.
+import { io, type Socket } from "socket.io-client";
+import type { OutputImage } from "../../nodes/schema.ts";
+import { useRun } from "./store/run.ts";
+import { toast } from "./store/ui.ts";
+
+let socket: Socket | null = null;
+export const clientId = (() => {
+  try {
+    const k = "sluice.clientId";
+    const v = sessionStorage.getItem(k) ?? crypto.randomUUID();
+    sessionStorage.setItem(k, v);
+    return v;
+  } catch {
+    return Math.random().toString(36).slice(2);
+  }
+})();
+
+function blobUrl(image: unknown, mime: string | undefined): string | null {
+  if (image instanceof ArrayBuffer || ArrayBuffer.isView(image)) {
+    return URL.createObjectURL(new Blob([image as BlobPart], { type: mime || "image/jpeg" }));
+  }
+  if (typeof image === "string") return image.startsWith("data:") ? image : `data:${mime || "image/jpeg"};base64,${image}`;
+  return null;
+}
+
+type Ev = { promptId: string; nodeId?: string };
+
+/** Events of prompts not (yet) known as ours: the server may emit before POST /api/prompt answers. */
+const early: { at: number; name: string; ev: Ev }[] = [];
+const handlers = new Map<string, (ev: never) => void>();
+
+/** Replays events that arrived for `promptId` before we knew it was ours. */
+export function replayEarly(promptId: string) {
+  const now = Date.now();
+  const mineNow = early.filter((e) => e.ev?.promptId === promptId && now - e.at < 15000);
+  for (let i = early.length - 1; i >= 0; i--) if (early[i]!.ev?.promptId === promptId) early.splice(i, 1);
+  for (const e of mineNow) (handlers.get(e.name) as ((ev: Ev) => void) | undefined)?.(e.ev);
+}
+
+export function connectSocket(): Socket {
+  if (socket) return socket;
+  const s = io({ path: "/socket.io", query: { clientId }, transports: ["websocket", "polling"] });
+  socket = s;
+  const run = () => useRun.getState();
+  const isMine = (e: Ev | undefined) => !!e && (run().isMine(e.promptId) || run().promptId === e.promptId);
+  let current = "";
+  const mine = (e: Ev | undefined) => {
+    if (isMine(e)) return true;
+    if (e?.promptId) {
+      early.push({ at: Date.now(), name: current, ev: e });
+      if (early.length > 300) early.splice(0, early.length - 300);
+    }
+    return false;
+  };
+  const on = <T extends Ev>(name: string, fn: (e: T) => void) => {
+    const h = (e: T) => { current = name; fn(e); };
+    handlers.set(name, h as (ev: never) => void);
+    s.on(name, h);
+  };
+
+  s.on("connect", () => run().setConnected(true));
+  s.on("disconnect", () => run().setConnected(false));
+  s.on("status", (e: { queueRemaining?: number; running?: string | null }) => run().setStatus(e ?? {}));
+  on("execution:start", (e: Ev) => {
+    if (!mine(e)) return;
+    if (run().promptId !== e.promptId) run().startPrompt(e.promptId);
+  });
+  on("node:start", (e: Ev) => {
+    if (!mine(e) || !e.nodeId) return;
+    run().patch(e.nodeId, { status: "running", step: 0, total: 0, error: undefined });
+  });
+  on("node:progress", (e: Ev & { step: number; total: number }) => {
+    if (!mine(e) || !e.nodeId) return;
+    run().patch(e.nodeId, { status: "running", step: e.step, total: e.total });
+  });
+  on("node:preview", (e: Ev & { step?: number; total?: number; mime?: string; image: unknown }) => {
+    if (!mine(e) || !e.nodeId) return;
+    const url = blobUrl(e.image, e.mime);
+    if (!url) return;
+    run().patch(e.nodeId, { preview: url, ...(e.step !== undefined ? { step: e.step, total: e.total } : {}) });
+  });
+  on("node:done", (e: Ev & { outputs?: { images?: OutputImage[] }; ms?: number }) => {
+    if (!mine(e) || !e.nodeId) return;
+    const prev = run().nodes[e.nodeId];
+    const images = e.outputs?.images;
+    run().patch(e.nodeId, {
+      status: "done",
+      ...(prev?.total ? { step: prev.total } : {}),
+      ...(images?.length ? { images } : {}),
+      ...(e.ms !== undefined ? { ms: e.ms } : {}),
+    });
+  });
+  on("node:cached", (e: Ev) => {
+    if (!mine(e) || !e.nodeId) return;
+    run().patch(e.nodeId, { status: "cached" });
+  });
+  on("gate:waiting", (e: Ev & { mime?: string; image: unknown; kind?: "latent" | "image" }) => {
+    if (!mine(e) || !e.nodeId) return;
+    const url = blobUrl(e.image, e.mime);
+    if (!url) return;
+    run().patch(e.nodeId, { status: "running", gate: { promptId: e.promptId, src: url, kind: e.kind ?? "image" } });
+  });
+  on("execution:error", (e: Ev & { node?: string; type?: string; message: string }) => {
+    if (!mine(e)) return;
+    if (e.node) run().patch(e.node, { status: "error", error: e.message });
+    toast(`Run failed${e.node ? ` at node ${e.node}` : ""}: ${e.message}`, "error");
+    finishRunning();
+  });
+  on("execution:interrupted", (e: Ev) => {
+    if (!mine(e)) return;
+    toast("Run interrupted", "warn");
+    finishRunning();
+  });
+  on("execution:done", (e: Ev & { outputs?: Record<string, { images?: OutputImage[] }> }) => {
+    if (!mine(e)) return;
+    for (const [nodeId, out] of Object.entries(e.outputs ?? {})) {
+      if (out?.images?.length) run().patch(nodeId, { images: out.images });
+    }
+    finishRunning();
+  });
+  return s;
+}
+
+/** Nodes left "running" when a prompt ends (interrupted, failed) go back to idle; gates close. */
+function finishRunning() {
+  const st = useRun.getState();
+  for (const [id, r] of Object.entries(st.nodes)) {
+    if (r.status === "running") st.patch(id, { status: "idle", gate: undefined });
+    else if (r.gate) st.patch(id, { gate: undefined });
+  }
+}

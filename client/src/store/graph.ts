@@ -1,0 +1,400 @@
+// The graph being edited: catalog, canvas nodes/edges, undo/redo history of graph snapshots,
+// clipboard, seeds. Run-time state (progress, previews) lives in store/run.ts, not here, so that a
+// progress event re-renders one node and not the graph.
+import { applyEdgeChanges, applyNodeChanges, type EdgeChange, type NodeChange } from "@xyflow/react";
+import { create } from "zustand";
+import { type Literal, type NodeSpec, type SeedControl, type SocketType, type Workflow } from "../../../nodes/schema.ts";
+import { isLink, MAX_SEED, WORKFLOW_FORMAT } from "../graph/vocab.ts";
+import { checkConnection, compatibleSocket, type ConnectionLike } from "../graph/connect.ts";
+import { defaultValue, flowToWorkflow, groupToFrame, isWidgetInput, makeEdge, relayout, workflowToFlow, type Catalog } from "../graph/convert.ts";
+import { NODE_WIDTH, NOTE_TYPE, type FlowEdge, type FlowNode, type FrameNode, type SluiceNodeData } from "../graph/types.ts";
+import { toast } from "./ui.ts";
+
+interface Snapshot { nodes: FlowNode[]; edges: FlowEdge[] }
+
+type Meta = Pick<Workflow, "name" | "description" | "components" | "params" | "extra">;
+
+interface GraphState {
+  specs: NodeSpec[];
+  catalog: Catalog;
+  nodes: FlowNode[];
+  edges: FlowEdge[];
+  meta: Partial<Meta>;
+  past: Snapshot[];
+  future: Snapshot[];
+  snap: boolean;
+  /** Bumped whenever a whole workflow is loaded (the canvas fits the view on change). */
+  loadCount: number;
+
+  setCatalog(specs: NodeSpec[]): void;
+  load(wf: Workflow, opts?: { record?: boolean }): void;
+  workflow(): Workflow;
+  onNodesChange(changes: NodeChange<FlowNode>[]): void;
+  onEdgesChange(changes: EdgeChange<FlowEdge>[]): void;
+  connect(c: ConnectionLike): boolean;
+  addNode(type: string, pos: { x: number; y: number }, opts?: { wireFrom?: { nodeId: string; handle: string; kind: "source" | "target"; type: SocketType }; values?: Record<string, Literal> }): string | null;
+  setValue(nodeId: string, input: string, value: Literal): void;
+  patchNode(nodeId: string, patch: Partial<SluiceNodeData>, recordKey?: string | false): void;
+  patchFrame(id: string, patch: Partial<FrameNode["data"]>): void;
+  deleteSelected(): void;
+  deleteNodes(ids: string[]): void;
+  selectionWorkflow(): Workflow | null;
+  paste(wf: Workflow, at?: { x: number; y: number }): void;
+  duplicate(): void;
+  groupSelection(): void;
+  arrange(): void;
+  record(key?: string): void;
+  undo(): void;
+  redo(): void;
+  setSnap(on: boolean): void;
+  beginFrameDrag(frameId: string): void;
+  endFrameDrag(): void;
+  applySeedControls(): void;
+}
+
+const HISTORY_LIMIT = 100;
+let lastRecord = { key: "", at: 0 };
+let frameDrag: { frameId: string; children: Set<string> } | null = null;
+
+export function nextNodeId(nodes: { id: string }[]): string {
+  let max = 0;
+  for (const n of nodes) {
+    const v = Number(n.id);
+    if (Number.isInteger(v) && v > max) max = v;
+  }
+  const used = new Set(nodes.map((n) => n.id));
+  let id = max + 1;
+  while (used.has(String(id))) id++;
+  return String(id);
+}
+
+function nodeRect(n: FlowNode) {
+  const w = n.width ?? n.measured?.width ?? NODE_WIDTH;
+  const h = n.height ?? n.measured?.height ?? 100;
+  return { x: n.position.x, y: n.position.y, w, h };
+}
+
+export const useGraph = create<GraphState>((set, get) => ({
+  specs: [],
+  catalog: new Map(),
+  nodes: [],
+  edges: [],
+  meta: {},
+  past: [],
+  future: [],
+  snap: true,
+  loadCount: 0,
+
+  setCatalog(specs) {
+    set({ specs, catalog: new Map(specs.map((s) => [s.type, s])) });
+  },
+
+  load(wf, opts) {
+    if (opts?.record) get().record();
+    const { nodes, edges } = workflowToFlow(wf, get().catalog);
+    set({
+      nodes, edges,
+      meta: { name: wf.name, description: wf.description, components: wf.components, params: wf.params, extra: wf.extra },
+      loadCount: get().loadCount + 1,
+      ...(opts?.record ? {} : { past: [], future: [] }),
+    });
+  },
+
+  workflow() {
+    const { nodes, edges, meta } = get();
+    return flowToWorkflow(nodes, edges, meta);
+  },
+
+  onNodesChange(changes) {
+    if (changes.some((c) => c.type === "remove")) {
+      const ids = changes.flatMap((c) => (c.type === "remove" ? [c.id] : []));
+      get().record();
+      const idSet = new Set(ids);
+      set({
+        nodes: applyNodeChanges(changes, get().nodes),
+        edges: get().edges.filter((e) => !idSet.has(e.source) && !idSet.has(e.target)),
+      });
+      return;
+    }
+    let all = changes;
+    if (frameDrag) {
+      const fd = frameDrag;
+      const frameChange = changes.find((c) => c.type === "position" && c.id === fd.frameId && c.position);
+      if (frameChange && frameChange.type === "position" && frameChange.position) {
+        const frame = get().nodes.find((n) => n.id === fd.frameId);
+        if (frame) {
+          const dx = frameChange.position.x - frame.position.x;
+          const dy = frameChange.position.y - frame.position.y;
+          const moving = new Set(changes.filter((c) => c.type === "position").map((c) => (c as { id: string }).id));
+          const extra: NodeChange<FlowNode>[] = [];
+          for (const n of get().nodes) {
+            if (fd.children.has(n.id) && !moving.has(n.id)) {
+              extra.push({ type: "position", id: n.id, position: { x: n.position.x + dx, y: n.position.y + dy } });
+            }
+          }
+          all = [...changes, ...extra];
+        }
+      }
+    }
+    set({ nodes: applyNodeChanges(all, get().nodes) });
+  },
+
+  onEdgesChange(changes) {
+    if (changes.some((c) => c.type === "remove")) get().record();
+    set({ edges: applyEdgeChanges(changes, get().edges) });
+  },
+
+  connect(c) {
+    const { nodes, edges, catalog } = get();
+    const verdict = checkConnection(c, nodes, edges, catalog);
+    if (!verdict.ok) {
+      if (verdict.reason !== "already connected") toast(verdict.reason, "warn");
+      return false;
+    }
+    get().record();
+    let next = edges;
+    if (verdict.replaces) {
+      const old = verdict.replaces;
+      next = edges.filter((e) => e.id !== old.id);
+      const src = nodes.find((n) => n.id === old.source);
+      const srcName = src && src.type !== "frame" ? src.data.title ?? catalog.get(src.data.type)?.displayName ?? src.data.type : old.source;
+      toast(`Input "${c.targetHandle}" was already connected (from ${srcName}); the old link was replaced`, "info");
+    }
+    set({ edges: [...next, makeEdge(c.source!, c.sourceHandle!, c.target!, c.targetHandle!, verdict.socket)] });
+    return true;
+  },
+
+  addNode(type, pos, opts) {
+    const { catalog, nodes } = get();
+    const spec = catalog.get(type);
+    if (!spec && type !== NOTE_TYPE) return null;
+    get().record();
+    const id = nextNodeId(nodes);
+    const values: Record<string, Literal> = {};
+    if (type === NOTE_TYPE) values.text = "";
+    for (const input of spec?.inputs ?? []) if (isWidgetInput(input)) values[input.name] = defaultValue(input);
+    Object.assign(values, opts?.values ?? {});
+    const data: SluiceNodeData = { type, values };
+    const seedInputs = spec?.inputs.filter((i) => i.seed) ?? [];
+    if (seedInputs.length) data.seedControl = Object.fromEntries(seedInputs.map((i) => [i.name, "randomize" as SeedControl]));
+    const node = {
+      id,
+      type: type === NOTE_TYPE ? "note" : "sluice",
+      position: pos,
+      data,
+      selected: true,
+      ...(type === NOTE_TYPE ? { width: 240, height: 140 } : {}),
+    } as FlowNode;
+    const deselected = nodes.map((n) => (n.selected ? { ...n, selected: false } : n));
+    set({ nodes: [...deselected, node] });
+    const from = opts?.wireFrom;
+    if (from && spec) {
+      const socket = compatibleSocket(spec, { kind: from.kind, type: from.type });
+      if (socket) {
+        const conn = from.kind === "source"
+          ? { source: from.nodeId, sourceHandle: from.handle, target: id, targetHandle: socket }
+          : { source: id, sourceHandle: socket, target: from.nodeId, targetHandle: from.handle };
+        const verdict = checkConnection(conn, get().nodes, get().edges, catalog);
+        if (verdict.ok) {
+          const edges = verdict.replaces ? get().edges.filter((e) => e.id !== verdict.replaces!.id) : get().edges;
+          set({ edges: [...edges, makeEdge(conn.source, conn.sourceHandle, conn.target, conn.targetHandle, verdict.socket)] });
+        }
+      }
+    }
+    return id;
+  },
+
+  setValue(nodeId, input, value) {
+    get().record(`value:${nodeId}:${input}`);
+    set({
+      nodes: get().nodes.map((n) => (n.id === nodeId && n.type !== "frame" ? { ...n, data: { ...n.data, values: { ...n.data.values, [input]: value } } } : n)),
+    });
+  },
+
+  patchNode(nodeId, patch, recordKey) {
+    if (recordKey !== false) get().record(recordKey);
+    set({ nodes: get().nodes.map((n) => (n.id === nodeId && n.type !== "frame" ? { ...n, data: { ...n.data, ...patch } } : n)) as FlowNode[] });
+  },
+
+  patchFrame(id, patch) {
+    get().record(`frame:${id}`);
+    set({ nodes: get().nodes.map((n) => (n.id === id && n.type === "frame" ? { ...n, data: { ...n.data, ...patch } } : n)) as FlowNode[] });
+  },
+
+  deleteSelected() {
+    const ids = get().nodes.filter((n) => n.selected).map((n) => n.id);
+    const edgeIds = new Set(get().edges.filter((e) => e.selected).map((e) => e.id));
+    if (!ids.length && !edgeIds.size) return;
+    get().record();
+    const idSet = new Set(ids);
+    set({
+      nodes: get().nodes.filter((n) => !idSet.has(n.id)),
+      edges: get().edges.filter((e) => !edgeIds.has(e.id) && !idSet.has(e.source) && !idSet.has(e.target)),
+    });
+  },
+
+  deleteNodes(ids) {
+    get().record();
+    const idSet = new Set(ids);
+    set({
+      nodes: get().nodes.filter((n) => !idSet.has(n.id)),
+      edges: get().edges.filter((e) => !idSet.has(e.source) && !idSet.has(e.target)),
+    });
+  },
+
+  selectionWorkflow() {
+    const sel = get().nodes.filter((n) => n.selected);
+    if (!sel.length) return null;
+    const ids = new Set(sel.map((n) => n.id));
+    const edges = get().edges.filter((e) => ids.has(e.source) && ids.has(e.target));
+    return flowToWorkflow(sel, edges);
+  },
+
+  paste(wf, at) {
+    if (wf.format !== WORKFLOW_FORMAT || !Array.isArray(wf.nodes)) return;
+    get().record();
+    const existing = get().nodes;
+    const idMap = new Map<string, string>();
+    const taken = [...existing];
+    for (const n of wf.nodes) {
+      const id = nextNodeId(taken);
+      idMap.set(n.id, id);
+      taken.push({ id } as FlowNode);
+    }
+    // Offset so the pasted block's top-left lands at `at` (or 40px down-right of the original).
+    const xs = [...wf.nodes.map((n) => n.ui?.pos?.[0] ?? 0), ...(wf.groups ?? []).map((g) => g.bounds[0])];
+    const ys = [...wf.nodes.map((n) => n.ui?.pos?.[1] ?? 0), ...(wf.groups ?? []).map((g) => g.bounds[1])];
+    const minX = xs.length ? Math.min(...xs) : 0;
+    const minY = ys.length ? Math.min(...ys) : 0;
+    const dx = at ? at.x - minX : 40;
+    const dy = at ? at.y - minY : 40;
+    const remapped: Workflow = {
+      ...wf,
+      nodes: wf.nodes.map((n) => ({
+        ...n,
+        id: idMap.get(n.id)!,
+        inputs: Object.fromEntries(Object.entries(n.inputs ?? {}).flatMap(([k, v]): [string, unknown][] => {
+          if (!isLink(v)) return [[k, v]];
+          const src = idMap.get(v.node);
+          return src ? [[k, { node: src, output: v.output }]] : [];
+        })) as Workflow["nodes"][number]["inputs"],
+        ui: { ...(n.ui ?? {}), pos: [(n.ui?.pos?.[0] ?? 0) + dx, (n.ui?.pos?.[1] ?? 0) + dy] as [number, number] },
+      })),
+      groups: (wf.groups ?? []).map((g) => ({ ...g, bounds: [g.bounds[0] + dx, g.bounds[1] + dy, g.bounds[2], g.bounds[3]] as [number, number, number, number] })),
+    };
+    const flow = workflowToFlow(remapped, get().catalog);
+    set({
+      nodes: [...existing.map((n) => (n.selected ? { ...n, selected: false } : n)), ...flow.nodes.map((n) => ({ ...n, selected: true }))],
+      edges: [...get().edges, ...flow.edges],
+    });
+  },
+
+  duplicate() {
+    const wf = get().selectionWorkflow();
+    if (wf) get().paste(wf);
+  },
+
+  groupSelection() {
+    const sel = get().nodes.filter((n) => n.selected && n.type !== "frame");
+    if (!sel.length) return;
+    get().record();
+    const rects = sel.map(nodeRect);
+    const x = Math.min(...rects.map((r) => r.x)) - 20;
+    const y = Math.min(...rects.map((r) => r.y)) - 50;
+    const x2 = Math.max(...rects.map((r) => r.x + r.w)) + 20;
+    const y2 = Math.max(...rects.map((r) => r.y + r.h)) + 20;
+    const frame = groupToFrame({ title: "Group", bounds: [x, y, x2 - x, y2 - y] }, get().nodes.length);
+    set({ nodes: [frame, ...get().nodes] });
+  },
+
+  arrange() {
+    get().record();
+    set({ nodes: relayout(get().nodes, get().edges, get().catalog), loadCount: get().loadCount + 1 });
+  },
+
+  record(key) {
+    const now = Date.now();
+    if (key && key === lastRecord.key && now - lastRecord.at < 1000) {
+      lastRecord.at = now;
+      return;
+    }
+    lastRecord = { key: key ?? "", at: now };
+    const { nodes, edges, past } = get();
+    set({ past: [...past.slice(-(HISTORY_LIMIT - 1)), { nodes, edges }], future: [] });
+  },
+
+  undo() {
+    const { past, future, nodes, edges } = get();
+    const prev = past[past.length - 1];
+    if (!prev) return;
+    lastRecord = { key: "", at: 0 };
+    set({ nodes: prev.nodes, edges: prev.edges, past: past.slice(0, -1), future: [...future, { nodes, edges }] });
+  },
+
+  redo() {
+    const { past, future, nodes, edges } = get();
+    const next = future[future.length - 1];
+    if (!next) return;
+    lastRecord = { key: "", at: 0 };
+    set({ nodes: next.nodes, edges: next.edges, future: future.slice(0, -1), past: [...past, { nodes, edges }] });
+  },
+
+  setSnap(on) { set({ snap: on }); },
+
+  beginFrameDrag(frameId) {
+    const frame = get().nodes.find((n) => n.id === frameId);
+    if (!frame) return;
+    const f = nodeRect(frame);
+    const children = new Set<string>();
+    for (const n of get().nodes) {
+      if (n.id === frameId || n.type === "frame") continue;
+      const r = nodeRect(n);
+      if (r.x >= f.x && r.y >= f.y && r.x + Math.min(r.w, 60) <= f.x + f.w && r.y + 20 <= f.y + f.h) children.add(n.id);
+    }
+    frameDrag = { frameId, children };
+  },
+  endFrameDrag() { frameDrag = null; },
+
+  applySeedControls() {
+    const { nodes, catalog } = get();
+    let changed = false;
+    const next = nodes.map((n) => {
+      if (n.type === "frame" || !n.data.seedControl) return n;
+      const spec = catalog.get(n.data.type);
+      let values = n.data.values;
+      for (const [name, control] of Object.entries(n.data.seedControl)) {
+        if (control === "fixed") continue;
+        const input = spec?.inputs.find((i) => i.name === name);
+        const max = input?.max !== undefined && input.max < Number(MAX_SEED) ? BigInt(Math.floor(input.max)) : MAX_SEED;
+        const min = input?.min !== undefined ? BigInt(Math.ceil(input.min)) : 0n;
+        const cur = parseSeed(values[name]);
+        const nextSeed = control === "increment" ? (cur >= max ? min : cur + 1n) : randomSeed(min, max);
+        values = { ...values, [name]: seedValue(nextSeed) };
+        changed = true;
+      }
+      return values === n.data.values ? n : { ...n, data: { ...n.data, values } };
+    });
+    if (changed) set({ nodes: next as FlowNode[] });
+  },
+}));
+
+export function parseSeed(v: unknown): bigint {
+  try {
+    if (typeof v === "number" && Number.isFinite(v)) return BigInt(Math.trunc(v));
+    if (typeof v === "string" && /^\d+$/.test(v.trim())) return BigInt(v.trim());
+  } catch { /* fall through */ }
+  return 0n;
+}
+
+/** Seeds within 2^53 travel as numbers, larger ones as decimal strings (exact). */
+export function seedValue(v: bigint): number | string {
+  return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString();
+}
+
+export function randomSeed(min = 0n, max = MAX_SEED): bigint {
+  const words = new Uint32Array(2);
+  crypto.getRandomValues(words);
+  const r = (BigInt(words[0]!) << 32n) | BigInt(words[1]!);
+  const span = max - min + 1n;
+  return min + (r % span);
+}

@@ -1,0 +1,105 @@
+// Per-frame run state keyed by node id: status, progress, previews, outputs, errors, gates.
+// Kept apart from the graph so a progress event re-renders only the node concerned.
+import { create } from "zustand";
+import type { NodeError, NodeErrors, OutputImage } from "../../../nodes/schema.ts";
+
+export type NodeRunStatus = "idle" | "running" | "done" | "cached" | "error";
+
+export interface GateState {
+  promptId: string;
+  src: string;
+  kind: "latent" | "image";
+}
+
+export interface NodeRun {
+  status: NodeRunStatus;
+  step?: number;
+  total?: number;
+  /** Blob URL of the latest live preview (revoked when replaced). */
+  preview?: string;
+  images?: OutputImage[];
+  error?: string;
+  ms?: number;
+  gate?: GateState;
+}
+
+interface RunState {
+  /** The prompt this tab is watching (its latest queued). */
+  promptId: string | null;
+  /** Prompts queued from this tab (events of others are ignored, except gates). */
+  mine: string[];
+  queueRemaining: number;
+  serverRunning: string | null;
+  connected: boolean;
+  nodes: Record<string, NodeRun>;
+  /** Validation errors from the last refused queue, per node. */
+  nodeErrors: NodeErrors;
+  patch(nodeId: string, patch: Partial<NodeRun>): void;
+  startPrompt(promptId: string): void;
+  setNodeErrors(errors: NodeErrors): void;
+  clearNodeError(nodeId: string): void;
+  setStatus(s: { queueRemaining?: number; running?: string | null }): void;
+  setConnected(c: boolean): void;
+  isMine(promptId: string): boolean;
+}
+
+const MINE_KEY = "sluice.myPrompts";
+
+function loadMine(): string[] {
+  try {
+    const v = JSON.parse(localStorage.getItem(MINE_KEY) ?? "[]");
+    return Array.isArray(v) ? v.filter((x) => typeof x === "string").slice(-50) : [];
+  } catch {
+    return [];
+  }
+}
+
+export const useRun = create<RunState>((set, get) => ({
+  promptId: null,
+  mine: loadMine(),
+  queueRemaining: 0,
+  serverRunning: null,
+  connected: false,
+  nodes: {},
+  nodeErrors: {},
+
+  patch(nodeId, patch) {
+    const prev = get().nodes[nodeId];
+    if (patch.preview && prev?.preview && prev.preview !== patch.preview) URL.revokeObjectURL(prev.preview);
+    if (patch.gate && prev?.gate && prev.gate.src !== patch.gate.src) URL.revokeObjectURL(prev.gate.src);
+    if ("gate" in patch && patch.gate === undefined && prev?.gate) URL.revokeObjectURL(prev.gate.src);
+    set({ nodes: { ...get().nodes, [nodeId]: { ...(prev ?? { status: "idle" }), ...patch } } });
+  },
+
+  startPrompt(promptId) {
+    const mine = [...get().mine.filter((m) => m !== promptId), promptId].slice(-50);
+    try { localStorage.setItem(MINE_KEY, JSON.stringify(mine)); } catch { /* storage full: fine */ }
+    // Keep last images (no layout jump) but reset status, progress and errors.
+    const nodes: Record<string, NodeRun> = {};
+    for (const [id, r] of Object.entries(get().nodes)) {
+      if (r.preview) URL.revokeObjectURL(r.preview);
+      nodes[id] = { status: "idle", ...(r.images ? { images: r.images } : {}), ...(r.gate ? { gate: r.gate } : {}) };
+    }
+    set({ promptId, mine, nodes, nodeErrors: {} });
+  },
+
+  setNodeErrors(errors) { set({ nodeErrors: errors }); },
+  clearNodeError(nodeId) {
+    if (!get().nodeErrors[nodeId]) return;
+    const next = { ...get().nodeErrors };
+    delete next[nodeId];
+    set({ nodeErrors: next });
+  },
+  setStatus(s) {
+    set({
+      ...(s.queueRemaining !== undefined ? { queueRemaining: s.queueRemaining } : {}),
+      ...(s.running !== undefined ? { serverRunning: s.running } : {}),
+    });
+  },
+  setConnected(c) { set({ connected: c }); },
+  isMine(promptId) { return get().mine.includes(promptId); },
+}));
+
+export function inputErrors(errors: NodeError[] | undefined, input: string): NodeError[] {
+  return errors?.filter((e) => e.input === input) ?? [];
+}

@@ -1,0 +1,58 @@
+// UI state that is not the graph: toasts, palette, lightbox, side panel.
+import { create } from "zustand";
+import type { SocketType } from "../../../nodes/schema.ts";
+
+export interface Toast { id: number; kind: "info" | "error" | "warn"; text: string }
+
+export interface PaletteRequest {
+  /** Where (flow coordinates) to put the chosen node. */
+  flowPos: { x: number; y: number };
+  /** Where (screen coordinates) to open the palette. */
+  screenPos?: { x: number; y: number };
+  /** A link dragged onto the canvas: filter to nodes that can take it, and wire the chosen one. */
+  from?: { nodeId: string; handle: string; kind: "source" | "target"; type: SocketType };
+}
+
+export type PanelName = "queue" | "history" | "system";
+
+interface UiState {
+  toasts: Toast[];
+  palette: PaletteRequest | null;
+  lightbox: { src: string; full?: string; caption?: string } | null;
+  panel: PanelName | null;
+  banner: string | null;
+  toast(text: string, kind?: Toast["kind"]): void;
+  dismiss(id: number): void;
+  openPalette(req: PaletteRequest): void;
+  closePalette(): void;
+  openLightbox(src: string, full?: string, caption?: string): void;
+  closeLightbox(): void;
+  setPanel(p: PanelName | null): void;
+  setBanner(b: string | null): void;
+}
+
+let nextToast = 1;
+
+export const useUi = create<UiState>((set, get) => ({
+  toasts: [],
+  palette: null,
+  lightbox: null,
+  panel: null,
+  banner: null,
+  toast(text, kind = "info") {
+    const id = nextToast++;
+    set({ toasts: [...get().toasts.slice(-4), { id, kind, text }] });
+    setTimeout(() => get().dismiss(id), kind === "error" ? 7000 : 4000);
+  },
+  dismiss(id) {
+    set({ toasts: get().toasts.filter((t) => t.id !== id) });
+  },
+  openPalette(req) { set({ palette: req }); },
+  closePalette() { set({ palette: null }); },
+  openLightbox(src, full, caption) { set({ lightbox: { src, ...(full ? { full } : {}), ...(caption ? { caption } : {}) } }); },
+  closeLightbox() { set({ lightbox: null }); },
+  setPanel(p) { set({ panel: p }); },
+  setBanner(b) { set({ banner: b }); },
+}));
+
+export const toast = (text: string, kind?: Toast["kind"]) => useUi.getState().toast(text, kind);
