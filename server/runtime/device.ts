@@ -95,7 +95,7 @@ export function cudaProviderFiles(): { dir: string; missing: string[] } {
 export async function probeDevice(device: Device): Promise<void> {
   if (device === "cuda") {
     const { missing } = cudaProviderFiles();
-    if (missing.length) throw new Error(`the CUDA provider files are not installed (${missing.join(", ")}): ${CUDA_SETUP_HINT}`);
+    if (missing.length) throw new Error(`the CUDA provider files are not installed: ${CUDA_SETUP_HINT}; missing ${missing.join(", ")} in ${cudaProviderFiles().dir}`);
   }
   let session: ort.InferenceSession | undefined;
   try {
@@ -130,7 +130,12 @@ const resolved = new Map<DeviceRequest, Promise<DeviceChoice>>();
  * RuntimeError ("device-unavailable") saying what is missing.
  */
 export function resolveDevice(request: DeviceRequest | string = "auto", options: ResolveDeviceOptions = {}): Promise<DeviceChoice> {
-  const req = parseDevice(request);
+  let req: DeviceRequest;
+  try {
+    req = parseDevice(request);
+  } catch (e) {
+    return Promise.reject(e);
+  }
   const useCache = options.cache !== false && !options.probe;
   if (useCache) {
     const hit = resolved.get(req);

@@ -128,7 +128,10 @@ export function translateRunError(err: unknown, label: string, device: string): 
 
 function firstLine(text: string): string {
   const lines = text.split("\n").map((l) => l.trim()).filter(Boolean);
-  return lines.slice(0, 3).join(" ").slice(0, 400);
+  return lines.slice(0, 3).join(" ")
+    .replace(/\/onnxruntime_src\/\S+:\d+\s+/g, "")
+    .replace(/onnxruntime::[\w:~<>]+\([^)]*\)\s*/g, "")
+    .slice(0, 400);
 }
 
 /** onnxruntime messages carry source paths and C++ signatures; keep the part a user can read. */
