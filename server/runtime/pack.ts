@@ -205,7 +205,10 @@ export class Pack {
       if (hasMask) feeds.attention_mask = int64Tensor(part.flatMap((r) => r.mask), [n, L]);
       return this.run("textEncoder", feeds, [hiddenOutput, pooledOutput]);
     };
-    const outs = fixedBatch === 1 ? await Promise.all(rows.map((r) => runRows([r]))).then((list) => list) : [await runRows(rows)];
+    // An export with a fixed batch of 1 is run once per row.
+    const outs: Record<string, FloatTensor>[] = [];
+    if (fixedBatch === 1) for (const r of rows) outs.push(await runRows([r]));
+    else outs.push(await runRows(rows));
     // Gather hidden [rows, L, D] and pooled [rows, D] (or [rows, 1, D]).
     const D = outs[0][hiddenOutput].shape[2];
     const hidden = new Float32Array(rows.length * L * D);
