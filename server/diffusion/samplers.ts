@@ -243,7 +243,7 @@ export interface SampleResult {
 
 function abortError(signal: AbortSignal): Error {
   const reason = signal.reason;
-  const e = new Error(reason instanceof Error && reason.message ? `sampling aborted: ${reason.message}` : "sampling aborted");
+  const e = new Error(reason instanceof Error && reason.message ? `sampling aborted: ${reason.message}` : "sampling aborted", { cause: reason });
   e.name = "AbortError";
   return e;
 }
