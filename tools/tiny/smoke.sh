@@ -1,0 +1,12 @@
+#!/bin/sh
+# Smoke test of the tiny-pack tooling: a few training steps on a tiny config, then an export.
+# usage: tools/tiny/smoke.sh [outdir]    (default: a fresh temp dir; prints the pack path last)
+set -eu
+HERE=$(cd "$(dirname "$0")" && pwd)
+OUT=${1:-$(mktemp -d "${TMPDIR:-/tmp}/tiny-smoke.XXXXXX")}
+PY=${PYTHON:-/usr/bin/python3}
+mkdir -p "$OUT"
+rm -f "$OUT/ckpt.pt"
+"$PY" "$HERE/train.py" --smoke --ckpt "$OUT/ckpt.pt" --text-min 0.03 --ae-min 0.05 --cb-min 0.05 >"$OUT/train.log" 2>&1 || { cat "$OUT/train.log"; exit 1; }
+"$PY" "$HERE/export.py" --ckpt "$OUT/ckpt.pt" --out "$OUT/pack" >"$OUT/export.log" 2>&1 || { cat "$OUT/export.log"; exit 1; }
+echo "$OUT/pack"

@@ -1,0 +1,325 @@
+"""Train the tiny cascade. Phases (time-budgeted, resumable from the checkpoint):
+  text  - text encoder with a scene-parsing objective on its pooled output
+  ae    - Stage A (4x autoencoder) and the EffNet autoencoder, jointly
+  cb    - Stage C and Stage B diffusion (interleaved), epsilon target, CASCADE.md schedule
+
+usage: python3 train.py --ckpt checkpoints/main.pt --text-min 1.5 --ae-min 10 --cb-min 80
+       python3 train.py --smoke --ckpt /tmp/x.pt   (tiny config, a few steps)
+"""
+import argparse
+import copy
+import math
+import os
+import random
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from data import BG_NAMES, COLOR_NAMES, POS_NAMES, SHAPES, SceneStream  # noqa: E402
+from models import (EffNetDecoder, EffNetEncoder, ParseHeads, StageADecoder, StageAEncoder, StageB,  # noqa: E402
+                    StageC, TextEncoder, ab_r, n_params)
+from tokenizer import Tokenizer  # noqa: E402
+
+FULL = dict(text=dict(d=128, layers=3, nhead=4),
+            C=dict(c=160, depth=5, nhead=4),
+            B=dict(c1=96, c2=192, n1=2, n2=3, nhead=4),
+            A=dict(w=(32, 64, 128)),
+            E=dict(w=(32, 64, 128)),
+            bs_text=128, bs_ae=32, bs_c=64, bs_b=32)
+SMOKE = dict(text=dict(d=32, layers=1, nhead=2),
+             C=dict(c=32, depth=1, nhead=2),
+             B=dict(c1=16, c2=32, n1=1, n2=1, nhead=2),
+             A=dict(w=(8, 8, 16)),
+             E=dict(w=(8, 8, 16)),
+             bs_text=8, bs_ae=4, bs_c=4, bs_b=4)
+
+
+def build(cfg, vocab_size):
+    d = cfg["text"]["d"]
+    m = dict(
+        te=TextEncoder(vocab_size, **cfg["text"]),
+        parse=ParseHeads(d, len(BG_NAMES) + 1, len(POS_NAMES), len(COLOR_NAMES) + 1, len(SHAPES) + 1),
+        ae_enc=StageAEncoder(w=cfg["A"]["w"]), ae_dec=StageADecoder(w=cfg["A"]["w"]),
+        eff_enc=EffNetEncoder(w=cfg["E"]["w"]), eff_dec=EffNetDecoder(w=cfg["E"]["w"]),
+        C=StageC(c_text=d, **cfg["C"]), B=StageB(c_text=d, **cfg["B"]),
+    )
+    m["C_ema"] = copy.deepcopy(m["C"])
+    m["B_ema"] = copy.deepcopy(m["B"])
+    for k in ("C_ema", "B_ema"):
+        for p in m[k].parameters():
+            p.requires_grad_(False)
+    return m
+
+
+def parse_targets(scenes, caps):
+    B = len(scenes)
+    bg = torch.full((B,), len(BG_NAMES), dtype=torch.long)
+    col = torch.zeros(B, len(POS_NAMES), dtype=torch.long)
+    shp = torch.zeros(B, len(POS_NAMES), dtype=torch.long)
+    for i, (s, c) in enumerate(zip(scenes, caps)):
+        if "background" in c:
+            bg[i] = BG_NAMES.index(s["background"])
+        for o in s["objects"]:
+            p = POS_NAMES.index(o["position"])
+            col[i, p] = COLOR_NAMES.index(o["color"]) + 1
+            shp[i, p] = SHAPES.index(o["shape"]) + 1
+    return bg, col, shp
+
+
+def lr_at(base, frac, warm=0.03):
+    if frac < warm:
+        return base * (0.1 + 0.9 * frac / warm)
+    if frac < 0.75:
+        return base
+    return base * max(0.1, 1 - (frac - 0.75) / 0.25 * 0.9)
+
+
+def set_lr(opt, lr):
+    for g in opt.param_groups:
+        g["lr"] = lr
+
+
+@torch.no_grad()
+def ema_update(ema, model, decay):
+    for pe, pm in zip(ema.parameters(), model.parameters()):
+        pe.mul_(decay).add_(pm.detach(), alpha=1 - decay)
+    for be, bm in zip(ema.buffers(), model.buffers()):
+        be.copy_(bm)
+
+
+@torch.no_grad()
+def encode_text(te, tok, caps):
+    ids, mask = tok.encode_batch(caps)
+    pooled, last, hs = te(ids, mask)
+    return pooled[:, None, :], hs[-1]
+
+
+def save(path, state):
+    tmp = path + ".tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ckpt", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "checkpoints", "main.pt"))
+    ap.add_argument("--text-min", type=float, default=1.5)
+    ap.add_argument("--ae-min", type=float, default=10.0)
+    ap.add_argument("--cb-min", type=float, default=80.0)
+    ap.add_argument("--b-every", type=int, default=1, help="Stage B steps: one per this many Stage C steps")
+    ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--save-every", type=float, default=120.0, help="seconds")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    cfg = SMOKE if args.smoke else FULL
+    if args.smoke:
+        args.text_min = args.text_min if args.text_min < 0.2 else 0.05
+        args.ae_min = args.ae_min if args.ae_min < 0.2 else 0.1
+        args.cb_min = args.cb_min if args.cb_min < 0.2 else 0.1
+    tok = Tokenizer()
+    os.makedirs(os.path.dirname(os.path.abspath(args.ckpt)), exist_ok=True)
+    m = build(cfg, tok.size)
+    state = dict(cfg=cfg, elapsed=dict(text=0.0, ae=0.0, cb=0.0), steps=dict(text=0, ae=0, c=0, b=0), a_scale=None,
+                 opt={})
+    if os.path.exists(args.ckpt):
+        ck = torch.load(args.ckpt)
+        for k in m:
+            if k in ck["models"]:
+                m[k].load_state_dict(ck["models"][k])
+        state = {k: v for k, v in ck.items() if k != "models"}
+        print(f"resumed {args.ckpt}: elapsed {state['elapsed']} steps {state['steps']}", flush=True)
+    for k, v in m.items():
+        print(f"  {k}: {n_params(v) / 1e6:.3f}M params")
+    seed = 1000 + sum(state["steps"].values())
+    stream = SceneStream(seed=seed)
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+    def checkpoint():
+        st = dict(state)
+        st["models"] = {k: v.state_dict() for k, v in m.items()}
+        save(args.ckpt, st)
+
+    # ------------------------------------------------------------------ phase: text
+    budget = args.text_min * 60
+    if state["elapsed"]["text"] < budget:
+        params = list(m["te"].parameters()) + list(m["parse"].parameters())
+        opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.01)
+        if "text" in state["opt"]:
+            opt.load_state_dict(state["opt"]["text"])
+        t0, last_save = time.time() - state["elapsed"]["text"], time.time()
+        while state["elapsed"]["text"] < budget:
+            frac = state["elapsed"]["text"] / budget
+            set_lr(opt, lr_at(1e-3, frac))
+            _, caps, scenes = stream.batch(cfg["bs_text"])
+            ids, mask = tok.encode_batch(caps)
+            S = int(mask.sum(1).max()) + 1  # causal model: truncating the padding changes nothing before it
+            pooled, _, _ = m["te"](ids[:, :S], mask[:, :S])
+            pb, pc, ps = m["parse"](pooled)
+            tb, tc, ts = parse_targets(scenes, caps)
+            loss = F.cross_entropy(pb, tb) + F.cross_entropy(pc.reshape(-1, pc.shape[-1]), tc.reshape(-1)) \
+                + F.cross_entropy(ps.reshape(-1, ps.shape[-1]), ts.reshape(-1))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            state["steps"]["text"] += 1
+            state["elapsed"]["text"] = time.time() - t0
+            if state["steps"]["text"] % 50 == 0:
+                acc = ((pc.argmax(-1) == tc).all(-1) & (ps.argmax(-1) == ts).all(-1)).float().mean().item()
+                print(f"[text] step {state['steps']['text']} t={state['elapsed']['text']:.0f}s loss {loss.item():.4f} "
+                      f"scene-acc {acc:.3f}", flush=True)
+        state["opt"]["text"] = opt.state_dict()
+        checkpoint()
+    for p in m["te"].parameters():
+        p.requires_grad_(False)
+    m["te"].eval()
+
+    # ------------------------------------------------------------------ phase: ae
+    budget = args.ae_min * 60
+    if state["elapsed"]["ae"] < budget:
+        params = [p for k in ("ae_enc", "ae_dec", "eff_enc", "eff_dec") for p in m[k].parameters()]
+        opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.0)
+        if "ae" in state["opt"]:
+            opt.load_state_dict(state["opt"]["ae"])
+        for k in ("ae_enc", "ae_dec", "eff_enc", "eff_dec"):
+            m[k].train()
+        t0, last_save = time.time() - state["elapsed"]["ae"], time.time()
+        while state["elapsed"]["ae"] < budget:
+            frac = state["elapsed"]["ae"] / budget
+            set_lr(opt, lr_at(1.5e-3, frac))
+            x, _, _ = stream.batch(cfg["bs_ae"])
+            z = m["ae_enc"](x)
+            zn = z + torch.randn_like(z) * 0.05 * z.detach().std()
+            xr = m["ae_dec"](zn)
+            la = F.l1_loss(xr, x) + F.mse_loss(xr, x) * 4 + 1e-4 * z.pow(2).mean()
+            e = m["eff_enc"](x)
+            en = e + torch.randn_like(e) * torch.rand(e.shape[0], 1, 1, 1) * 0.3
+            xe = m["eff_dec"](en)
+            le = F.l1_loss(xe, x) + F.mse_loss(xe, x) * 4
+            loss = la + le
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            state["steps"]["ae"] += 1
+            state["elapsed"]["ae"] = time.time() - t0
+            if state["steps"]["ae"] % 25 == 0:
+                psnr_a = -10 * math.log10(F.mse_loss(xr.clamp(0, 1), x).item() + 1e-10)
+                psnr_e = -10 * math.log10(F.mse_loss(xe.clamp(0, 1), x).item() + 1e-10)
+                print(f"[ae] step {state['steps']['ae']} t={state['elapsed']['ae']:.0f}s stageA psnr {psnr_a:.2f} "
+                      f"effnet psnr {psnr_e:.2f} zstd {z.std().item():.3f}", flush=True)
+            if time.time() - last_save > args.save_every:
+                state["opt"]["ae"] = opt.state_dict()
+                checkpoint()
+                last_save = time.time()
+        state["opt"]["ae"] = opt.state_dict()
+        # recalibrate the EffNet BatchNorm with a cumulative average, measure Stage A's latent scale
+        with torch.no_grad():
+            bn = m["eff_enc"].norm
+            bn.reset_running_stats()
+            bn.momentum = None
+            m["eff_enc"].train()
+            zs = []
+            for _ in range(8 if args.smoke else 40):
+                x, _, _ = stream.batch(64)
+                m["eff_enc"](x)
+                zs.append(m["ae_enc"](x))
+            bn.momentum = 0.01
+            state["a_scale"] = float(torch.cat(zs).std())
+        print(f"[ae] done; stage A latent std (scale) {state['a_scale']:.4f}", flush=True)
+        checkpoint()
+    for k in ("ae_enc", "ae_dec", "eff_enc", "eff_dec"):
+        m[k].eval()
+        for p in m[k].parameters():
+            p.requires_grad_(False)
+
+    # ------------------------------------------------------------------ phase: cb
+    budget = args.cb_min * 60
+    if state["elapsed"]["cb"] < budget:
+        optC = torch.optim.AdamW(m["C"].parameters(), lr=8e-4, weight_decay=0.01, betas=(0.9, 0.99))
+        optB = torch.optim.AdamW(m["B"].parameters(), lr=8e-4, weight_decay=0.01, betas=(0.9, 0.99))
+        if "C" in state["opt"]:
+            optC.load_state_dict(state["opt"]["C"])
+            optB.load_state_dict(state["opt"]["B"])
+        m["C"].train()
+        m["B"].train()
+        with torch.no_grad():
+            _, empty_txt = encode_text(m["te"], tok, [""])
+            empty_pooled, _ = encode_text(m["te"], tok, [""])
+        t0, last_save = time.time() - state["elapsed"]["cb"], time.time()
+        lc_avg = lb_avg = None
+        scale = state["a_scale"]
+        it = 0
+        while state["elapsed"]["cb"] < budget:
+            frac = state["elapsed"]["cb"] / budget
+            set_lr(optC, lr_at(8e-4, frac))
+            set_lr(optB, lr_at(6e-4, frac))
+            bsc = cfg["bs_c"]
+            x, caps, _ = stream.batch(bsc)
+            caps = ["" if random.random() < 0.1 else c for c in caps]
+            with torch.no_grad():
+                pooled, ctext = encode_text(m["te"], tok, caps)
+                eff = m["eff_enc"](x)
+            # Stage C
+            t = torch.rand(bsc)
+            a, b, r = ab_r(t, 1.0)
+            noise = torch.randn_like(eff)
+            xt = a[:, None, None, None] * eff + b[:, None, None, None] * noise
+            pred = m["C"](xt, r, pooled, ctext, torch.zeros(bsc, 1, 768))
+            lc = F.mse_loss(pred, noise)
+            optC.zero_grad()
+            lc.backward()
+            torch.nn.utils.clip_grad_norm_(m["C"].parameters(), 1.0)
+            optC.step()
+            state["steps"]["c"] += 1
+            ema_update(m["C_ema"], m["C"], min(0.999, (1 + state["steps"]["c"]) / (10 + state["steps"]["c"])))
+            lc_avg = lc.item() if lc_avg is None else 0.98 * lc_avg + 0.02 * lc.item()
+            # Stage B
+            if it % args.b_every == 0:
+                nb = cfg["bs_b"]
+                xb = x[:nb]
+                with torch.no_grad():
+                    z = m["ae_enc"](xb) / scale
+                    effb = eff[:nb].clone()
+                    noisy = (torch.rand(nb) < 0.5).float()[:, None, None, None]
+                    effb = effb + noisy * torch.randn_like(effb) * torch.rand(nb, 1, 1, 1) * 0.2
+                    keep = (torch.rand(nb) >= 0.1).float()[:, None, None, None]
+                    effb = effb * keep
+                    pb = pooled[:nb].clone()
+                    drop = torch.rand(nb) < 0.1
+                    pb[drop] = empty_pooled[0]
+                tb = torch.rand(nb)
+                a, b, r = ab_r(tb, 1.0)
+                nz = torch.randn_like(z)
+                zt = a[:, None, None, None] * z + b[:, None, None, None] * nz
+                predb = m["B"](zt, r, pb, effb)
+                lb = F.mse_loss(predb, nz)
+                optB.zero_grad()
+                lb.backward()
+                torch.nn.utils.clip_grad_norm_(m["B"].parameters(), 1.0)
+                optB.step()
+                state["steps"]["b"] += 1
+                ema_update(m["B_ema"], m["B"], min(0.999, (1 + state["steps"]["b"]) / (10 + state["steps"]["b"])))
+                lb_avg = lb.item() if lb_avg is None else 0.98 * lb_avg + 0.02 * lb.item()
+            it += 1
+            state["elapsed"]["cb"] = time.time() - t0
+            if state["steps"]["c"] % 20 == 0:
+                print(f"[cb] C step {state['steps']['c']} B step {state['steps']['b']} t={state['elapsed']['cb']:.0f}s "
+                      f"lossC {lc_avg:.4f} lossB {lb_avg:.4f}", flush=True)
+            if time.time() - last_save > args.save_every:
+                state["opt"]["C"] = optC.state_dict()
+                state["opt"]["B"] = optB.state_dict()
+                checkpoint()
+                last_save = time.time()
+        state["opt"]["C"] = optC.state_dict()
+        state["opt"]["B"] = optB.state_dict()
+        checkpoint()
+    print("training done", state["steps"], flush=True)
+
+
+if __name__ == "__main__":
+    main()
