@@ -122,11 +122,11 @@ function Toolbar() {
       <div className="tb-group">
         <button onClick={() => g().undo()} disabled={!canUndo} title="Undo (Ctrl+Z)">↶</button>
         <button onClick={() => g().redo()} disabled={!canRedo} title="Redo (Ctrl+Shift+Z)">↷</button>
-        <button onClick={() => void rf.fitView({ padding: 0.08, duration: 200, maxZoom: 1 })} title="Fit view (F)">⤢ Fit</button>
-        <button onClick={() => g().arrange()} title="Lay out left to right">⇶ Arrange</button>
-        <button onClick={() => g().groupSelection()} title="Frame the selected nodes (Ctrl+G)">▭ Group</button>
-        <button className={snap ? "on" : ""} onClick={() => g().setSnap(!snap)} title="Snap to grid">⌗ Snap</button>
-        <button onClick={() => useUi.getState().openPalette({ flowPos: rf.screenToFlowPosition({ x: window.innerWidth / 2, y: window.innerHeight / 3 }) })} title="Add a node (Space, Ctrl+K, double-click)">＋ Node</button>
+        <button onClick={() => void rf.fitView({ padding: 0.08, duration: 200, maxZoom: 1 })} title="Fit view (F)">Fit</button>
+        <button onClick={() => g().arrange()} title="Lay out left to right">Arrange</button>
+        <button onClick={() => g().groupSelection()} title="Frame the selected nodes (Ctrl+G)">Group</button>
+        <button className={snap ? "on" : ""} onClick={() => g().setSnap(!snap)} title="Snap to grid"># Snap</button>
+        <button onClick={() => useUi.getState().openPalette({ flowPos: rf.screenToFlowPosition({ x: window.innerWidth / 2, y: window.innerHeight / 3 }) })} title="Add a node (Space, Ctrl+K, double-click)">+ Node</button>
       </div>
       <div className="tb-group">
         <select

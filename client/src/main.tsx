@@ -1,4 +1,5 @@
 import { createRoot } from "react-dom/client";
+import type { Workflow } from "../../nodes/schema.ts";
 import "@xyflow/react/dist/base.css";
 import "./styles.css";
 import { DEFAULT_TEMPLATE, loadTemplate, restoreSaved, startAutosave } from "./actions.ts";
@@ -8,12 +9,26 @@ import { connectSocket } from "./socket.ts";
 import { useGraph } from "./store/graph.ts";
 import { useUi } from "./store/ui.ts";
 
+declare global {
+  interface Window {
+    /** Hooks for browser tests and the console: load a workflow, read the current one. */
+    __sluice?: { ready: boolean; load(wf: Workflow): void; workflow(): Workflow };
+  }
+}
+
+window.__sluice = {
+  ready: false,
+  load: (wf) => useGraph.getState().load(wf, { record: true }),
+  workflow: () => useGraph.getState().workflow(),
+};
+
 async function boot() {
   connectSocket();
   try {
     useGraph.getState().setCatalog(await api.nodes());
   } catch (e) {
     useUi.getState().setBanner(`Cannot load the node catalog from the server: ${(e as Error).message}`);
+    window.__sluice!.ready = true;
     return;
   }
   const saved = restoreSaved();
@@ -22,6 +37,7 @@ async function boot() {
     useUi.getState().setBanner(`The "${DEFAULT_TEMPLATE}" template is not available on this server yet. Double-click the canvas to add nodes.`);
   }
   startAutosave();
+  window.__sluice!.ready = true;
 }
 
 createRoot(document.getElementById("root")!).render(<App />);

@@ -22,7 +22,7 @@ function useLinkedInputs(id: string): Set<string> {
   return new Set(key ? key.split("\u0000") : []);
 }
 
-function NodeViewImpl({ id, data, selected, width }: NodeProps<SluiceNode>) {
+function NodeViewImpl({ id, data, selected }: NodeProps<SluiceNode>) {
   const spec = useGraph(useCallback((s) => s.catalog.get(data.type), [data.type]));
   const run = useRun(useCallback((s) => s.nodes[id], [id]));
   const errors = useRun(useCallback((s) => s.nodeErrors[id], [id]));
@@ -56,7 +56,7 @@ function NodeViewImpl({ id, data, selected, width }: NodeProps<SluiceNode>) {
       data-node-id={id}
       data-node-type={data.placeholder?.originalType ?? data.type}
       data-status={status}
-      style={{ width: collapsed ? undefined : width ?? NODE_WIDTH, ["--cat" as string]: color }}
+      style={{ width: collapsed ? undefined : data.width ?? NODE_WIDTH, ["--cat" as string]: color }}
     >
       <div className="snode-progress" aria-hidden><div style={{ transform: `scaleX(${status === "running" || status === "done" ? progress : 0})` }} /></div>
       <header className="snode-head" onDoubleClick={(e) => { e.stopPropagation(); setRenaming(true); }} title={spec?.description}>

@@ -68,21 +68,22 @@ export function workflowToFlow(wf: Workflow, catalog: Catalog): { nodes: FlowNod
     }
     const { pos, size, collapsed, title, color, seedControl, ...uiExtra } = (n.ui ?? {}) as NonNullable<WorkflowNode["ui"]>;
     const p = pos ?? layout.get(n.id) ?? [0, 0];
+    const isNote = n.type === NOTE_TYPE;
     const data: SluiceNodeData = { type: n.type, values };
     if (title) data.title = title;
+    if (size && !isNote && size[0] > 0) data.width = size[0];
     if (collapsed) data.collapsed = true;
     if (color) data.color = color;
     if (seedControl) data.seedControl = { ...seedControl };
     if (Object.keys(uiExtra).length) data.uiExtra = uiExtra;
     if (n.placeholder) data.placeholder = n.placeholder;
     if (!spec && n.type !== NOTE_TYPE && !data.placeholder) data.placeholder = { originalType: n.type, reason: "unknown node type" };
-    const isNote = n.type === NOTE_TYPE;
     nodes.push({
       id: n.id,
       type: isNote ? "note" : "sluice",
       position: { x: p[0], y: p[1] },
       data,
-      ...(size ? { width: size[0], ...(isNote ? { height: size[1] } : {}) } : {}),
+      ...(size && isNote ? { width: size[0], height: size[1] } : {}),
     } as FlowNode);
   }
   return { nodes, edges };
@@ -130,7 +131,8 @@ export function flowToWorkflow(nodes: FlowNode[], edges: FlowEdge[], base?: Part
       if (e.targetHandle && e.sourceHandle) inputs[e.targetHandle] = { node: e.source, output: e.sourceHandle };
     }
     const ui: NonNullable<WorkflowNode["ui"]> = { ...(d.uiExtra ?? {}), pos: [round(n.position.x), round(n.position.y)] };
-    if (n.width) ui.size = [round(n.width), round(n.height ?? n.measured?.height ?? 0)];
+    if (n.type === "note" && n.width) ui.size = [round(n.width), round(n.height ?? n.measured?.height ?? 0)];
+    else if (d.width) ui.size = [round(d.width), round(n.measured?.height ?? 0)];
     if (d.collapsed) ui.collapsed = true;
     if (d.title) ui.title = d.title;
     if (d.color) ui.color = d.color;

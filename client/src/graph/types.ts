@@ -10,6 +10,8 @@ export interface SluiceNodeData extends Record<string, unknown> {
   values: Record<string, Literal>;
   title?: string;
   collapsed?: boolean;
+  /** Width set by the user (ui.size[0]); nodes are NODE_WIDTH wide otherwise. Height follows content. */
+  width?: number;
   color?: string;
   seedControl?: Record<string, SeedControl>;
   /** Anything else the workflow's node ui carried, preserved on save. */

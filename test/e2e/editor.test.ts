@@ -1,0 +1,220 @@
+// Browser tests of the editor canvas: rendering, connections, palette, undo, clipboard, persistence.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import type { Browser, Page } from "playwright-core";
+import { imageChain } from "./fixtures.ts";
+import {
+  currentWorkflow, dragLink, handleCenter, hasTemplate, launchBrowser, loadWorkflow, openEditor, startServer, type Server,
+} from "./harness.ts";
+
+let server: Server;
+let browser: Browser;
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+async function withEditor(fn: (page: Page, errors: string[]) => Promise<void>) {
+  const { context, page, errors } = await openEditor(browser, server.url);
+  try {
+    await fn(page, errors);
+  } finally {
+    await context.close();
+  }
+}
+
+async function toastText(page: Page, re: RegExp): Promise<string> {
+  const toast = page.locator('[data-testid="toast"]', { hasText: re }).first();
+  await toast.waitFor({ timeout: 5000 });
+  return (await toast.textContent()) ?? "";
+}
+
+/** A point on empty canvas (no node, frame or panel under it). */
+async function emptySpot(page: Page): Promise<{ x: number; y: number }> {
+  return page.evaluate(() => {
+    for (let y = 700; y > 80; y -= 40) {
+      for (let x = 300; x < 1000; x += 40) {
+        const el = document.elementFromPoint(x, y);
+        if (el?.classList.contains("react-flow__pane")) return { x, y };
+      }
+    }
+    throw new Error("no empty canvas spot");
+  });
+}
+
+describe("editor canvas", () => {
+  test("the default graph renders with all its nodes", async () => {
+    await withEditor(async (page) => {
+      if (await hasTemplate(server.url, "text-to-image")) {
+        const tpl = (await (await fetch(`${server.url}/api/templates/text-to-image`)).json()) as { nodes: { id: string; type: string }[]; groups?: { title: string }[] };
+        for (const n of tpl.nodes) {
+          const el = page.locator(`[data-node-id="${n.id}"]`);
+          await el.waitFor({ timeout: 10000 });
+          assert.equal(await el.getAttribute("data-node-type"), n.type);
+        }
+        assert.equal(await page.locator("[data-node-id]").count(), tpl.nodes.length);
+        for (const g of tpl.groups ?? []) await page.locator(`[data-group-title="${g.title}"]`).waitFor();
+        // Laid out left to right: every link goes rightwards.
+        const wf = await currentWorkflow(page);
+        const pos = new Map(wf.nodes.map((n) => [n.id, (n.ui?.pos as [number, number])[0]]));
+        for (const n of wf.nodes) {
+          for (const v of Object.values(n.inputs)) {
+            if (v && typeof v === "object" && "node" in v) assert.ok(pos.get((v as { node: string }).node)! < pos.get(n.id)!, `link into ${n.id} runs right to left`);
+          }
+        }
+      } else {
+        // No cascade template on this server yet: the editor says so and starts empty.
+        await page.locator('[data-testid="banner"]').waitFor();
+        assert.equal(await page.locator("[data-node-id]").count(), 0);
+      }
+      // Any workflow renders every node with its type, and groups as frames.
+      const wf = imageChain();
+      await loadWorkflow(page, wf);
+      for (const n of wf.nodes) assert.equal(await page.locator(`[data-node-id="${n.id}"]`).getAttribute("data-node-type"), n.type);
+      await page.locator('[data-group-title="Make"]').waitFor();
+    });
+  });
+
+  test("an incompatible connection is refused with a reason", async () => {
+    await withEditor(async (page) => {
+      await loadWorkflow(page, imageChain());
+      // LoadImage.mask (MASK) → ImageScale.image (IMAGE): type mismatch.
+      await dragLink(page, await handleCenter(page, "4", "source", "mask"), await handleCenter(page, "2", "target", "image"));
+      const text = await toastText(page, /mismatch/i);
+      assert.match(text, /MASK/);
+      let wf = await currentWorkflow(page);
+      assert.deepEqual(wf.nodes.find((n) => n.id === "2")!.inputs.image, { node: "1", output: "image" });
+      // ImageScale.image ← SaveImage? SaveImage has no outputs; make a cycle with a second scale node instead.
+      await loadWorkflow(page, {
+        format: "sluice.workflow", version: "1.0.0",
+        nodes: [
+          { id: "1", type: "EmptyImage", inputs: { width: 64, height: 64, batch: 1, color: "#000000" }, ui: { pos: [0, 0] } },
+          { id: "2", type: "ImageBlend", inputs: { a: { node: "1", output: "image" }, factor: 0.5, mode: "normal" }, ui: { pos: [340, 0] } },
+          { id: "3", type: "ImageScale", inputs: { image: { node: "2", output: "image" }, width: 64, height: 64, method: "nearest" }, ui: { pos: [680, 0] } },
+        ],
+      });
+      await dragLink(page, await handleCenter(page, "3", "source", "image"), await handleCenter(page, "2", "target", "b"));
+      await toastText(page, /cycle/i);
+      wf = await currentWorkflow(page);
+      assert.equal(wf.nodes.find((n) => n.id === "2")!.inputs.b, undefined);
+      // Connecting into an input that is already linked replaces the old link, and says so.
+      await dragLink(page, await handleCenter(page, "1", "source", "image"), await handleCenter(page, "3", "target", "image"));
+      await toastText(page, /replaced/i);
+      wf = await currentWorkflow(page);
+      assert.deepEqual(wf.nodes.find((n) => n.id === "3")!.inputs.image, { node: "1", output: "image" });
+    });
+  });
+
+  test("the palette adds a node by search", async () => {
+    await withEditor(async (page) => {
+      await loadWorkflow(page, imageChain());
+      const spot = await emptySpot(page);
+      await page.mouse.dblclick(spot.x, spot.y);
+      const search = page.locator('[data-testid="palette-search"]');
+      await search.waitFor();
+      await search.fill("scale");
+      await page.keyboard.press("Enter");
+      await page.locator('[data-node-type="ImageScale"]').nth(1).waitFor();
+      assert.equal(await page.locator('[data-node-type="ImageScale"]').count(), 2);
+      // Keyboard: Ctrl+K, fuzzy query, arrow keys, Enter.
+      await page.mouse.move(spot.x, spot.y);
+      await page.keyboard.press("Control+k");
+      await search.waitFor();
+      await search.fill("blnd");
+      const first = page.locator('[data-testid="palette-item"]').first();
+      assert.equal(await first.getAttribute("data-node-type"), "ImageBlend");
+      await page.keyboard.press("ArrowDown");
+      await page.keyboard.press("ArrowUp");
+      await page.keyboard.press("Enter");
+      await page.locator('[data-node-type="ImageBlend"]').waitFor();
+    });
+  });
+
+  test("dropping a link on empty canvas offers compatible nodes and wires the chosen one", async () => {
+    await withEditor(async (page) => {
+      await loadWorkflow(page, imageChain());
+      const from = await handleCenter(page, "4", "source", "image");
+      const spot = await emptySpot(page);
+      await dragLink(page, from, spot);
+      const search = page.locator('[data-testid="palette-search"]');
+      await search.waitFor();
+      const types = await page.locator('[data-testid="palette-item"]').evaluateAll((els) => els.map((e) => e.getAttribute("data-node-type")));
+      assert.ok(types.includes("SaveImage") && types.includes("ImageScale"), `compatible nodes offered: ${types.join(",")}`);
+      assert.ok(!types.includes("EmptyImage") && !types.includes("LoadImage"), "nodes without an IMAGE input are filtered out");
+      await search.fill("preview");
+      await page.keyboard.press("Enter");
+      await page.locator('[data-node-type="PreviewImage"]').waitFor();
+      const wf = await currentWorkflow(page);
+      const preview = wf.nodes.find((n) => n.type === "PreviewImage")!;
+      assert.deepEqual(preview.inputs.image, { node: "4", output: "image" });
+    });
+  });
+
+  test("undo restores a deleted node, redo deletes it again", async () => {
+    await withEditor(async (page) => {
+      await loadWorkflow(page, imageChain());
+      await page.locator('[data-node-id="2"] .snode-title').click();
+      await page.keyboard.press("Delete");
+      await page.locator('[data-node-id="2"]').waitFor({ state: "detached" });
+      let wf = await currentWorkflow(page);
+      assert.equal(wf.nodes.find((n) => n.id === "3")!.inputs.image, undefined, "the link went with the node");
+      await page.keyboard.press("Control+z");
+      await page.locator('[data-node-id="2"]').waitFor();
+      wf = await currentWorkflow(page);
+      assert.deepEqual(wf.nodes.find((n) => n.id === "3")!.inputs.image, { node: "2", output: "image" }, "links are restored too");
+      await page.keyboard.press("Control+Shift+z");
+      await page.locator('[data-node-id="2"]').waitFor({ state: "detached" });
+    });
+  });
+
+  test("copy and paste nodes (as workflow JSON), duplicate, and restore after reload", async () => {
+    await withEditor(async (page) => {
+      await loadWorkflow(page, imageChain());
+      await page.locator('[data-node-id="1"] .snode-title').click();
+      await page.locator('[data-node-id="2"] .snode-title').click({ modifiers: ["Control"] });
+      await page.keyboard.press("Control+c");
+      const clip = await page.evaluate(() => localStorage.getItem("sluice.clipboard"));
+      assert.ok(clip && JSON.parse(clip).format === "sluice.workflow");
+      const spot = await emptySpot(page);
+      await page.mouse.move(spot.x, spot.y);
+      await page.keyboard.press("Control+v");
+      await page.waitForFunction(() => document.querySelectorAll('[data-node-type="EmptyImage"]').length === 2);
+      let wf = await currentWorkflow(page);
+      const scales = wf.nodes.filter((n) => n.type === "ImageScale");
+      assert.equal(scales.length, 2);
+      const pastedScale = scales.find((n) => n.id !== "2")!;
+      const pastedEmpty = wf.nodes.find((n) => n.type === "EmptyImage" && n.id !== "1")!;
+      assert.deepEqual(pastedScale.inputs.image, { node: pastedEmpty.id, output: "image" }, "links inside the copied set are kept");
+      // Duplicate (Ctrl+D) the pasted selection.
+      await page.keyboard.press("Control+d");
+      await page.waitForFunction(() => document.querySelectorAll('[data-node-type="EmptyImage"]').length === 3);
+      // Edit a widget, reload: the last edited workflow comes back.
+      await page.locator('[data-node-id="3"] [data-input="prefix"] input').fill("kept-after-reload");
+      await page.waitForTimeout(600);
+      wf = await currentWorkflow(page);
+      await page.reload();
+      await page.waitForFunction(() => window.__sluice?.ready === true);
+      await page.locator('[data-node-id="3"]').waitFor();
+      const after = await currentWorkflow(page);
+      assert.equal(after.nodes.length, wf.nodes.length);
+      assert.equal(after.nodes.find((n) => n.id === "3")!.inputs.prefix, "kept-after-reload");
+    });
+  });
+
+  test("the server's per-node errors are shown on the nodes and inputs", async () => {
+    await withEditor(async (page) => {
+      const wf = imageChain();
+      delete wf.nodes[1]!.inputs.image;
+      await loadWorkflow(page, wf);
+      await page.click('[data-testid="queue-button"]');
+      await page.locator('[data-node-id="2"] [data-testid="input-error"]').first().waitFor();
+      assert.match((await page.locator('[data-node-id="2"]').getAttribute("class")) ?? "", /has-error/);
+      await toastText(page, /cannot run/i);
+    });
+  });
+});
