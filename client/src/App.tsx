@@ -2,10 +2,10 @@
 import { ReactFlowProvider, useReactFlow } from "@xyflow/react";
 import { lazy, Suspense, useEffect, useRef, useState } from "react";
 import {
-  copySelection, exportWorkflow, interrupt, loadTemplate, newWorkflow, pasteFromStorage, pasteText, queuePrompt,
+  copySelection, exportWorkflow, interrupt, loadTemplate, newWorkflow, pasteFromStorage, pasteText, queuePrompt, saveToLibrary,
 } from "./actions.ts";
 import { api, type TemplateInfo } from "./api.ts";
-import { Canvas, loadWorkflowText, pointer } from "./canvas/Canvas.tsx";
+import { Canvas, importFile, loadWorkflowText, pointer } from "./canvas/Canvas.tsx";
 import { readPngWorkflow } from "./canvas/png.ts";
 import { uploadImageFile } from "./widgets/Widgets.tsx";
 import type { FlowEdge, FlowNode } from "./graph/types.ts";
@@ -16,6 +16,7 @@ import { useUi, type PanelName } from "./store/ui.ts";
 const Palette = lazy(() => import("./panels/Palette.tsx"));
 const SidePanel = lazy(() => import("./panels/SidePanel.tsx"));
 const Lightbox = lazy(() => import("./panels/Lightbox.tsx"));
+const PaintDialog = lazy(() => import("./panels/PaintDialog.tsx"));
 
 function isEditable(t: EventTarget | null): boolean {
   const el = t as HTMLElement | null;
@@ -37,6 +38,7 @@ function useShortcuts() {
       const mod = e.ctrlKey || e.metaKey;
       const k = e.key.toLowerCase();
       if (mod && e.key === "Enter") { e.preventDefault(); void queuePrompt(); return; }
+      if (mod && k === "s") { e.preventDefault(); void saveToLibrary(); return; }
       if (isEditable(e.target) || useUi.getState().palette) return;
       const g = useGraph.getState();
       if (mod && k === "z" && !e.shiftKey) { e.preventDefault(); g.undo(); }
@@ -54,7 +56,6 @@ function useShortcuts() {
         clearTimeout(pendingPaste);
         pendingPaste = setTimeout(() => pasteFromStorage(pastePos()), 80);
       }
-      else if (mod && k === "s") { e.preventDefault(); exportWorkflow(); }
       else if (!mod && (e.key === "Delete" || e.key === "Backspace")) { e.preventDefault(); g.deleteSelected(); }
       else if (!mod && e.key === " ") { e.preventDefault(); openPalette(); }
       else if (!mod && k === "f" && !e.altKey) { void rf.fitView({ padding: 0.08, duration: 200, maxZoom: 1 }); }
@@ -139,7 +140,7 @@ function Toolbar() {
           {templates.map((t) => <option key={t.id} value={t.id} title={t.description}>{t.name}</option>)}
         </select>
         <button onClick={() => fileRef.current?.click()} title="Open a workflow .json or a PNG made by Sluice">Open…</button>
-        <button onClick={exportWorkflow} title="Download the workflow as JSON (Ctrl+S)">Save .json</button>
+        <button onClick={exportWorkflow} title="Download the workflow as a .json file">Export .json</button>
         <input
           ref={fileRef}
           type="file"
@@ -152,7 +153,7 @@ function Toolbar() {
             if (f.type === "image/png") {
               const text = readPngWorkflow(await f.arrayBuffer());
               if (text) void loadWorkflowText(text, f.name);
-              else useUi.getState().toast(`${f.name} carries no Sluice workflow`, "warn");
+              else if (!(await importFile(f))) useUi.getState().toast(`${f.name} carries no workflow`, "warn");
             } else void loadWorkflowText(await f.text(), f.name);
           }}
         />
@@ -161,6 +162,7 @@ function Toolbar() {
       <div className="tb-group">
         <button className={panel === "queue" ? "on" : ""} onClick={() => toggle("queue")} data-testid="panel-queue">Queue</button>
         <button className={panel === "history" ? "on" : ""} onClick={() => toggle("history")} data-testid="panel-history">History</button>
+        <button className={panel === "library" ? "on" : ""} onClick={() => toggle("library")} data-testid="panel-library">Library</button>
         <button className={panel === "system" ? "on" : ""} onClick={() => toggle("system")} data-testid="panel-system">System</button>
       </div>
     </header>
@@ -182,21 +184,33 @@ function Shell() {
   useShortcuts();
   const palette = useUi((s) => s.palette);
   const lightbox = useUi((s) => s.lightbox);
+  const painter = useUi((s) => s.painter);
   const panel = useUi((s) => s.panel);
   const banner = useUi((s) => s.banner);
+  const emptyHint = useUi((s) => s.emptyHint);
   const empty = useGraph((s) => s.nodes.length === 0);
   return (
     <div className="app">
       <Toolbar />
       <div className="main">
         <Canvas />
-        {banner && <div className="banner" data-testid="banner">{banner}</div>}
-        {empty && !banner && <div className="empty-hint">Double-click the canvas, press Space or Ctrl+K to add a node.</div>}
+        {banner && (
+          <div className="banner" data-testid="banner">
+            {banner} <button className="w-icon" onClick={() => useUi.getState().setBanner(null)} title="Dismiss">✕</button>
+          </div>
+        )}
+        {empty && (
+          <div className="empty-hint" data-testid="empty-hint">
+            {emptyHint && <div className="empty-hint-strong">{emptyHint}</div>}
+            Double-click the canvas, press Space or Ctrl+K to add a node — or pick a template.
+          </div>
+        )}
         {panel && <Suspense fallback={<aside className="side-panel" />}><SidePanel panel={panel} /></Suspense>}
       </div>
       <Toasts />
       {palette && <Suspense fallback={null}><Palette req={palette} /></Suspense>}
       {lightbox && <Suspense fallback={null}><Lightbox {...lightbox} /></Suspense>}
+      {painter && <Suspense fallback={null}><PaintDialog {...painter} /></Suspense>}
     </div>
   );
 }

@@ -9,6 +9,7 @@ import { toast, useUi } from "./store/ui.ts";
 export const DEFAULT_TEMPLATE = "text-to-image";
 const STORAGE_KEY = "sluice.workflow";
 const CLIPBOARD_KEY = "sluice.clipboard";
+const LIBRARY_KEY = "sluice.library";
 
 let queueing = false;
 
@@ -90,12 +91,15 @@ export function exportWorkflow() {
 
 // ----- persistence of the last edited workflow -----
 
-export function restoreSaved(): Workflow | null {
+export function restoreSaved(): { workflow: Workflow; library: { id: string; name: string; version: number } | null } | null {
   try {
     const raw = localStorage.getItem(STORAGE_KEY);
     if (!raw) return null;
     const wf = JSON.parse(raw) as Workflow;
-    return wf && wf.format === "sluice.workflow" && Array.isArray(wf.nodes) ? wf : null;
+    if (!wf || wf.format !== "sluice.workflow" || !Array.isArray(wf.nodes)) return null;
+    let library = null;
+    try { library = JSON.parse(localStorage.getItem(LIBRARY_KEY) ?? "null"); } catch { /* none */ }
+    return { workflow: wf, library: library && typeof library.id === "string" ? library : null };
   } catch {
     return null;
   }
@@ -103,13 +107,17 @@ export function restoreSaved(): Workflow | null {
 
 export function startAutosave() {
   let timer: ReturnType<typeof setTimeout> | undefined;
-  let last = { nodes: useGraph.getState().nodes, edges: useGraph.getState().edges, meta: useGraph.getState().meta };
+  const g0 = useGraph.getState();
+  let last = { nodes: g0.nodes, edges: g0.edges, meta: g0.meta, library: g0.library };
   const save = () => {
-    try { localStorage.setItem(STORAGE_KEY, JSON.stringify(useGraph.getState().workflow())); } catch { /* quota: ignore */ }
+    try {
+      localStorage.setItem(STORAGE_KEY, JSON.stringify(useGraph.getState().workflow()));
+      localStorage.setItem(LIBRARY_KEY, JSON.stringify(useGraph.getState().library));
+    } catch { /* quota: ignore */ }
   };
   useGraph.subscribe((s) => {
-    if (s.nodes === last.nodes && s.edges === last.edges && s.meta === last.meta) return;
-    last = { nodes: s.nodes, edges: s.edges, meta: s.meta };
+    if (s.nodes === last.nodes && s.edges === last.edges && s.meta === last.meta && s.library === last.library) return;
+    last = { nodes: s.nodes, edges: s.edges, meta: s.meta, library: s.library };
     clearTimeout(timer);
     timer = setTimeout(save, 300);
   });
@@ -144,4 +152,42 @@ export function pasteText(text: string | null | undefined, at?: { x: number; y: 
 
 export function pasteFromStorage(at?: { x: number; y: number }): boolean {
   try { return pasteText(localStorage.getItem(CLIPBOARD_KEY), at); } catch { return false; }
+}
+
+// ----- the library (issue 7) -----
+
+/** Saves the canvas to the library: a new version of its entry, or a new entry named `name`. */
+export async function saveToLibrary(opts: { name?: string; asNew?: boolean; note?: string } = {}): Promise<boolean> {
+  const g = useGraph.getState();
+  const lib = g.library;
+  const name = (opts.name ?? lib?.name ?? g.meta.name ?? "").trim();
+  if (!name) {
+    useUi.getState().setPanel("library");
+    toast("Name the workflow to save it", "info");
+    return false;
+  }
+  const workflow = { ...g.workflow(), name };
+  try {
+    const entry = lib && !opts.asNew
+      ? await api.librarySave(lib.id, { workflow, name, ...(opts.note ? { note: opts.note } : {}) })
+      : await api.libraryCreate({ workflow, name, ...(opts.note ? { note: opts.note } : {}) });
+    useGraph.getState().setLibrary({ id: entry.id, name: entry.name, version: entry.version });
+    toast(`Saved “${entry.name}” (version ${entry.version})`);
+    return true;
+  } catch (e) {
+    toast(`Not saved: ${(e as Error).message}`, "error");
+    return false;
+  }
+}
+
+export async function openFromLibrary(id: string, version?: number): Promise<void> {
+  try {
+    const entry = await api.libraryGet(id);
+    const wf = version ? await api.libraryVersion(id, version) : entry.workflow;
+    useGraph.getState().load(wf, { record: true, library: { id: entry.id, name: entry.name, version: version ?? entry.version } });
+    useUi.getState().setBanner(null);
+    toast(`Opened “${entry.name}”${version ? ` version ${version}` : ""}`);
+  } catch (e) {
+    toast(`Open failed: ${(e as Error).message}`, "error");
+  }
 }

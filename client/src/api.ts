@@ -53,6 +53,9 @@ export interface SystemInfo {
 export type PromptAnswer = { promptId: string };
 export interface PromptRejection { error: string; nodeErrors?: NodeErrors }
 
+export interface LibraryEntry { id: string; name: string; tags: string[]; createdAt: string; updatedAt: string; version: number }
+export interface VersionInfo { version: number; createdAt: string; note?: string }
+
 export const api = {
   nodes: () => request<NodeSpec[]>("GET", "/nodes"),
   templates: () => request<TemplateInfo[]>("GET", "/templates"),
@@ -67,6 +70,18 @@ export const api = {
   system: () => request<SystemInfo>("GET", "/system"),
   gate: (promptId: string, nodeId: string, action: "continue" | "reroll" | "cancel", value?: unknown) =>
     request<unknown>("POST", `/prompt/${encodeURIComponent(promptId)}/gate/${encodeURIComponent(nodeId)}`, { action, ...(value !== undefined ? { value } : {}) }),
+  library: (q?: string) => request<LibraryEntry[]>("GET", `/workflows${q ? `?q=${encodeURIComponent(q)}` : ""}`),
+  libraryGet: (id: string) => request<LibraryEntry & { workflow: Workflow }>("GET", `/workflows/${encodeURIComponent(id)}`),
+  libraryCreate: (body: { name?: string; tags?: string[]; workflow: Workflow; note?: string }) => request<LibraryEntry>("POST", "/workflows", body),
+  librarySave: (id: string, body: { name?: string; tags?: string[]; workflow: Workflow; note?: string }) => request<LibraryEntry>("PUT", `/workflows/${encodeURIComponent(id)}`, body),
+  libraryPatch: (id: string, body: { name?: string; tags?: string[] }) => request<LibraryEntry>("PATCH", `/workflows/${encodeURIComponent(id)}`, body),
+  libraryDelete: (id: string) => request<unknown>("DELETE", `/workflows/${encodeURIComponent(id)}`),
+  libraryDuplicate: (id: string, name?: string) => request<LibraryEntry>("POST", `/workflows/${encodeURIComponent(id)}/duplicate`, name ? { name } : {}),
+  libraryVersions: (id: string) => request<VersionInfo[]>("GET", `/workflows/${encodeURIComponent(id)}/versions`),
+  libraryVersion: (id: string, v: number) => request<Workflow>("GET", `/workflows/${encodeURIComponent(id)}/versions/${v}`),
+  libraryRestore: (id: string, v: number) => request<LibraryEntry>("POST", `/workflows/${encodeURIComponent(id)}/versions/${v}/restore`),
+  importWorkflow: (body: unknown) => request<{ workflow: Workflow; warnings: string[] }>("POST", "/workflows/import", body),
+  finishNow: (promptId: string, nodeId: string) => request<unknown>("POST", `/prompt/${encodeURIComponent(promptId)}/finish/${encodeURIComponent(nodeId)}`, {}),
   upload: (file: Blob, name = "image.png") => {
     const form = new FormData();
     form.append("image", file, name);

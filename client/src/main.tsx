@@ -32,9 +32,9 @@ async function boot() {
     return;
   }
   const saved = restoreSaved();
-  if (saved) useGraph.getState().load(saved);
+  if (saved) useGraph.getState().load(saved.workflow, { library: saved.library });
   else if (!(await loadTemplate(DEFAULT_TEMPLATE, { record: false, quiet: true }))) {
-    useUi.getState().setBanner(`The "${DEFAULT_TEMPLATE}" template is not available on this server yet. Double-click the canvas to add nodes.`);
+    useUi.getState().setEmptyHint(`The "${DEFAULT_TEMPLATE}" template is not available on this server yet.`);
   }
   startAutosave();
   window.__sluice!.ready = true;

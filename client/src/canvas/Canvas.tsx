@@ -16,7 +16,8 @@ import { uploadImageFile } from "../widgets/Widgets.tsx";
 import { FrameNode } from "./FrameNode.tsx";
 import { NodeView } from "./NodeView.tsx";
 import { NoteNode } from "./NoteNode.tsx";
-import { readPngWorkflow } from "./png.ts";
+import { pngHasText, readPngWorkflow } from "./png.ts";
+import { api } from "../api.ts";
 
 const nodeTypes: NodeTypes = { sluice: NodeView, note: NoteNode, frame: FrameNode };
 
@@ -127,6 +128,8 @@ export function Canvas() {
     if (file.type === "image/png") {
       const wf = readPngWorkflow(await file.arrayBuffer());
       if (wf) { await loadWorkflowText(wf, file.name); return; }
+      // A PNG from ComfyUI carries its workflow in other chunks: let the server's importer try.
+      if (await pngHasText(file) && await importFile(file)) return;
     }
     if (!file.type.startsWith("image/")) { toast(`Cannot open ${file.name}: drop an image or a workflow .json`, "warn"); return; }
     const name = await uploadImageFile(file);
@@ -200,14 +203,47 @@ export function Canvas() {
   );
 }
 
-/** Loads a workflow from JSON text (a Sluice workflow file), validating it with the shared schema. */
+/**
+ * Loads a workflow from JSON text: a Sluice workflow is validated here with the shared schema;
+ * anything else (a ComfyUI workflow or API prompt) goes through the server's importer.
+ */
 export async function loadWorkflowText(text: string, source: string): Promise<boolean> {
   let raw: unknown;
   try { raw = JSON.parse(text); } catch { toast(`${source} is not JSON`, "error"); return false; }
   const { parseWorkflow } = await import("../graph/validate.ts");
-  const res = parseWorkflow(raw);
-  if (!res.ok) { toast(`${source}: ${res.error}`, "error"); return false; }
-  useGraph.getState().load(res.workflow as Workflow, { record: true });
-  toast(`Loaded ${source}`);
-  return true;
+  if (raw && typeof raw === "object" && (raw as { format?: unknown }).format === "sluice.workflow") {
+    const res = parseWorkflow(raw);
+    if (!res.ok) { toast(`${source}: ${res.error}`, "error"); return false; }
+    useGraph.getState().load(res.workflow as Workflow, { record: true });
+    toast(`Loaded ${source}`);
+    return true;
+  }
+  try {
+    const { workflow, warnings } = await api.importWorkflow(raw);
+    useGraph.getState().load(workflow, { record: true });
+    reportImport(source, warnings);
+    return true;
+  } catch (e) {
+    toast(`${source}: ${(e as Error).message}`, "error");
+    return false;
+  }
+}
+
+/** Sends a file (PNG or JSON) to the server's importer; false when it holds no usable workflow. */
+export async function importFile(file: File): Promise<boolean> {
+  try {
+    const form = new FormData();
+    form.append("file", file, file.name);
+    const { workflow, warnings } = await api.importWorkflow(form);
+    useGraph.getState().load(workflow, { record: true });
+    reportImport(file.name, warnings);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function reportImport(source: string, warnings: string[] | undefined) {
+  toast(`Imported ${source}${warnings?.length ? ` with ${warnings.length} warning${warnings.length > 1 ? "s" : ""}` : ""}`);
+  for (const w of (warnings ?? []).slice(0, 4)) toast(w, "warn");
 }

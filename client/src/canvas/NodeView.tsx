@@ -111,6 +111,7 @@ function NodeViewImpl({ id, data, selected }: NodeProps<SluiceNode>) {
           {inputs.map((input) => (
             <InputRow
               key={input.name}
+              nodeId={id}
               input={input}
               linked={linked.has(input.name)}
               value={data.values[input.name] ?? null}
@@ -130,6 +131,7 @@ function NodeViewImpl({ id, data, selected }: NodeProps<SluiceNode>) {
 }
 
 interface InputRowProps {
+  nodeId: string;
   input: InputSpec;
   linked: boolean;
   value: Literal;
@@ -139,7 +141,7 @@ interface InputRowProps {
   errors: { message: string }[];
 }
 
-const InputRow = memo(function InputRow({ input, linked, value, seedControl, setValue, setSeedControl, errors }: InputRowProps) {
+const InputRow = memo(function InputRow({ nodeId, input, linked, value, seedControl, setValue, setSeedControl, errors }: InputRowProps) {
   const widget = isWidgetInput(input);
   const color = socketColor(input.type);
   const invalid = errors.length > 0;
@@ -153,6 +155,7 @@ const InputRow = memo(function InputRow({ input, linked, value, seedControl, set
           value={value}
           onChange={(v) => setValue(input.name, v)}
           invalid={invalid}
+          nodeId={nodeId}
           {...(input.seed ? { seedControl: seedControl ?? "fixed", onSeedControl: (c: SeedControl) => setSeedControl(input.name, c) } : {})}
         />
       ) : (
@@ -190,6 +193,12 @@ function ImageArea({ id, spec, run }: { id: string; spec: NodeSpec; run: NodeRun
     }
   };
 
+  const finishNow = async () => {
+    const promptId = useRun.getState().promptId;
+    if (!promptId) return;
+    try { await api.finishNow(promptId, id); } catch (e) { toast(`Finish now: ${(e as Error).message}`, "error"); }
+  };
+
   return (
     <div className="snode-image-area">
       <div className="snode-image-box">
@@ -212,6 +221,11 @@ function ImageArea({ id, spec, run }: { id: string; spec: NodeSpec; run: NodeRun
           {images.map((img, i) => (
             <img key={img.file} src={viewUrl(img.file)} className={i === pick ? "on" : ""} onClick={() => setPick(i)} title={img.seed ? `seed ${img.seed}` : img.file} />
           ))}
+        </div>
+      )}
+      {!gate && run?.status === "running" && !spec.output && (run.total ?? 0) > 0 && (
+        <div className="gate-actions nodrag">
+          <button data-testid="finish-now" title="Take the current estimate as this stage's result and go on" onClick={() => void finishNow()}>Finish now</button>
         </div>
       )}
       {gate && (

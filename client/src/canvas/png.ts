@@ -33,3 +33,23 @@ export function readPngWorkflow(buf: ArrayBuffer): string | null {
   }
   return null;
 }
+
+/** Whether a PNG carries a "workflow" or "prompt" text chunk (ComfyUI's keywords). */
+export async function pngHasText(file: Blob): Promise<boolean> {
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  const latin1 = new TextDecoder("latin1");
+  const view = new DataView(bytes.buffer);
+  let off = 8;
+  while (off + 8 <= bytes.length) {
+    const len = view.getUint32(off);
+    const type = latin1.decode(bytes.subarray(off + 4, off + 8));
+    if (type === "tEXt" || type === "iTXt" || type === "zTXt") {
+      const data = bytes.subarray(off + 8, off + 8 + Math.min(len, 40));
+      const key = latin1.decode(data.subarray(0, Math.max(0, data.indexOf(0))));
+      if (key === "workflow" || key === "prompt") return true;
+    }
+    if (type === "IEND") break;
+    off += 12 + len;
+  }
+  return false;
+}

@@ -1,21 +1,25 @@
 // Side panels (lazy-loaded): queue, history gallery, system.
 import { Fragment, useCallback, useEffect, useState } from "react";
-import { loadWorkflow } from "../actions.ts";
-import { api, viewUrl, type HistoryEntry, type QueueState, type QueueSummary, type SystemInfo } from "../api.ts";
+import { loadTemplate, loadWorkflow, openFromLibrary, saveToLibrary } from "../actions.ts";
+import { api, viewUrl, type HistoryEntry, type LibraryEntry, type QueueState, type QueueSummary, type SystemInfo, type TemplateInfo, type VersionInfo } from "../api.ts";
+import { useGraph } from "../store/graph.ts";
 import { useRun } from "../store/run.ts";
 import { toast, useUi, type PanelName } from "../store/ui.ts";
+
+const TITLES: Record<PanelName, string> = { queue: "Queue", history: "History", library: "Library", system: "System" };
 
 export default function SidePanel({ panel }: { panel: PanelName }) {
   return (
     <aside className="side-panel" data-testid={`side-${panel}`}>
       <header className="side-head">
-        <span>{panel === "queue" ? "Queue" : panel === "history" ? "History" : "System"}</span>
+        <span>{TITLES[panel]}</span>
         <button className="w-icon" onClick={() => useUi.getState().setPanel(null)} title="Close">✕</button>
       </header>
       <div className="side-body">
         {panel === "queue" && <QueuePanel />}
         {panel === "history" && <HistoryPanel />}
         {panel === "system" && <SystemPanel />}
+        {panel === "library" && <LibraryPanel />}
       </div>
     </aside>
   );
@@ -139,6 +143,103 @@ function SystemPanel() {
           {p.assumptions?.length ? <ul className="pack-assume">{p.assumptions.map((a, i) => <li key={i}>{a}</li>)}</ul> : null}
         </div>
       ))}
+    </div>
+  );
+}
+
+function LibraryPanel() {
+  const lib = useGraph((s) => s.library);
+  const metaName = useGraph((s) => s.meta.name);
+  const [name, setName] = useState(lib?.name ?? metaName ?? "");
+  const [q, setQ] = useState("");
+  const [tick, setTick] = useState(0);
+  const [entries, , err] = usePoll<LibraryEntry[]>(() => api.library(q || undefined), [q, tick, lib?.version], 10000);
+  const [templates, setTemplates] = useState<TemplateInfo[]>([]);
+  const [versionsOf, setVersionsOf] = useState<string | null>(null);
+  const [versions, setVersions] = useState<VersionInfo[]>([]);
+  useEffect(() => { setName(lib?.name ?? metaName ?? ""); }, [lib?.id, lib?.name, metaName]);
+  useEffect(() => { api.templates().then(setTemplates, () => setTemplates([])); }, []);
+  useEffect(() => {
+    if (!versionsOf) return;
+    api.libraryVersions(versionsOf).then((v) => setVersions([...v].sort((a, b) => b.version - a.version)), (e: Error) => toast(e.message, "error"));
+  }, [versionsOf, tick, lib?.version]);
+  const refresh = () => setTick((t) => t + 1);
+  const act = async (fn: () => Promise<unknown>, ok?: string) => {
+    try { await fn(); if (ok) toast(ok); refresh(); } catch (e) { toast((e as Error).message, "error"); }
+  };
+  return (
+    <div className="library-panel">
+      <div className="lib-save">
+        <input
+          data-testid="library-name"
+          placeholder="Workflow name"
+          value={name}
+          onChange={(e) => setName(e.target.value)}
+          onKeyDown={(e) => { e.stopPropagation(); if (e.key === "Enter") void saveToLibrary({ name }).then(refresh); }}
+        />
+        <button className="primary" data-testid="library-save" onClick={() => void saveToLibrary({ name }).then(refresh)} title={lib ? `Save a new version of “${lib.name}” (Ctrl+S)` : "Save to the library (Ctrl+S)"}>
+          Save
+        </button>
+        {lib && <button onClick={() => void saveToLibrary({ name, asNew: true }).then(refresh)} title="Save as a new library entry">Save as new</button>}
+      </div>
+      {lib && <div className="muted lib-current">Editing “{lib.name}”, version {lib.version}</div>}
+      <input className="lib-search" placeholder="Search by name or tag" value={q} onChange={(e) => setQ(e.target.value)} onKeyDown={(e) => e.stopPropagation()} />
+      {err && <div className="snode-error">{err}</div>}
+      <ul className="lib-list">
+        {entries?.map((e) => (
+          <li key={e.id} className={`lib-item${lib?.id === e.id ? " current" : ""}`} data-testid="library-item">
+            <div className="lib-row">
+              <button className="lib-open" onClick={() => void openFromLibrary(e.id)} title="Open">{e.name}</button>
+              <span className="muted">v{e.version}</span>
+            </div>
+            {e.tags.length > 0 && <div className="lib-tags">{e.tags.map((t) => <span key={t} className="badge">{t}</span>)}</div>}
+            <div className="lib-actions">
+              <span className="muted">{when(e.updatedAt)}</span>
+              <button className="small" onClick={() => {
+                const n = window.prompt("Rename to", e.name);
+                if (n && n.trim()) void act(() => api.libraryPatch(e.id, { name: n.trim() }).then((r) => { if (lib?.id === e.id) useGraph.getState().setLibrary({ ...lib, name: r.name }); }));
+              }}>Rename</button>
+              <button className="small" onClick={() => {
+                const t = window.prompt("Tags (comma separated)", e.tags.join(", "));
+                if (t !== null) void act(() => api.libraryPatch(e.id, { tags: t.split(",").map((x) => x.trim()).filter(Boolean) }));
+              }}>Tags</button>
+              <button className="small" onClick={() => void act(() => api.libraryDuplicate(e.id), `Duplicated “${e.name}”`)}>Duplicate</button>
+              <button className="small" onClick={() => setVersionsOf(versionsOf === e.id ? null : e.id)}>Versions</button>
+              <button className="small danger" onClick={() => {
+                if (window.confirm(`Delete “${e.name}” and all its versions?`)) {
+                  void act(() => api.libraryDelete(e.id).then(() => { if (lib?.id === e.id) useGraph.getState().setLibrary(null); }), `Deleted “${e.name}”`);
+                }
+              }}>Delete</button>
+            </div>
+            {versionsOf === e.id && (
+              <ul className="lib-versions">
+                {versions.map((v) => (
+                  <li key={v.version}>
+                    <span>v{v.version}</span>
+                    <span className="muted">{when(v.createdAt)}{v.note ? ` · ${v.note}` : ""}</span>
+                    <button className="small" onClick={() => void openFromLibrary(e.id, v.version)}>Open</button>
+                    <button className="small" onClick={() => void act(() => api.libraryRestore(e.id, v.version), `Restored version ${v.version} as the newest`)}>Restore</button>
+                  </li>
+                ))}
+              </ul>
+            )}
+          </li>
+        ))}
+        {entries && !entries.length && <li className="muted">{q ? "Nothing matches." : "Nothing saved yet."}</li>}
+      </ul>
+      {templates.length > 0 && (
+        <>
+          <h4>Templates (read-only: save to keep changes)</h4>
+          <ul className="lib-list">
+            {templates.map((t) => (
+              <li key={t.id} className="lib-item">
+                <button className="lib-open" onClick={() => void loadTemplate(t.id).then((ok) => { if (ok) useGraph.getState().setLibrary(null); })} title={t.description}>{t.name}</button>
+                {t.description && <div className="muted lib-desc">{t.description}</div>}
+              </li>
+            ))}
+          </ul>
+        </>
+      )}
     </div>
   );
 }

@@ -20,6 +20,8 @@ interface GraphState {
   nodes: FlowNode[];
   edges: FlowEdge[];
   meta: Partial<Meta>;
+  /** The library entry this canvas was opened from / saved to (issue 7), if any. */
+  library: { id: string; name: string; version: number } | null;
   past: Snapshot[];
   future: Snapshot[];
   snap: boolean;
@@ -27,7 +29,8 @@ interface GraphState {
   loadCount: number;
 
   setCatalog(specs: NodeSpec[]): void;
-  load(wf: Workflow, opts?: { record?: boolean }): void;
+  load(wf: Workflow, opts?: { record?: boolean; library?: GraphState["library"] }): void;
+  setLibrary(l: GraphState["library"]): void;
   workflow(): Workflow;
   onNodesChange(changes: NodeChange<FlowNode>[]): void;
   onEdgesChange(changes: EdgeChange<FlowEdge>[]): void;
@@ -80,6 +83,7 @@ export const useGraph = create<GraphState>((set, get) => ({
   nodes: [],
   edges: [],
   meta: {},
+  library: null,
   past: [],
   future: [],
   snap: true,
@@ -95,9 +99,14 @@ export const useGraph = create<GraphState>((set, get) => ({
     set({
       nodes, edges,
       meta: { name: wf.name, description: wf.description, components: wf.components, params: wf.params, extra: wf.extra },
+      library: opts?.library ?? null,
       loadCount: get().loadCount + 1,
       ...(opts?.record ? {} : { past: [], future: [] }),
     });
+  },
+
+  setLibrary(l) {
+    set({ library: l, ...(l ? { meta: { ...get().meta, name: l.name } } : {}) });
   },
 
   workflow() {

@@ -13,7 +13,7 @@ export interface PaletteRequest {
   from?: { nodeId: string; handle: string; kind: "source" | "target"; type: SocketType };
 }
 
-export type PanelName = "queue" | "history" | "system";
+export type PanelName = "queue" | "history" | "library" | "system";
 
 interface UiState {
   toasts: Toast[];
@@ -21,6 +21,11 @@ interface UiState {
   lightbox: { src: string; full?: string; caption?: string } | null;
   panel: PanelName | null;
   banner: string | null;
+  /** A hint shown only while the canvas is empty (e.g. the default template is missing). */
+  emptyHint: string | null;
+  /** The mask painter (issue 6), open for one paint input of one node. */
+  painter: { nodeId: string; input: string } | null;
+  openPainter(p: { nodeId: string; input: string } | null): void;
   toast(text: string, kind?: Toast["kind"]): void;
   dismiss(id: number): void;
   openPalette(req: PaletteRequest): void;
@@ -29,6 +34,7 @@ interface UiState {
   closeLightbox(): void;
   setPanel(p: PanelName | null): void;
   setBanner(b: string | null): void;
+  setEmptyHint(h: string | null): void;
 }
 
 let nextToast = 1;
@@ -39,6 +45,9 @@ export const useUi = create<UiState>((set, get) => ({
   lightbox: null,
   panel: null,
   banner: null,
+  emptyHint: null,
+  painter: null,
+  openPainter(p) { set({ painter: p }); },
   toast(text, kind = "info") {
     const id = nextToast++;
     set({ toasts: [...get().toasts.slice(-4), { id, kind, text }] });
@@ -53,6 +62,7 @@ export const useUi = create<UiState>((set, get) => ({
   closeLightbox() { set({ lightbox: null }); },
   setPanel(p) { set({ panel: p }); },
   setBanner(b) { set({ banner: b }); },
+  setEmptyHint(h) { set({ emptyHint: h }); },
 }));
 
 export const toast = (text: string, kind?: Toast["kind"]) => useUi.getState().toast(text, kind);

@@ -15,6 +15,7 @@ export interface WidgetProps {
   seedControl?: SeedControl;
   onSeedControl?(c: SeedControl): void;
   invalid?: boolean;
+  nodeId?: string;
 }
 
 const label = (input: InputSpec) => input.label ?? input.name;
@@ -304,7 +305,24 @@ export const UploadWidget = memo(function UploadWidget({ input, value, onChange,
   );
 });
 
+/** A painted mask (data URL); painting happens in a dialog over a preview (see panels/PaintDialog). */
+export const PaintWidget = memo(function PaintWidget({ input, value, onChange, nodeId }: WidgetProps & { nodeId?: string }) {
+  const url = typeof value === "string" && value.startsWith("data:") ? value : "";
+  return (
+    <div className="w-paint nodrag">
+      <div className="w-upload-row">
+        <span className="w-label">{label(input)}</span>
+        <span className="w-upload-name">{url ? "painted" : "(empty: whole image)"}</span>
+        <button type="button" data-testid="paint-open" onClick={() => nodeId && useUi.getState().openPainter({ nodeId, input: input.name })}>Paint…</button>
+        {url && <button type="button" onClick={() => onChange("")} title="Clear the mask">✕</button>}
+      </div>
+      {url && <div className="w-paint-thumb"><img src={url} alt="mask" draggable={false} /></div>}
+    </div>
+  );
+});
+
 export function widgetFor(input: InputSpec) {
+  if (input.paint) return PaintWidget;
   if (input.upload) return UploadWidget;
   if (input.seed) return SeedWidget;
   switch (input.type) {

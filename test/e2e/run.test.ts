@@ -1,0 +1,126 @@
+// Browser tests of running and watching: queue, progress, previews, final image, cache badges,
+// history gallery, and a screenshot of the canvas after a run (test-artifacts/).
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import type { Browser, Page } from "playwright-core";
+import { imageChain } from "./fixtures.ts";
+import { artifactPath, currentWorkflow, hasTemplate, launchBrowser, loadWorkflow, openEditor, startServer, type Server } from "./harness.ts";
+
+let server: Server;
+let browser: Browser;
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+/** Records what the page showed while running: statuses, progress, images per node. */
+async function watch(page: Page) {
+  // A string, not a function: tsx's name helpers do not exist inside the page.
+  await page.evaluate(`(() => {
+    const seen = { running: [], progress: [], images: [] };
+    window.__seen = seen;
+    new MutationObserver(() => {
+      for (const el of document.querySelectorAll("[data-node-id]")) {
+        const id = el.getAttribute("data-node-id");
+        if (el.dataset.status === "running" && !seen.running.includes(id)) seen.running.push(id);
+        const bar = el.querySelector(".snode-progress > div");
+        const m = bar && bar.style.transform.match(/scaleX\\(([\\d.]+)\\)/);
+        if ((el.querySelector(".badge.step") || (m && Number(m[1]) > 0 && el.dataset.status === "running")) && !seen.progress.includes(id)) seen.progress.push(id);
+        if (el.querySelector('[data-testid="node-image"]') && !seen.images.includes(id)) seen.images.push(id);
+      }
+    }).observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ["data-status", "style", "src"] });
+  })()`);
+  return () => page.evaluate(() => (window as unknown as { __seen: { running: string[]; progress: string[]; images: string[] } }).__seen);
+}
+
+describe("running and watching", () => {
+  test("editing the prompt and queueing shows progress, a preview and then the final image on the Save node", async () => {
+    const { context, page, errors } = await openEditor(browser, server.url);
+    try {
+      const cascade = await hasTemplate(server.url, "text-to-image");
+      if (!cascade) await loadWorkflow(page, imageChain());
+      const wf = await currentWorkflow(page);
+      const save = wf.nodes.find((n) => n.type === "SaveImage");
+      assert.ok(save, "the graph has a Save node");
+      if (cascade) {
+        const encoder = wf.nodes.find((n) => n.type === "TextEncode")!;
+        const prompt = page.locator(`[data-node-id="${encoder.id}"] textarea`).first();
+        await prompt.fill("a red circle on a blue background");
+      } else {
+        await page.locator('[data-node-id="1"] [data-input="color"] .w-color-text').fill("#cc3322");
+        await page.locator('[data-node-id="1"] [data-input="color"] .w-color-text').press("Enter");
+      }
+      const seen = await watch(page);
+      const started = Date.now();
+      await page.click('[data-testid="queue-button"]');
+      const img = page.locator(`[data-node-id="${save.id}"] [data-testid="node-image"]`);
+      await img.waitFor({ timeout: 60000 });
+      await page.waitForFunction((id) => (document.querySelector(`[data-node-id="${id}"] [data-testid="node-image"]`) as HTMLImageElement | null)?.complete, save.id);
+      const elapsed = Date.now() - started;
+      const src = await img.getAttribute("src");
+      assert.match(src ?? "", /\/api\/view\?file=/);
+      const res = await fetch(`${server.url}${src}`);
+      assert.equal(res.status, 200);
+      assert.match(res.headers.get("content-type") ?? "", /image\//);
+      const s = await seen();
+      assert.ok(s.running.length > 0, "some node was highlighted as running");
+      if (cascade) {
+        const samplers = wf.nodes.filter((n) => n.type === "CascadeSampler").map((n) => n.id);
+        assert.ok(samplers.some((id) => s.progress.includes(id)), `progress shown on a sampler (seen on ${s.progress.join(",")})`);
+        assert.ok(samplers.some((id) => s.images.includes(id)), `a live preview shown on a sampler (seen on ${s.images.join(",")})`);
+        // The editor state reflects the prompt edit that was queued.
+        const queued = await currentWorkflow(page);
+        assert.equal(queued.nodes.find((n) => n.type === "TextEncode")!.inputs[Object.keys(queued.nodes.find((n) => n.type === "TextEncode")!.inputs).find((k) => typeof queued.nodes.find((n) => n.type === "TextEncode")!.inputs[k] === "string" && /red circle/.test(String(queued.nodes.find((n) => n.type === "TextEncode")!.inputs[k])))!], "a red circle on a blue background");
+      }
+      // Done: no node stays highlighted, the Save node is marked done.
+      await page.waitForFunction(() => !document.querySelector('[data-status="running"]'));
+      assert.equal(await page.locator(`[data-node-id="${save.id}"]`).getAttribute("data-status"), "done");
+      await page.screenshot({ path: artifactPath("canvas-after-run.png") });
+      console.log(`# run finished in ${elapsed} ms (${cascade ? "cascade template" : "image nodes"})`);
+      // Click to enlarge; the lightbox links the full image.
+      await img.click();
+      await page.locator('[data-testid="lightbox"]').waitFor();
+      assert.match((await page.locator('[data-testid="open-full"]').getAttribute("href")) ?? "", /\/api\/view\?file=/);
+      await page.keyboard.press("Escape");
+      await page.locator('[data-testid="lightbox"]').waitFor({ state: "detached" });
+      assert.deepEqual(errors.filter((e) => !/404|Failed to load resource/.test(e)), []);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test("queueing the same graph again marks cached nodes; history loads the workflow of a run", async () => {
+    const { context, page } = await openEditor(browser, server.url);
+    try {
+      const wf = imageChain();
+      wf.nodes[2]!.inputs.prefix = "history-test";
+      await loadWorkflow(page, wf);
+      await page.click('[data-testid="queue-button"]');
+      await page.locator('[data-node-id="3"] [data-testid="node-image"]').waitFor({ timeout: 30000 });
+      await page.waitForFunction(() => !document.querySelector('[data-status="running"]'));
+      await page.click('[data-testid="queue-button"]');
+      await page.locator('[data-node-id="1"] [data-testid="cached-badge"]').waitFor({ timeout: 30000 });
+      // History: the run is listed; clicking it loads its workflow (replacing the canvas).
+      await loadWorkflow(page, { format: "sluice.workflow", version: "1.0.0", nodes: [{ id: "9", type: "Note", inputs: { text: "scratch" }, ui: { pos: [0, 0] } }] });
+      await page.click('[data-testid="panel-history"]');
+      const item = page.locator('[data-testid="history-item"]').first();
+      await item.waitFor({ timeout: 10000 });
+      await item.click();
+      await page.locator('[data-node-id="3"]').waitFor();
+      const loaded = await currentWorkflow(page);
+      assert.equal(loaded.nodes.find((n) => n.id === "3")!.inputs.prefix, "history-test");
+      // Queue panel opens and lists nothing running now.
+      await page.click('[data-testid="panel-queue"]');
+      await page.locator('[data-testid="side-queue"]').waitFor();
+      await page.click('[data-testid="panel-system"]');
+      await page.locator('[data-testid="system-device"]').waitFor();
+    } finally {
+      await context.close();
+    }
+  });
+});
