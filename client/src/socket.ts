@@ -1,5 +1,6 @@
 // socket.io events from the server → the run store. Binary previews become blob URLs.
 import { io, type Socket } from "socket.io-client";
+import { api } from "./api.ts";
 import type { OutputImage } from "../../nodes/schema.ts";
 import { useRun } from "./store/run.ts";
 import { toast } from "./store/ui.ts";
@@ -59,7 +60,7 @@ export function connectSocket(): Socket {
     s.on(name, h);
   };
 
-  s.on("connect", () => run().setConnected(true));
+  s.on("connect", () => { run().setConnected(true); void restoreGates(); });
   s.on("disconnect", () => run().setConnected(false));
   s.on("status", (e: { queueRemaining?: number; running?: string | null }) => run().setStatus(e ?? {}));
   on("execution:start", (e: Ev) => {
@@ -86,6 +87,7 @@ export function connectSocket(): Socket {
     const images = e.outputs?.images;
     run().patch(e.nodeId, {
       status: "done",
+      ...(prev?.gate ? { gate: undefined } : {}),
       ...(prev?.total ? { step: prev.total } : {}),
       ...(images?.length ? { images } : {}),
       ...(e.ms !== undefined ? { ms: e.ms } : {}),
@@ -128,5 +130,26 @@ function finishRunning() {
   for (const [id, r] of Object.entries(st.nodes)) {
     if (r.status === "running") st.patch(id, { status: "idle", gate: undefined });
     else if (r.gate) st.patch(id, { gate: undefined });
+  }
+}
+
+/**
+ * After a reload (or a reconnect) gates of our prompts may be waiting: the preview event is gone,
+ * but the buttons come back so the run can still be answered.
+ */
+async function restoreGates() {
+  try {
+    const q = await api.queue();
+    const st = useRun.getState();
+    for (const w of q.waiting ?? []) {
+      if (!st.isMine(w.promptId)) continue;
+      const entry = (await api.historyEntry(w.promptId)) as { gate?: { nodeId: string } };
+      const nodeId = entry.gate?.nodeId;
+      if (!nodeId || useRun.getState().nodes[nodeId]?.gate) continue;
+      if (!useRun.getState().promptId) useRun.setState({ promptId: w.promptId });
+      useRun.getState().patch(nodeId, { status: "running", gate: { promptId: w.promptId, src: "", kind: "image" } });
+    }
+  } catch {
+    /* the queue endpoint is unavailable: nothing to restore */
   }
 }

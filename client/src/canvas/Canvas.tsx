@@ -103,6 +103,21 @@ export function Canvas() {
     });
   }, [rf]);
 
+  // Dragging a link's end: drop it on another socket to move it, on empty canvas to remove it.
+  const reconnected = useRef(true);
+  const onReconnectStart = useCallback(() => { reconnected.current = false; }, []);
+  const onReconnect = useCallback((oldEdge: FlowEdge, c: Parameters<ReturnType<typeof useGraph.getState>["connect"]>[0]) => {
+    reconnected.current = true;
+    useGraph.getState().reconnect(oldEdge, c);
+  }, []);
+  const onReconnectEnd = useCallback((_: unknown, edge: FlowEdge, _type: unknown, state: FinalConnectionState) => {
+    if (!reconnected.current) {
+      if (state?.toHandle) toast("Connection refused: that socket cannot take this link", "warn");
+      else useGraph.getState().removeEdge(edge.id);
+    }
+    reconnected.current = true;
+  }, []);
+
   const onDoubleClick = useCallback((e: RMouseEvent) => {
     const t = e.target as Element;
     if (!t.closest(".react-flow__pane") && !t.classList.contains("frame")) return;
@@ -162,6 +177,10 @@ export function Canvas() {
         onEdgesChange={onEdgesChange}
         onConnect={onConnect}
         onConnectEnd={onConnectEnd}
+        onReconnectStart={onReconnectStart}
+        onReconnect={onReconnect}
+        onReconnectEnd={onReconnectEnd}
+        reconnectRadius={14}
         isValidConnection={isValidConnection}
         connectionLineComponent={ConnectionLine}
         connectionMode={ConnectionMode.Strict}

@@ -176,7 +176,7 @@ function ImageArea({ id, spec, run }: { id: string; spec: NodeSpec; run: NodeRun
   const [pick, setPick] = useState(0);
   const open = useUi((s) => s.openLightbox);
   let main: { src: string; full?: string; caption: string } | null = null;
-  if (gate) main = { src: gate.src, caption: `Gate ${id}: waiting` };
+  if (gate && gate.src) main = { src: gate.src, caption: `Gate ${id}: waiting` };
   else if (live) main = { src: run!.preview!, caption: `Preview ${run?.step ?? ""}/${run?.total ?? ""}` };
   else if (images.length) {
     const img = images[Math.min(pick, images.length - 1)]!;
@@ -213,7 +213,7 @@ function ImageArea({ id, spec, run }: { id: string; spec: NodeSpec; run: NodeRun
             onClick={() => open(main!.src, main!.full, main!.caption)}
           />
         ) : (
-          <span className="snode-image-empty">{spec.output ? "The image appears here" : "Live preview appears here"}</span>
+          <span className="snode-image-empty">{gate ? "Waiting here (preview not available after a reload)" : spec.output ? "The image appears here" : "Live preview appears here"}</span>
         )}
       </div>
       {images.length > 1 && !gate && (

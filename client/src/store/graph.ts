@@ -35,6 +35,9 @@ interface GraphState {
   onNodesChange(changes: NodeChange<FlowNode>[]): void;
   onEdgesChange(changes: EdgeChange<FlowEdge>[]): void;
   connect(c: ConnectionLike): boolean;
+  /** Moves an existing link's end to a new socket (drag its end); false leaves it as it was. */
+  reconnect(oldEdge: FlowEdge, c: ConnectionLike): boolean;
+  removeEdge(id: string): void;
   addNode(type: string, pos: { x: number; y: number }, opts?: { wireFrom?: { nodeId: string; handle: string; kind: "source" | "target"; type: SocketType }; values?: Record<string, Literal> }): string | null;
   setValue(nodeId: string, input: string, value: Literal): void;
   patchNode(nodeId: string, patch: Partial<SluiceNodeData>, recordKey?: string | false): void;
@@ -171,6 +174,26 @@ export const useGraph = create<GraphState>((set, get) => ({
     }
     set({ edges: [...next, makeEdge(c.source!, c.sourceHandle!, c.target!, c.targetHandle!, verdict.socket)] });
     return true;
+  },
+
+  reconnect(oldEdge, c) {
+    const { nodes, edges, catalog } = get();
+    const without = edges.filter((e) => e.id !== oldEdge.id);
+    const verdict = checkConnection(c, nodes, without, catalog);
+    if (!verdict.ok) {
+      if (verdict.reason !== "already connected") toast(`Connection refused: ${verdict.reason}`, "warn");
+      return false;
+    }
+    get().record();
+    const next = verdict.replaces ? without.filter((e) => e.id !== verdict.replaces!.id) : without;
+    set({ edges: [...next, makeEdge(c.source!, c.sourceHandle!, c.target!, c.targetHandle!, verdict.socket)] });
+    return true;
+  },
+
+  removeEdge(id) {
+    if (!get().edges.some((e) => e.id === id)) return;
+    get().record();
+    set({ edges: get().edges.filter((e) => e.id !== id) });
   },
 
   addNode(type, pos, opts) {

@@ -66,8 +66,8 @@ export const useRun = create<RunState>((set, get) => ({
   patch(nodeId, patch) {
     const prev = get().nodes[nodeId];
     if (patch.preview && prev?.preview && prev.preview !== patch.preview) URL.revokeObjectURL(prev.preview);
-    if (patch.gate && prev?.gate && prev.gate.src !== patch.gate.src) URL.revokeObjectURL(prev.gate.src);
-    if ("gate" in patch && patch.gate === undefined && prev?.gate) URL.revokeObjectURL(prev.gate.src);
+    if (patch.gate && prev?.gate?.src && prev.gate.src !== patch.gate.src) URL.revokeObjectURL(prev.gate.src);
+    if ("gate" in patch && patch.gate === undefined && prev?.gate?.src) URL.revokeObjectURL(prev.gate.src);
     set({ nodes: { ...get().nodes, [nodeId]: { ...(prev ?? { status: "idle" }), ...patch } } });
   },
 
