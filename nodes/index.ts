@@ -1,6 +1,7 @@
 // The node registry: every family's definitions, by type name.
 import { controlNodes } from "./control.ts";
 import { imageNodes } from "./image.ts";
+import { pathToFileURL } from "node:url";
 import type { NodeDef } from "./schema.ts";
 
 export const ALL_NODES: NodeDef[] = [...imageNodes, ...controlNodes];
@@ -12,4 +13,18 @@ export function createRegistry(defs: NodeDef[] = ALL_NODES): Map<string, NodeDef
     registry.set(def.type, def);
   }
   return registry;
+}
+
+/**
+ * Node families from outside the project (plugins, test fixtures): modules that export
+ * `nodes: NodeDef[]`. Loaded by both the API's catalog and the executor.
+ */
+export async function loadNodeModules(paths: string[]): Promise<NodeDef[]> {
+  const defs: NodeDef[] = [];
+  for (const path of paths) {
+    const mod = (await import(pathToFileURL(path).href)) as { nodes?: NodeDef[] };
+    if (!Array.isArray(mod.nodes)) throw new Error(`node module ${path} does not export "nodes" (an array of node definitions)`);
+    defs.push(...mod.nodes);
+  }
+  return defs;
 }

@@ -45,8 +45,9 @@ async function serve(args: Args): Promise<void> {
   const port = Number(flag(args, "port") ?? process.env.PORT ?? 8788);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be a number from 0 to 65535, got "${flag(args, "port")}"`);
   const host = flag(args, "host") ?? "127.0.0.1";
-  const server = createSluiceServer({
+  const server = await createSluiceServer({
     home: homeOf(args),
+    nodeModules: (args.flags.get("nodes") ?? []).map((p) => resolve(p)),
     modelsDir: resolve(flag(args, "models") ?? DEFAULT_MODELS_DIR),
     device: flag(args, "device") ?? "auto",
   });
@@ -100,7 +101,7 @@ async function run(args: Args): Promise<number> {
   mkdirSync(uploadsDir, { recursive: true });
   const tempDir = mkdtempSync(join(tmpdir(), "sluice-run-"));
 
-  const host = await createNodeHost({ outputsDir: tempDir, uploadsDir, tempDir, modelsDir, device: flag(args, "device") ?? "auto" }, (level, message) => {
+  const host = await createNodeHost({ outputsDir: tempDir, uploadsDir, tempDir, modelsDir, device: flag(args, "device") ?? "auto", nodeModules: (args.flags.get("nodes") ?? []).map((p) => resolve(p)) }, (level, message) => {
     if (level !== "info") console.error(message);
   });
   try {

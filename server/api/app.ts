@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { Server as SocketServer } from "socket.io";
 import type { NodeSpec } from "../../nodes/schema.ts";
 import { GateAnswer, PromptRequest } from "../../nodes/schema.ts";
-import { createRegistry } from "../../nodes/index.ts";
+import { ALL_NODES, createRegistry, loadNodeModules } from "../../nodes/index.ts";
 import { applyValues, buildCatalog, parseWorkflow, ParamError, validateWorkflow, WorkflowFormatError } from "../engine/index.ts";
 import { Dispatcher } from "../executor/dispatcher.ts";
 import { Store } from "../store/store.ts";
@@ -23,6 +23,8 @@ export interface AppOptions {
   clientDir?: string;
   cacheBytes?: number;
   previewIntervalMs?: number;
+  /** Extra node modules (plugins, test fixtures) exporting `nodes`. */
+  nodeModules?: string[];
   log?: (level: "info" | "warn" | "error", message: string) => void;
 }
 
@@ -46,7 +48,7 @@ export class HttpError extends Error {
   }
 }
 
-export function createSluiceServer(options: AppOptions): SluiceServer {
+export async function createSluiceServer(options: AppOptions): Promise<SluiceServer> {
   const log = options.log ?? ((level, message) => console[level === "info" ? "log" : level](message));
   const store = new Store(options.home);
   const failed = store.recoverAfterRestart();
@@ -63,10 +65,11 @@ export function createSluiceServer(options: AppOptions): SluiceServer {
     device: options.device,
     cacheBytes: options.cacheBytes ?? 2 * 1024 ** 3,
     previewIntervalMs: options.previewIntervalMs ?? 50,
+    nodeModules: options.nodeModules,
     log,
   });
 
-  const registry = createRegistry();
+  const registry = createRegistry([...ALL_NODES, ...(await loadNodeModules(options.nodeModules ?? []))]);
   const services = {
     outputsDir: store.paths.outputs,
     uploadsDir: store.paths.uploads,

@@ -1,7 +1,7 @@
 // What a host (the worker thread, or the CLI running in-process) provides to nodes: the
 // registry, folders, the cascade runtime and the packs it found.
 import type { GateAnswer, GatePreview, NodeDef, NodeServices } from "../../nodes/schema.ts";
-import { createRegistry } from "../../nodes/index.ts";
+import { ALL_NODES, createRegistry, loadNodeModules } from "../../nodes/index.ts";
 
 export interface NodeHostOptions {
   outputsDir: string;
@@ -9,6 +9,8 @@ export interface NodeHostOptions {
   tempDir: string;
   modelsDir: string;
   device: string;
+  /** Extra node modules (plugins, test fixtures) that export `nodes`. */
+  nodeModules?: string[];
 }
 
 export interface NodeHost {
@@ -22,7 +24,7 @@ export interface NodeHost {
 export type Log = (level: "info" | "warn" | "error", message: string) => void;
 
 export async function createNodeHost(options: NodeHostOptions, _log: Log): Promise<NodeHost> {
-  const registry = createRegistry();
+  const registry = createRegistry([...ALL_NODES, ...(await loadNodeModules(options.nodeModules ?? []))]);
   const base: NodeServices = {
     outputsDir: options.outputsDir,
     uploadsDir: options.uploadsDir,

@@ -11,6 +11,7 @@ export interface WorkerOptions {
   cacheBytes: number;
   /** Minimum milliseconds between two previews of one node. */
   previewIntervalMs: number;
+  nodeModules?: string[];
 }
 
 export type ToWorker =
