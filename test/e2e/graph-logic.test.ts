@@ -1,0 +1,93 @@
+// The editor's pure graph logic (no browser): workflow ⇄ canvas round trip, layout, connection
+// rules, fuzzy search, and the runtime helpers mirrored from nodes/schema.ts.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import * as schema from "../../nodes/schema.ts";
+import { checkConnection, compatibleSocket, reaches } from "../../client/src/graph/connect.ts";
+import { flowToWorkflow, workflowToFlow, type Catalog } from "../../client/src/graph/convert.ts";
+import { searchNodes } from "../../client/src/graph/fuzzy.ts";
+import * as vocab from "../../client/src/graph/vocab.ts";
+import type { FlowEdge } from "../../client/src/graph/types.ts";
+
+const specs: schema.NodeSpec[] = [
+  { type: "EmptyImage", displayName: "Empty Image", category: "image", description: "A blank image.", inputs: [{ name: "width", type: "INT", default: 512, min: 8, max: 8192 }, { name: "color", type: "STRING", default: "#000000", color: true }], outputs: [{ name: "image", type: "IMAGE" }] },
+  { type: "LoadImage", displayName: "Load Image", category: "image", description: "An uploaded image.", inputs: [{ name: "image", type: "STRING", default: "", upload: true }], outputs: [{ name: "image", type: "IMAGE" }, { name: "mask", type: "MASK" }] },
+  { type: "ImageScale", displayName: "Scale Image", category: "image", description: "Resizes images.", inputs: [{ name: "image", type: "IMAGE" }, { name: "width", type: "INT", default: 512 }], outputs: [{ name: "image", type: "IMAGE" }] },
+  { type: "SaveImage", displayName: "Save Image", category: "image", description: "Writes PNG files.", output: true, inputs: [{ name: "image", type: "IMAGE" }, { name: "prefix", type: "STRING", default: "sluice" }], outputs: [] },
+  { type: "Gate", displayName: "Gate", category: "control", description: "Pauses the run for a look.", inputs: [{ name: "value", type: "*" }], outputs: [{ name: "value", type: "*" }] },
+];
+const catalog: Catalog = new Map(specs.map((s) => [s.type, s]));
+
+const wf: schema.Workflow = {
+  format: "sluice.workflow", version: "1.0.0", name: "t",
+  nodes: [
+    { id: "1", type: "EmptyImage", inputs: { width: 64, color: "#ff0000" }, ui: { pos: [0, 0], seedControl: {} } },
+    { id: "2", type: "ImageScale", inputs: { image: { node: "1", output: "image" }, width: { node: "9", output: "x" } }, ui: { pos: [300, 0], title: "Scale", collapsed: true } },
+    { id: "3", type: "SaveImage", inputs: { image: { node: "2", output: "image" }, prefix: "p" }, ui: { pos: [600, 0], size: [320, 0] } },
+    { id: "4", type: "Note", inputs: { text: "hi" }, ui: { pos: [0, 300], size: [200, 100] } },
+  ],
+  groups: [{ title: "G", bounds: [-10, -40, 500, 300] }],
+  components: {}, params: [],
+};
+
+describe("editor graph logic", () => {
+  test("workflow → canvas → workflow keeps nodes, links, values and ui", () => {
+    const { nodes, edges } = workflowToFlow(wf, catalog);
+    assert.equal(nodes.filter((n) => n.type === "frame").length, 1);
+    assert.equal(edges.length, 3);
+    const back = flowToWorkflow(nodes, edges, { name: "t" });
+    assert.equal(back.name, "t");
+    assert.deepEqual(back.groups, wf.groups);
+    const byId = new Map(back.nodes.map((n) => [n.id, n]));
+    assert.deepEqual(byId.get("2")!.inputs.image, { node: "1", output: "image" });
+    assert.deepEqual(byId.get("2")!.inputs.width, { node: "9", output: "x" });
+    assert.equal(byId.get("2")!.ui!.title, "Scale");
+    assert.equal(byId.get("2")!.ui!.collapsed, true);
+    assert.equal(byId.get("3")!.inputs.prefix, "p");
+    assert.equal(byId.get("3")!.ui!.size![0], 320);
+    assert.deepEqual(byId.get("4")!.ui!.size, [200, 100]);
+    assert.equal(byId.get("1")!.inputs.color, "#ff0000");
+    assert.ok(schema.Workflow.safeParse(back).success, "the result is a valid workflow");
+  });
+
+  test("missing positions are laid out left to right; unknown types become placeholders", () => {
+    const { nodes } = workflowToFlow({ ...wf, groups: [], nodes: [...wf.nodes.map((n) => ({ ...n, ui: undefined })), { id: "5", type: "Gone", inputs: {} }] }, catalog);
+    const x = (id: string) => nodes.find((n) => n.id === id)!.position.x;
+    assert.ok(x("1") < x("2") && x("2") < x("3"));
+    const gone = nodes.find((n) => n.id === "5")!;
+    assert.equal(gone.type === "frame" ? null : gone.data.placeholder?.originalType, "Gone");
+  });
+
+  test("connections: type mismatch, cycles, replacement, wildcard", () => {
+    const { nodes, edges } = workflowToFlow(wf, catalog);
+    const mismatch = checkConnection({ source: "1", sourceHandle: "image", target: "3", targetHandle: "prefix" }, nodes, edges, catalog);
+    assert.equal(mismatch.ok, false);
+    assert.match(mismatch.ok ? "" : mismatch.reason, /mismatch/i);
+    const cycle = checkConnection({ source: "2", sourceHandle: "image", target: "2", targetHandle: "image" }, nodes, edges, catalog);
+    assert.equal(cycle.ok, false);
+    const replace = checkConnection({ source: "1", sourceHandle: "image", target: "3", targetHandle: "image" }, nodes, edges, catalog);
+    assert.ok(replace.ok && replace.replaces?.source === "2");
+    const loopEdges: FlowEdge[] = [...edges, { id: "x", source: "3", target: "1", sourceHandle: "a", targetHandle: "b" }];
+    assert.ok(reaches(loopEdges, "1", "3") && reaches(loopEdges, "3", "2"));
+    assert.equal(compatibleSocket(catalog.get("Gate")!, { kind: "source", type: "LATENT" }), "value");
+    assert.equal(compatibleSocket(catalog.get("SaveImage")!, { kind: "source", type: "MASK" }), undefined);
+    assert.equal(compatibleSocket(catalog.get("LoadImage")!, { kind: "target", type: "MASK" }), "mask");
+  });
+
+  test("fuzzy search ranks names over descriptions and tolerates gaps", () => {
+    assert.equal(searchNodes(specs, "scale")[0]!.type, "ImageScale");
+    assert.equal(searchNodes(specs, "svimg")[0]!.type, "SaveImage");
+    assert.equal(searchNodes(specs, "pauses")[0]!.type, "Gate");
+    assert.equal(searchNodes(specs, "zzzz").length, 0);
+    assert.equal(searchNodes(specs, "").length, specs.length);
+  });
+
+  test("mirrored vocabulary helpers agree with nodes/schema.ts", () => {
+    for (const a of schema.SOCKET_TYPES) for (const b of schema.SOCKET_TYPES) assert.deepEqual(vocab.socketCompatibility(a, b), schema.socketCompatibility(a, b));
+    assert.deepEqual(vocab.LITERAL_TYPES, schema.LITERAL_TYPES);
+    assert.equal(vocab.MAX_SEED, schema.MAX_SEED);
+    assert.equal(vocab.WORKFLOW_FORMAT, schema.WORKFLOW_FORMAT);
+    assert.equal(vocab.WORKFLOW_VERSION, schema.WORKFLOW_VERSION);
+    for (const v of [{ node: "a", output: "b" }, { node: "a" }, null, "x", 3]) assert.equal(vocab.isLink(v), schema.isLink(v));
+  });
+});
