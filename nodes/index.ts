@@ -1,10 +1,11 @@
 // The node registry: every family's definitions, by type name.
+import { cascadeNodes } from "./cascade.ts";
 import { controlNodes } from "./control.ts";
 import { imageNodes } from "./image.ts";
 import { pathToFileURL } from "node:url";
 import type { NodeDef } from "./schema.ts";
 
-export const ALL_NODES: NodeDef[] = [...imageNodes, ...controlNodes];
+export const ALL_NODES: NodeDef[] = [...cascadeNodes, ...imageNodes, ...controlNodes];
 
 export function createRegistry(defs: NodeDef[] = ALL_NODES): Map<string, NodeDef> {
   const registry = new Map<string, NodeDef>();

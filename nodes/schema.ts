@@ -19,10 +19,14 @@ export type SocketType = z.infer<typeof SocketType>;
 /** Types that carry a value a widget can edit; a link of the same type may replace the widget. */
 export const LITERAL_TYPES: readonly SocketType[] = ["INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"];
 
-/** Whether an output of type `from` may feed an input of type `to`, and if not, why. */
-export function socketCompatibility(from: SocketType, to: SocketType): { ok: true } | { ok: false; reason: string } {
-  if (from === to || from === "*" || to === "*") return { ok: true };
-  return { ok: false, reason: `type mismatch: ${from} cannot feed an input of type ${to}` };
+/**
+ * Whether an output of type `from` may feed an input of type `to` (which may also take the types
+ * in `accepts`, e.g. a sampler's model input takes STAGE_C or STAGE_B), and if not, why.
+ */
+export function socketCompatibility(from: SocketType, to: SocketType, accepts?: readonly SocketType[]): { ok: true } | { ok: false; reason: string } {
+  if (from === to || from === "*" || to === "*" || accepts?.includes(from)) return { ok: true };
+  const wanted = accepts?.length ? accepts.join(" or ") : to;
+  return { ok: false, reason: `type mismatch: ${from} cannot feed an input of type ${wanted}` };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -39,6 +43,8 @@ export const MAX_SEED = (1n << 64n) - 1n;
 export const InputSpec = z.object({
   name: z.string(),
   type: SocketType,
+  /** Further types this input takes besides `type`. */
+  accepts: z.array(SocketType).optional(),
   label: z.string().optional(),
   description: z.string().optional(),
   /** Absent for link-only inputs (IMAGE, LATENT, ...). */

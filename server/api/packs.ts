@@ -1,21 +1,17 @@
-// Packs as the API shows them. Scanning is cheap (folder listing); sessions load in the worker.
-import { existsSync, readdirSync, statSync } from "node:fs";
-import { join } from "node:path";
-
-const STAGE_FOLDERS = ["text_encoder", "prior", "decoder", "vae_decoder", "effnet", "vae_encoder", "previewer"];
+// Packs as the API shows them. Listing is a folder scan; sessions load in the worker.
+import { existsSync } from "node:fs";
+import { listPacks, STAGE_FILES } from "../runtime/index.ts";
 
 export function packOptions(modelsDir: string): string[] {
-  if (!existsSync(modelsDir)) return [];
-  const names = readdirSync(modelsDir).filter((name) => {
-    const dir = join(modelsDir, name);
-    return statSync(dir).isDirectory() && STAGE_FOLDERS.some((s) => existsSync(join(dir, s, "model.onnx")));
-  });
-  return names.sort((a, b) => (a === "tiny" ? -1 : b === "tiny" ? 1 : a.localeCompare(b)));
+  return existsSync(modelsDir) ? listPacks(modelsDir).map((p) => p.name) : [];
 }
 
-export function listPackInfo(modelsDir: string): { name: string; stages: string[] }[] {
-  return packOptions(modelsDir).map((name) => ({
-    name,
-    stages: STAGE_FOLDERS.filter((s) => existsSync(join(modelsDir, name, s, "model.onnx"))),
+export function listPackInfo(modelsDir: string): { name: string; title: string; stages: string[]; hasManifest: boolean }[] {
+  if (!existsSync(modelsDir)) return [];
+  return listPacks(modelsDir).map((p) => ({
+    name: p.name,
+    title: p.title,
+    hasManifest: p.hasManifest,
+    stages: Object.keys(STAGE_FILES).filter((s) => existsSync(`${p.dir}/${STAGE_FILES[s as keyof typeof STAGE_FILES]}`)),
   }));
 }

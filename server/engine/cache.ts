@@ -62,6 +62,9 @@ export function estimateBytes(value: unknown, seen = new Set<object>()): number 
   if (ArrayBuffer.isView(value)) return value.byteLength;
   if (value instanceof ArrayBuffer) return value.byteLength;
   if (seen.has(value)) return 0;
+  // Handles to shared resources (model packs) say what they cost instead of being walked.
+  const declared = (value as { cacheBytes?: unknown }).cacheBytes;
+  if (typeof declared === "number") return declared;
   seen.add(value);
   let bytes = 32;
   for (const v of Array.isArray(value) ? value : Object.values(value)) bytes += estimateBytes(v, seen);

@@ -65,7 +65,7 @@ export function validateWorkflow(workflow: Workflow, lookup: CatalogLookup, requ
           add(node.id, `linked to output "${value.output}" of node "${value.node}" (${source.type}), which has no such output (it has: ${sourceSpec.outputs.map((o) => o.name).join(", ") || "none"})`, input.name);
           continue;
         }
-        const compat = socketCompatibility(output.type, input.type);
+        const compat = socketCompatibility(output.type, input.type, input.accepts);
         if (!compat.ok) add(node.id, `${compat.reason} (from node "${value.node}" output "${value.output}")`, input.name);
         continue;
       }

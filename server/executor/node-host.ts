@@ -2,6 +2,7 @@
 // registry, folders, the cascade runtime and the packs it found.
 import type { GateAnswer, GatePreview, NodeDef, NodeServices } from "../../nodes/schema.ts";
 import { ALL_NODES, createRegistry, loadNodeModules } from "../../nodes/index.ts";
+import { CascadeRuntime } from "../runtime/index.ts";
 
 export interface NodeHostOptions {
   outputsDir: string;
@@ -23,18 +24,21 @@ export interface NodeHost {
 
 export type Log = (level: "info" | "warn" | "error", message: string) => void;
 
-export async function createNodeHost(options: NodeHostOptions, _log: Log): Promise<NodeHost> {
+export async function createNodeHost(options: NodeHostOptions, log: Log): Promise<NodeHost> {
   const registry = createRegistry([...ALL_NODES, ...(await loadNodeModules(options.nodeModules ?? []))]);
+  const runtime = await CascadeRuntime.create({ device: options.device, modelsDir: options.modelsDir, log: (line) => log("info", line) });
   const base: NodeServices = {
     outputsDir: options.outputsDir,
     uploadsDir: options.uploadsDir,
     tempDir: options.tempDir,
+    runtime,
+    listOptions: (key) => (key === "packs" ? runtime.listPacks().map((p) => p.name) : []),
   };
   return {
     registry,
-    device: "cpu",
-    deviceNote: "cpu",
+    device: runtime.device.device,
+    deviceNote: runtime.device.summary,
     servicesFor: (_promptId, extra) => ({ ...base, ...extra }),
-    dispose: async () => {},
+    dispose: () => runtime.sessions.clear(),
   };
 }

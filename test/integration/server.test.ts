@@ -186,7 +186,7 @@ describe("server", () => {
 
   it("lists nodes, packs and system information", async () => {
     const nodes = await s.get("/api/nodes");
-    assert.ok(nodes.body.some((n: { type: string }) => n.type === "SaveImage" && n.output === true));
+    assert.ok(nodes.body.some((n: { type: string; output?: boolean }) => n.type === "SaveImage" && n.output === true));
     const system = await s.get("/api/system");
     assert.equal(typeof system.body.device, "string");
     assert.ok(system.body.memory.systemTotal > 0);
