@@ -1,0 +1,97 @@
+// The cascade through the server: the text-to-image template on a pack with the real tensor
+// names (random weights: test/fixtures/packs/random), with progress and previews for every step.
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import sharp from "sharp";
+import { ROOT, startServer, type Running } from "./harness.ts";
+
+const FIXTURE_PACKS = join(ROOT, "test", "fixtures", "packs");
+
+function template(name: string, pack = "random") {
+  const wf = JSON.parse(readFileSync(join(ROOT, "templates", `${name}.json`), "utf8"));
+  for (const node of wf.nodes) if (node.type === "LoadCascadePack") node.inputs.pack = pack;
+  return wf;
+}
+
+function withInputs(wf: any, nodeId: string, inputs: Record<string, unknown>) {
+  const copy = structuredClone(wf);
+  Object.assign(copy.nodes.find((n: { id: string }) => n.id === nodeId).inputs, inputs);
+  return copy;
+}
+
+async function imageBytes(s: Running, entry: any, nodeId = "9"): Promise<Buffer> {
+  const file = entry.outputs[nodeId].images[0].file;
+  return Buffer.from(await (await fetch(`${s.url}/api/view?file=${encodeURIComponent(file)}`)).arrayBuffer());
+}
+
+describe("cascade through the server", () => {
+  let s: Running;
+  before(async () => { s = await startServer({ modelsDir: FIXTURE_PACKS }); });
+  after(async () => { await s.stop(); });
+
+  it("runs the text-to-image template with progress and a preview for every step of both samplers", async () => {
+    const wf = withInputs(template("text-to-image"), "5", { steps: 6 });
+    const { status, body } = await s.post("/api/prompt", { workflow: wf });
+    assert.equal(status, 200, JSON.stringify(body));
+    const entry = await s.waitSettled(body.promptId);
+    assert.equal(entry.status, "done", JSON.stringify(entry.error));
+    const mine = s.events.filter((e) => e.payload?.promptId === body.promptId);
+    const progress = (node: string) => mine.filter((e) => e.name === "node:progress" && e.payload.nodeId === node).map((e) => e.payload.step);
+    assert.deepEqual(progress("5"), [1, 2, 3, 4, 5, 6]);
+    assert.deepEqual(progress("7"), Array.from({ length: 10 }, (_, i) => i + 1));
+    // Previews are throttled, but the last step of each sampler always arrives.
+    await s.waitFor("node:preview", (p) => p.promptId === body.promptId && p.nodeId === "5" && p.step === 6);
+    await s.waitFor("node:preview", (p) => p.promptId === body.promptId && p.nodeId === "7" && p.step === 10);
+    const meta = await sharp(await imageBytes(s, entry)).metadata();
+    assert.deepEqual([meta.width, meta.height], [64, 64]);
+  });
+
+  it("gives a byte-identical image for the same seed and a different one for another seed", async () => {
+    const wf = withInputs(template("text-to-image"), "5", { steps: 3, seed: "18446744073709551615" });
+    // Distinct prefixes so the cache does not hand back the same node result.
+    const a = await s.waitSettled((await s.post("/api/prompt", { workflow: withInputs(wf, "9", { prefix: "a" }) })).body.promptId);
+    s.server.dispatcher.clearCache();
+    const b = await s.waitSettled((await s.post("/api/prompt", { workflow: withInputs(wf, "9", { prefix: "b" }) })).body.promptId);
+    assert.equal(b.executed.length, 9, "second run recomputed everything");
+    const c = await s.waitSettled((await s.post("/api/prompt", { workflow: withInputs(withInputs(wf, "9", { prefix: "c" }), "5", { seed: "18446744073709551614" }) })).body.promptId);
+    const [pa, pb, pc] = await Promise.all([a, b, c].map(async (e) => (await sharp(await imageBytes(s, e)).raw().toBuffer())));
+    assert.ok(pa.equals(pb), "same seed → same pixels");
+    assert.ok(!pa.equals(pc), "different seed → different pixels");
+  });
+
+  it("changing only Stage B's seed re-runs Stage B and Stage A only", async () => {
+    const wf = withInputs(template("text-to-image"), "5", { steps: 4 });
+    await s.waitSettled((await s.post("/api/prompt", { workflow: wf })).body.promptId);
+    const entry = await s.waitSettled((await s.post("/api/prompt", { workflow: withInputs(wf, "7", { seed: 12345 }) })).body.promptId);
+    assert.deepEqual(entry.executed, ["7", "8", "9"]);
+    assert.deepEqual(entry.cached.sort(), ["1", "2", "3", "4", "5", "6"]);
+  });
+
+  it("cancels inside a sampler within a step", async () => {
+    const wf = withInputs(template("text-to-image"), "5", { steps: 1000, seed: 99 });
+    const { body } = await s.post("/api/prompt", { workflow: wf });
+    await s.waitFor("node:progress", (p) => p.promptId === body.promptId && p.nodeId === "5" && p.step >= 3);
+    await s.post("/api/interrupt", { promptId: body.promptId });
+    const entry = await s.waitSettled(body.promptId);
+    assert.equal(entry.status, "cancelled");
+    const steps = s.events.filter((e) => e.name === "node:progress" && e.payload.promptId === body.promptId).map((e) => e.payload.step);
+    assert.ok(Math.max(...steps) < 1000);
+  });
+
+  it("a Stage B latent given to a Stage C model fails naming the node and input", async () => {
+    const wf = template("text-to-image");
+    wf.nodes.find((n: { id: string }) => n.id === "5").inputs.latent = { node: "4", output: "stage_b" };
+    const entry = await s.waitSettled((await s.post("/api/prompt", { workflow: wf })).body.promptId);
+    assert.equal(entry.status, "failed");
+    assert.equal(entry.error.node, "5");
+    assert.match(entry.error.message, /input "latent" is a Stage B latent but the model is Stage C/);
+  });
+
+  it("lists the packs with their stages", async () => {
+    const packs = await s.get("/api/packs");
+    const random = packs.body.find((p: { name: string }) => p.name === "random");
+    assert.ok(random.stages.includes("stageC") && random.stages.includes("stageB"));
+  });
+});
