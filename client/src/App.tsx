@@ -126,7 +126,7 @@ function Toolbar() {
         <button onClick={() => void rf.fitView({ padding: 0.08, duration: 200, maxZoom: 1 })} title="Fit view (F)">Fit</button>
         <button onClick={() => g().arrange()} title="Lay out left to right">Arrange</button>
         <button onClick={() => g().groupSelection()} title="Frame the selected nodes (Ctrl+G)">Group</button>
-        <button className={snap ? "on" : ""} onClick={() => g().setSnap(!snap)} title="Snap to grid"># Snap</button>
+        <button className={snap ? "on" : ""} onClick={() => g().setSnap(!snap)} title="Snap to grid">Snap</button>
         <button onClick={() => useUi.getState().openPalette({ flowPos: rf.screenToFlowPosition({ x: window.innerWidth / 2, y: window.innerHeight / 3 }) })} title="Add a node (Space, Ctrl+K, double-click)">+ Node</button>
       </div>
       <div className="tb-group">
@@ -140,7 +140,7 @@ function Toolbar() {
           {templates.map((t) => <option key={t.id} value={t.id} title={t.description}>{t.name}</option>)}
         </select>
         <button onClick={() => fileRef.current?.click()} title="Open a workflow .json or a PNG made by Sluice">Open…</button>
-        <button onClick={exportWorkflow} title="Download the workflow as a .json file">Export .json</button>
+        <button onClick={exportWorkflow} title="Download the workflow as a .json file">Export</button>
         <input
           ref={fileRef}
           type="file"

@@ -8,6 +8,7 @@ import { flowToWorkflow, workflowToFlow, type Catalog } from "../../client/src/g
 import { searchNodes } from "../../client/src/graph/fuzzy.ts";
 import * as vocab from "../../client/src/graph/vocab.ts";
 import type { FlowEdge } from "../../client/src/graph/types.ts";
+import { parseSeed, seedValue, useGraph } from "../../client/src/store/graph.ts";
 
 const specs: schema.NodeSpec[] = [
   { type: "EmptyImage", displayName: "Empty Image", category: "image", description: "A blank image.", inputs: [{ name: "width", type: "INT", default: 512, min: 8, max: 8192 }, { name: "color", type: "STRING", default: "#000000", color: true }], outputs: [{ name: "image", type: "IMAGE" }] },
@@ -89,5 +90,46 @@ describe("editor graph logic", () => {
     assert.equal(vocab.WORKFLOW_FORMAT, schema.WORKFLOW_FORMAT);
     assert.equal(vocab.WORKFLOW_VERSION, schema.WORKFLOW_VERSION);
     for (const v of [{ node: "a", output: "b" }, { node: "a" }, null, "x", 3]) assert.equal(vocab.isLink(v), schema.isLink(v));
+  });
+
+  test("seed after-run controls: increment wraps at 2^64-1, randomize stays in range, fixed stays", () => {
+    const seeded: schema.NodeSpec = { type: "S", displayName: "S", category: "t", description: "", inputs: [{ name: "seed", type: "INT", default: 0, seed: true }], outputs: [] };
+    const g = useGraph.getState();
+    g.setCatalog([seeded]);
+    g.load({ format: "sluice.workflow", version: "1.0.0", groups: [], components: {}, params: [], nodes: [
+      { id: "a", type: "S", inputs: { seed: "18446744073709551614" }, ui: { pos: [0, 0], seedControl: { seed: "increment" } } },
+      { id: "b", type: "S", inputs: { seed: 5 }, ui: { pos: [0, 0], seedControl: { seed: "randomize" } } },
+      { id: "c", type: "S", inputs: { seed: 9 }, ui: { pos: [0, 0] } },
+    ] });
+    const seedOf = (id: string) => useGraph.getState().workflow().nodes.find((n) => n.id === id)!.inputs.seed;
+    useGraph.getState().applySeedControls();
+    assert.equal(seedOf("a"), "18446744073709551615");
+    useGraph.getState().applySeedControls();
+    assert.equal(seedOf("a"), 0);
+    const b = parseSeed(seedOf("b"));
+    assert.ok(b >= 0n && b <= schema.MAX_SEED);
+    assert.equal(seedOf("c"), 9);
+    assert.equal(seedValue(2n ** 53n), "9007199254740992");
+    assert.equal(seedValue(2n ** 53n - 1n), 9007199254740991);
+  });
+
+  test("undo and redo walk graph snapshots; paste remaps ids and keeps inner links", () => {
+    const g = useGraph.getState();
+    g.setCatalog(specs);
+    g.load(wf);
+    const before = useGraph.getState().workflow().nodes.length;
+    useGraph.getState().deleteNodes(["2"]);
+    assert.equal(useGraph.getState().workflow().nodes.length, before - 1);
+    useGraph.getState().undo();
+    assert.equal(useGraph.getState().workflow().nodes.length, before);
+    useGraph.getState().redo();
+    assert.equal(useGraph.getState().workflow().nodes.length, before - 1);
+    useGraph.getState().undo();
+    useGraph.getState().paste({ ...wf, nodes: wf.nodes.slice(0, 3), groups: [] });
+    const after = useGraph.getState().workflow();
+    assert.equal(after.nodes.length, before + 3);
+    const pasted = after.nodes.slice(-3);
+    assert.deepEqual(pasted[1]!.inputs.image, { node: pasted[0]!.id, output: "image" });
+    assert.equal(pasted[1]!.inputs.width, 512, "links to nodes outside the pasted set are dropped (the widget shows its default)");
   });
 });

@@ -6,7 +6,7 @@ import {
 } from "@xyflow/react";
 import { useCallback, useEffect, useRef, type DragEvent, type MouseEvent as RMouseEvent } from "react";
 import type { SocketType, Workflow } from "../../../nodes/schema.ts";
-import { categoryColor, socketColor } from "../graph/colors.ts";
+import { nodeColor, socketColor } from "../graph/colors.ts";
 import { checkConnection } from "../graph/connect.ts";
 import { inputType, outputType } from "../graph/convert.ts";
 import type { FlowEdge, FlowNode } from "../graph/types.ts";
@@ -212,7 +212,7 @@ export function Canvas() {
         <MiniMap<FlowNode>
           pannable
           zoomable
-          nodeColor={(n) => (n.type === "frame" ? "rgba(90,110,130,0.25)" : n.type === "note" ? "#7a6b3a" : categoryColor(useGraph.getState().catalog.get(n.data.type)?.category))}
+          nodeColor={(n) => (n.type === "frame" ? "rgba(90,110,130,0.25)" : n.type === "note" ? "#7a6b3a" : nodeColor(n.data.type, useGraph.getState().catalog.get(n.data.type)?.category))}
           maskColor="rgba(10,14,18,0.6)"
           style={{ background: "#151a20" }}
         />

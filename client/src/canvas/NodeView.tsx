@@ -5,7 +5,7 @@ import { Handle, Position, type NodeProps } from "@xyflow/react";
 import { memo, useCallback, useState } from "react";
 import type { InputSpec, Literal, NodeSpec, SeedControl } from "../../../nodes/schema.ts";
 import { api, viewUrl } from "../api.ts";
-import { categoryColor, socketColor } from "../graph/colors.ts";
+import { nodeColor, socketColor } from "../graph/colors.ts";
 import { hasPreviewArea, isWidgetInput } from "../graph/convert.ts";
 import { NODE_WIDTH, type SluiceNode } from "../graph/types.ts";
 import { useGraph } from "../store/graph.ts";
@@ -32,7 +32,7 @@ function NodeViewImpl({ id, data, selected }: NodeProps<SluiceNode>) {
   const title = data.title ?? spec?.displayName ?? data.type;
   const collapsed = !!data.collapsed;
   const status = run?.status ?? "idle";
-  const color = data.color ?? categoryColor(spec?.category);
+  const color = data.color ?? nodeColor(data.type, spec?.category);
   const hasErr = !!errors?.length || status === "error" || !!data.placeholder;
   const progress = run?.total ? Math.min(1, (run.step ?? 0) / run.total) : status === "done" ? 1 : 0;
 

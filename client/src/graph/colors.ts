@@ -36,6 +36,22 @@ const CATEGORY_COLORS: [RegExp, string][] = [
   [/util|note/i, "#444b55"],
 ];
 
+/** A node's title colour: by what the node does (its type name), else by its category. */
+export function nodeColor(type: string | undefined, category: string | undefined): string {
+  if (type) for (const [re, c] of TYPE_COLORS) if (re.test(type)) return c;
+  return categoryColor(category);
+}
+
+const TYPE_COLORS: [RegExp, string][] = [
+  [/^load|loader|pack/i, "#2f4f6f"],
+  [/sampler/i, "#5a2d4a"],
+  [/textencode|conditioning|prompt|variation/i, "#6b5a2a"],
+  [/latent/i, "#4e3557"],
+  [/decode|encode/i, "#3e3566"],
+  [/gate/i, "#2e5a45"],
+  [/^note$/i, "#5c5330"],
+];
+
 export function categoryColor(category: string | undefined): string {
   if (!category) return "#3a414b";
   for (const [re, c] of CATEGORY_COLORS) if (re.test(category)) return c;

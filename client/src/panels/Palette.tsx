@@ -3,7 +3,7 @@
 // (then filtered to nodes that can take the link, and the chosen node is wired).
 import { useEffect, useMemo, useRef, useState } from "react";
 import type { NodeSpec } from "../../../nodes/schema.ts";
-import { categoryColor, socketColor } from "../graph/colors.ts";
+import { nodeColor, socketColor } from "../graph/colors.ts";
 import { compatibleSocket } from "../graph/connect.ts";
 import { NOTE_TYPE } from "../graph/types.ts";
 import { searchNodes } from "../graph/fuzzy.ts";
@@ -83,7 +83,7 @@ export default function Palette({ req }: { req: PaletteRequest }) {
               onMouseEnter={() => setActive(i)}
               onMouseDown={(e) => { e.preventDefault(); choose(s); }}
             >
-              <span className="palette-cat" style={{ background: categoryColor(s.category) }}>{s.category}</span>
+              <span className="palette-cat" style={{ background: nodeColor(s.type, s.category) }}>{s.category}</span>
               <span className="palette-name">{s.displayName}</span>
               <span className="palette-desc">{s.description}</span>
             </li>

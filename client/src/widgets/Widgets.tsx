@@ -137,27 +137,28 @@ export const SeedWidget = memo(function SeedWidget({ input, value, onChange, see
     else setText(String(out));
   };
   return (
-    <div className={`w-seed nodrag${invalid ? " invalid" : ""}`}>
-      <span className="w-label">{label(input)}</span>
-      <input
-        className="w-seed-input"
-        value={text}
-        inputMode="numeric"
-        onChange={(e) => setText(e.target.value)}
-        onBlur={commit}
-        onKeyDown={(e) => { if (e.key === "Enter") (e.target as HTMLInputElement).blur(); e.stopPropagation(); }}
-      />
-      <button className="w-icon" title="New random seed now" onClick={() => onChange(seedValue(randomSeed(0n, max)))}>🎲</button>
-      <select
-        className="w-seed-control"
-        title="After each run"
-        value={seedControl ?? "fixed"}
-        onChange={(e) => onSeedControl?.(e.target.value as SeedControl)}
-      >
-        <option value="fixed">fixed</option>
-        <option value="randomize">randomize</option>
-        <option value="increment">increment</option>
-      </select>
+    <div className="w-seed-wrap nodrag">
+      <div className={`w-seed${invalid ? " invalid" : ""}`}>
+        <span className="w-label">{label(input)}</span>
+        <input
+          className="w-seed-input"
+          value={text}
+          inputMode="numeric"
+          title={`A whole number from 0 to ${max}`}
+          onChange={(e) => setText(e.target.value)}
+          onBlur={commit}
+          onKeyDown={(e) => { if (e.key === "Enter") (e.target as HTMLInputElement).blur(); e.stopPropagation(); }}
+        />
+        <button className="w-icon" title="New random seed now" onClick={() => onChange(seedValue(randomSeed(0n, max)))}>↻</button>
+      </div>
+      <label className="w-seed-after" title="What happens to the seed after each queued run">
+        <span className="w-label">after run</span>
+        <select value={seedControl ?? "fixed"} onChange={(e) => onSeedControl?.(e.target.value as SeedControl)}>
+          <option value="fixed">fixed</option>
+          <option value="randomize">randomize</option>
+          <option value="increment">increment</option>
+        </select>
+      </label>
     </div>
   );
 });
