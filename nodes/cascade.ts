@@ -1,8 +1,7 @@
 // Stage nodes: load a pack, encode text, make latents, sample Stage C and Stage B, decode with
 // Stage A, encode images into the Stage C latent space, condition on an image.
-import { latentToRgb, sample, SAMPLER_NAMES, isSamplerName, type Predict } from "../server/diffusion/index.ts";
+import { latentToRgb, parseSeed, sample, SAMPLER_NAMES, isSamplerName, type Predict } from "../server/diffusion/index.ts";
 import type { CascadeRuntime, Pack } from "../server/runtime/index.ts";
-import { parseSeed } from "../server/engine/validate.ts";
 import type { Conditioning, ExecContext, Latent, NodeDef, NodeServices, Tensor } from "./schema.ts";
 
 const CATEGORY = "cascade";
@@ -18,6 +17,15 @@ export class StageHandle {
   readonly cacheBytes = 64;
   constructor(readonly pack: Pack, readonly kind: StageKind) {}
   describe(): string { return `${this.kind} of pack "${this.pack.name}"`; }
+}
+
+/** A seed input as a bigint; the error names the input. */
+export function seedOf(value: unknown, input = "seed"): bigint {
+  try {
+    return parseSeed(value as string | number | bigint);
+  } catch (err) {
+    throw new Error(`input "${input}": ${(err as Error).message}`);
+  }
 }
 
 function runtimeOf(services: NodeServices): CascadeRuntime {
@@ -182,7 +190,7 @@ export const CascadeSampler: NodeDef = {
   type: "CascadeSampler",
   displayName: "Cascade Sampler",
   category: CATEGORY,
-  description: "Denoises a Stage C or Stage B latent. The model's stage picks the conditioning it reads and its default shift (C: 2, B: 1). Step windows (start/end step, leftover noise) split one stage across samplers.",
+  description: "Denoises a Stage C or Stage B latent. The model's stage picks the conditioning it reads and its default shift (C: 2, B: 1). Step windows (start/end step, leftover noise) split one stage across samplers; a renoised latent continues from its own noise level.",
   inputs: [
     { name: "model", type: "STAGE_C", accepts: ["STAGE_B"], description: "stage_c or stage_b of a pack" },
     { name: "positive", type: "CONDITIONING" },
@@ -215,8 +223,7 @@ export const CascadeSampler: NodeDef = {
     const sampler = String(inputs.sampler);
     if (!isSamplerName(sampler)) throw new Error(`unknown sampler "${sampler}" (known: ${SAMPLER_NAMES.join(", ")})`);
     const shift = (inputs.shift as number) > 0 ? (inputs.shift as number) : stage === "c" ? pack.manifest.stageC.shift : pack.manifest.stageB.shift;
-    const seed = parseSeed(inputs.seed);
-    if (seed === undefined) throw new Error(`input "seed" must be a whole number from 0 to 2^64−1, got ${JSON.stringify(inputs.seed)}`);
+    const seed = seedOf(inputs.seed);
     const seeds = latent.seeds && latent.seeds.length === B ? latent.seeds : undefined;
 
     let predict: Predict;
@@ -254,16 +261,18 @@ export const CascadeSampler: NodeDef = {
     }
 
     const steps = inputs.steps as number;
+    // A latent that already carries noise (LatentRenoise) continues from its noise level.
+    const continues = (latent.noisyAt ?? 0) > 0 && (inputs.start_step as number) === 0;
     const result = await sample({
       x: latent.samples.data,
       shape,
       sampler,
       steps,
-      shift,
-      denoise: inputs.denoise as number,
+      shift: continues && latent.renoiseShift ? latent.renoiseShift : shift,
+      denoise: continues ? latent.noisyAt : (inputs.denoise as number),
       startStep: inputs.start_step as number,
       endStep: Math.min(inputs.end_step as number, steps),
-      addNoise: inputs.add_noise as boolean,
+      addNoise: continues ? false : (inputs.add_noise as boolean),
       returnLeftoverNoise: inputs.return_leftover_noise as boolean,
       seed: seeds ?? seed,
       cfg: inputs.cfg as number,
@@ -277,7 +286,16 @@ export const CascadeSampler: NodeDef = {
         sendPreview(ctx, pack, stage, info.x0, shape, info.step, info.total);
       },
     });
-    const out: Latent & { history?: unknown } = { samples: { data: result.samples, shape: [...shape] }, stage, ...(result.noisyAt > 0 ? { noisyAt: result.noisyAt } : {}), ...(latent.seeds ? { seeds: latent.seeds } : {}), ...(result.history ? { history: result.history } : {}) };
+    const factors = stage === "c" ? pack.manifest.preview.stageC : pack.manifest.preview.stageB;
+    const bias = stage === "c" ? pack.manifest.preview.stageCBias : pack.manifest.preview.stageBBias;
+    const out: Latent & { history?: unknown } = {
+      samples: { data: result.samples, shape: [...shape] },
+      stage,
+      ...(result.noisyAt > 0 ? { noisyAt: result.noisyAt } : {}),
+      ...(latent.seeds ? { seeds: latent.seeds } : {}),
+      ...(result.history ? { history: result.history } : {}),
+      ...(factors ? { preview: { factors, bias } } : {}),
+    };
     return { latent: out };
   },
 };
@@ -303,9 +321,9 @@ export const StageADecode: NodeDef = {
     const l = latent as Latent;
     if (l.stage !== "b") throw new Error(`input "latent" needs a Stage B latent, got a Stage ${l.stage.toUpperCase()} latent (run Stage B first)`);
     ctx.progress(0, 1);
-    const image = await h.pack.decodeStageA(l.samples);
+    const image: Tensor = await h.pack.decodeStageA(l.samples);
     ctx.progress(1, 1);
-    return { image };
+    return { image: l.seeds ? { ...image, seeds: l.seeds } : image };
   },
 };
 

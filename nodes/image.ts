@@ -1,5 +1,5 @@
 // Image nodes, computed with sharp: make, load, save, preview, scale and blend images.
-import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve, sep } from "node:path";
 import sharp from "sharp";
 import { imageSize, parseHexColor, pixelsToPlanes, tensorToPixels } from "./image-tensor.ts";
@@ -42,17 +42,30 @@ export function resolveInside(root: string, name: string): string {
   return full;
 }
 
+/** Example images bundled with the templates; LoadImage finds them when no upload has the name. */
+export const EXAMPLES_DIR = join(import.meta.dirname, "..", "templates", "assets");
+
+function findImage(uploadsDir: string, name: string): string | undefined {
+  for (const root of [uploadsDir, EXAMPLES_DIR]) {
+    const path = resolveInside(root, name);
+    if (existsSync(path)) return path;
+  }
+  return undefined;
+}
+
 export const LoadImage: NodeDef = {
   type: "LoadImage",
   displayName: "Load Image",
   category: CATEGORY,
-  description: "An uploaded image; its alpha channel becomes a mask (1 where transparent is 0).",
+  description: "An uploaded image (or one of the bundled examples); its alpha channel becomes a mask, 1 where the image is transparent.",
   inputs: [{ name: "image", type: "STRING", default: "", upload: true, description: "name of an uploaded image" }],
   outputs: [{ name: "image", type: "IMAGE" }, { name: "mask", type: "MASK" }],
   fingerprint({ image }, services) {
     try {
-      const st = statSync(resolveInside(services.uploadsDir, String(image)));
-      return `${st.size}:${st.mtimeMs}`;
+      const path = findImage(services.uploadsDir, String(image));
+      if (!path) return "missing";
+      const st = statSync(path);
+      return `${path}:${st.size}:${st.mtimeMs}`;
     } catch {
       return "missing";
     }
@@ -60,9 +73,9 @@ export const LoadImage: NodeDef = {
   async execute({ image }, ctx) {
     const name = String(image);
     if (!name) throw new Error("no image chosen: upload one or pick a file");
-    const path = resolveInside(ctx.services.uploadsDir, name);
-    let bytes: Buffer;
-    try { bytes = readFileSync(path); } catch { throw new Error(`uploaded image "${name}" not found`); }
+    const path = findImage(ctx.services.uploadsDir, name);
+    if (!path) throw new Error(`image "${name}" not found among the uploads (upload it first)`);
+    const bytes = readFileSync(path);
     const { data, info } = await sharp(bytes).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
     const { width, height } = info;
     const rgb = new Float32Array(3 * width * height);
@@ -90,7 +103,7 @@ export async function writeImages(image: Tensor, ctx: ExecContext, root: string,
     if (embedWorkflow) png = addPngText(png, { "sluice.workflow": asciiJson(ctx.workflow) });
     const file = `${safePrefix}_${stamp}_${i}.png`;
     writeFileSync(join(dir, file), png);
-    images.push({ file: subdir ? `${subdir}/${file}` : file, width, height });
+    images.push({ file: subdir ? `${subdir}/${file}` : file, width, height, ...(image.seeds?.[i] ? { seed: image.seeds[i] } : {}) });
   }
   return images;
 }

@@ -1,11 +1,13 @@
 // The node registry: every family's definitions, by type name.
 import { cascadeNodes } from "./cascade.ts";
 import { controlNodes } from "./control.ts";
+import { gateNodes } from "./gate.ts";
+import { latentNodes } from "./latents.ts";
 import { imageNodes } from "./image.ts";
 import { pathToFileURL } from "node:url";
 import type { NodeDef } from "./schema.ts";
 
-export const ALL_NODES: NodeDef[] = [...cascadeNodes, ...imageNodes, ...controlNodes];
+export const ALL_NODES: NodeDef[] = [...cascadeNodes, ...latentNodes, ...imageNodes, ...gateNodes, ...controlNodes];
 
 export function createRegistry(defs: NodeDef[] = ALL_NODES): Map<string, NodeDef> {
   const registry = new Map<string, NodeDef>();

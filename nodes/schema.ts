@@ -91,6 +91,8 @@ export type NodeCatalog = z.infer<typeof NodeCatalog>;
 export interface Tensor {
   data: Float32Array;
   shape: number[];
+  /** The seed each batch item was made with, where a branch gave them (kept through decoding). */
+  seeds?: string[];
 }
 
 export type LatentStage = "c" | "b";
@@ -103,6 +105,10 @@ export interface Latent {
   noisyAt?: number;
   /** Seeds of a branched batch, one per batch item, so picking a result keeps its seed. */
   seeds?: string[];
+  /** The shift a renoised latent was noised at (the sampler continues at it). */
+  renoiseShift?: number;
+  /** Latent → RGB factors of the pack that made it, for previews at gates. */
+  preview?: { factors: number[][]; bias?: number[] };
 }
 
 export interface Conditioning {

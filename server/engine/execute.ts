@@ -120,6 +120,8 @@ export async function executeWorkflow(opts: ExecuteOptions): Promise<ExecutionRe
       outputs = await def.execute(inputs, ctx);
     } catch (err) {
       if (signal.aborted || (err as Error)?.name === "AbortError") throw new ExecutionCancelled(id, result);
+      // A gate asking to re-roll is a request to the host, not a failure.
+      if ((err as Error)?.name === "GateReroll") throw err;
       throw new ExecutionFailed({
         node: id,
         type: node.type,

@@ -6,3 +6,4 @@ export { executionOrder, findCycle, sourcesOf } from "./graph.ts";
 export { migrateWorkflow, parseWorkflow, WorkflowFormatError } from "./migrate.ts";
 export { buildCatalog } from "./catalog.ts";
 export { applyValues, coerceLiteral, ParamError } from "./params.ts";
+export { rerollUpstream, ancestorsOf } from "./reroll.ts";

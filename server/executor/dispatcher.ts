@@ -1,6 +1,8 @@
 // The main-thread side of execution: takes prompts from the store's queue one at a time, hands
 // them to the worker thread, records results and relays events. A prompt paused at a gate steps
 // aside so the next one can run; when answered it resumes before any new prompt starts.
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import sharp from "sharp";
 import type { GateAnswer } from "../../nodes/schema.ts";
@@ -165,14 +167,22 @@ export class Dispatcher {
           this.sink.emit("node:preview", { promptId: msg.promptId, nodeId: msg.nodeId, step: msg.step, total: msg.total, mime: "image/jpeg", image });
         });
         break;
-      case "waiting":
+      case "waiting": {
         this.paused.add(msg.promptId);
-        this.store.markWaiting(msg.promptId, msg.nodeId);
         if (this.active === msg.promptId) this.active = null;
+        // The preview is kept as a file so a reloaded page (or another tab) can show the gate.
+        const previewFile = `temp/gate_${msg.promptId}_${msg.nodeId.replace(/[^\w-]/g, "_")}.jpg`;
+        this.store.markWaiting(msg.promptId, msg.nodeId, previewFile);
         void encodePreview(msg.rgb, msg.width, msg.height).then((image) => {
-          this.sink.emit("gate:waiting", { promptId: msg.promptId, nodeId: msg.nodeId, kind: msg.kind, mime: "image/jpeg", image });
+          writeFileSync(join(this.store.paths.outputs, previewFile), image);
+          this.sink.emit("gate:waiting", { promptId: msg.promptId, nodeId: msg.nodeId, kind: msg.kind, mime: "image/jpeg", image, preview: previewFile });
         });
         this.tick();
+        break;
+      }
+      case "workflow":
+        this.store.updateWorkflow(msg.promptId, msg.workflow);
+        this.sink.emit("gate:rerolled", { promptId: msg.promptId, note: msg.note });
         break;
       case "result": {
         this.store.finish(msg.promptId, msg.status, msg.result, msg.error);

@@ -35,4 +35,5 @@ export type FromWorker =
   | { type: "preview"; promptId: string; nodeId: string; step?: number; total?: number; width: number; height: number; rgb: Uint8Array }
   | { type: "waiting"; promptId: string; nodeId: string; kind: "latent" | "image"; width: number; height: number; rgb: Uint8Array }
   | { type: "result"; promptId: string; status: "done" | "failed" | "cancelled"; result: RunResult; error?: ExecutionError; cancelledAt?: string }
+  | { type: "workflow"; promptId: string; workflow: Workflow; note: string }
   | { type: "log"; level: "info" | "warn" | "error"; message: string };

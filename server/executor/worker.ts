@@ -1,8 +1,8 @@
 // The executor's worker thread: owns the engine's cache and the ONNX sessions, runs one prompt at
 // a time (a prompt paused at a gate steps aside), and reports progress to the main thread.
 import { parentPort, workerData } from "node:worker_threads";
-import type { GateAnswer } from "../../nodes/schema.ts";
-import { ExecutionCancelled, ExecutionFailed, OutputCache, executeWorkflow } from "../engine/index.ts";
+import type { GateAnswer, Workflow } from "../../nodes/schema.ts";
+import { ExecutionCancelled, ExecutionFailed, OutputCache, executeWorkflow, rerollUpstream, type ExecutionResult } from "../engine/index.ts";
 import type { FromWorker, ToWorker, WorkerEvent, WorkerOptions } from "./protocol.ts";
 import { createNodeHost } from "./node-host.ts";
 
@@ -27,38 +27,54 @@ async function run(promptId: string, msg: Extract<ToWorker, { type: "run" }>): P
   running.set(promptId, state);
   const lastPreview = new Map<string, number>();
   emit({ name: "execution:start", promptId });
-  try {
-    const result = await executeWorkflow({
-      promptId,
-      workflow: msg.workflow,
-      outputs: msg.outputs,
-      registry: host.registry,
-      cache,
-      services: host.servicesFor(promptId, {
-        waitAtGate: (nodeId, preview) => new Promise<GateAnswer>((resolve) => {
-          state.gates.set(nodeId, resolve);
-          const rgb = preview.rgb;
-          send({ type: "waiting", promptId, nodeId, kind: preview.kind, width: preview.width, height: preview.height, rgb }, [rgb.buffer as ArrayBuffer]);
-        }),
+
+  const runOnce = (workflow: Workflow) => executeWorkflow({
+    promptId,
+    workflow,
+    outputs: msg.outputs,
+    registry: host.registry,
+    cache,
+    services: host.servicesFor(promptId, {
+      waitAtGate: (nodeId, preview) => new Promise<GateAnswer>((resolve) => {
+        state.gates.set(nodeId, resolve);
+        const rgb = preview.rgb.slice();
+        send({ type: "waiting", promptId, nodeId, kind: preview.kind, width: preview.width, height: preview.height, rgb }, [rgb.buffer]);
       }),
-      signal: state.controller.signal,
-      finishRequested: (nodeId) => state.finishNodes.has(nodeId),
-      hooks: {
-        onNodeStart: (nodeId, nodeType) => emit({ name: "node:start", promptId, nodeId, nodeType }),
-        onNodeProgress: (nodeId, step, total) => emit({ name: "node:progress", promptId, nodeId, step, total }),
-        onNodeCached: (nodeId) => emit({ name: "node:cached", promptId, nodeId }),
-        onNodeDone: (nodeId, outputs, ms) => emit({ name: "node:done", promptId, nodeId, outputs, ms }),
-        onNodePreview: (nodeId, frame) => {
-          // Throttled here so encoding and sending never slow sampling; the last step always goes.
-          const t = performance.now();
-          const last = frame.step !== undefined && frame.total !== undefined && frame.step >= frame.total;
-          if (!last && t - (lastPreview.get(nodeId) ?? -Infinity) < options.previewIntervalMs) return;
-          lastPreview.set(nodeId, t);
-          const rgb = frame.rgb.slice();
-          send({ type: "preview", promptId, nodeId, step: frame.step, total: frame.total, width: frame.width, height: frame.height, rgb }, [rgb.buffer]);
-        },
+    }),
+    signal: state.controller.signal,
+    finishRequested: (nodeId) => state.finishNodes.has(nodeId),
+    hooks: {
+      onNodeStart: (nodeId, nodeType) => emit({ name: "node:start", promptId, nodeId, nodeType }),
+      onNodeProgress: (nodeId, step, total) => emit({ name: "node:progress", promptId, nodeId, step, total }),
+      onNodeCached: (nodeId) => emit({ name: "node:cached", promptId, nodeId }),
+      onNodeDone: (nodeId, outputs, ms) => emit({ name: "node:done", promptId, nodeId, outputs, ms }),
+      onNodePreview: (nodeId, frame) => {
+        // Throttled here so encoding and sending never slow sampling; the last step always goes.
+        const t = performance.now();
+        const last = frame.step !== undefined && frame.total !== undefined && frame.step >= frame.total;
+        if (!last && t - (lastPreview.get(nodeId) ?? -Infinity) < options.previewIntervalMs) return;
+        lastPreview.set(nodeId, t);
+        const rgb = frame.rgb.slice();
+        send({ type: "preview", promptId, nodeId, step: frame.step, total: frame.total, width: frame.width, height: frame.height, rgb }, [rgb.buffer]);
       },
-    });
+    },
+  });
+
+  let workflow = msg.workflow;
+  try {
+    let result: ExecutionResult | undefined;
+    // A gate answered with "reroll" moves the seeds upstream of it and runs again; the cache
+    // makes everything that did not change free.
+    while (!result) {
+      try {
+        result = await runOnce(workflow);
+      } catch (err) {
+        if ((err as Error)?.name !== "GateReroll") throw err;
+        const rolled = rerollUpstream(workflow, (err as { nodeId: string }).nodeId, host.registry);
+        workflow = rolled.workflow;
+        send({ type: "workflow", promptId, workflow, note: `re-rolled ${rolled.changed.join(", ") || "nothing (no seeds upstream)"}` });
+      }
+    }
     send({ type: "result", promptId, status: "done", result });
   } catch (err) {
     if (err instanceof ExecutionCancelled) {

@@ -23,6 +23,8 @@ export interface PromptSummary {
   status: PromptStatus;
   createdAt: string;
   name?: string;
+  /** Where a waiting prompt is paused, and its preview file (for /api/view). */
+  gate?: { nodeId: string; since: string; preview?: string };
 }
 
 export interface HistoryEntry extends PromptSummary {
@@ -33,7 +35,7 @@ export interface HistoryEntry extends PromptSummary {
   cached: string[];
   timings: Record<string, number>;
   error?: ExecutionError;
-  gate?: { nodeId: string; since: string };
+  gate?: { nodeId: string; since: string; preview?: string };
 }
 
 export interface PromptRecord extends HistoryEntry {
@@ -159,8 +161,13 @@ export class Store {
     this.db.prepare("UPDATE prompts SET status = 'running', started_at = COALESCE(started_at, ?), gate = NULL WHERE id = ?").run(now(), id);
   }
 
-  markWaiting(id: string, nodeId: string): void {
-    this.db.prepare("UPDATE prompts SET status = 'waiting', gate = ? WHERE id = ?").run(JSON.stringify({ nodeId, since: now() }), id);
+  markWaiting(id: string, nodeId: string, preview?: string): void {
+    this.db.prepare("UPDATE prompts SET status = 'waiting', gate = ? WHERE id = ?").run(JSON.stringify({ nodeId, since: now(), ...(preview ? { preview } : {}) }), id);
+  }
+
+  /** A prompt's workflow changed while it ran (a re-roll at a gate moved its seeds). */
+  updateWorkflow(id: string, workflow: Workflow): void {
+    this.db.prepare("UPDATE prompts SET workflow = ? WHERE id = ?").run(JSON.stringify(workflow), id);
   }
 
   /** Records a node's result as soon as it is known, so partial runs keep what they made. */
@@ -181,8 +188,8 @@ export class Store {
   }
 
   queue(): { running: PromptSummary[]; waiting: PromptSummary[]; pending: PromptSummary[] } {
-    const rows = this.db.prepare("SELECT id, status, name, created_at FROM prompts WHERE status IN ('pending', 'running', 'waiting') ORDER BY seq").all() as PromptRow[];
-    const summary = (r: PromptRow): PromptSummary => ({ promptId: r.id, status: r.status, createdAt: r.created_at, ...(r.name ? { name: r.name } : {}) });
+    const rows = this.db.prepare("SELECT id, status, name, created_at, gate FROM prompts WHERE status IN ('pending', 'running', 'waiting') ORDER BY seq").all() as PromptRow[];
+    const summary = (r: PromptRow): PromptSummary => ({ promptId: r.id, status: r.status, createdAt: r.created_at, ...(r.name ? { name: r.name } : {}), ...(r.gate ? { gate: JSON.parse(r.gate) } : {}) });
     return {
       running: rows.filter((r) => r.status === "running").map(summary),
       waiting: rows.filter((r) => r.status === "waiting").map(summary),

@@ -1,0 +1,105 @@
+// The Gate: pauses a run so a person can look at a value (a latent through its preview, an image
+// as it is) and continue, continue with an edited value, re-roll what is upstream, or cancel.
+import sharp from "sharp";
+import { latentToRgb } from "../server/diffusion/index.ts";
+import { tensorToPixels } from "./image-tensor.ts";
+import { pixelsToPlanes } from "./image-tensor.ts";
+import type { GateAnswer, GatePreview, Latent, NodeDef, Tensor } from "./schema.ts";
+
+/** Raised by a gate answered with "reroll": the host bumps the seeds upstream and runs again. */
+export class GateReroll extends Error {
+  constructor(readonly nodeId: string) {
+    super(`re-roll requested at gate ${nodeId}`);
+    this.name = "GateReroll";
+  }
+}
+
+function isLatent(v: unknown): v is Latent {
+  return typeof v === "object" && v !== null && "samples" in v && "stage" in v;
+}
+
+function isImage(v: unknown): v is Tensor {
+  return typeof v === "object" && v !== null && (v as Tensor).data instanceof Float32Array && (v as Tensor).shape?.length === 4 && (v as Tensor).shape[1] === 3;
+}
+
+/** What the person sees at the gate. Latents without known factors show their first channels. */
+export function gatePreview(value: unknown): GatePreview {
+  if (isLatent(value)) {
+    const [, C, h, w] = value.samples.shape;
+    const first = value.samples.data.subarray(0, C * h * w);
+    const factors = value.preview?.factors ?? Array.from({ length: C }, (_, c) => (c < 3 ? [c === 0 ? 0.5 : 0, c === 1 ? 0.5 : 0, c === 2 ? 0.5 : 0] : [0, 0, 0]));
+    return { kind: "latent", width: w, height: h, rgb: latentToRgb(first, [C, h, w], factors as [number, number, number][], value.preview?.bias) };
+  }
+  if (isImage(value)) {
+    const px = tensorToPixels(value, 0);
+    return { kind: "image", width: px.width, height: px.height, rgb: px.data };
+  }
+  return { kind: "image", width: 1, height: 1, rgb: new Uint8Array([128, 128, 128]) };
+}
+
+/** An edited value sent back with "continue": a latent as {shape, data: base64 float32} or an image as a PNG data URL. */
+export async function decodeEdited(original: unknown, edited: unknown): Promise<unknown> {
+  if (isLatent(original)) {
+    const e = edited as { shape?: number[]; data?: string };
+    if (!e || !Array.isArray(e.shape) || typeof e.data !== "string") throw new Error("an edited latent must be {shape: [B, C, h, w], data: base64 float32}");
+    const bytes = Buffer.from(e.data, "base64");
+    const size = e.shape.reduce((a, b) => a * b, 1);
+    if (bytes.length !== size * 4) throw new Error(`the edited latent's data holds ${bytes.length / 4} floats, its shape [${e.shape.join(", ")}] needs ${size}`);
+    if (e.shape[1] !== original.samples.shape[1]) throw new Error(`the edited latent has ${e.shape[1]} channels, the original ${original.samples.shape[1]}`);
+    const data = new Float32Array(size);
+    for (let i = 0; i < size; i++) data[i] = bytes.readFloatLE(i * 4);
+    return { ...original, samples: { data, shape: e.shape } } satisfies Latent;
+  }
+  if (typeof edited === "string") {
+    const m = /^data:image\/(png|jpeg|webp);base64,(.+)$/.exec(edited);
+    if (!m) throw new Error("an edited image must be a PNG, JPEG or WebP data URL");
+    const { data, info } = await sharp(Buffer.from(m[2], "base64")).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    const planes = new Float32Array(3 * info.width * info.height);
+    pixelsToPlanes(data, info.width, info.height, info.channels, planes, 0, 3);
+    return { data: planes, shape: [1, 3, info.height, info.width] } satisfies Tensor;
+  }
+  throw new Error("this gate's value cannot be replaced by an edit");
+}
+
+function abortError(message: string): Error {
+  const err = new Error(message);
+  err.name = "AbortError";
+  return err;
+}
+
+export const Gate: NodeDef = {
+  type: "Gate",
+  displayName: "Gate",
+  category: "control",
+  description: "Pauses the run here and shows the value: continue, continue with an edited value, re-roll what is upstream (next seed, the rest cached), or cancel. Other prompts run while it waits. Passes straight through where nobody can answer (sluice run).",
+  inputs: [
+    { name: "value", type: "*" },
+    { name: "timeout", type: "INT", default: 0, min: 0, max: 7 * 24 * 3600, description: "seconds to wait; 0 = until answered" },
+    { name: "on_timeout", type: "COMBO", default: "continue", options: ["continue", "cancel"] },
+  ],
+  outputs: [{ name: "value", type: "*" }],
+  // Always asks: a cached gate would let a later run slip through unseen.
+  volatile: true,
+  async execute({ value, timeout, on_timeout }, ctx) {
+    const wait = ctx.services.waitAtGate;
+    if (!wait) return { value };
+    const asked = wait(ctx.nodeId, gatePreview(value));
+    let timer: NodeJS.Timeout | undefined;
+    const seconds = timeout as number;
+    const answer: GateAnswer = seconds > 0
+      ? await Promise.race([asked, new Promise<GateAnswer>((resolve) => { timer = setTimeout(() => resolve({ action: on_timeout === "cancel" ? "cancel" : "continue" }), seconds * 1000); })])
+      : await asked;
+    clearTimeout(timer);
+    ctx.signal.throwIfAborted();
+    switch (answer.action) {
+      case "continue":
+        return { value: answer.value === undefined ? value : await decodeEdited(value, answer.value) };
+      case "reroll":
+        throw new GateReroll(ctx.nodeId);
+      case "cancel":
+        throw abortError(`cancelled at gate ${ctx.nodeId}`);
+    }
+  },
+};
+
+export const gateNodes: NodeDef[] = [Gate];

@@ -1,0 +1,152 @@
+// Intervening mid-cascade through the server: gates that pause, answer, re-roll and cancel, and
+// samplers told to finish now. Runs on the fixture pack (real tensor names, random weights).
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { ROOT, startServer, type Running } from "./harness.ts";
+
+const FIXTURE_PACKS = join(ROOT, "test", "fixtures", "packs");
+
+function template(name: string) {
+  const wf = JSON.parse(readFileSync(join(ROOT, "templates", `${name}.json`), "utf8"));
+  for (const node of wf.nodes) if (node.type === "LoadCascadePack") node.inputs.pack = "random";
+  return wf;
+}
+
+function set(wf: any, nodeId: string, inputs: Record<string, unknown>) {
+  const copy = structuredClone(wf);
+  Object.assign(copy.nodes.find((n: { id: string }) => n.id === nodeId).inputs, inputs);
+  return copy;
+}
+
+async function waitStatus(s: Running, promptId: string, status: string, timeoutMs = 30000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const { body } = await s.get(`/api/history/${promptId}`);
+    if (body.status === status) return body;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`prompt ${promptId} never became ${status}`);
+}
+
+describe("gates", () => {
+  let s: Running;
+  before(async () => { s = await startServer({ modelsDir: FIXTURE_PACKS }); });
+  after(async () => { await s.stop(); });
+
+  it("pauses at the gate with status waiting and a preview, lets other prompts finish, and continue resumes without re-running Stage C", async () => {
+    const wf = set(template("gated-review"), "5", { seed: 1001, steps: 4 });
+    const gated = (await s.post("/api/prompt", { workflow: wf })).body.promptId;
+    const waiting = await s.waitFor("gate:waiting", (p) => p.promptId === gated);
+    assert.equal(waiting.nodeId, "10");
+    assert.equal(waiting.kind, "latent");
+    assert.ok(Buffer.isBuffer(waiting.image) && waiting.image[0] === 0xff, "a JPEG preview");
+    const record = await waitStatus(s, gated, "waiting");
+    assert.equal(record.gate.nodeId, "10");
+    const queue = await s.get("/api/queue");
+    assert.ok(queue.body.waiting.some((p: { promptId: string; gate?: { preview?: string } }) => p.promptId === gated && p.gate?.preview));
+
+    // Another prompt runs to the end while the gate waits.
+    const other = (await s.post("/api/prompt", { workflow: set(template("text-to-image"), "5", { seed: 2002, steps: 3 }) })).body.promptId;
+    assert.equal((await s.waitSettled(other)).status, "done");
+    assert.equal((await s.get(`/api/history/${gated}`)).body.status, "waiting");
+
+    const answer = await s.post(`/api/prompt/${gated}/gate/10`, { action: "continue" });
+    assert.equal(answer.status, 200);
+    const entry = await s.waitSettled(gated);
+    assert.equal(entry.status, "done");
+    assert.equal(entry.executed.filter((id: string) => id === "5").length, 1, "Stage C ran once");
+    assert.ok(entry.outputs["9"].images.length === 1);
+  });
+
+  it("re-roll re-runs only what is upstream with the next seed and pauses again", async () => {
+    const wf = set(template("gated-review"), "5", { seed: 3003, steps: 4 });
+    const id = (await s.post("/api/prompt", { workflow: wf })).body.promptId;
+    await s.waitFor("gate:waiting", (p) => p.promptId === id);
+    await waitStatus(s, id, "waiting");
+    const before = s.events.filter((e) => e.name === "gate:waiting" && e.payload.promptId === id).length;
+    assert.equal((await s.post(`/api/prompt/${id}/gate/10`, { action: "reroll" })).status, 200);
+    await s.waitFor("gate:waiting", (p) => p.promptId === id && s.events.filter((e) => e.name === "gate:waiting" && e.payload.promptId === id).length > before);
+    const paused = await waitStatus(s, id, "waiting");
+    assert.equal(paused.workflow.nodes.find((n: { id: string }) => n.id === "5").inputs.seed, 3004, "Stage C moved to the next seed");
+    assert.equal((await s.post(`/api/prompt/${id}/gate/10`, { action: "continue" })).status, 200);
+    const entry = await s.waitSettled(id);
+    assert.equal(entry.status, "done");
+    assert.ok(entry.executed.includes("5"), "Stage C re-ran");
+    for (const upstream of ["1", "2", "3", "4"]) assert.ok(entry.cached.includes(upstream), `${upstream} came from the cache`);
+  });
+
+  it("continue with an edited latent uses the edit", async () => {
+    const wf = set(template("gated-review"), "5", { seed: 4004, steps: 3 });
+    const id = (await s.post("/api/prompt", { workflow: wf })).body.promptId;
+    await s.waitFor("gate:waiting", (p) => p.promptId === id);
+    await waitStatus(s, id, "waiting");
+    const shape = [1, 16, 2, 2]; // the fixture pack compresses 64 px by 32
+    const data = Buffer.alloc(4 * 16 * 2 * 2);
+    const bad = await s.post(`/api/prompt/${id}/gate/10`, { action: "continue", value: { shape: [1, 16, 2, 2], data: "AAAA" } });
+    assert.equal(bad.status, 200, "the answer is taken; the bad edit fails the prompt with a reason");
+    const failed = await s.waitSettled(id);
+    assert.equal(failed.status, "failed");
+    assert.equal(failed.error.node, "10");
+    assert.match(failed.error.message, /edited latent's data holds 0.75 floats|holds/);
+
+    const id2 = (await s.post("/api/prompt", { workflow: set(wf, "5", { seed: 4005 }) })).body.promptId;
+    await s.waitFor("gate:waiting", (p) => p.promptId === id2);
+    await waitStatus(s, id2, "waiting");
+    assert.equal((await s.post(`/api/prompt/${id2}/gate/10`, { action: "continue", value: { shape, data: data.toString("base64") } })).status, 200);
+    assert.equal((await s.waitSettled(id2)).status, "done");
+  });
+
+  it("cancel at the gate ends the prompt as cancelled", async () => {
+    const id = (await s.post("/api/prompt", { workflow: set(template("gated-review"), "5", { seed: 5005, steps: 2 }) })).body.promptId;
+    await s.waitFor("gate:waiting", (p) => p.promptId === id);
+    await waitStatus(s, id, "waiting");
+    assert.equal((await s.post(`/api/prompt/${id}/gate/10`, { action: "cancel" })).status, 200);
+    assert.equal((await s.waitSettled(id)).status, "cancelled");
+  });
+
+  it("answers that do not fit are refused with the reason", async () => {
+    const done = (await s.post("/api/prompt", { workflow: set(template("text-to-image"), "5", { steps: 2, seed: 6006 }) })).body.promptId;
+    await s.waitSettled(done);
+    const r1 = await s.post(`/api/prompt/${done}/gate/10`, { action: "continue" });
+    assert.equal(r1.status, 409);
+    assert.match(r1.body.error, /is done, not waiting/);
+    const r2 = await s.post(`/api/prompt/${done}/gate/10`, { action: "jump" });
+    assert.equal(r2.status, 400);
+    assert.match(r2.body.error, /action/);
+  });
+
+  it("a sampler told to finish now returns within one step and the cascade goes on", async () => {
+    const wf = set(template("text-to-image"), "5", { steps: 500, seed: 7007 });
+    const id = (await s.post("/api/prompt", { workflow: wf })).body.promptId;
+    await s.waitFor("node:progress", (p) => p.promptId === id && p.nodeId === "5" && p.step >= 3);
+    assert.equal((await s.post(`/api/prompt/${id}/finish/5`, {})).status, 200);
+    const entry = await s.waitSettled(id);
+    assert.equal(entry.status, "done");
+    const steps = s.events.filter((e) => e.name === "node:progress" && e.payload.promptId === id && e.payload.nodeId === "5").map((e) => e.payload.step);
+    assert.ok(Math.max(...steps) < 500, `stopped at step ${Math.max(...steps)}`);
+    assert.ok(entry.executed.includes("7"), "Stage B ran after the early finish");
+  });
+});
+
+describe("gates across a restart", () => {
+  it("a prompt waiting at a gate when the server stops is failed with a clear message", async () => {
+    const s1 = await startServer({ modelsDir: FIXTURE_PACKS });
+    const id = (await s1.post("/api/prompt", { workflow: set(template("gated-review"), "5", { steps: 2, seed: 8008 }) })).body.promptId;
+    await s1.waitFor("gate:waiting", (p) => p.promptId === id);
+    await waitStatus(s1, id, "waiting");
+    s1.socket.close();
+    await s1.server.dispatcher.close();
+    s1.server.io.close();
+    s1.server.store.close();
+    const s2 = await startServer({ modelsDir: FIXTURE_PACKS, home: s1.home });
+    try {
+      const entry = (await s2.get(`/api/history/${id}`)).body;
+      assert.equal(entry.status, "failed");
+      assert.match(entry.error.message, /restarted while this prompt waited at a gate/);
+    } finally {
+      await s2.stop();
+    }
+  });
+});
