@@ -1,0 +1,147 @@
+// Benchmark of the text-to-image template on a pack (the bundled tiny pack by default):
+// time per stage, model time against everything else per sampler step, executor overhead,
+// the cost of previews, and the re-run after changing only Stage B's seed.
+//
+//   npm run bench [-- --pack tiny --models DIR --runs 3]
+//
+// Prints tables and writes bench/results/latest.json.
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Workflow } from "../nodes/schema.ts";
+import { executeWorkflow, OutputCache, parseWorkflow, type ExecutionResult } from "../server/engine/index.ts";
+import { createNodeHost } from "../server/executor/node-host.ts";
+import { encodePreview } from "../server/executor/dispatcher.ts";
+import { modelTimings, resetModelTimings } from "../server/runtime/index.ts";
+
+const ROOT = join(import.meta.dirname, "..");
+const args = process.argv.slice(2);
+const arg = (name: string, fallback: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && args[i + 1] ? args[i + 1] : fallback;
+};
+const packName = arg("pack", "tiny");
+const modelsDir = arg("models", join(ROOT, "models"));
+const runs = Number(arg("runs", "3"));
+
+const temp = mkdtempSync(join(tmpdir(), "sluice-bench-"));
+const host = await createNodeHost({ outputsDir: temp, uploadsDir: temp, tempDir: temp, modelsDir, device: arg("device", "cpu") }, () => {});
+
+function template(): Workflow {
+  const wf = parseWorkflow(JSON.parse(readFileSync(join(ROOT, "templates", "text-to-image.json"), "utf8")));
+  for (const n of wf.nodes) if (n.type === "LoadCascadePack") n.inputs.pack = packName;
+  return wf;
+}
+const withSeed = (wf: Workflow, node: string, seed: number): Workflow => {
+  const copy = structuredClone(wf);
+  copy.nodes.find((n) => n.id === node)!.inputs.seed = seed;
+  return copy;
+};
+
+interface Measured { wallMs: number; modelMs: number; result: ExecutionResult; stepsC: number; stepsB: number; previews: number }
+
+/** One run as the worker does it: throttled previews encoded off the sampling path. */
+async function measure(workflow: Workflow, cache: OutputCache, previews: boolean): Promise<Measured> {
+  resetModelTimings();
+  const encodes: Promise<unknown>[] = [];
+  const last = new Map<string, number>();
+  let stepsC = 0, stepsB = 0, sent = 0;
+  const started = performance.now();
+  const result = await executeWorkflow({
+    promptId: "bench", workflow, registry: host.registry, cache, services: host.servicesFor("bench"),
+    hooks: {
+      onNodeProgress: (id) => { if (id === "5") stepsC++; if (id === "7") stepsB++; },
+      onNodePreview: previews ? (id, frame) => {
+        const t = performance.now();
+        const final = frame.step !== undefined && frame.step === frame.total;
+        if (!final && t - (last.get(id) ?? -Infinity) < 50) return;
+        last.set(id, t);
+        sent++;
+        encodes.push(encodePreview(frame.rgb.slice(), frame.width, frame.height));
+      } : undefined,
+    },
+  });
+  const wallMs = performance.now() - started;
+  await Promise.all(encodes);
+  const modelMs = Object.values(modelTimings()).reduce((sum, t) => sum + t.ms, 0);
+  return { wallMs, modelMs, result, stepsC, stepsB, previews: sent };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
+const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
+function table(title: string, rows: [string, string][]) {
+  const w = Math.max(...rows.map((r) => r[0].length));
+  console.log(`\n${title}`);
+  console.log(`${"-".repeat(w + 2 + Math.max(...rows.map((r) => r[1].length)))}`);
+  for (const [k, v] of rows) console.log(`${k.padEnd(w)}  ${v}`);
+}
+
+// Warm up: load sessions and let ONNX Runtime settle.
+await measure(withSeed(template(), "5", 1), new OutputCache(0), true);
+
+const full: Measured[] = [], noPreview: Measured[] = [], rerun: Measured[] = [];
+for (let i = 0; i < runs; i++) {
+  const seed = 100 + i;
+  const cache = new OutputCache(1024 ** 3);
+  // Interleaved so drift on a shared machine hits both sides alike.
+  full.push(await measure(withSeed(template(), "5", seed), cache, true));
+  rerun.push(await measure(withSeed(withSeed(template(), "5", seed), "7", 999 + i), cache, true));
+  noPreview.push(await measure(withSeed(template(), "5", seed + 1000), new OutputCache(0), false));
+}
+
+const pick = (m: Measured[]) => m.find((x) => x.wallMs === median(m.map((y) => y.wallMs)))!;
+const F = pick(full), R = pick(rerun), N = pick(noPreview);
+const stage = (m: Measured, ids: string[]) => ids.reduce((sum, id) => sum + (m.result.timings[id] ?? 0), 0);
+const C = stage(F, ["5"]), B = stage(F, ["6", "7"]), A = stage(F, ["8"]), text = stage(F, ["1", "2", "3", "4"]), save = stage(F, ["9"]);
+const overhead = (F.wallMs - F.modelMs) / F.wallMs;
+const rerunRatio = R.wallMs / F.wallMs;
+const bound = (B + A + save) / (C + B + A + save);
+const previewCost = (median(full.map((m) => m.wallMs)) - median(noPreview.map((m) => m.wallMs))) / median(noPreview.map((m) => m.wallMs));
+
+// Per sampler step: model time vs the rest (sampler math, tensor copies, previews).
+const steps = F.stepsC + F.stepsB;
+const samplerMs = C + stage(F, ["7"]);
+const timingsByLabel = modelTimings();
+void timingsByLabel;
+
+table(`text-to-image on pack "${packName}" (median of ${runs} runs, ${host.deviceNote})`, [
+  ["text encode + loader + latents", fmt(text)],
+  [`Stage C sampler (${F.stepsC} steps)`, fmt(C)],
+  [`Stage B sampler (${F.stepsB} steps) + conditioning`, fmt(B)],
+  ["Stage A decode", fmt(A)],
+  ["save (PNG + workflow)", fmt(save)],
+  ["wall time", fmt(F.wallMs)],
+]);
+table("per sampler step", [
+  ["wall per step", fmt(samplerMs / steps)],
+  ["inside ONNX Runtime per step (all models / steps)", fmt(F.modelMs / steps)],
+  ["everything else per step", fmt((samplerMs - F.modelMs) / steps)],
+]);
+table("executor", [
+  ["executor overhead (wall − ONNX time) / wall", pct(overhead)],
+  ["previews sent", `${F.previews}`],
+  ["preview cost (with vs without previews)", pct(previewCost)],
+  ["Stage-B-only re-run / full run", pct(rerunRatio)],
+  ["bound: (B + A) / (C + B + A)", pct(bound)],
+]);
+
+mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
+const out = {
+  date: new Date().toISOString(),
+  pack: packName,
+  device: host.device,
+  runs,
+  wallMs: F.wallMs,
+  stageMs: { text, c: C, b: B, a: A, save },
+  modelMs: F.modelMs,
+  stepsC: F.stepsC,
+  stepsB: F.stepsB,
+  executorOverheadPct: overhead * 100,
+  previewCostPct: previewCost * 100,
+  stageBRerunRatio: rerunRatio,
+  stageBRerunBound: bound,
+};
+writeFileSync(join(ROOT, "bench", "results", "latest.json"), JSON.stringify(out, null, 2) + "\n");
+console.log(`\nwrote bench/results/latest.json`);
+await host.dispose();
