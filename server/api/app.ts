@@ -15,6 +15,7 @@ import { packOptions, listPackInfo } from "./packs.ts";
 import { mountFiles } from "./files.ts";
 import { mountTemplates } from "./templates.ts";
 import { mountWorkflows } from "./workflows.ts";
+import { IMPORT_PATH, mountImport } from "./import.ts";
 
 export interface AppOptions {
   home: string;
@@ -82,7 +83,8 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
     return (type: string) => byType.get(type);
   };
 
-  app.use(express.json({ limit: "50mb" }));
+  const jsonParser = express.json({ limit: "50mb" });
+  app.use((req, res, next) => (req.path === IMPORT_PATH ? next() : jsonParser(req, res, next)));
 
   app.get("/api/nodes", (_req, res) => { res.json(catalog()); });
 
@@ -177,6 +179,7 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
 
   mountFiles(app, store);
   mountTemplates(app);
+  mountImport(app, { packs: () => listPackInfo(options.modelsDir) });
   const library = mountWorkflows(app, store);
 
   const clientDir = options.clientDir ?? join(ROOT, "client", "dist");
