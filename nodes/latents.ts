@@ -49,19 +49,23 @@ export const LatentBlend: NodeDef = {
   },
 };
 
-/** A [h, w] weight map: 1 inside the rectangle (fractions of the latent), with a linear feather. */
+/**
+ * A [h, w] weight map: 1 inside the rectangle (fractions of the latent), with a linear feather on
+ * the edges that lie inside the latent (an edge on the border has nothing to blend with).
+ */
 export function rectangleMask(h: number, w: number, x: number, y: number, rw: number, rh: number, feather: number): Float32Array {
   const m = new Float32Array(h * w);
   const x0 = x * w, x1 = (x + rw) * w, y0 = y * h, y1 = (y + rh) * h;
-  const fx = Math.max(1e-6, feather * w), fy = Math.max(1e-6, feather * h);
+  const axis = (center: number, lo: number, hi: number, size: number) => {
+    const dLo = lo <= 0 ? Infinity : center - lo;
+    const dHi = hi >= size ? Infinity : hi - center;
+    const d = Math.min(dLo, dHi);
+    if (feather <= 0) return d > 0 ? 1 : 0;
+    return Math.min(1, Math.max(0, d / (feather * size) + 0.5));
+  };
   for (let r = 0; r < h; r++) {
-    const cy = r + 0.5;
-    const wy = feather > 0 ? Math.min(1, Math.max(0, Math.min(cy - y0, y1 - cy) / fy + 0.5)) : cy >= y0 && cy < y1 ? 1 : 0;
-    for (let c = 0; c < w; c++) {
-      const cx = c + 0.5;
-      const wx = feather > 0 ? Math.min(1, Math.max(0, Math.min(cx - x0, x1 - cx) / fx + 0.5)) : cx >= x0 && cx < x1 ? 1 : 0;
-      m[r * w + c] = wx * wy;
-    }
+    const wy = axis(r + 0.5, y0, y1, h);
+    for (let c = 0; c < w; c++) m[r * w + c] = wy * axis(c + 0.5, x0, x1, w);
   }
   return m;
 }

@@ -8,7 +8,7 @@ import { Server as SocketServer } from "socket.io";
 import type { NodeSpec } from "../../nodes/schema.ts";
 import { GateAnswer, PromptRequest } from "../../nodes/schema.ts";
 import { ALL_NODES, createRegistry, loadNodeModules } from "../../nodes/index.ts";
-import { applyValues, buildCatalog, parseWorkflow, ParamError, validateWorkflow, WorkflowFormatError } from "../engine/index.ts";
+import { applyValues, buildCatalog, ComponentError, expandComponents, foldComponentErrors, parseWorkflow, ParamError, validateWorkflow, WorkflowFormatError } from "../engine/index.ts";
 import { Dispatcher } from "../executor/dispatcher.ts";
 import { Store } from "../store/store.ts";
 import { packOptions, listPackInfo } from "./packs.ts";
@@ -114,7 +114,15 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
         throw err;
       }
     }
-    const report = validateWorkflow(workflow, lookup, body.data.outputs);
+    let flat;
+    try {
+      flat = expandComponents(workflow);
+    } catch (err) {
+      if (err instanceof ComponentError) throw new HttpError(400, `node ${err.nodeId}: ${err.message}`, { nodeErrors: { [err.nodeId]: [{ message: err.message }] } });
+      throw err;
+    }
+    const flatReport = validateWorkflow(flat, lookup, body.data.outputs);
+    const report = { ...flatReport, nodeErrors: foldComponentErrors(flatReport.nodeErrors, workflow) };
     if (!report.ok) {
       const count = Object.values(report.nodeErrors).reduce((n, list) => n + list.length, 0) + report.errors.length;
       const first = report.errors[0] ?? Object.entries(report.nodeErrors).map(([id, list]) => `node ${id}: ${list[0].input ? `${list[0].input}: ` : ""}${list[0].message}`)[0];

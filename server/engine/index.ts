@@ -7,3 +7,4 @@ export { migrateWorkflow, parseWorkflow, WorkflowFormatError } from "./migrate.t
 export { buildCatalog } from "./catalog.ts";
 export { applyValues, coerceLiteral, ParamError } from "./params.ts";
 export { rerollUpstream, ancestorsOf } from "./reroll.ts";
+export { expandComponents, foldComponentErrors, componentKey, ComponentError, COMPONENT_PREFIX } from "./components.ts";

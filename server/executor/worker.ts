@@ -2,7 +2,7 @@
 // a time (a prompt paused at a gate steps aside), and reports progress to the main thread.
 import { parentPort, workerData } from "node:worker_threads";
 import type { GateAnswer, Workflow } from "../../nodes/schema.ts";
-import { ExecutionCancelled, ExecutionFailed, OutputCache, executeWorkflow, rerollUpstream, type ExecutionResult } from "../engine/index.ts";
+import { ExecutionCancelled, ExecutionFailed, OutputCache, executeWorkflow, expandComponents, rerollUpstream, type ExecutionResult } from "../engine/index.ts";
 import type { FromWorker, ToWorker, WorkerEvent, WorkerOptions } from "./protocol.ts";
 import { createNodeHost } from "./node-host.ts";
 
@@ -60,7 +60,8 @@ async function run(promptId: string, msg: Extract<ToWorker, { type: "run" }>): P
     },
   });
 
-  let workflow = msg.workflow;
+  // Components are expanded here, so the stored prompt keeps the workflow as the person built it.
+  let workflow = expandComponents(msg.workflow);
   try {
     let result: ExecutionResult | undefined;
     // A gate answered with "reroll" moves the seeds upstream of it and runs again; the cache
