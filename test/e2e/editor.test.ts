@@ -118,20 +118,21 @@ describe("editor canvas", () => {
       const search = page.locator('[data-testid="palette-search"]');
       await search.waitFor();
       await search.fill("scale");
+      await page.locator('[data-testid="palette-item"][data-node-type="ImageScale"]').first().waitFor();
       await page.keyboard.press("Enter");
-      await page.locator('[data-node-type="ImageScale"]').nth(1).waitFor();
-      assert.equal(await page.locator('[data-node-type="ImageScale"]').count(), 2);
+      await page.locator('[data-node-id][data-node-type="ImageScale"]').nth(1).waitFor();
+      assert.equal(await page.locator('[data-node-id][data-node-type="ImageScale"]').count(), 2);
       // Keyboard: Ctrl+K, fuzzy query, arrow keys, Enter.
       await page.mouse.move(spot.x, spot.y);
       await page.keyboard.press("Control+k");
       await search.waitFor();
-      await search.fill("blnd");
+      await search.fill("img blnd");
       const first = page.locator('[data-testid="palette-item"]').first();
       assert.equal(await first.getAttribute("data-node-type"), "ImageBlend");
       await page.keyboard.press("ArrowDown");
       await page.keyboard.press("ArrowUp");
       await page.keyboard.press("Enter");
-      await page.locator('[data-node-type="ImageBlend"]').waitFor();
+      await page.locator('[data-node-id][data-node-type="ImageBlend"]').waitFor();
     });
   });
 
@@ -147,8 +148,10 @@ describe("editor canvas", () => {
       assert.ok(types.includes("SaveImage") && types.includes("ImageScale"), `compatible nodes offered: ${types.join(",")}`);
       assert.ok(!types.includes("EmptyImage") && !types.includes("LoadImage"), "nodes without an IMAGE input are filtered out");
       await search.fill("preview");
+      await page.locator('[data-testid="palette-item"][data-node-type="PreviewImage"]').first().waitFor();
+      assert.equal(await page.locator('[data-testid="palette-item"]').first().getAttribute("data-node-type"), "PreviewImage");
       await page.keyboard.press("Enter");
-      await page.locator('[data-node-type="PreviewImage"]').waitFor();
+      await page.locator('[data-node-id][data-node-type="PreviewImage"]').waitFor();
       const wf = await currentWorkflow(page);
       const preview = wf.nodes.find((n) => n.type === "PreviewImage")!;
       assert.deepEqual(preview.inputs.image, { node: "4", output: "image" });

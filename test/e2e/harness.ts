@@ -146,3 +146,11 @@ export async function dragLink(page: Page, from: { x: number; y: number }, to: {
   for (let i = 1; i <= steps; i++) await page.mouse.move(from.x + ((to.x - from.x) * i) / steps, from.y + ((to.y - from.y) * i) / steps);
   await page.mouse.up();
 }
+
+/** Whether the server can run the cascade: the text-to-image template and at least one model pack. */
+export async function canRunCascade(url: string): Promise<boolean> {
+  if (!(await hasTemplate(url, "text-to-image"))) return false;
+  const specs = (await (await fetch(`${url}/api/nodes`)).json()) as { type: string; inputs: { name: string; options?: string[] }[] }[];
+  const loader = specs.find((s) => s.type === "LoadCascadePack");
+  return !!loader?.inputs.find((i) => i.name === "pack")?.options?.length;
+}

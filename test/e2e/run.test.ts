@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { Browser, Page } from "playwright-core";
 import { imageChain } from "./fixtures.ts";
-import { artifactPath, currentWorkflow, hasTemplate, launchBrowser, loadWorkflow, openEditor, startServer, type Server } from "./harness.ts";
+import { artifactPath, canRunCascade, currentWorkflow, launchBrowser, loadWorkflow, openEditor, startServer, type Server } from "./harness.ts";
 
 let server: Server;
 let browser: Browser;
@@ -42,7 +42,8 @@ describe("running and watching", () => {
   test("editing the prompt and queueing shows progress, a preview and then the final image on the Save node", async () => {
     const { context, page, errors } = await openEditor(browser, server.url);
     try {
-      const cascade = await hasTemplate(server.url, "text-to-image");
+      // The cascade when the server has its template and a model pack; image nodes otherwise.
+      const cascade = await canRunCascade(server.url);
       if (!cascade) await loadWorkflow(page, imageChain());
       const wf = await currentWorkflow(page);
       const save = wf.nodes.find((n) => n.type === "SaveImage");

@@ -21,6 +21,7 @@ export default function Palette({ req }: { req: PaletteRequest }) {
   const [active, setActive] = useState(0);
   const inputRef = useRef<HTMLInputElement>(null);
   const listRef = useRef<HTMLUListElement>(null);
+  const lastPointer = useRef({ x: req.screenPos?.x ?? -1, y: req.screenPos?.y ?? -1 });
   const close = useUi((s) => s.closePalette);
 
   const pool = useMemo(() => {
@@ -80,7 +81,12 @@ export default function Palette({ req }: { req: PaletteRequest }) {
               role="option"
               aria-selected={i === active}
               className={i === active ? "active" : ""}
-              onMouseEnter={() => setActive(i)}
+              onMouseMove={(e) => {
+                // Only a real pointer move selects: lists re-render under a still pointer while typing.
+                if (e.clientX === lastPointer.current.x && e.clientY === lastPointer.current.y) return;
+                lastPointer.current = { x: e.clientX, y: e.clientY };
+                if (i !== active) setActive(i);
+              }}
               onMouseDown={(e) => { e.preventDefault(); choose(s); }}
             >
               <span className="palette-cat" style={{ background: nodeColor(s.type, s.category) }}>{s.category}</span>
