@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { createRegistry } from "../../nodes/index.ts";
-import { Workflow as WorkflowSchema, type Tensor, type Workflow } from "../../nodes/schema.ts";
+import { Workflow as WorkflowSchema, type ComponentDef, type Tensor, type Workflow } from "../../nodes/schema.ts";
 import { buildCatalog, ComponentError, executeWorkflow, expandComponents, foldComponentErrors, OutputCache, validateWorkflow } from "../../server/engine/index.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "sluice-components-"));
@@ -20,7 +20,7 @@ const L = (node: string, output: string) => ({ node, output });
 const wf = (w: Partial<Workflow>): Workflow => WorkflowSchema.parse({ format: "sluice.workflow", version: "1.0.0", ...w });
 
 // "tint": blends its input with a colour; exposes the colour and the factor.
-const tint = {
+const tint: ComponentDef = {
   name: "Tint",
   nodes: [
     { id: "c", type: "EmptyImage", inputs: { width: 8, height: 8, color: "#ff0000" } },
@@ -72,7 +72,7 @@ describe("components", () => {
   });
 
   it("components nest", async () => {
-    const doubleTint = {
+    const doubleTint: ComponentDef = {
       name: "Double tint",
       nodes: [
         { id: "x", type: "component/tint", inputs: { color: "#00ff00" } },

@@ -1,0 +1,125 @@
+// Prompt adherence of a pack, scored from the pixels (the data set is synthetic, so colour, shape
+// and position can be read back). Generates through the normal engine from the held-out prompts
+// at the pack's default settings, plus the two-prompt composition template on held-out pairs.
+//
+//   npm run eval [-- --cfg N] [-- --pack tiny --models DIR --limit N --seed S]
+//
+// Prints the lines below and writes bench/results/eval.json.
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Tensor, Workflow } from "../nodes/schema.ts";
+import { tensorToPixels } from "../nodes/image-tensor.ts";
+import { executeWorkflow, OutputCache, parseWorkflow } from "../server/engine/index.ts";
+import { createNodeHost } from "../server/executor/node-host.ts";
+import type { CascadeRuntime } from "../server/runtime/index.ts";
+import { aggregate, caption, scoreImage, scorerCeiling, type Expectation, type SceneScore } from "./scorer.ts";
+
+const ROOT = join(import.meta.dirname, "..");
+const args = process.argv.slice(2);
+const arg = (name: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const packName = arg("pack") ?? "tiny";
+const modelsDir = arg("models") ?? join(ROOT, "models");
+const limit = arg("limit") ? Number(arg("limit")) : Infinity;
+const baseSeed = Number(arg("seed") ?? 1);
+
+const temp = mkdtempSync(join(tmpdir(), "sluice-eval-"));
+const host = await createNodeHost({ outputsDir: temp, uploadsDir: temp, tempDir: temp, modelsDir, device: arg("device") ?? "cpu" }, () => {});
+const runtime = host.servicesFor("eval").runtime as CascadeRuntime;
+const pack = await runtime.pack(packName);
+const m = pack.manifest;
+const cfgC = arg("cfg") !== undefined ? Number(arg("cfg")) : m.stageC.cfg;
+const [width, height] = m.resolution.default;
+
+// A capture node stands in for SaveImage so images stay in memory.
+let captured: Tensor | undefined;
+host.registry.set("EvalCapture", {
+  type: "EvalCapture", displayName: "Eval capture", category: "eval", description: "keeps the image for scoring", output: true,
+  inputs: [{ name: "image", type: "IMAGE" }], outputs: [],
+  execute({ image }) { captured = image as Tensor; return { ui: {} }; },
+});
+
+function load(name: string): Workflow {
+  const wf = parseWorkflow(JSON.parse(readFileSync(join(ROOT, "templates", `${name}.json`), "utf8")));
+  for (const n of wf.nodes) {
+    if (n.type === "LoadCascadePack") n.inputs.pack = packName;
+    if (n.type === "SaveImage") n.type = "EvalCapture", n.inputs = { image: n.inputs.image };
+    if (n.type === "EmptyCascadeLatent") Object.assign(n.inputs, { width, height, compression: m.stageC.compression });
+  }
+  return wf;
+}
+
+/** The pack's defaults on both samplers of a template (Stage C: node ids in `cNodes`). */
+function defaults(wf: Workflow, cNodes: string[], seed: number): Workflow {
+  for (const n of wf.nodes) {
+    if (n.type !== "CascadeSampler") continue;
+    const isC = cNodes.includes(n.id);
+    const stage = isC ? m.stageC : m.stageB;
+    Object.assign(n.inputs, { steps: stage.steps, cfg: isC ? cfgC : stage.cfg, sampler: stage.sampler, seed: isC ? seed : seed + 1 });
+  }
+  return wf;
+}
+
+function setText(wf: Workflow, nodeId: string, text: string): void {
+  wf.nodes.find((n) => n.id === nodeId)!.inputs.text = text;
+}
+
+const cache = new OutputCache(256 * 1024 ** 2);
+async function generate(wf: Workflow): Promise<Uint8Array> {
+  captured = undefined;
+  await executeWorkflow({ promptId: "eval", workflow: wf, registry: host.registry, cache, services: host.servicesFor("eval") });
+  if (!captured) throw new Error("the workflow produced no image");
+  const px = tensorToPixels(captured, 0);
+  return px.data;
+}
+
+const prompts: (Expectation & { prompt: string })[] = JSON.parse(readFileSync(join(ROOT, "bench", "heldout-prompts.json"), "utf8")).slice(0, limit);
+const started = performance.now();
+const scored: { expectation: Expectation; score: SceneScore }[] = [];
+for (const [i, p] of prompts.entries()) {
+  const wf = defaults(load("text-to-image"), ["5"], baseSeed + i);
+  setText(wf, "2", p.prompt);
+  const rgb = await generate(wf);
+  scored.push({ expectation: p, score: scoreImage({ data: rgb, width, height, channels: 3 }, p) });
+  process.stderr.write(`\rgenerating ${i + 1}/${prompts.length}`);
+}
+process.stderr.write("\n");
+
+// Composition: held-out two-object scenes with one object on the left and one on the right, the
+// left half from the left object's prompt and the right half from the right object's.
+const pairs = prompts.filter((p) => p.objects.length === 2 && p.objects.some((o) => o.position === "left") && p.objects.some((o) => o.position === "right"));
+let compositionOk = 0;
+for (const [i, p] of pairs.entries()) {
+  const left = p.objects.find((o) => o.position === "left")!, right = p.objects.find((o) => o.position === "right")!;
+  const wf = defaults(load("two-prompt-composition"), ["5", "12"], baseSeed + 1000 + i);
+  setText(wf, "2", caption({ background: p.background, objects: [left] }));
+  setText(wf, "11", caption({ background: p.background, objects: [right] }));
+  setText(wf, "14", caption({ background: p.background, objects: [left, right] }));
+  const rgb = await generate(wf);
+  if (scoreImage({ data: rgb, width, height, channels: 3 }, { background: p.background, objects: [left, right] }).colorPosition) compositionOk++;
+  process.stderr.write(`\rcomposing ${i + 1}/${pairs.length}`);
+}
+process.stderr.write("\n");
+
+const a = aggregate(scored);
+const ceiling = scorerCeiling(prompts, width);
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+const composition = pairs.length ? compositionOk / pairs.length : 0;
+console.log(`pack ${packName}: ${prompts.length} held-out prompts, Stage C cfg ${cfgC}, ${m.stageC.steps}+${m.stageB.steps} steps (${m.stageC.sampler}/${m.stageB.sampler}), ${((performance.now() - started) / 1000).toFixed(0)} s`);
+console.log(`scorer ceiling (real images): ${pct(ceiling)}`);
+console.log(`single-object colour+position: ${pct(a.singleColorPosition)}`);
+console.log(`single-object shape: ${pct(a.singleShape)}`);
+console.log(`two-object colour+position: ${pct(a.twoColorPosition)}`);
+console.log(`two-object shape: ${pct(a.twoShape)}`);
+console.log(`two-prompt composition (each side follows its prompt, ${pairs.length} pairs): ${pct(composition)}`);
+
+mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
+writeFileSync(join(ROOT, "bench", "results", "eval.json"), JSON.stringify({
+  date: new Date().toISOString(), pack: packName, cfg: cfgC, prompts: prompts.length,
+  scorerCeiling: ceiling, singleColorPosition: a.singleColorPosition, singleShape: a.singleShape,
+  twoColorPosition: a.twoColorPosition, twoShape: a.twoShape, composition, compositionPairs: pairs.length,
+}, null, 2) + "\n");
+await host.dispose();
