@@ -89,6 +89,24 @@ describe("cascade through the server", () => {
     assert.match(entry.error.message, /input "latent" is a Stage B latent but the model is Stage C/);
   });
 
+  it("branches Stage B and A over several seeds from one Stage C latent, each image keeping its seed", async () => {
+    const wf = withInputs(template("text-to-image"), "5", { steps: 3, seed: 11 });
+    wf.nodes.push({ id: "20", type: "BranchSeeds", inputs: { latent: { node: "4", output: "stage_b" }, seed: 0, count: 1, seeds: "5, 6, 18446744073709551615" } });
+    wf.nodes.find((n: { id: string }) => n.id === "7").inputs.latent = { node: "20", output: "latent" };
+    const entry = await s.waitSettled((await s.post("/api/prompt", { workflow: wf })).body.promptId);
+    assert.equal(entry.status, "done", JSON.stringify(entry.error));
+    const images = entry.outputs["9"].images;
+    assert.deepEqual(images.map((i: { seed: string }) => i.seed), ["5", "6", "18446744073709551615"]);
+    const pixels = await Promise.all(images.map(async (i: { file: string }) => sharp(Buffer.from(await (await fetch(`${s.url}/api/view?file=${encodeURIComponent(i.file)}`)).arrayBuffer())).raw().toBuffer()));
+    assert.ok(!pixels[0].equals(pixels[1]), "different seeds give different images");
+
+    // Picking the second keeps its seed: a single run at that seed reproduces it.
+    const single = withInputs(withInputs(template("text-to-image"), "5", { steps: 3, seed: 11 }), "7", { seed: 6 });
+    const one = await s.waitSettled((await s.post("/api/prompt", { workflow: withInputs(single, "9", { prefix: "picked" }) })).body.promptId);
+    const picked = await sharp(await imageBytes(s, one)).raw().toBuffer();
+    assert.ok(picked.equals(pixels[1]), "the branch at seed 6 equals a plain run at seed 6");
+  });
+
   it("lists the packs with their stages", async () => {
     const packs = await s.get("/api/packs");
     const random = packs.body.find((p: { name: string }) => p.name === "random");
