@@ -44,10 +44,11 @@ export function checkConnection(c: ConnectionLike, nodes: FlowNode[], edges: Flo
   const srcType = nodeTypeOf(nodes, c.source);
   const dstType = nodeTypeOf(nodes, c.target);
   const from = catalog.get(srcType ?? "")?.outputs.find((o) => o.name === c.sourceHandle)?.type;
-  const to = catalog.get(dstType ?? "")?.inputs.find((i) => i.name === c.targetHandle)?.type;
+  const toSpec = catalog.get(dstType ?? "")?.inputs.find((i) => i.name === c.targetHandle);
+  const to = toSpec?.type;
   if (!from || !to) return { ok: false, reason: "unknown socket" };
-  const compat = socketCompatibility(from, to);
-  if (!compat.ok) return { ok: false, reason: `Type mismatch: ${from} cannot connect to ${c.targetHandle} (${to})` };
+  const compat = socketCompatibility(from, to, toSpec?.accepts);
+  if (!compat.ok) return { ok: false, reason: `Type mismatch: ${from} cannot connect to ${c.targetHandle} (${toSpec?.accepts?.length ? [to, ...toSpec.accepts].join(" or ") : to})` };
   if (reaches(edges, c.target, c.source)) return { ok: false, reason: "That link would create a cycle" };
   const replaces = edges.find((e) => e.target === c.target && e.targetHandle === c.targetHandle);
   if (replaces && replaces.source === c.source && replaces.sourceHandle === c.sourceHandle) return { ok: false, reason: "already connected" };
@@ -59,7 +60,7 @@ export function compatibleSocket(spec: NodeSpec, from: { kind: "source" | "targe
   if (from.kind === "source") {
     // Dragged from an output: the new node needs an input of a compatible type. Prefer exact types.
     const inputs = spec.inputs;
-    return (inputs.find((i) => i.type === from.type) ?? inputs.find((i) => socketCompatibility(from.type, i.type).ok && (i.type !== "*" || from.type !== "*")))?.name;
+    return (inputs.find((i) => i.type === from.type) ?? inputs.find((i) => socketCompatibility(from.type, i.type, i.accepts).ok && (i.type !== "*" || from.type !== "*")))?.name;
   }
   const outputs = spec.outputs;
   return (outputs.find((o) => o.type === from.type) ?? outputs.find((o) => socketCompatibility(o.type, from.type).ok))?.name;

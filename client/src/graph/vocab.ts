@@ -9,9 +9,10 @@ export const WORKFLOW_VERSION: typeof Schema.WORKFLOW_VERSION = "1.0.0";
 export const LITERAL_TYPES: readonly SocketType[] = ["INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"];
 export const MAX_SEED: typeof Schema.MAX_SEED = (1n << 64n) - 1n;
 
-export const socketCompatibility: typeof Schema.socketCompatibility = (from, to) => {
-  if (from === to || from === "*" || to === "*") return { ok: true };
-  return { ok: false, reason: `type mismatch: ${from} cannot feed an input of type ${to}` };
+export const socketCompatibility: typeof Schema.socketCompatibility = (from, to, accepts) => {
+  if (from === to || from === "*" || to === "*" || accepts?.includes(from)) return { ok: true };
+  const wanted = accepts?.length ? accepts.join(" or ") : to;
+  return { ok: false, reason: `type mismatch: ${from} cannot feed an input of type ${wanted}` };
 };
 
 export const isLink: typeof Schema.isLink = (v: unknown): v is Link =>
