@@ -32,7 +32,7 @@ async function boot() {
     return;
   }
   const saved = restoreSaved();
-  if (saved) useGraph.getState().load(saved.workflow, { library: saved.library });
+  if (saved) useGraph.getState().load(saved.workflow, { library: saved.library, tidy: false });
   else if (!(await loadTemplate(DEFAULT_TEMPLATE, { record: false, quiet: true }))) {
     useUi.getState().setEmptyHint(`The "${DEFAULT_TEMPLATE}" template is not available on this server yet.`);
   }

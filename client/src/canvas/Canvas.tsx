@@ -53,10 +53,24 @@ export function Canvas() {
   const rf = useReactFlow<FlowNode, FlowEdge>();
   const wrapper = useRef<HTMLDivElement>(null);
 
+  // After a workflow is loaded: once every node is measured, push apart nodes that overlap (a file's
+  // positions may assume smaller nodes), grow the groups around their nodes, and fit the view.
   useEffect(() => {
     if (!loadCount) return;
-    const t = setTimeout(() => void rf.fitView({ padding: 0.08, duration: 0, maxZoom: 1 }), 60);
-    return () => clearTimeout(t);
+    let done = false;
+    const settle = () => {
+      if (done) return;
+      const { nodes: ns } = useGraph.getState();
+      if (ns.some((n) => n.type !== "frame" && !n.measured?.height)) return;
+      done = true;
+      unsubscribe();
+      if (useGraph.getState().tidy) useGraph.getState().resolveOverlaps();
+      requestAnimationFrame(() => void rf.fitView({ padding: 0.06, duration: 0, maxZoom: 1 }));
+    };
+    const unsubscribe = useGraph.subscribe(settle);
+    const timer = setTimeout(() => { if (!done) { done = true; unsubscribe(); void rf.fitView({ padding: 0.06, duration: 0, maxZoom: 1 }); } }, 1500);
+    settle();
+    return () => { done = true; unsubscribe(); clearTimeout(timer); };
   }, [loadCount, rf]);
 
   const isValidConnection: IsValidConnection<FlowEdge> = useCallback((c) => {

@@ -200,7 +200,7 @@ function ImageArea({ id, spec, run }: { id: string; spec: NodeSpec; run: NodeRun
   };
 
   return (
-    <div className="snode-image-area">
+    <div className={`snode-image-area${spec.output ? "" : " compact"}`}>
       <div className="snode-image-box">
         {main ? (
           <img

@@ -159,7 +159,7 @@ function round(v: number): number {
 }
 
 /** Column = longest path from a source; rows stacked inside each column. Returns positions. */
-export function layoutLeftToRight(nodes: WorkflowNode[], catalog: Catalog): Map<string, [number, number]> {
+export function layoutLeftToRight(nodes: WorkflowNode[], catalog: Catalog, heights?: Map<string, number>): Map<string, [number, number]> {
   const ids = new Set(nodes.map((n) => n.id));
   const deps = new Map<string, string[]>();
   for (const n of nodes) {
@@ -190,7 +190,7 @@ export function layoutLeftToRight(nodes: WorkflowNode[], catalog: Catalog): Map<
     let y = 0;
     for (const n of col) {
       out.set(n.id, [d * (NODE_WIDTH + 70), y]);
-      y += estimateHeight(n.type, catalog) + 40;
+      y += (heights?.get(n.id) ?? estimateHeight(n.type, catalog)) + 40;
     }
   }
   return out;
@@ -214,7 +214,8 @@ export function hasPreviewArea(spec: NodeSpec | undefined): boolean {
 /** Auto-layout of what is on the canvas now (keeps frames where they are). */
 export function relayout(nodes: FlowNode[], edges: FlowEdge[], catalog: Catalog): FlowNode[] {
   const wf = flowToWorkflow(nodes.filter((n) => n.type !== "frame"), edges);
-  const pos = layoutLeftToRight(wf.nodes.map((n) => ({ ...n, ui: undefined })), catalog);
+  const heights = new Map(nodes.filter((n) => n.measured?.height).map((n) => [n.id, n.measured!.height!]));
+  const pos = layoutLeftToRight(wf.nodes.map((n) => ({ ...n, ui: undefined })), catalog, heights);
   return nodes.map((n) => {
     const p = pos.get(n.id);
     return p && n.type !== "frame" ? { ...n, position: { x: p[0], y: p[1] } } : n;

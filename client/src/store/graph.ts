@@ -29,7 +29,9 @@ interface GraphState {
   loadCount: number;
 
   setCatalog(specs: NodeSpec[]): void;
-  load(wf: Workflow, opts?: { record?: boolean; library?: GraphState["library"] }): void;
+  load(wf: Workflow, opts?: { record?: boolean; library?: GraphState["library"]; tidy?: boolean }): void;
+  /** Whether the last load asked for overlapping nodes to be pushed apart once measured. */
+  tidy: boolean;
   setLibrary(l: GraphState["library"]): void;
   workflow(): Workflow;
   onNodesChange(changes: NodeChange<FlowNode>[]): void;
@@ -49,6 +51,8 @@ interface GraphState {
   duplicate(): void;
   groupSelection(): void;
   arrange(): void;
+  /** Moves nodes down until none overlaps another; groups grow to keep their nodes inside. */
+  resolveOverlaps(): void;
   record(key?: string): void;
   undo(): void;
   redo(): void;
@@ -91,6 +95,7 @@ export const useGraph = create<GraphState>((set, get) => ({
   future: [],
   snap: true,
   loadCount: 0,
+  tidy: true,
 
   setCatalog(specs) {
     set({ specs, catalog: new Map(specs.map((s) => [s.type, s])) });
@@ -104,6 +109,7 @@ export const useGraph = create<GraphState>((set, get) => ({
       meta: { name: wf.name, description: wf.description, components: wf.components, params: wf.params, extra: wf.extra },
       library: opts?.library ?? null,
       loadCount: get().loadCount + 1,
+      tidy: opts?.tidy ?? true,
       ...(opts?.record ? {} : { past: [], future: [] }),
     });
   },
@@ -341,7 +347,52 @@ export const useGraph = create<GraphState>((set, get) => ({
 
   arrange() {
     get().record();
-    set({ nodes: relayout(get().nodes, get().edges, get().catalog), loadCount: get().loadCount + 1 });
+    set({ nodes: relayout(get().nodes, get().edges, get().catalog), loadCount: get().loadCount + 1, tidy: true });
+  },
+
+  resolveOverlaps() {
+    const nodes = get().nodes;
+    const frames = nodes.filter((n) => n.type === "frame");
+    const items = nodes.filter((n) => n.type !== "frame");
+    const members = new Map(frames.map((f) => {
+      const r = nodeRect(f);
+      return [f.id, items.filter((n) => n.position.x >= r.x && n.position.y >= r.y && n.position.x < r.x + r.w && n.position.y < r.y + r.h).map((n) => n.id)];
+    }));
+    const gap = 16;
+    const placed: { id: string; x: number; y: number; w: number; h: number }[] = [];
+    const moved = new Map<string, { x: number; y: number }>();
+    for (const n of [...items].sort((a, b) => a.position.y - b.position.y || a.position.x - b.position.x)) {
+      const r = nodeRect(n);
+      let y = r.y;
+      for (let guard = 0; guard < 200; guard++) {
+        const hit = placed.find((p) => r.x < p.x + p.w + gap && r.x + r.w + gap > p.x && y < p.y + p.h + gap && y + r.h + gap > p.y);
+        if (!hit) break;
+        y = hit.y + hit.h + gap;
+      }
+      placed.push({ id: n.id, x: r.x, y, w: r.w, h: r.h });
+      if (y !== r.y) moved.set(n.id, { x: r.x, y });
+    }
+    if (!moved.size) return;
+    const rects = new Map(placed.map((p) => [p.id, p]));
+    set({
+      nodes: nodes.map((n) => {
+        if (n.type === "frame") {
+          const ids = members.get(n.id) ?? [];
+          if (!ids.length) return n;
+          const f = nodeRect(n);
+          let bottom = f.y + f.h;
+          let right = f.x + f.w;
+          for (const id of ids) {
+            const p = rects.get(id)!;
+            bottom = Math.max(bottom, p.y + p.h + 20);
+            right = Math.max(right, p.x + p.w + 20);
+          }
+          return bottom === f.y + f.h && right === f.x + f.w ? n : { ...n, width: right - f.x, height: bottom - f.y };
+        }
+        const m = moved.get(n.id);
+        return m ? { ...n, position: m } : n;
+      }) as FlowNode[],
+    });
   },
 
   record(key) {
