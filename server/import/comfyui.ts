@@ -360,6 +360,7 @@ function readUi(raw: Json, warnings: string[]): { nodes: CNode[]; groups: Group[
   let reroutes = 0;
   for (const n of nodes) {
     const label = `node ${n.id} (${n.type})`;
+    if (!n.type) { warnings.push(`node ${n.id} has no type: dropped`); continue; }
     if (n.type === "Reroute") { reroutes++; continue; }
     if (n.mode === 2) { warnings.push(`${label} is muted in ComfyUI (mode 2): dropped`); continue; }
     if (n.mode === 4) { warnings.push(`${label} is bypassed in ComfyUI (mode 4): removed, its inputs wired through to its consumers`); continue; }
@@ -402,7 +403,7 @@ function apiEntries(raw: unknown): [string, Json][] | undefined {
     const inner = apiEntries(raw.prompt); // the body of ComfyUI's POST /prompt
     if (inner) return inner;
   }
-  const entries = Object.entries(raw).filter((e): e is [string, Json] => isObject(e[1]) && typeof e[1].class_type === "string");
+  const entries = Object.entries(raw).filter((e): e is [string, Json] => isObject(e[1]) && typeof e[1].class_type === "string" && e[1].class_type !== "");
   return entries.length ? entries : undefined;
 }
 
