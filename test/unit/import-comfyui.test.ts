@@ -264,6 +264,14 @@ describe("ComfyUI import: odd corners of the UI format", () => {
     assert.deepEqual([4, 4, "euler", 1], ["steps", "cfg", "sampler", "denoise"].map((k) => node(workflow.nodes, "6").inputs[k]));
   });
 
+  it("leaves an input unconnected, naming node and input, when its source is muted", () => {
+    const wf = uiWorkflow([1, "fixed", 4, 4, "euler", "simple", 1]);
+    wf.nodes[2] = { ...wf.nodes[2], mode: 2 };
+    const { workflow, warnings } = importComfyUi(wf, CTX);
+    assert.equal(node(workflow.nodes, "6").inputs.latent, undefined);
+    assert.ok(warnings.includes("node 6 (KSampler): input \"latent_image\" is left unconnected: it came from node 3 (StableCascade_EmptyLatentImage), which is muted"), warnings.join("\n"));
+  });
+
   it("refuses what is neither format, with reasons", () => {
     assert.throws(() => importComfyUi({ hello: "world" }, CTX), (err: unknown) => err instanceof ImportError && err.reasons.length === 2);
     assert.throws(() => importComfyUi({ nodes: [], links: [] }, CTX), (err: unknown) => err instanceof ImportError && /no nodes/.test(err.message));
