@@ -2,7 +2,8 @@
 import { ReactFlowProvider, useReactFlow } from "@xyflow/react";
 import { lazy, Suspense, useEffect, useRef, useState } from "react";
 import {
-  copySelection, exportWorkflow, interrupt, loadTemplate, newWorkflow, pasteFromStorage, pasteText, queuePrompt, saveToLibrary,
+  copySelection, exportWorkflow, interrupt, loadTemplate, makeComponentFromSelection, newWorkflow, pasteFromStorage, pasteText, queuePrompt,
+  saveComponentDefinition, saveToLibrary,
 } from "./actions.ts";
 import { api, type TemplateInfo } from "./api.ts";
 import { Canvas, importFile, loadWorkflowText, pointer } from "./canvas/Canvas.tsx";
@@ -45,6 +46,7 @@ function useShortcuts() {
       else if (mod && ((k === "z" && e.shiftKey) || k === "y")) { e.preventDefault(); g.redo(); }
       else if (mod && k === "k") { e.preventDefault(); openPalette(); }
       else if (mod && k === "d") { e.preventDefault(); g.duplicate(); }
+      else if (mod && k === "g" && e.shiftKey) { e.preventDefault(); makeComponentFromSelection(); }
       else if (mod && k === "g") { e.preventDefault(); g.groupSelection(); }
       else if (mod && k === "a") {
         e.preventDefault();
@@ -126,6 +128,7 @@ function Toolbar() {
         <button onClick={() => void rf.fitView({ padding: 0.08, duration: 200, maxZoom: 1 })} title="Fit view (F)">Fit</button>
         <button onClick={() => g().arrange()} title="Lay out left to right">Arrange</button>
         <button onClick={() => g().groupSelection()} title="Frame the selected nodes (Ctrl+G)">Group</button>
+        <button onClick={makeComponentFromSelection} data-testid="make-component" title="Make a component (subgraph) of the selected nodes (Ctrl+Shift+G)">Component</button>
         <button className={snap ? "on" : ""} onClick={() => g().setSnap(!snap)} title="Snap to grid">Snap</button>
         <button onClick={() => useUi.getState().openPalette({ flowPos: rf.screenToFlowPosition({ x: window.innerWidth / 2, y: window.innerHeight / 3 }) })} title="Add a node (Space, Ctrl+K, double-click)">+ Node</button>
       </div>
@@ -188,6 +191,8 @@ function Shell() {
   const panel = useUi((s) => s.panel);
   const banner = useUi((s) => s.banner);
   const emptyHint = useUi((s) => s.emptyHint);
+  const editing = useUi((s) => s.editingComponent);
+  const editingName = useGraph((s) => (editing ? s.meta.components?.[editing]?.name ?? editing : ""));
   const empty = useGraph((s) => s.nodes.length === 0);
   return (
     <div className="app">
@@ -197,6 +202,13 @@ function Shell() {
         {banner && (
           <div className="banner" data-testid="banner">
             {banner} <button className="w-icon" onClick={() => useUi.getState().setBanner(null)} title="Dismiss">✕</button>
+          </div>
+        )}
+        {editing && (
+          <div className="banner editing" data-testid="component-editing">
+            Editing component “{editingName}”: change its nodes, select them all, then
+            <button className="primary small" data-testid="component-save" onClick={saveComponentDefinition}>Save definition</button>
+            <button className="small" onClick={() => useUi.getState().setEditingComponent(null)} title="Stop editing; the unpacked nodes stay as plain nodes">Leave unpacked</button>
           </div>
         )}
         {empty && (

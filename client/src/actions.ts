@@ -191,3 +191,31 @@ export async function openFromLibrary(id: string, version?: number): Promise<voi
     toast(`Open failed: ${(e as Error).message}`, "error");
   }
 }
+
+// ----- components (issue 7) -----
+
+export function makeComponentFromSelection() {
+  const g = useGraph.getState();
+  const count = g.nodes.filter((n) => n.selected && n.type === "sluice").length;
+  if (!count) { toast("Select the nodes to make a component of (Shift+drag to box-select)", "warn"); return; }
+  const name = window.prompt(`Make a component of ${count} node${count > 1 ? "s" : ""}. Name:`, "My component");
+  if (!name?.trim()) return;
+  const id = g.makeComponent(name.trim());
+  if (id) toast(`Made component “${name.trim()}”: links across its border became its inputs and outputs`);
+}
+
+/** Unpacks one instance so its nodes can be edited; "Save definition" writes them back for all instances. */
+export function editComponent(instanceId: string, key: string) {
+  const ids = useGraph.getState().unpackComponent(instanceId);
+  if (ids.length) useUi.getState().setEditingComponent(key);
+}
+
+export function saveComponentDefinition() {
+  const key = useUi.getState().editingComponent;
+  if (!key) return;
+  const g = useGraph.getState();
+  const name = g.meta.components?.[key]?.name ?? key;
+  if (!g.makeComponent(name, key)) return;
+  useUi.getState().setEditingComponent(null);
+  toast(`Updated “${name}”: every instance follows`);
+}

@@ -55,7 +55,14 @@ export function connectSocket(): Socket {
     return false;
   };
   const on = <T extends Ev>(name: string, fn: (e: T) => void) => {
-    const h = (e: T) => { current = name; fn(e); };
+    // Nodes inside a component instance run as "<instance>/<inner>": show them on the instance.
+    const h = (e: T) => {
+      current = name;
+      if (e && typeof e.nodeId === "string" && e.nodeId.includes("/")) e = { ...e, nodeId: e.nodeId.split("/")[0] };
+      const withNode = e as T & { node?: unknown };
+      if (e && typeof withNode.node === "string" && withNode.node.includes("/")) e = { ...e, node: withNode.node.split("/")[0] };
+      fn(e);
+    };
     handlers.set(name, h as (ev: never) => void);
     s.on(name, h);
   };
@@ -117,7 +124,7 @@ export function connectSocket(): Socket {
   on("execution:done", (e: Ev & { outputs?: Record<string, { images?: OutputImage[] }> }) => {
     if (!mine(e)) return;
     for (const [nodeId, out] of Object.entries(e.outputs ?? {})) {
-      if (out?.images?.length) run().patch(nodeId, { images: out.images });
+      if (out?.images?.length) run().patch(nodeId.split("/")[0]!, { images: out.images });
     }
     finishRunning();
   });

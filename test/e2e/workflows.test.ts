@@ -74,4 +74,42 @@ describe("workflows", () => {
       await context.close();
     }
   });
+
+  test("make a component of selected nodes, run it, edit its definition", async () => {
+    const { context, page } = await openEditor(browser, server.url);
+    try {
+      await loadWorkflow(page, imageChain());
+      await page.locator('[data-node-id="1"] .snode-title').click();
+      await page.locator('[data-node-id="2"] .snode-title').click({ modifiers: ["Control"] });
+      page.once("dialog", (d) => void d.accept("Blue square"));
+      await page.click('[data-testid="make-component"]');
+      const instance = page.locator('[data-node-id][data-node-type^="component/"]');
+      await instance.waitFor();
+      await page.locator('[data-node-id="1"]').waitFor({ state: "detached" });
+      let wf = await currentWorkflow(page) as unknown as { nodes: { id: string; type: string; inputs: Record<string, unknown> }[]; components: Record<string, { name: string; nodes: unknown[]; outputs: { name: string }[] }> };
+      const inst = wf.nodes.find((n) => n.type.startsWith("component/"))!;
+      const key = inst.type.slice("component/".length);
+      assert.equal(wf.components[key]!.name, "Blue square");
+      assert.equal(wf.components[key]!.nodes.length, 2);
+      assert.deepEqual(wf.nodes.find((n) => n.id === "3")!.inputs.image, { node: inst.id, output: wf.components[key]!.outputs[0]!.name });
+      // The server expands the instance and runs it like the flat graph.
+      await page.click('[data-testid="queue-button"]');
+      await page.locator('[data-node-id="3"] [data-testid="node-image"]').waitFor({ timeout: 30000 });
+      // Edit: the instance unpacks into its nodes; saving the definition makes it an instance again.
+      await page.click(`[data-node-id="${inst.id}"] [data-testid="component-edit"]`);
+      await page.locator('[data-testid="component-editing"]').waitFor();
+      await page.waitForFunction(() => !document.querySelector('[data-node-id][data-node-type^="component/"]'));
+      await page.click('[data-testid="component-save"]');
+      await instance.waitFor();
+      wf = (await currentWorkflow(page)) as unknown as typeof wf;
+      assert.deepEqual(Object.keys(wf.components), [key]);
+      const again = wf.nodes.find((n) => n.type === `component/${key}`)!;
+      assert.deepEqual(wf.nodes.find((n) => n.id === "3")!.inputs.image, { node: again.id, output: wf.components[key]!.outputs[0]!.name });
+      // Undo walks back through the edit.
+      await page.keyboard.press("Control+z");
+      await page.waitForFunction(() => !document.querySelector('[data-node-id][data-node-type^="component/"]'));
+    } finally {
+      await context.close();
+    }
+  });
 });

@@ -4,7 +4,9 @@
 import { Handle, Position, type NodeProps } from "@xyflow/react";
 import { memo, useCallback, useState } from "react";
 import type { InputSpec, Literal, NodeSpec, SeedControl } from "../../../nodes/schema.ts";
+import { editComponent } from "../actions.ts";
 import { api, viewUrl } from "../api.ts";
+import { componentKey } from "../graph/components.ts";
 import { nodeColor, socketColor } from "../graph/colors.ts";
 import { hasPreviewArea, isWidgetInput } from "../graph/convert.ts";
 import { NODE_WIDTH, type SluiceNode } from "../graph/types.ts";
@@ -79,6 +81,12 @@ function NodeViewImpl({ id, data, selected }: NodeProps<SluiceNode>) {
           />
         ) : (
           <span className="snode-title">{title}</span>
+        )}
+        {componentKey(data.type) !== undefined && (
+          <span className="snode-comp nodrag">
+            <button title="Edit the definition (every instance follows)" data-testid="component-edit" onClick={() => editComponent(id, componentKey(data.type)!)}>Edit</button>
+            <button title="Unpack: replace this instance by its nodes (unlinks it)" data-testid="component-unpack" onClick={() => useGraph.getState().unpackComponent(id)}>Unpack</button>
+          </span>
         )}
         <span className="snode-badges">
           {status === "cached" && <span className="badge cached" data-testid="cached-badge" title="Result reused from the cache">cached</span>}

@@ -43,6 +43,7 @@ export function nodeColor(type: string | undefined, category: string | undefined
 }
 
 const TYPE_COLORS: [RegExp, string][] = [
+  [/^component\//, "#3b4f3f"],
   [/^load|loader|pack/i, "#2f4f6f"],
   [/sampler/i, "#5a2d4a"],
   [/textencode|conditioning|prompt|variation/i, "#6b5a2a"],

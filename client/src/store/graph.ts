@@ -6,15 +6,19 @@ import { create } from "zustand";
 import { type Literal, type NodeSpec, type SeedControl, type SocketType, type Workflow } from "../../../nodes/schema.ts";
 import { isLink, MAX_SEED, WORKFLOW_FORMAT } from "../graph/vocab.ts";
 import { checkConnection, compatibleSocket, type ConnectionLike } from "../graph/connect.ts";
-import { defaultValue, flowToWorkflow, groupToFrame, isWidgetInput, makeEdge, relayout, workflowToFlow, type Catalog } from "../graph/convert.ts";
+import { defaultValue, flowToWorkflow, groupToFrame, inputType, isWidgetInput, makeEdge, outputType, relayout, workflowToFlow, type Catalog } from "../graph/convert.ts";
+import { COMPONENT_PREFIX, componentKey, effectiveCatalog, usedComponents, makeComponent as buildComponent, uniqueKey, unpackComponent as unpackDef } from "../graph/components.ts";
 import { NODE_WIDTH, NOTE_TYPE, type FlowEdge, type FlowNode, type FrameNode, type SluiceNodeData } from "../graph/types.ts";
 import { toast } from "./ui.ts";
 
-interface Snapshot { nodes: FlowNode[]; edges: FlowEdge[] }
+interface Snapshot { nodes: FlowNode[]; edges: FlowEdge[]; meta: Partial<Meta> }
 
 type Meta = Pick<Workflow, "name" | "description" | "components" | "params" | "extra">;
 
 interface GraphState {
+  /** The server's catalog (GET /api/nodes). */
+  serverSpecs: NodeSpec[];
+  /** The server's catalog plus one entry per component of this workflow. */
   specs: NodeSpec[];
   catalog: Catalog;
   nodes: FlowNode[];
@@ -60,6 +64,10 @@ interface GraphState {
   beginFrameDrag(frameId: string): void;
   endFrameDrag(): void;
   applySeedControls(): void;
+  /** Replaces the selected nodes by an instance of a new component (issue 7). */
+  makeComponent(name: string, key?: string): string | null;
+  /** Replaces an instance by its nodes (unlinks it from the definition). */
+  unpackComponent(instanceId: string): string[];
 }
 
 const HISTORY_LIMIT = 100;
@@ -85,6 +93,7 @@ function nodeRect(n: FlowNode) {
 }
 
 export const useGraph = create<GraphState>((set, get) => ({
+  serverSpecs: [],
   specs: [],
   catalog: new Map(),
   nodes: [],
@@ -98,13 +107,15 @@ export const useGraph = create<GraphState>((set, get) => ({
   tidy: true,
 
   setCatalog(specs) {
-    set({ specs, catalog: new Map(specs.map((s) => [s.type, s])) });
+    set({ serverSpecs: specs, ...effectiveCatalog(specs, get().meta.components) });
   },
 
   load(wf, opts) {
     if (opts?.record) get().record();
-    const { nodes, edges } = workflowToFlow(wf, get().catalog);
+    const eff = effectiveCatalog(get().serverSpecs, wf.components);
+    const { nodes, edges } = workflowToFlow(wf, eff.catalog);
     set({
+      ...eff,
       nodes, edges,
       meta: { name: wf.name, description: wf.description, components: wf.components, params: wf.params, extra: wf.extra },
       library: opts?.library ?? null,
@@ -285,7 +296,8 @@ export const useGraph = create<GraphState>((set, get) => ({
     if (!sel.length) return null;
     const ids = new Set(sel.map((n) => n.id));
     const edges = get().edges.filter((e) => ids.has(e.source) && ids.has(e.target));
-    return flowToWorkflow(sel, edges);
+    const wf = flowToWorkflow(sel, edges);
+    return { ...wf, components: usedComponents(wf.nodes, get().meta.components) };
   },
 
   paste(wf, at) {
@@ -320,6 +332,12 @@ export const useGraph = create<GraphState>((set, get) => ({
       })),
       groups: (wf.groups ?? []).map((g) => ({ ...g, bounds: [g.bounds[0] + dx, g.bounds[1] + dy, g.bounds[2], g.bounds[3]] as [number, number, number, number] })),
     };
+    // Component definitions travel with pasted instances; a key already here keeps its definition.
+    const incoming = Object.entries(wf.components ?? {}).filter(([k]) => !(k in (get().meta.components ?? {})));
+    if (incoming.length) {
+      const meta = { ...get().meta, components: { ...(get().meta.components ?? {}), ...Object.fromEntries(incoming) } };
+      set({ meta, ...effectiveCatalog(get().serverSpecs, meta.components) });
+    }
     const flow = workflowToFlow(remapped, get().catalog);
     set({
       nodes: [...existing.map((n) => (n.selected ? { ...n, selected: false } : n)), ...flow.nodes.map((n) => ({ ...n, selected: true }))],
@@ -402,24 +420,30 @@ export const useGraph = create<GraphState>((set, get) => ({
       return;
     }
     lastRecord = { key: key ?? "", at: now };
-    const { nodes, edges, past } = get();
-    set({ past: [...past.slice(-(HISTORY_LIMIT - 1)), { nodes, edges }], future: [] });
+    const { nodes, edges, meta, past } = get();
+    set({ past: [...past.slice(-(HISTORY_LIMIT - 1)), { nodes, edges, meta }], future: [] });
   },
 
   undo() {
-    const { past, future, nodes, edges } = get();
+    const { past, future, nodes, edges, meta } = get();
     const prev = past[past.length - 1];
     if (!prev) return;
     lastRecord = { key: "", at: 0 };
-    set({ nodes: prev.nodes, edges: prev.edges, past: past.slice(0, -1), future: [...future, { nodes, edges }] });
+    set({
+      nodes: prev.nodes, edges: prev.edges, past: past.slice(0, -1), future: [...future, { nodes, edges, meta }],
+      ...(prev.meta !== meta ? { meta: prev.meta, ...effectiveCatalog(get().serverSpecs, prev.meta.components) } : {}),
+    });
   },
 
   redo() {
-    const { past, future, nodes, edges } = get();
+    const { past, future, nodes, edges, meta } = get();
     const next = future[future.length - 1];
     if (!next) return;
     lastRecord = { key: "", at: 0 };
-    set({ nodes: next.nodes, edges: next.edges, future: future.slice(0, -1), past: [...past, { nodes, edges }] });
+    set({
+      nodes: next.nodes, edges: next.edges, future: future.slice(0, -1), past: [...past, { nodes, edges, meta }],
+      ...(next.meta !== meta ? { meta: next.meta, ...effectiveCatalog(get().serverSpecs, next.meta.components) } : {}),
+    });
   },
 
   setSnap(on) { set({ snap: on }); },
@@ -459,6 +483,74 @@ export const useGraph = create<GraphState>((set, get) => ({
     });
     if (changed) set({ nodes: next as FlowNode[] });
   },
+
+  makeComponent(name, existingKey) {
+    const { nodes, edges, meta } = get();
+    const selected = nodes.filter((n) => n.selected && n.type === "sluice");
+    if (!selected.length) { toast("Select the nodes to make a component of", "warn"); return null; }
+    const components = meta.components ?? {};
+    const key = existingKey ?? uniqueKey(name, components);
+    if (selected.some((n) => n.type === "sluice" && n.data.type === COMPONENT_PREFIX + key)) {
+      toast("A component cannot contain itself", "warn");
+      return null;
+    }
+    const made = buildComponent(name, selected, edges, get().catalog);
+    get().record();
+    const prevDescription = components[key]?.description;
+    const nextMeta = { ...meta, components: { ...components, [key]: { ...made.def, ...(prevDescription ? { description: prevDescription } : {}) } } };
+    const eff = effectiveCatalog(get().serverSpecs, nextMeta.components);
+    const ids = new Set(selected.map((n) => n.id));
+    const id = nextNodeId(nodes);
+    const type = COMPONENT_PREFIX + key;
+    const instance = { id, type: "sluice", position: made.position, selected: true, data: { type, values: {} } } as FlowNode;
+    // Other instances of an edited definition keep their links by port name; vanished ports drop theirs.
+    const spec = eff.catalog.get(type)!;
+    const others = new Set(nodes.filter((n) => n.type === "sluice" && n.data.type === type).map((n) => n.id));
+    const kept = edges.filter((e) => !ids.has(e.source) && !ids.has(e.target)
+      && (!others.has(e.target) || spec.inputs.some((i) => i.name === e.targetHandle))
+      && (!others.has(e.source) || spec.outputs.some((o) => o.name === e.sourceHandle)));
+    set({
+      meta: nextMeta,
+      ...eff,
+      nodes: [...nodes.filter((n) => !ids.has(n.id)).map((n) => (n.selected ? { ...n, selected: false } : n)), instance],
+      edges: [
+        ...kept,
+        ...made.incoming.map((l) => makeEdge(l.source, l.sourceHandle, id, l.port, l.socket)),
+        ...made.outgoing.map((l) => makeEdge(id, l.port, l.target, l.targetHandle, l.socket)),
+      ],
+    });
+    return id;
+  },
+
+  unpackComponent(instanceId) {
+    const { nodes, edges, meta } = get();
+    const inst = nodes.find((n) => n.id === instanceId);
+    const key = inst && inst.type === "sluice" ? componentKey(inst.data.type) : undefined;
+    const def = key ? meta.components?.[key] : undefined;
+    if (!inst || inst.type !== "sluice" || !def) return [];
+    get().record();
+    const taken: { id: string }[] = [...nodes];
+    const newId = () => { const id = nextNodeId(taken); taken.push({ id }); return id; };
+    const un = unpackDef({ id: inst.id, position: inst.position, values: inst.data.values }, def, edges, newId);
+    const flow = workflowToFlow({ format: WORKFLOW_FORMAT, version: "1.0.0", nodes: un.nodes, groups: [], components: meta.components ?? {}, params: [] }, get().catalog);
+    const catalog = get().catalog;
+    const socketOf = (src: string, handle: string, target: string, targetHandle: string) => {
+      const srcType = [...flow.nodes, ...nodes].find((n) => n.id === src);
+      const dstType = [...flow.nodes, ...nodes].find((n) => n.id === target);
+      return (srcType && srcType.type !== "frame" ? outputType(catalog, srcType.data.type, handle) : undefined)
+        ?? (dstType && dstType.type !== "frame" ? inputType(catalog, dstType.data.type, targetHandle) : undefined) ?? "*";
+    };
+    set({
+      nodes: [...nodes.filter((n) => n.id !== instanceId).map((n) => (n.selected ? { ...n, selected: false } : n)), ...flow.nodes.map((n) => ({ ...n, selected: true }))],
+      edges: [
+        ...edges.filter((e) => e.source !== instanceId && e.target !== instanceId),
+        ...flow.edges,
+        ...[...un.links, ...un.outLinks].map((l) => makeEdge(l.source, l.sourceHandle, l.target, l.targetHandle, socketOf(l.source, l.sourceHandle, l.target, l.targetHandle))),
+      ],
+    });
+    return flow.nodes.map((n) => n.id);
+  },
+
 }));
 
 export function parseSeed(v: unknown): bigint {

@@ -25,6 +25,9 @@ interface UiState {
   emptyHint: string | null;
   /** The mask painter (issue 6), open for one paint input of one node. */
   painter: { nodeId: string; input: string } | null;
+  /** A component whose definition is being edited on the canvas (unpacked), by key. */
+  editingComponent: string | null;
+  setEditingComponent(key: string | null): void;
   openPainter(p: { nodeId: string; input: string } | null): void;
   toast(text: string, kind?: Toast["kind"]): void;
   dismiss(id: number): void;
@@ -48,6 +51,8 @@ export const useUi = create<UiState>((set, get) => ({
   emptyHint: null,
   painter: null,
   openPainter(p) { set({ painter: p }); },
+  editingComponent: null,
+  setEditingComponent(key) { set({ editingComponent: key }); },
   toast(text, kind = "info") {
     const id = nextToast++;
     set({ toasts: [...get().toasts.slice(-4), { id, kind, text }] });
