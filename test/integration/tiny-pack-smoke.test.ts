@@ -166,7 +166,7 @@ test('models/tiny: every model loads with the expected names, the pack fits 30 M
   assert.equal(manifest.preview.stageC.length, 16);
   assert.equal(manifest.preview.stageB.length, 4);
   const size = dirSize(PACK);
-  assert.ok(size <= 30 * 1024 * 1024, `pack is ${(size / 1e6).toFixed(1)} MB`);
+  assert.ok(size <= 30_000_000, `pack is ${(size / 1e6).toFixed(1)} MB`);
   const sessions = await checkNames(PACK);
   await forwardAll(PACK, sessions);
 });

@@ -52,6 +52,17 @@ def is_heldout(color, shape, position):
     return (ci + 2 * si + 3 * pi) % 7 == 3
 
 
+def triple_index(o):
+    return (COLOR_NAMES.index(o["color"]) * len(SHAPES) + SHAPES.index(o["shape"])) * len(POS_NAMES) \
+        + POS_NAMES.index(o["position"])
+
+
+def is_heldout_pair(o1, o2):
+    """Pairs of (training) objects never shown together in training."""
+    i, j = sorted((triple_index(o1), triple_index(o2)))
+    return (i * 131 + j * 71) % 9 == 4
+
+
 HELDOUT_TRIPLES = [(c, s, p) for c in COLOR_NAMES for s in SHAPES for p in POS_NAMES if is_heldout(c, s, p)]
 
 
@@ -74,6 +85,8 @@ def sample_scene(rng, allow_heldout=False, n_objects=None):
         for c, p in zip(cs, ps):
             objs.append({"color": c, "shape": rng.choice(SHAPES), "position": p})
         if not allow_heldout and any(is_heldout(o["color"], o["shape"], o["position"]) for o in objs):
+            continue
+        if not allow_heldout and len(objs) == 2 and is_heldout_pair(objs[0], objs[1]):
             continue
         for o in objs:
             o["dx"] = rng.uniform(-JITTER, JITTER)
@@ -144,16 +157,12 @@ def heldout_prompts(seed=1234):
     pairs = []
     seen = set()
     while len(pairs) < 64:
-        c, s, p = rng.choice(HELDOUT_TRIPLES)
-        bg = rng.choice([b for b in BG_NAMES if b != c])
-        c2 = rng.choice([x for x in COLOR_NAMES if x not in (c, bg)])
-        p2 = rng.choice([x for x in POS_NAMES if x != p])
-        s2 = rng.choice(SHAPES)
-        if is_heldout(c2, s2, p2):
+        bg = rng.choice(BG_NAMES)
+        cs = rng.sample([x for x in COLOR_NAMES if x != bg], 2)
+        ps = rng.sample(POS_NAMES, 2)
+        objs = [{"color": c, "shape": rng.choice(SHAPES), "position": p} for c, p in zip(cs, ps)]
+        if any(is_heldout(o["color"], o["shape"], o["position"]) for o in objs) or not is_heldout_pair(*objs):
             continue
-        objs = [{"color": c, "shape": s, "position": p}, {"color": c2, "shape": s2, "position": p2}]
-        if rng.random() < 0.5:
-            objs.reverse()
         key = json.dumps([bg, objs])
         if key in seen:
             continue

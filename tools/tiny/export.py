@@ -104,7 +104,7 @@ def main():
     ap.add_argument("--steps-b", type=int, default=10)
     ap.add_argument("--cfg-b", type=float, default=1.1)
     ap.add_argument("--sampler-b", default="ddpm")
-    ap.add_argument("--no-previewer", action="store_true")
+    ap.add_argument("--previewer", action="store_true", help="also export the EffNet decoder as previewer (+4 MB)")
     args = ap.parse_args()
     torch.set_num_threads(2)
     ck, tok, m = load(args.ckpt)
@@ -142,7 +142,7 @@ def main():
                 ["pixel_values"], ["image_embeds"],
                 {"pixel_values": {0: "batch", 2: "height", 3: "width"},
                  "image_embeds": {0: "batch", 2: "latent_height", 3: "latent_width"}})
-    if not args.no_previewer:
+    if args.previewer:
         export_onnx(ClampWrap(m["eff_dec"]), (torch.randn(1, 16, h, w),), os.path.join(out, "previewer", "model.onnx"),
                     ["sample"], ["image"],
                     {"sample": {0: "batch", 2: "height", 3: "width"}, "image": {0: "batch", 2: "out_height", 3: "out_width"}})
@@ -165,10 +165,17 @@ def main():
         "effnet": {"compression": 8},
         "preview": {"stageC": [r4(row) for row in fc], "stageB": [r4(row) for row in fb],
                     "stageCBias": r4(bc), "stageBBias": r4(bb)},
-        "training": {"steps": ck["steps"], "minutes": {k: round(v / 60, 1) for k, v in ck["elapsed"].items()}},
     }
+    num = lambda v: int(v) if float(v).is_integer() else v  # noqa: E731
+    for st in ("stageC", "stageB"):
+        manifest[st]["cfg"] = num(manifest[st]["cfg"])
     with open(os.path.join(out, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
+        f.write("\n")
+    with open(os.path.join(out, "training.json"), "w") as f:
+        json.dump({"steps": ck["steps"], "minutes": {k: round(v / 60, 1) for k, v in ck["elapsed"].items()},
+                   "params": {k: sum(p.numel() for p in m[k].parameters())
+                              for k in ("te", "C_ema", "B_ema", "ae_dec", "eff_enc", "eff_dec")}}, f, indent=1)
         f.write("\n")
     total = 0
     for root, _, files in os.walk(out):

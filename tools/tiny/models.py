@@ -212,10 +212,14 @@ class StageC(nn.Module):
         self.clip_img_mapper = nn.Linear(c_clip_img, c)
         self.clip_norm = nn.LayerNorm(c, elementwise_affine=False, eps=1e-6)
         self.embedding = nn.Sequential(nn.Conv2d(c_in, c, 1), LayerNorm2d(c))
+        # learned position embedding at the 64-px grid, resized to other latent sizes
+        self.pos_embed = nn.Parameter(torch.randn(1, c, 8, 8) * 0.1)
+        # the pooled text joins r in the modulation (as the real model's TimestepBlock takes extra conds)
+        self.pooled_r_mapper = nn.Linear(c_text, c_r)
         self.blocks = nn.ModuleList()
         for _ in range(depth):
             self.blocks.append(ResBlock(c))
-            self.blocks.append(TimestepBlock(c, c_r))
+            self.blocks.append(TimestepBlock(c, c_r * 2))
             self.blocks.append(AttnBlock(c, c, nhead))
         self.clf = nn.Sequential(LayerNorm2d(c), nn.Conv2d(c, c_in, 1))
         nn.init.zeros_(self.clf[1].weight)
@@ -230,7 +234,9 @@ class StageC(nn.Module):
             self.clip_img_mapper(clip_img),
         ], dim=1)
         clip = self.clip_norm(clip)
+        r_embed = torch.cat([r_embed, self.pooled_r_mapper(clip_text_pooled[:, 0])], dim=1)
         x = self.embedding(sample)
+        x = x + F.interpolate(self.pos_embed, size=x.shape[-2:], mode="bilinear", align_corners=False)
         for blk in self.blocks:
             if isinstance(blk, ResBlock):
                 x = blk(x)
@@ -322,26 +328,27 @@ class Up(nn.Module):
 
 
 class StageAEncoder(nn.Module):
-    def __init__(self, c_lat=4, w=(32, 64, 128)):
+    """4x encoder: pixel-unshuffle to the latent grid, then residual convs at 1/4."""
+
+    def __init__(self, c_lat=4, w=128, blocks=2):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(3, w[0], 3, padding=1), ResConv(w[0]),
-            nn.Conv2d(w[0], w[1], 4, stride=2, padding=1), ResConv(w[1]),
-            nn.Conv2d(w[1], w[2], 4, stride=2, padding=1), ResConv(w[2]), ResConv(w[2]),
-            nn.GELU(), nn.Conv2d(w[2], c_lat, 1))
+            nn.PixelUnshuffle(4), nn.Conv2d(48, w, 3, padding=1), *[ResConv(w) for _ in range(blocks)],
+            nn.GELU(), nn.Conv2d(w, c_lat, 1))
 
     def forward(self, x):
         return self.net(x * 2 - 1)
 
 
 class StageADecoder(nn.Module):
-    def __init__(self, c_lat=4, w=(32, 64, 128)):
+    """4x decoder: residual convs at 1/4, sub-pixel (pixel-shuffle) upsampling keeps edges sharp."""
+
+    def __init__(self, c_lat=4, w=128, blocks=2, w2=32):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(c_lat, w[2], 3, padding=1), ResConv(w[2]), ResConv(w[2]),
-            nn.GELU(), Up(w[2], w[1]), ResConv(w[1]),
-            nn.GELU(), Up(w[1], w[0]), ResConv(w[0]),
-            nn.GELU(), nn.Conv2d(w[0], 3, 3, padding=1))
+            nn.Conv2d(c_lat, w, 3, padding=1), *[ResConv(w) for _ in range(blocks)],
+            nn.GELU(), nn.Conv2d(w, w2 * 4, 3, padding=1), nn.PixelShuffle(2), ResConv(w2),
+            nn.GELU(), nn.Conv2d(w2, 12, 3, padding=1), nn.PixelShuffle(2))
 
     def forward(self, z):
         return self.net(z) * 0.5 + 0.5
@@ -350,13 +357,12 @@ class StageADecoder(nn.Module):
 class EffNetEncoder(nn.Module):
     """image [0,1] -> 16-ch latent at 1/8, normalised by a non-affine BatchNorm."""
 
-    def __init__(self, c_lat=16, w=(32, 64, 128)):
+    def __init__(self, c_lat=16, w=128, blocks=2):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(3, w[0], 4, stride=2, padding=1), ResConv(w[0]),
-            nn.Conv2d(w[0], w[1], 4, stride=2, padding=1), ResConv(w[1]),
-            nn.Conv2d(w[1], w[2], 4, stride=2, padding=1), ResConv(w[2]), ResConv(w[2]),
-            nn.GELU(), nn.Conv2d(w[2], c_lat, 1))
+            nn.PixelUnshuffle(4), nn.Conv2d(48, w // 2, 3, padding=1), ResConv(w // 2),
+            nn.Conv2d(w // 2, w, 2, stride=2), *[ResConv(w) for _ in range(blocks)],
+            nn.GELU(), nn.Conv2d(w, c_lat, 1))
         self.norm = nn.BatchNorm2d(c_lat, affine=False, momentum=0.01)
 
     def forward(self, x):
@@ -366,14 +372,12 @@ class EffNetEncoder(nn.Module):
 class EffNetDecoder(nn.Module):
     """Throwaway decoder of the EffNet autoencoder; exported as the previewer."""
 
-    def __init__(self, c_lat=16, w=(32, 64, 128)):
+    def __init__(self, c_lat=16, w=128, blocks=2):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(c_lat, w[2], 3, padding=1), ResConv(w[2]), ResConv(w[2]),
-            nn.GELU(), Up(w[2], w[1]), ResConv(w[1]),
-            nn.GELU(), Up(w[1], w[0]), ResConv(w[0]),
-            nn.GELU(), Up(w[0], w[0]),
-            nn.GELU(), nn.Conv2d(w[0], 3, 3, padding=1))
+            nn.Conv2d(c_lat, w, 3, padding=1), *[ResConv(w) for _ in range(blocks)],
+            nn.GELU(), nn.Conv2d(w, w // 2 * 4, 3, padding=1), nn.PixelShuffle(2), ResConv(w // 2),
+            nn.GELU(), nn.Conv2d(w // 2, 48, 3, padding=1), nn.PixelShuffle(4))
 
     def forward(self, z):
         return self.net(z) * 0.5 + 0.5

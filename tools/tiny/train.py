@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from data import BG_NAMES, COLOR_NAMES, POS_NAMES, SHAPES, SceneStream  # noqa: E402
+from data import BG_NAMES, COLOR_NAMES, POS_NAMES, POS_PHRASE, SHAPES, SceneStream  # noqa: E402
 from models import (EffNetDecoder, EffNetEncoder, ParseHeads, StageADecoder, StageAEncoder, StageB,  # noqa: E402
                     StageC, TextEncoder, ab_r, n_params)
 from tokenizer import Tokenizer  # noqa: E402
@@ -26,14 +26,14 @@ from tokenizer import Tokenizer  # noqa: E402
 FULL = dict(text=dict(d=128, layers=3, nhead=4),
             C=dict(c=160, depth=5, nhead=4),
             B=dict(c1=96, c2=192, n1=2, n2=3, nhead=4),
-            A=dict(w=(32, 64, 128)),
-            E=dict(w=(32, 64, 128)),
-            bs_text=128, bs_ae=32, bs_c=64, bs_b=32)
+            A=dict(w=128, blocks=2),
+            E=dict(w=128, blocks=2),
+            bs_text=128, bs_ae=16, bs_c=48, bs_b=32)
 SMOKE = dict(text=dict(d=32, layers=1, nhead=2),
              C=dict(c=32, depth=1, nhead=2),
              B=dict(c1=16, c2=32, n1=1, n2=1, nhead=2),
-             A=dict(w=(8, 8, 16)),
-             E=dict(w=(8, 8, 16)),
+             A=dict(w=16, blocks=1),
+             E=dict(w=16, blocks=1),
              bs_text=8, bs_ae=4, bs_c=4, bs_b=4)
 
 
@@ -42,8 +42,9 @@ def build(cfg, vocab_size):
     m = dict(
         te=TextEncoder(vocab_size, **cfg["text"]),
         parse=ParseHeads(d, len(BG_NAMES) + 1, len(POS_NAMES), len(COLOR_NAMES) + 1, len(SHAPES) + 1),
-        ae_enc=StageAEncoder(w=cfg["A"]["w"]), ae_dec=StageADecoder(w=cfg["A"]["w"]),
-        eff_enc=EffNetEncoder(w=cfg["E"]["w"]), eff_dec=EffNetDecoder(w=cfg["E"]["w"]),
+        tokhead=torch.nn.Linear(d, len(COLOR_NAMES) + len(SHAPES)),
+        ae_enc=StageAEncoder(**cfg["A"]), ae_dec=StageADecoder(**cfg["A"]),
+        eff_enc=EffNetEncoder(**cfg["E"]), eff_dec=EffNetDecoder(**cfg["E"]),
         C=StageC(c_text=d, **cfg["C"]), B=StageB(c_text=d, **cfg["B"]),
     )
     m["C_ema"] = copy.deepcopy(m["C"])
@@ -67,6 +68,20 @@ def parse_targets(scenes, caps):
             col[i, p] = COLOR_NAMES.index(o["color"]) + 1
             shp[i, p] = SHAPES.index(o["shape"]) + 1
     return bg, col, shp
+
+
+def token_targets(tok, ids, scenes):
+    """(batch, position) of every position word ("left", "top", ...) and its object's colour and shape."""
+    pos_ids = {tok.vocab[POS_PHRASE[p].split()[-1] + "</w>"]: p for p in POS_NAMES}
+    bi, si, col, shp = [], [], [], []
+    for i, sc in enumerate(scenes):
+        for j in range(ids.shape[1]):
+            p = pos_ids.get(int(ids[i, j]))
+            for o in sc["objects"] if p else []:
+                if o["position"] == p:
+                    bi.append(i), si.append(j)
+                    col.append(COLOR_NAMES.index(o["color"])), shp.append(SHAPES.index(o["shape"]))
+    return torch.tensor(bi), torch.tensor(si), torch.tensor(col), torch.tensor(shp)
 
 
 def lr_at(base, frac, warm=0.03):
@@ -109,6 +124,8 @@ def main():
     ap.add_argument("--text-min", type=float, default=1.5)
     ap.add_argument("--ae-min", type=float, default=10.0)
     ap.add_argument("--cb-min", type=float, default=80.0)
+    ap.add_argument("--a-more-min", type=float, default=0.0,
+                    help="minutes of further Stage A autoencoder steps inside the C/B phase (in place of B steps)")
     ap.add_argument("--b-every", type=int, default=1, help="Stage B steps: one per this many Stage C steps")
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--threads", type=int, default=2)
@@ -129,7 +146,10 @@ def main():
         ck = torch.load(args.ckpt)
         for k in m:
             if k in ck["models"]:
-                m[k].load_state_dict(ck["models"][k])
+                try:
+                    m[k].load_state_dict(ck["models"][k])
+                except RuntimeError as e:
+                    print(f"  {k}: checkpoint does not fit the model, starting it fresh ({str(e)[:80]})")
         state = {k: v for k, v in ck.items() if k != "models"}
         print(f"resumed {args.ckpt}: elapsed {state['elapsed']} steps {state['steps']}", flush=True)
     for k, v in m.items():
@@ -147,7 +167,7 @@ def main():
     # ------------------------------------------------------------------ phase: text
     budget = args.text_min * 60
     if state["elapsed"]["text"] < budget:
-        params = list(m["te"].parameters()) + list(m["parse"].parameters())
+        params = list(m["te"].parameters()) + list(m["parse"].parameters()) + list(m["tokhead"].parameters())
         opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.01)
         if "text" in state["opt"]:
             opt.load_state_dict(state["opt"]["text"])
@@ -158,11 +178,16 @@ def main():
             _, caps, scenes = stream.batch(cfg["bs_text"])
             ids, mask = tok.encode_batch(caps)
             S = int(mask.sum(1).max()) + 1  # causal model: truncating the padding changes nothing before it
-            pooled, _, _ = m["te"](ids[:, :S], mask[:, :S])
+            pooled, _, hs = m["te"](ids[:, :S], mask[:, :S])
             pb, pc, ps = m["parse"](pooled)
             tb, tc, ts = parse_targets(scenes, caps)
             loss = F.cross_entropy(pb, tb) + F.cross_entropy(pc.reshape(-1, pc.shape[-1]), tc.reshape(-1)) \
                 + F.cross_entropy(ps.reshape(-1, ps.shape[-1]), ts.reshape(-1))
+            # token level: each position word carries its object's colour and shape (compositional binding)
+            bi, si, tcol, tshp = token_targets(tok, ids[:, :S], scenes)
+            if len(bi):
+                th = m["tokhead"](hs[-1][bi, si])
+                loss = loss + F.cross_entropy(th[:, :len(COLOR_NAMES)], tcol) + F.cross_entropy(th[:, len(COLOR_NAMES):], tshp)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -190,7 +215,7 @@ def main():
         t0, last_save = time.time() - state["elapsed"]["ae"], time.time()
         while state["elapsed"]["ae"] < budget:
             frac = state["elapsed"]["ae"] / budget
-            set_lr(opt, lr_at(1.5e-3, frac))
+            set_lr(opt, lr_at(2e-3, frac))
             x, _, _ = stream.batch(cfg["bs_ae"])
             z = m["ae_enc"](x)
             zn = z + torch.randn_like(z) * 0.05 * z.detach().std()
@@ -250,8 +275,42 @@ def main():
         with torch.no_grad():
             _, empty_txt = encode_text(m["te"], tok, [""])
             empty_pooled, _ = encode_text(m["te"], tok, [""])
+        state["elapsed"].setdefault("a_more", 0.0)
+        state["steps"].setdefault("a_more", 0)
+        a_params = list(m["ae_enc"].parameters()) + list(m["ae_dec"].parameters())
+        optA = torch.optim.AdamW(a_params, lr=1e-3)
+        if "A_more" in state["opt"]:
+            optA.load_state_dict(state["opt"]["A_more"])
+
+        def a_step(x):
+            for p in a_params:
+                p.requires_grad_(True)
+            m["ae_enc"].train()
+            m["ae_dec"].train()
+            frac_a = state["elapsed"]["a_more"] / max(1e-6, args.a_more_min * 60)
+            set_lr(optA, 1.5e-3 * max(0.1, 1 - frac_a * 0.9))
+            z = m["ae_enc"](x)
+            xr = m["ae_dec"](z + torch.randn_like(z) * 0.05 * z.detach().std())
+            la = F.l1_loss(xr, x) + F.mse_loss(xr, x) * 4 + 1e-4 * z.pow(2).mean()
+            optA.zero_grad()
+            la.backward()
+            torch.nn.utils.clip_grad_norm_(a_params, 1.0)
+            optA.step()
+            for p in a_params:
+                p.requires_grad_(False)
+            m["ae_enc"].eval()
+            m["ae_dec"].eval()
+            return -10 * math.log10(F.mse_loss(xr.detach().clamp(0, 1), x).item() + 1e-10)
+
+        def measure_scale():
+            with torch.no_grad():
+                zs = [m["ae_enc"](stream.batch(64)[0]) for _ in range(4 if args.smoke else 20)]
+            state["a_scale"] = float(torch.cat(zs).std())
+            print(f"[cb] stage A latent scale {state['a_scale']:.4f}", flush=True)
+
         t0, last_save = time.time() - state["elapsed"]["cb"], time.time()
         lc_avg = lb_avg = None
+        a_psnr = None
         scale = state["a_scale"]
         it = 0
         while state["elapsed"]["cb"] < budget:
@@ -278,8 +337,17 @@ def main():
             state["steps"]["c"] += 1
             ema_update(m["C_ema"], m["C"], min(0.999, (1 + state["steps"]["c"]) / (10 + state["steps"]["c"])))
             lc_avg = lc.item() if lc_avg is None else 0.98 * lc_avg + 0.02 * lc.item()
-            # Stage B
-            if it % args.b_every == 0:
+            # Stage A (more autoencoder steps first), then Stage B
+            if state["elapsed"]["a_more"] < args.a_more_min * 60:
+                ta = time.time()
+                ps_ = a_step(x[: cfg["bs_ae"]])
+                a_psnr = ps_ if a_psnr is None else 0.95 * a_psnr + 0.05 * ps_
+                state["elapsed"]["a_more"] += time.time() - ta
+                state["steps"]["a_more"] += 1
+                if state["elapsed"]["a_more"] >= args.a_more_min * 60:
+                    measure_scale()
+                    scale = state["a_scale"]
+            elif it % args.b_every == 0:
                 nb = cfg["bs_b"]
                 xb = x[:nb]
                 with torch.no_grad():
@@ -308,15 +376,19 @@ def main():
             it += 1
             state["elapsed"]["cb"] = time.time() - t0
             if state["steps"]["c"] % 20 == 0:
-                print(f"[cb] C step {state['steps']['c']} B step {state['steps']['b']} t={state['elapsed']['cb']:.0f}s "
-                      f"lossC {lc_avg:.4f} lossB {lb_avg:.4f}", flush=True)
+                print(f"[cb] C step {state['steps']['c']} B step {state['steps']['b']} "
+                      f"A+ step {state['steps']['a_more']} t={state['elapsed']['cb']:.0f}s "
+                      f"lossC {lc_avg:.4f} lossB {lb_avg if lb_avg is None else round(lb_avg, 4)} "
+                      f"A psnr {a_psnr if a_psnr is None else round(a_psnr, 2)}", flush=True)
             if time.time() - last_save > args.save_every:
+                state["opt"]["A_more"] = optA.state_dict()
                 state["opt"]["C"] = optC.state_dict()
                 state["opt"]["B"] = optB.state_dict()
                 checkpoint()
                 last_save = time.time()
         state["opt"]["C"] = optC.state_dict()
         state["opt"]["B"] = optB.state_dict()
+        state["opt"]["A_more"] = optA.state_dict()
         checkpoint()
     print("training done", state["steps"], flush=True)
 
