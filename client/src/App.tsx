@@ -108,6 +108,13 @@ function Toolbar() {
   const panel = useUi((s) => s.panel);
   const [templates, setTemplates] = useState<TemplateInfo[]>([]);
   const fileRef = useRef<HTMLInputElement>(null);
+  const [fileMenu, setFileMenu] = useState(false);
+  useEffect(() => {
+    if (!fileMenu) return;
+    const close = (e: PointerEvent) => { if (!(e.target as Element).closest?.(".menu-wrap")) setFileMenu(false); };
+    window.addEventListener("pointerdown", close);
+    return () => window.removeEventListener("pointerdown", close);
+  }, [fileMenu]);
   useEffect(() => { api.templates().then(setTemplates, () => setTemplates([])); }, []);
   const toggle = (p: PanelName) => useUi.getState().setPanel(panel === p ? null : p);
   const g = useGraph.getState;
@@ -130,7 +137,6 @@ function Toolbar() {
         <button onClick={() => g().groupSelection()} title="Frame the selected nodes (Ctrl+G)">Group</button>
         <button onClick={makeComponentFromSelection} data-testid="make-component" title="Make a component (subgraph) of the selected nodes (Ctrl+Shift+G)">Component</button>
         <button className={snap ? "on" : ""} onClick={() => g().setSnap(!snap)} title="Snap to grid">Snap</button>
-        <button onClick={() => useUi.getState().openPalette({ flowPos: rf.screenToFlowPosition({ x: window.innerWidth / 2, y: window.innerHeight / 3 }) })} title="Add a node (Space, Ctrl+K, double-click)">+ Node</button>
       </div>
       <div className="tb-group">
         <select
@@ -139,11 +145,20 @@ function Toolbar() {
           title="Start from a template"
         >
           <option value="">Templates…</option>
-          <option value="__new">Empty canvas</option>
           {templates.map((t) => <option key={t.id} value={t.id} title={t.description}>{t.name}</option>)}
         </select>
-        <button onClick={() => fileRef.current?.click()} title="Open a workflow .json or a PNG made by Sluice">Open…</button>
-        <button onClick={exportWorkflow} title="Download the workflow as a .json file">Export</button>
+        <div className="menu-wrap">
+          <button onClick={() => setFileMenu(!fileMenu)} data-testid="file-menu" aria-expanded={fileMenu}>File ▾</button>
+          {fileMenu && (
+            <div className="menu" onMouseLeave={() => setFileMenu(false)} onClick={() => setFileMenu(false)}>
+              <button onClick={() => newWorkflow()}>New (empty canvas)</button>
+              <button onClick={() => fileRef.current?.click()} title="A Sluice .json, a PNG made by Sluice, or a ComfyUI workflow">Open file…</button>
+              <button onClick={exportWorkflow}>Export as .json</button>
+              <button onClick={() => void saveToLibrary()}>Save to library <kbd>Ctrl+S</kbd></button>
+              <button onClick={() => useUi.getState().setPanel("library")}>Open from library…</button>
+            </div>
+          )}
+        </div>
         <input
           ref={fileRef}
           type="file"

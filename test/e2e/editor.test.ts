@@ -4,7 +4,7 @@ import { after, before, describe, test } from "node:test";
 import type { Browser, Page } from "playwright-core";
 import { imageChain } from "./fixtures.ts";
 import {
-  currentWorkflow, dragLink, handleCenter, hasTemplate, launchBrowser, loadWorkflow, openEditor, startServer, type Server,
+  currentWorkflow, dragLink, handleCenter, hasTemplate, launchBrowser, loadWorkflow, openEditor, pageErrors, startServer, type Server,
 } from "./harness.ts";
 
 let server: Server;
@@ -23,6 +23,7 @@ async function withEditor(fn: (page: Page, errors: string[]) => Promise<void>) {
   const { context, page, errors } = await openEditor(browser, server.url);
   try {
     await fn(page, errors);
+    assert.deepEqual(pageErrors(errors), [], "no errors in the page");
   } finally {
     await context.close();
   }

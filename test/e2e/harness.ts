@@ -154,3 +154,8 @@ export async function canRunCascade(url: string): Promise<boolean> {
   const loader = specs.find((s) => s.type === "LoadCascadePack");
   return !!loader?.inputs.find((i) => i.name === "pack")?.options?.length;
 }
+
+/** Page errors and console errors, minus failed resource loads (a 404 for a missing template is expected). */
+export function pageErrors(errors: string[]): string[] {
+  return errors.filter((e) => !/Failed to load resource|404/.test(e));
+}

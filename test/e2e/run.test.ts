@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { Browser, Page } from "playwright-core";
 import { imageChain } from "./fixtures.ts";
-import { artifactPath, canRunCascade, currentWorkflow, launchBrowser, loadWorkflow, openEditor, startServer, type Server } from "./harness.ts";
+import { artifactPath, canRunCascade, currentWorkflow, pageErrors, launchBrowser, loadWorkflow, openEditor, startServer, type Server } from "./harness.ts";
 
 let server: Server;
 let browser: Browser;
@@ -89,7 +89,7 @@ describe("running and watching", () => {
       assert.match((await page.locator('[data-testid="open-full"]').getAttribute("href")) ?? "", /\/api\/view\?file=/);
       await page.keyboard.press("Escape");
       await page.locator('[data-testid="lightbox"]').waitFor({ state: "detached" });
-      assert.deepEqual(errors.filter((e) => !/404|Failed to load resource/.test(e)), []);
+      assert.deepEqual(pageErrors(errors), []);
     } finally {
       await context.close();
     }

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { Browser } from "playwright-core";
 import { imageChain } from "./fixtures.ts";
-import { currentWorkflow, launchBrowser, loadWorkflow, nodeTypes, openEditor, startServer, type Server } from "./harness.ts";
+import { currentWorkflow, launchBrowser, loadWorkflow, nodeTypes, openEditor, pageErrors, startServer, type Server } from "./harness.ts";
 
 let server: Server;
 let browser: Browser;
@@ -20,7 +20,7 @@ after(async () => {
 describe("workflows", () => {
   test("save to the library, reload, open it from the library, save a new version", async (t) => {
     if ((await fetch(`${server.url}/api/workflows`)).status === 404) { t.skip("no /api/workflows on this server"); return; }
-    const { context, page } = await openEditor(browser, server.url);
+    const { context, page, errors } = await openEditor(browser, server.url);
     try {
       const wf = imageChain();
       wf.nodes[2]!.inputs.prefix = "from-library";
@@ -47,6 +47,7 @@ describe("workflows", () => {
       }
       const list = (await (await fetch(`${server.url}/api/workflows`)).json()) as { name: string; version: number }[];
       assert.equal(list.find((e) => e.name === "My chain")?.version, 2);
+      assert.deepEqual(pageErrors(errors), []);
     } finally {
       await context.close();
     }
@@ -54,7 +55,7 @@ describe("workflows", () => {
 
   test("a gate's preview appears on the Gate node and Continue finishes the run", async (t) => {
     if (!(await nodeTypes(server.url)).includes("Gate")) { t.skip("no Gate node on this server yet"); return; }
-    const { context, page } = await openEditor(browser, server.url);
+    const { context, page, errors } = await openEditor(browser, server.url);
     try {
       await loadWorkflow(page, {
         format: "sluice.workflow", version: "1.0.0",
@@ -70,13 +71,14 @@ describe("workflows", () => {
       await page.click('[data-node-id="2"] [data-testid="gate-continue"]');
       await page.locator('[data-node-id="3"] [data-testid="node-image"]').waitFor({ timeout: 30000 });
       await page.locator('[data-node-id="2"] [data-testid="gate-actions"]').waitFor({ state: "detached" });
+      assert.deepEqual(pageErrors(errors), []);
     } finally {
       await context.close();
     }
   });
 
   test("make a component of selected nodes, run it, edit its definition", async () => {
-    const { context, page } = await openEditor(browser, server.url);
+    const { context, page, errors } = await openEditor(browser, server.url);
     try {
       await loadWorkflow(page, imageChain());
       await page.locator('[data-node-id="1"] .snode-title').click();
@@ -108,6 +110,7 @@ describe("workflows", () => {
       // Undo walks back through the edit.
       await page.keyboard.press("Control+z");
       await page.waitForFunction(() => !document.querySelector('[data-node-id][data-node-type^="component/"]'));
+      assert.deepEqual(pageErrors(errors), []);
     } finally {
       await context.close();
     }

@@ -29,6 +29,8 @@ function NodeViewImpl({ id, data, selected }: NodeProps<SluiceNode>) {
   const run = useRun(useCallback((s) => s.nodes[id], [id]));
   const errors = useRun(useCallback((s) => s.nodeErrors[id], [id]));
   const linked = useLinkedInputs(id);
+  const paramKey = useGraph(useCallback((s) => (s.meta.params ?? []).filter((p) => p.node === id).map((p) => `${p.input}\u0001${p.name}`).join("\u0000"), [id]));
+  const params = new Map(paramKey ? paramKey.split("\u0000").map((x) => x.split("\u0001") as [string, string]) : []);
   const [renaming, setRenaming] = useState(false);
 
   const title = data.title ?? spec?.displayName ?? data.type;
@@ -127,6 +129,7 @@ function NodeViewImpl({ id, data, selected }: NodeProps<SluiceNode>) {
               setValue={setValue}
               setSeedControl={setSeedControl}
               errors={inputErrors(errors, input.name)}
+              param={params.get(input.name)}
             />
           ))}
           {hasPreviewArea(spec) && <ImageArea id={id} spec={spec!} run={run} />}
@@ -147,15 +150,35 @@ interface InputRowProps {
   setValue(name: string, v: Literal): void;
   setSeedControl(name: string, c: SeedControl): void;
   errors: { message: string }[];
+  param?: string;
 }
 
-const InputRow = memo(function InputRow({ nodeId, input, linked, value, seedControl, setValue, setSeedControl, errors }: InputRowProps) {
+function toggleParam(nodeId: string, input: string, current: string | undefined) {
+  const g = useGraph.getState();
+  const params = g.meta.params ?? [];
+  if (current) {
+    if (window.confirm(`Stop exposing "${input}" as the parameter "${current}"?`)) g.setParams(params.filter((p) => !(p.node === nodeId && p.input === input)));
+    return;
+  }
+  const name = window.prompt(`Expose "${input}" as a workflow parameter (for \`sluice run --set NAME=...\` and the API). Name:`, input);
+  if (!name?.trim()) return;
+  if (params.some((p) => p.name === name.trim())) { toast(`A parameter "${name.trim()}" exists already`, "warn"); return; }
+  g.setParams([...params, { name: name.trim(), node: nodeId, input }]);
+}
+
+const InputRow = memo(function InputRow({ nodeId, input, linked, value, seedControl, setValue, setSeedControl, errors, param }: InputRowProps) {
   const widget = isWidgetInput(input);
   const color = socketColor(input.type);
   const invalid = errors.length > 0;
   const Widget = widget ? widgetFor(input) : null;
   return (
-    <div className={`srow in${widget ? " widget" : ""}${invalid ? " invalid" : ""}`} data-input={input.name} title={errors.map((e) => e.message).join("\n") || input.description || input.type}>
+    <div
+      className={`srow in${widget ? " widget" : ""}${invalid ? " invalid" : ""}${param ? " param" : ""}`}
+      data-input={input.name}
+      title={errors.map((e) => e.message).join("\n") || `${input.description ?? input.type}${widget ? " · right-click: expose as a workflow parameter" : ""}`}
+      onContextMenu={widget ? (e) => { e.preventDefault(); e.stopPropagation(); toggleParam(nodeId, input.name, param); } : undefined}
+    >
+      {param && <span className="param-badge" title={`Workflow parameter "${param}"`}>{param}</span>}
       <Handle type="target" position={Position.Left} id={input.name} className={`shandle${widget && !linked ? " widget-handle" : ""}`} style={{ background: color }} />
       {Widget && !linked ? (
         <Widget

@@ -227,6 +227,7 @@ function LibraryPanel() {
         ))}
         {entries && !entries.length && <li className="muted">{q ? "Nothing matches." : "Nothing saved yet."}</li>}
       </ul>
+      <ParamsSection />
       {templates.length > 0 && (
         <>
           <h4>Templates (read-only: save to keep changes)</h4>
@@ -241,5 +242,34 @@ function LibraryPanel() {
         </>
       )}
     </div>
+  );
+}
+
+const NO_PARAMS: never[] = [];
+
+function ParamsSection() {
+  const params = useGraph((s) => s.meta.params) ?? NO_PARAMS;
+  const nodes = useGraph((s) => s.nodes);
+  const catalog = useGraph((s) => s.catalog);
+  return (
+    <>
+      <h4>Parameters of this workflow</h4>
+      {!params.length && <div className="muted">None. Right-click a widget on a node to expose it as a parameter (for <code>sluice run --set</code> and the API).</div>}
+      <ul className="params-list" data-testid="params-list">
+        {params.map((p) => {
+          const n = nodes.find((x) => x.id === p.node);
+          const data = n && n.type !== "frame" ? n.data : undefined;
+          const title = data ? data.title ?? catalog.get(data.type)?.displayName ?? data.type : `missing node ${p.node}`;
+          return (
+            <li key={p.name}>
+              <span className="p-name">{p.name}</span>
+              <span className="p-where" title={p.description}>{title} · {p.input}</span>
+              <span className="p-value">{data ? String(data.values[p.input] ?? "") : ""}</span>
+              <button className="small" onClick={() => useGraph.getState().setParams(params.filter((x) => x !== p))} title="Stop exposing">✕</button>
+            </li>
+          );
+        })}
+      </ul>
+    </>
   );
 }

@@ -66,6 +66,8 @@ interface GraphState {
   applySeedControls(): void;
   /** Replaces the selected nodes by an instance of a new component (issue 7). */
   makeComponent(name: string, key?: string): string | null;
+  /** Workflow parameters (issue 7): named inputs for `sluice run --set` and the API. */
+  setParams(params: NonNullable<Meta["params"]>): void;
   /** Replaces an instance by its nodes (unlinks it from the definition). */
   unpackComponent(instanceId: string): string[];
 }
@@ -551,6 +553,11 @@ export const useGraph = create<GraphState>((set, get) => ({
     return flow.nodes.map((n) => n.id);
   },
 
+
+  setParams(params) {
+    get().record();
+    set({ meta: { ...get().meta, params } });
+  },
 }));
 
 export function parseSeed(v: unknown): bigint {
