@@ -124,4 +124,83 @@ describe("running and watching", () => {
       await context.close();
     }
   });
+
+  test("a run-time error appears on the failing node", async () => {
+    const { context, page } = await openEditor(browser, server.url);
+    try {
+      await loadWorkflow(page, {
+        format: "sluice.workflow", version: "1.0.0",
+        nodes: [
+          { id: "1", type: "EmptyImage", inputs: { width: 64, height: 64, batch: 1, color: "#000000" }, ui: { pos: [0, 0] } },
+          { id: "2", type: "EmptyImage", inputs: { width: 32, height: 32, batch: 1, color: "#ffffff" }, ui: { pos: [0, 300] } },
+          { id: "3", type: "ImageBlend", inputs: { a: { node: "1", output: "image" }, b: { node: "2", output: "image" }, factor: 0.5, mode: "normal" }, ui: { pos: [340, 0] } },
+          { id: "4", type: "SaveImage", inputs: { image: { node: "3", output: "image" }, prefix: "err" }, ui: { pos: [680, 0] } },
+        ],
+      });
+      await page.click('[data-testid="queue-button"]');
+      await page.locator('[data-node-id="3"][data-status="error"]').waitFor({ timeout: 30000 });
+      const message = await page.locator('[data-node-id="3"] [data-testid="node-error"]').textContent();
+      assert.ok(message && message.length > 5, `the node shows the message (${message})`);
+      await page.locator('[data-testid="toast"]', { hasText: /failed/i }).first().waitFor();
+    } finally {
+      await context.close();
+    }
+  });
+
+  test("an image uploaded on Load Image or dropped on the canvas shows its thumbnail", async () => {
+    const { context, page } = await openEditor(browser, server.url);
+    try {
+      // Any PNG will do: make one with the server.
+      const made = await fetch(`${server.url}/api/prompt`, {
+        method: "POST", headers: { "content-type": "application/json" },
+        body: JSON.stringify({ workflow: { format: "sluice.workflow", version: "1.0.0", nodes: [
+          { id: "1", type: "EmptyImage", inputs: { width: 48, height: 40, batch: 1, color: "#aa8800" } },
+          { id: "2", type: "SaveImage", inputs: { image: { node: "1", output: "image" }, prefix: "upload-src" } },
+        ] } }),
+      });
+      const { promptId } = (await made.json()) as { promptId: string };
+      let file = "";
+      for (let i = 0; i < 100 && !file; i++) {
+        const entry = (await (await fetch(`${server.url}/api/history/${promptId}`)).json()) as { outputs?: Record<string, { images?: { file: string }[] }> };
+        file = entry.outputs?.["2"]?.images?.[0]?.file ?? "";
+        if (!file) await new Promise((r) => setTimeout(r, 100));
+      }
+      const png = Buffer.from(await (await fetch(`${server.url}/api/view?file=${encodeURIComponent(file)}`)).arrayBuffer());
+      await loadWorkflow(page, { format: "sluice.workflow", version: "1.0.0", nodes: [{ id: "1", type: "LoadImage", inputs: { image: "" }, ui: { pos: [0, 0] } }] });
+      await page.locator('[data-node-id="1"] input[type="file"]').setInputFiles({ name: "mine.png", mimeType: "image/png", buffer: png });
+      const thumb = page.locator('[data-node-id="1"] .w-upload-thumb img');
+      await thumb.waitFor();
+      const wf = await currentWorkflow(page);
+      const name = String(wf.nodes[0]!.inputs.image);
+      assert.ok(name.length > 0, "the node holds the uploaded name");
+      assert.match((await thumb.getAttribute("src")) ?? "", new RegExp(encodeURIComponent(name).replace(/[.*+?^${}()|[\]\\]/g, "\\$&")));
+      // Dropping a plain image on empty canvas adds a Load Image node holding it.
+      const drop = (pngBase64: string | null) => page.evaluate(`(async () => {
+        let blob;
+        if (${JSON.stringify(pngBase64)}) blob = new Blob([Uint8Array.from(atob(${JSON.stringify(pngBase64)}), (c) => c.charCodeAt(0))], { type: "image/png" });
+        else {
+          const c = document.createElement("canvas");
+          c.width = 40; c.height = 30;
+          const g = c.getContext("2d"); g.fillStyle = "#3399ff"; g.fillRect(0, 0, 40, 30);
+          blob = await new Promise((r) => c.toBlob(r, "image/png"));
+        }
+        const dt = new DataTransfer();
+        dt.items.add(new File([blob], "dropped.png", { type: "image/png" }));
+        const pane = document.querySelector(".react-flow__pane");
+        const r = pane.getBoundingClientRect();
+        const at = { clientX: r.left + r.width * 0.7, clientY: r.top + r.height * 0.7, bubbles: true, cancelable: true, dataTransfer: dt };
+        pane.dispatchEvent(new DragEvent("dragover", at));
+        pane.dispatchEvent(new DragEvent("drop", at));
+      })()`);
+      await drop(null);
+      await page.locator('[data-node-id][data-node-type="LoadImage"]').nth(1).locator(".w-upload-thumb img").waitFor();
+      // A PNG made by Sluice carries its workflow: dropping it restores the graph that made it.
+      await drop(png.toString("base64"));
+      await page.locator('[data-node-id="2"][data-node-type="SaveImage"]').waitFor();
+      const restored = await currentWorkflow(page);
+      assert.equal(restored.nodes.find((n) => n.id === "2")!.inputs.prefix, "upload-src");
+    } finally {
+      await context.close();
+    }
+  });
 });

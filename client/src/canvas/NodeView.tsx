@@ -241,6 +241,7 @@ function ImageArea({ id, spec, run }: { id: string; spec: NodeSpec; run: NodeRun
             alt={main.caption}
             title={`${main.caption} — click to enlarge`}
             draggable={false}
+            onLoad={(e) => { const im = e.currentTarget; im.classList.toggle("pixelated", im.naturalWidth > 0 && im.naturalWidth < 160); }}
             onClick={() => open(main!.src, main!.full, main!.caption)}
           />
         ) : (
