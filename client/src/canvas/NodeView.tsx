@@ -1,8 +1,8 @@
 // The one generic node component: title bar in the category colour, typed handles, inline widgets,
 // a fixed-size image area on samplers/outputs/gates, progress bar, badges and errors.
 // Memoised; run-time state is read per node from the run store.
-import { Handle, Position, type NodeProps } from "@xyflow/react";
-import { memo, useCallback, useState } from "react";
+import { Handle, Position, useReactFlow, type NodeProps } from "@xyflow/react";
+import { memo, useCallback, useRef, useState } from "react";
 import type { InputSpec, Literal, NodeSpec, SeedControl } from "../../../nodes/schema.ts";
 import { editComponent } from "../actions.ts";
 import { api, viewUrl } from "../api.ts";
@@ -106,6 +106,7 @@ function NodeViewImpl({ id, data, selected }: NodeProps<SluiceNode>) {
           </div>
         )}
       </header>
+      {!collapsed && <WidthHandle id={id} width={data.width ?? NODE_WIDTH} />}
       {!collapsed && (
         <div className="snode-body">
           {data.placeholder && (
@@ -138,6 +139,25 @@ function NodeViewImpl({ id, data, selected }: NodeProps<SluiceNode>) {
         </div>
       )}
     </div>
+  );
+}
+
+/** Drag the right edge to change a node's width (its height follows its content). */
+function WidthHandle({ id, width }: { id: string; width: number }) {
+  const rf = useReactFlow();
+  const start = useRef<{ x: number; w: number } | null>(null);
+  return (
+    <div
+      className="snode-resize nodrag"
+      title="Drag to change the width"
+      onPointerDown={(e) => { e.stopPropagation(); e.currentTarget.setPointerCapture(e.pointerId); start.current = { x: e.clientX, w: width }; }}
+      onPointerMove={(e) => {
+        if (!start.current) return;
+        const w = Math.round(Math.max(200, Math.min(900, start.current.w + (e.clientX - start.current.x) / rf.getZoom())) / 10) * 10;
+        if (w !== width) useGraph.getState().patchNode(id, { width: w }, `width:${id}`);
+      }}
+      onPointerUp={() => { start.current = null; }}
+    />
   );
 }
 
@@ -253,6 +273,11 @@ function ImageArea({ id, spec, run }: { id: string; spec: NodeSpec; run: NodeRun
           {images.map((img, i) => (
             <img key={img.file} src={viewUrl(img.file)} className={i === pick ? "on" : ""} onClick={() => setPick(i)} title={img.seed ? `seed ${img.seed}` : img.file} />
           ))}
+          {images[Math.min(pick, images.length - 1)]?.seed && (
+            <button className="small keep-seed" data-testid="keep-seed" title="Keep this result's seed: the branching node upstream gets this one seed" onClick={() => keepSeed(id, images[Math.min(pick, images.length - 1)]!.seed!)}>
+              Keep seed
+            </button>
+          )}
         </div>
       )}
       {!gate && run?.status === "running" && !spec.output && (run.total ?? 0) > 0 && (
@@ -269,6 +294,45 @@ function ImageArea({ id, spec, run }: { id: string; spec: NodeSpec; run: NodeRun
       )}
     </div>
   );
+}
+
+/**
+ * Branching (issue 6): picking one of several results keeps its seed. The nearest upstream node
+ * that branches seeds (an input named "seeds") gets just this seed; failing that, the nearest
+ * upstream seed widget is set to it.
+ */
+function keepSeed(nodeId: string, seed: string) {
+  const g = useGraph.getState();
+  const seen = new Set<string>();
+  let frontier = [nodeId];
+  let fallback: { id: string; input: string } | null = null;
+  while (frontier.length) {
+    const next: string[] = [];
+    for (const id of frontier) {
+      for (const e of g.edges.filter((x) => x.target === id)) {
+        if (seen.has(e.source)) continue;
+        seen.add(e.source);
+        const n = g.nodes.find((x) => x.id === e.source);
+        if (!n || n.type === "frame") continue;
+        const spec = g.catalog.get(n.data.type);
+        if (spec?.inputs.some((i) => i.name === "seeds" && i.type === "STRING")) {
+          g.setValue(n.id, "seeds", seed);
+          toast(`Kept seed ${seed} on ${n.data.title ?? spec.displayName}`);
+          return;
+        }
+        const seedInput = spec?.inputs.find((i) => i.seed);
+        if (seedInput && !fallback) fallback = { id: n.id, input: seedInput.name };
+        next.push(n.id);
+      }
+    }
+    frontier = next;
+  }
+  if (fallback) {
+    const value = /^\d+$/.test(seed) && BigInt(seed) <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(seed) : seed;
+    g.setValue(fallback.id, fallback.input, value);
+    g.patchNode(fallback.id, { seedControl: { ...((g.nodes.find((n) => n.id === fallback!.id) as SluiceNode | undefined)?.data.seedControl ?? {}), [fallback.input]: "fixed" } }, false);
+    toast(`Kept seed ${seed} (after run: fixed)`);
+  } else toast("No seed upstream to keep", "warn");
 }
 
 export const NodeView = memo(NodeViewImpl);
