@@ -267,6 +267,18 @@ function ImageArea({ id, spec, run }: { id: string; spec: NodeSpec; run: NodeRun
         ) : (
           <span className="snode-image-empty">{gate ? "Waiting here (preview not available after a reload)" : spec.output ? "The image appears here" : "Live preview appears here"}</span>
         )}
+      {!gate && run?.status === "running" && !spec.output && (run.total ?? 0) > 0 && (
+        <div className="gate-actions overlay nodrag">
+          <button data-testid="finish-now" title="Take the current estimate as this stage's result and go on" onClick={() => void finishNow()}>Finish now</button>
+        </div>
+      )}
+      {gate && (
+        <div className="gate-actions overlay nodrag" data-testid="gate-actions">
+          <button className="primary" data-testid="gate-continue" onClick={() => void answer("continue")}>Continue</button>
+          <button data-testid="gate-reroll" onClick={() => void answer("reroll")}>Re-roll</button>
+          <button className="danger" data-testid="gate-cancel" onClick={() => void answer("cancel")}>Cancel</button>
+        </div>
+      )}
       </div>
       {images.length > 1 && !gate && (
         <div className="snode-thumbs nodrag">
@@ -278,18 +290,6 @@ function ImageArea({ id, spec, run }: { id: string; spec: NodeSpec; run: NodeRun
               Keep seed
             </button>
           )}
-        </div>
-      )}
-      {!gate && run?.status === "running" && !spec.output && (run.total ?? 0) > 0 && (
-        <div className="gate-actions nodrag">
-          <button data-testid="finish-now" title="Take the current estimate as this stage's result and go on" onClick={() => void finishNow()}>Finish now</button>
-        </div>
-      )}
-      {gate && (
-        <div className="gate-actions nodrag" data-testid="gate-actions">
-          <button className="primary" data-testid="gate-continue" onClick={() => void answer("continue")}>Continue</button>
-          <button data-testid="gate-reroll" onClick={() => void answer("reroll")}>Re-roll</button>
-          <button className="danger" data-testid="gate-cancel" onClick={() => void answer("cancel")}>Cancel</button>
         </div>
       )}
     </div>
