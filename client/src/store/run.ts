@@ -26,7 +26,7 @@ export interface NodeRun {
 interface RunState {
   /** The prompt this tab is watching (its latest queued). */
   promptId: string | null;
-  /** Prompts queued from this tab (events of others are ignored, except gates). */
+  /** Prompts queued from this tab (sessionStorage: survives a reload, not shared with other tabs). */
   mine: string[];
   queueRemaining: number;
   serverRunning: string | null;
@@ -47,7 +47,7 @@ const MINE_KEY = "sluice.myPrompts";
 
 function loadMine(): string[] {
   try {
-    const v = JSON.parse(localStorage.getItem(MINE_KEY) ?? "[]");
+    const v = JSON.parse(sessionStorage.getItem(MINE_KEY) ?? "[]");
     return Array.isArray(v) ? v.filter((x) => typeof x === "string").slice(-50) : [];
   } catch {
     return [];
@@ -73,7 +73,7 @@ export const useRun = create<RunState>((set, get) => ({
 
   startPrompt(promptId) {
     const mine = [...get().mine.filter((m) => m !== promptId), promptId].slice(-50);
-    try { localStorage.setItem(MINE_KEY, JSON.stringify(mine)); } catch { /* storage full: fine */ }
+    try { sessionStorage.setItem(MINE_KEY, JSON.stringify(mine)); } catch { /* storage full: fine */ }
     // Keep last images (no layout jump) but reset status, progress and errors.
     const nodes: Record<string, NodeRun> = {};
     for (const [id, r] of Object.entries(get().nodes)) {
