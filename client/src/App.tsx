@@ -187,6 +187,31 @@ function Toolbar() {
   );
 }
 
+function ContextMenu() {
+  const menu = useUi((s) => s.menu);
+  useEffect(() => {
+    if (!menu) return;
+    const close = (e: Event) => { if (!(e.target as Element).closest?.(".context-menu")) useUi.getState().openMenu(null); };
+    const esc = (e: KeyboardEvent) => { if (e.key === "Escape") useUi.getState().openMenu(null); };
+    window.addEventListener("pointerdown", close, true);
+    window.addEventListener("keydown", esc);
+    window.addEventListener("wheel", close, true);
+    return () => { window.removeEventListener("pointerdown", close, true); window.removeEventListener("keydown", esc); window.removeEventListener("wheel", close, true); };
+  }, [menu]);
+  if (!menu) return null;
+  const x = Math.min(menu.x, window.innerWidth - 230);
+  const y = Math.min(menu.y, window.innerHeight - menu.items.length * 30 - 12);
+  return (
+    <div className="menu context-menu" style={{ position: "fixed", left: x, top: y }} data-testid="context-menu" onContextMenu={(e) => e.preventDefault()}>
+      {menu.items.map((it, i) => (
+        <button key={i} className={it.danger ? "danger" : ""} disabled={it.disabled} onClick={() => { useUi.getState().openMenu(null); it.action(); }}>
+          <span>{it.label}</span>{it.hint && <kbd>{it.hint}</kbd>}
+        </button>
+      ))}
+    </div>
+  );
+}
+
 function Toasts() {
   const toasts = useUi((s) => s.toasts);
   return (
@@ -235,6 +260,7 @@ function Shell() {
         {panel && <Suspense fallback={<aside className="side-panel" />}><SidePanel panel={panel} /></Suspense>}
       </div>
       <Toasts />
+      <ContextMenu />
       {palette && <Suspense fallback={null}><Palette req={palette} /></Suspense>}
       {lightbox && <Suspense fallback={null}><Lightbox {...lightbox} /></Suspense>}
       {painter && <Suspense fallback={null}><PaintDialog {...painter} /></Suspense>}

@@ -194,6 +194,16 @@ describe("editor canvas", () => {
       const pastedScale = scales.find((n) => n.id !== "2")!;
       const pastedEmpty = wf.nodes.find((n) => n.type === "EmptyImage" && n.id !== "1")!;
       assert.deepEqual(pastedScale.inputs.image, { node: pastedEmpty.id, output: "image" }, "links inside the copied set are kept");
+      // Another tab of the same browser pastes the same nodes.
+      const other = await page.context().newPage();
+      await other.goto(server.url);
+      await other.waitForFunction(() => window.__sluice?.ready === true);
+      const before = await other.locator('[data-node-id][data-node-type="EmptyImage"]').count();
+      const pane = await emptySpot(other);
+      await other.mouse.move(pane.x, pane.y);
+      await other.keyboard.press("Control+v");
+      await other.waitForFunction((n) => document.querySelectorAll('[data-node-id][data-node-type="EmptyImage"]').length === n + 1, before);
+      await other.close();
       // Duplicate (Ctrl+D) the pasted selection.
       await page.keyboard.press("Control+d");
       await page.waitForFunction(() => document.querySelectorAll('[data-node-type="EmptyImage"]').length === 3);
@@ -207,6 +217,33 @@ describe("editor canvas", () => {
       const after = await currentWorkflow(page);
       assert.equal(after.nodes.length, wf.nodes.length);
       assert.equal(after.nodes.find((n) => n.id === "3")!.inputs.prefix, "kept-after-reload");
+    });
+  });
+
+  test("context menus: delete a link, add a note, rename a node", async () => {
+    await withEditor(async (page) => {
+      await loadWorkflow(page, imageChain());
+      // Right-click the middle of the link into Scale Image.
+      const mid = await page.evaluate(() => {
+        const path = document.querySelector('.react-flow__edge[data-id="1:image->2:image"] path.react-flow__edge-path') as SVGPathElement;
+        const p = path.getPointAtLength(path.getTotalLength() / 2);
+        const m = path.getScreenCTM()!;
+        return { x: p.x * m.a + p.y * m.c + m.e, y: p.x * m.b + p.y * m.d + m.f };
+      });
+      await page.mouse.click(mid.x, mid.y, { button: "right" });
+      await page.locator('[data-testid="context-menu"] button', { hasText: "Delete link" }).click();
+      let wf = await currentWorkflow(page);
+      assert.equal(wf.nodes.find((n) => n.id === "2")!.inputs.image, undefined);
+      const spot = await emptySpot(page);
+      await page.mouse.click(spot.x, spot.y, { button: "right" });
+      await page.locator('[data-testid="context-menu"] button', { hasText: "Add note" }).click();
+      await page.locator('[data-node-id][data-node-type="Note"]').waitFor();
+      page.once("dialog", (d) => void d.accept("Blue maker"));
+      await page.locator('[data-node-id="1"] .snode-title').click({ button: "right" });
+      await page.locator('[data-testid="context-menu"] button', { hasText: "Rename" }).click();
+      await page.locator('[data-node-id="1"] .snode-title', { hasText: "Blue maker" }).waitFor();
+      wf = await currentWorkflow(page);
+      assert.equal(wf.nodes.find((n) => n.id === "1")!.ui?.title, "Blue maker");
     });
   });
 

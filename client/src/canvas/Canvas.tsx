@@ -11,7 +11,11 @@ import { checkConnection } from "../graph/connect.ts";
 import { inputType, outputType } from "../graph/convert.ts";
 import type { FlowEdge, FlowNode } from "../graph/types.ts";
 import { useGraph } from "../store/graph.ts";
-import { toast, useUi } from "../store/ui.ts";
+import { toast, useUi, type MenuItem } from "../store/ui.ts";
+import { copySelection, editComponent, makeComponentFromSelection, pasteFromStorage } from "../actions.ts";
+import { componentKey } from "../graph/components.ts";
+
+const FRAME_COLORS: [string, string][] = [["slate", "#3b4a5c"], ["plum", "#5a3b5c"], ["moss", "#3f5a3b"], ["ochre", "#6b5a2a"], ["teal", "#2d5a5a"]];
 import { uploadImageFile } from "../widgets/Widgets.tsx";
 import { FrameNode } from "./FrameNode.tsx";
 import { NodeView } from "./NodeView.tsx";
@@ -132,6 +136,54 @@ export function Canvas() {
     reconnected.current = true;
   }, []);
 
+  // Context menus: on a node, on a link, on the canvas.
+  const onNodeContextMenu = useCallback((e: RMouseEvent, node: FlowNode) => {
+    if ((e.target as Element).closest(".srow.widget")) return; // widgets: parameters (see NodeView)
+    e.preventDefault();
+    const g = useGraph.getState();
+    if (!node.selected) useGraph.setState({ nodes: g.nodes.map((n) => (n.id === node.id ? { ...n, selected: true } : n.selected ? { ...n, selected: false } : n)) });
+    const items: MenuItem[] = [];
+    if (node.type === "frame") {
+      items.push({ label: "Rename group…", action: () => { const t = window.prompt("Group title", node.data.title); if (t) g.patchFrame(node.id, { title: t }); } });
+      for (const [name, color] of FRAME_COLORS) items.push({ label: `Colour: ${name}`, action: () => g.patchFrame(node.id, { color }) });
+      items.push({ label: "Delete group (keeps its nodes)", danger: true, action: () => g.deleteNodes([node.id]) });
+    } else {
+      const key = componentKey(node.data.type);
+      items.push(
+        { label: "Rename…", action: () => { const t = window.prompt("Title", node.data.title ?? g.catalog.get(node.data.type)?.displayName ?? node.data.type); if (t !== null) g.patchNode(node.id, { title: t.trim() || undefined }); } },
+        { label: node.data.collapsed ? "Expand" : "Collapse", action: () => g.patchNode(node.id, { collapsed: !node.data.collapsed }) },
+        { label: "Duplicate", hint: "Ctrl+D", action: () => g.duplicate() },
+        { label: "Copy", hint: "Ctrl+C", action: () => copySelection() },
+        { label: "Make component of selection", hint: "Ctrl+Shift+G", action: () => makeComponentFromSelection() },
+      );
+      if (key !== undefined) {
+        items.push({ label: "Edit component definition", action: () => editComponent(node.id, key) });
+        items.push({ label: "Unpack component", action: () => g.unpackComponent(node.id) });
+      }
+      items.push({ label: "Delete", hint: "Del", danger: true, action: () => g.deleteSelected() });
+    }
+    useUi.getState().openMenu({ x: e.clientX, y: e.clientY, items });
+  }, []);
+  const onEdgeContextMenu = useCallback((e: RMouseEvent, edge: FlowEdge) => {
+    e.preventDefault();
+    useUi.getState().openMenu({ x: e.clientX, y: e.clientY, items: [{ label: "Delete link", danger: true, action: () => useGraph.getState().removeEdge(edge.id) }] });
+  }, []);
+  const onPaneContextMenu = useCallback((e: RMouseEvent | MouseEvent) => {
+    e.preventDefault();
+    const at = { x: e.clientX, y: e.clientY };
+    const g = useGraph.getState();
+    useUi.getState().openMenu({
+      x: at.x, y: at.y, items: [
+        { label: "Add node…", hint: "Space", action: () => useUi.getState().openPalette({ flowPos: rf.screenToFlowPosition(at), screenPos: at }) },
+        { label: "Add note", action: () => g.addNode("Note", rf.screenToFlowPosition(at)) },
+        { label: "Paste", hint: "Ctrl+V", action: () => pasteFromStorage(rf.screenToFlowPosition(at)) },
+        { label: "Group selection", hint: "Ctrl+G", action: () => g.groupSelection() },
+        { label: "Arrange left to right", action: () => g.arrange() },
+        { label: "Fit view", hint: "F", action: () => void rf.fitView({ padding: 0.06, duration: 200, maxZoom: 1 }) },
+      ],
+    });
+  }, [rf]);
+
   const onDoubleClick = useCallback((e: RMouseEvent) => {
     const t = e.target as Element;
     if (!t.closest(".react-flow__pane") && !t.classList.contains("frame")) return;
@@ -203,6 +255,9 @@ export function Canvas() {
         onNodeDragStop={onNodeDragStop}
         onSelectionDragStart={onSelectionDragStart}
         onDoubleClick={onDoubleClick}
+        onNodeContextMenu={onNodeContextMenu}
+        onEdgeContextMenu={onEdgeContextMenu}
+        onPaneContextMenu={onPaneContextMenu}
         onDragOver={(e) => { e.preventDefault(); e.dataTransfer.dropEffect = "copy"; }}
         onDrop={(e) => void onDrop(e)}
         snapToGrid={snap}

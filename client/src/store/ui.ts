@@ -13,6 +13,8 @@ export interface PaletteRequest {
   from?: { nodeId: string; handle: string; kind: "source" | "target"; type: SocketType };
 }
 
+export interface MenuItem { label: string; hint?: string; danger?: boolean; disabled?: boolean; action(): void }
+
 export type PanelName = "queue" | "history" | "library" | "system";
 
 interface UiState {
@@ -27,6 +29,9 @@ interface UiState {
   painter: { nodeId: string; input: string } | null;
   /** A component whose definition is being edited on the canvas (unpacked), by key. */
   editingComponent: string | null;
+  /** An open context menu, at screen coordinates. */
+  menu: { x: number; y: number; items: MenuItem[] } | null;
+  openMenu(m: { x: number; y: number; items: MenuItem[] } | null): void;
   setEditingComponent(key: string | null): void;
   openPainter(p: { nodeId: string; input: string } | null): void;
   toast(text: string, kind?: Toast["kind"]): void;
@@ -52,6 +57,8 @@ export const useUi = create<UiState>((set, get) => ({
   painter: null,
   openPainter(p) { set({ painter: p }); },
   editingComponent: null,
+  menu: null,
+  openMenu(m) { set({ menu: m }); },
   setEditingComponent(key) { set({ editingComponent: key }); },
   toast(text, kind = "info") {
     const id = nextToast++;
