@@ -220,6 +220,37 @@ describe("editor canvas", () => {
     });
   });
 
+  test("widgets: drag and type numbers within their range, toggle, combo; collapse keeps links", async () => {
+    await withEditor(async (page) => {
+      await loadWorkflow(page, imageChain());
+      const width = page.locator('[data-node-id="1"] [data-input="width"] .w-num');
+      const box = (await width.boundingBox())!;
+      await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+      await page.mouse.down();
+      await page.mouse.move(box.x + box.width / 2 + 60, box.y + box.height / 2, { steps: 6 });
+      await page.mouse.up();
+      let wf = await currentWorkflow(page);
+      const dragged = wf.nodes.find((n) => n.id === "1")!.inputs.width as number;
+      assert.ok(dragged > 64 && dragged % 8 === 0, `dragging right raised the width in steps of 8 (${dragged})`);
+      // Click to type; values are clamped to the input's range.
+      await width.click();
+      await page.locator('[data-node-id="1"] [data-input="width"] input').fill("100000");
+      await page.keyboard.press("Enter");
+      wf = await currentWorkflow(page);
+      assert.equal(wf.nodes.find((n) => n.id === "1")!.inputs.width, 8192);
+      await page.locator('[data-node-id="2"] [data-input="method"] select').selectOption("nearest");
+      wf = await currentWorkflow(page);
+      assert.equal(wf.nodes.find((n) => n.id === "2")!.inputs.method, "nearest");
+      // Collapse: the node shrinks to its title, links stay.
+      await page.locator('[data-node-id="2"] .snode-collapse').click();
+      await page.locator('[data-node-id="2"].collapsed').waitFor();
+      assert.equal(await page.locator('[data-node-id="2"] [data-input="method"]').count(), 0);
+      assert.equal(await page.locator(".react-flow__edge").count(), 2);
+      wf = await currentWorkflow(page);
+      assert.equal(wf.nodes.find((n) => n.id === "2")!.ui?.collapsed, true);
+    });
+  });
+
   test("context menus: delete a link, add a note, rename a node", async () => {
     await withEditor(async (page) => {
       await loadWorkflow(page, imageChain());

@@ -56,6 +56,10 @@ describe("running and watching", () => {
         await page.locator('[data-node-id="1"] [data-input="color"] .w-color-text').fill("#cc3322");
         await page.locator('[data-node-id="1"] [data-input="color"] .w-color-text').press("Enter");
       }
+      // Seed "after run: increment" on the first sampler (cascade only).
+      const firstSampler = cascade ? wf.nodes.find((n) => n.type === "CascadeSampler") : undefined;
+      if (firstSampler) await page.locator(`[data-node-id="${firstSampler.id}"] [data-input="seed"] .w-seed-after select`).selectOption("increment");
+      const seedBefore = firstSampler ? Number((await currentWorkflow(page)).nodes.find((n) => n.id === firstSampler.id)!.inputs.seed) : 0;
       const seen = await watch(page);
       const started = Date.now();
       await page.click('[data-testid="queue-button"]');
@@ -75,6 +79,8 @@ describe("running and watching", () => {
         assert.ok(samplers.some((id) => s.progress.includes(id)), `progress shown on a sampler (seen on ${s.progress.join(",")})`);
         for (const id of samplers) assert.ok(s.images.includes(id), `a live preview shown on sampler ${id} (seen on ${s.images.join(",")})`);
         assert.ok(elapsed < 10000, `the cascade finished in ${elapsed} ms (under ten seconds)`);
+        const seedAfter = Number((await currentWorkflow(page)).nodes.find((n) => n.id === firstSampler!.id)!.inputs.seed);
+        assert.equal(seedAfter, seedBefore + 1, "the seed was incremented after the prompt was queued");
         // The editor state reflects the prompt edit that was queued.
         const queued = await currentWorkflow(page);
         assert.equal(queued.nodes.find((n) => n.type === "TextEncode")!.inputs[Object.keys(queued.nodes.find((n) => n.type === "TextEncode")!.inputs).find((k) => typeof queued.nodes.find((n) => n.type === "TextEncode")!.inputs[k] === "string" && /red circle/.test(String(queued.nodes.find((n) => n.type === "TextEncode")!.inputs[k])))!], "a red circle on a blue background");
