@@ -74,11 +74,11 @@ export const useRun = create<RunState>((set, get) => ({
   startPrompt(promptId) {
     const mine = [...get().mine.filter((m) => m !== promptId), promptId].slice(-50);
     try { sessionStorage.setItem(MINE_KEY, JSON.stringify(mine)); } catch { /* storage full: fine */ }
-    // Keep last images (no layout jump) but reset status, progress and errors.
+    // Keep the last images and previews (nothing jumps; a cached node keeps showing its result) but
+    // reset status, progress and errors. A preview's blob URL is revoked when a new one replaces it.
     const nodes: Record<string, NodeRun> = {};
     for (const [id, r] of Object.entries(get().nodes)) {
-      if (r.preview) URL.revokeObjectURL(r.preview);
-      nodes[id] = { status: "idle", ...(r.images ? { images: r.images } : {}), ...(r.gate ? { gate: r.gate } : {}) };
+      nodes[id] = { status: "idle", ...(r.images ? { images: r.images } : {}), ...(r.preview ? { preview: r.preview } : {}), ...(r.gate ? { gate: r.gate } : {}) };
     }
     set({ promptId, mine, nodes, nodeErrors: {} });
   },
