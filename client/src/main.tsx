@@ -7,6 +7,7 @@ import { api } from "./api.ts";
 import { App } from "./App.tsx";
 import { connectSocket } from "./socket.ts";
 import { useGraph } from "./store/graph.ts";
+import { useRun } from "./store/run.ts";
 import { useUi } from "./store/ui.ts";
 
 declare global {
@@ -37,6 +38,12 @@ async function boot() {
     useUi.getState().setEmptyHint(`The "${DEFAULT_TEMPLATE}" template is not available on this server yet.`);
   }
   startAutosave();
+  let serial = useGraph.getState().workflowSerial;
+  useGraph.subscribe((s) => {
+    if (s.workflowSerial === serial) return;
+    serial = s.workflowSerial;
+    useRun.getState().clearNodes();
+  });
   window.__sluice!.ready = true;
 }
 

@@ -82,6 +82,10 @@ function HistoryPanel() {
       const entry = await api.historyEntry(id);
       if (!entry.workflow) { toast("This entry has no workflow stored", "warn"); return; }
       loadWorkflow(entry.workflow, `the workflow of ${id.slice(0, 8)}`);
+      // Show that run's images on its nodes.
+      for (const [nodeId, out] of Object.entries(entry.outputs ?? {})) {
+        if (out.images?.length && !nodeId.includes("/")) useRun.getState().patch(nodeId, { status: "idle", images: out.images });
+      }
     } catch (e) {
       toast(`History: ${(e as Error).message}`, "error");
     }

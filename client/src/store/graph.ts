@@ -29,8 +29,10 @@ interface GraphState {
   past: Snapshot[];
   future: Snapshot[];
   snap: boolean;
-  /** Bumped whenever a whole workflow is loaded (the canvas fits the view on change). */
+  /** Bumped whenever a whole workflow is loaded or re-arranged (the canvas fits the view on change). */
   loadCount: number;
+  /** Bumped only when another workflow replaces the canvas (run state of the old one is dropped). */
+  workflowSerial: number;
 
   setCatalog(specs: NodeSpec[]): void;
   load(wf: Workflow, opts?: { record?: boolean; library?: GraphState["library"]; tidy?: boolean }): void;
@@ -106,6 +108,7 @@ export const useGraph = create<GraphState>((set, get) => ({
   future: [],
   snap: true,
   loadCount: 0,
+  workflowSerial: 0,
   tidy: true,
 
   setCatalog(specs) {
@@ -122,6 +125,7 @@ export const useGraph = create<GraphState>((set, get) => ({
       meta: { name: wf.name, description: wf.description, components: wf.components, params: wf.params, extra: wf.extra },
       library: opts?.library ?? null,
       loadCount: get().loadCount + 1,
+      workflowSerial: get().workflowSerial + 1,
       tidy: opts?.tidy ?? true,
       ...(opts?.record ? {} : { past: [], future: [] }),
     });

@@ -37,6 +37,8 @@ interface RunState {
   patch(nodeId: string, patch: Partial<NodeRun>): void;
   startPrompt(promptId: string): void;
   setNodeErrors(errors: NodeErrors): void;
+  /** Forgets every node's run state (another workflow was loaded). */
+  clearNodes(): void;
   clearNodeError(nodeId: string): void;
   setStatus(s: { queueRemaining?: number; running?: string | null }): void;
   setConnected(c: boolean): void;
@@ -84,6 +86,13 @@ export const useRun = create<RunState>((set, get) => ({
   },
 
   setNodeErrors(errors) { set({ nodeErrors: errors }); },
+  clearNodes() {
+    for (const r of Object.values(get().nodes)) {
+      if (r.preview) URL.revokeObjectURL(r.preview);
+      if (r.gate?.src) URL.revokeObjectURL(r.gate.src);
+    }
+    set({ nodes: {}, nodeErrors: {} });
+  },
   clearNodeError(nodeId) {
     if (!get().nodeErrors[nodeId]) return;
     const next = { ...get().nodeErrors };
