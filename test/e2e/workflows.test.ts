@@ -115,4 +115,28 @@ describe("workflows", () => {
       await context.close();
     }
   });
+
+  test("a mask is painted for a paint input", async (t) => {
+    if (!(await nodeTypes(server.url)).includes("MaskFromPreview")) { t.skip("no MaskFromPreview node on this server yet"); return; }
+    const { context, page, errors } = await openEditor(browser, server.url);
+    try {
+      await loadWorkflow(page, { format: "sluice.workflow", version: "1.0.0", nodes: [{ id: "1", type: "MaskFromPreview", inputs: { mask: "", invert: false }, ui: { pos: [0, 0] } }] });
+      await page.click('[data-node-id="1"] [data-testid="paint-open"]');
+      const canvas = page.locator('[data-testid="painter"] canvas');
+      await canvas.waitFor();
+      const box = (await canvas.boundingBox())!;
+      await page.mouse.move(box.x + box.width * 0.2, box.y + box.height * 0.5);
+      await page.mouse.down();
+      await page.mouse.move(box.x + box.width * 0.8, box.y + box.height * 0.5, { steps: 8 });
+      await page.mouse.up();
+      await page.click('[data-testid="paint-done"]');
+      await page.locator('[data-testid="painter"]').waitFor({ state: "detached" });
+      const wf = await currentWorkflow(page);
+      assert.match(String(wf.nodes[0]!.inputs.mask), /^data:image\/png;base64,/);
+      await page.locator('[data-node-id="1"] .w-paint-thumb img').waitFor();
+      assert.deepEqual(pageErrors(errors), []);
+    } finally {
+      await context.close();
+    }
+  });
 });
