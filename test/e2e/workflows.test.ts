@@ -3,7 +3,9 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { Browser } from "playwright-core";
 import { imageChain } from "./fixtures.ts";
-import { currentWorkflow, launchBrowser, loadWorkflow, nodeTypes, openEditor, pageErrors, startServer, type Server } from "./harness.ts";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ROOT, currentWorkflow, launchBrowser, loadWorkflow, nodeTypes, openEditor, pageErrors, startServer, type Server } from "./harness.ts";
 
 let server: Server;
 let browser: Browser;
@@ -134,6 +136,24 @@ describe("workflows", () => {
       const wf = await currentWorkflow(page);
       assert.match(String(wf.nodes[0]!.inputs.mask), /^data:image\/png;base64,/);
       await page.locator('[data-node-id="1"] .w-paint-thumb img').waitFor();
+      assert.deepEqual(pageErrors(errors), []);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test("a ComfyUI workflow opened from a file is imported onto the canvas", async (t) => {
+    const fixture = join(ROOT, "test/fixtures/comfyui/cascade-text-to-image.workflow.json");
+    if (!existsSync(fixture)) { t.skip("no ComfyUI fixture"); return; }
+    const probe = await fetch(`${server.url}/api/workflows/import`, { method: "POST", headers: { "content-type": "application/json" }, body: readFileSync(fixture) });
+    if (probe.status === 404) { t.skip("no importer on this server"); return; }
+    const { context, page, errors } = await openEditor(browser, server.url);
+    try {
+      await page.locator('.toolbar input[type="file"]').setInputFiles(fixture);
+      await page.locator('[data-testid="toast"]', { hasText: /Imported/ }).first().waitFor();
+      await page.locator('[data-node-id][data-node-type="CascadeSampler"]').first().waitFor();
+      const wf = await currentWorkflow(page);
+      assert.ok(wf.nodes.some((n) => n.type === "SaveImage"));
       assert.deepEqual(pageErrors(errors), []);
     } finally {
       await context.close();

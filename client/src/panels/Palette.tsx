@@ -7,8 +7,12 @@ import { nodeColor, socketColor } from "../graph/colors.ts";
 import { compatibleSocket } from "../graph/connect.ts";
 import { NOTE_TYPE } from "../graph/types.ts";
 import { searchNodes } from "../graph/fuzzy.ts";
+import { loadTemplate } from "../actions.ts";
+import { api } from "../api.ts";
 import { useGraph } from "../store/graph.ts";
 import { useUi, type PaletteRequest } from "../store/ui.ts";
+
+const TEMPLATE_PREFIX = "template:";
 
 const NOTE_SPEC: NodeSpec = {
   type: NOTE_TYPE, displayName: "Note", category: "utils", description: "A sticky note for comments; not run.",
@@ -24,12 +28,22 @@ export default function Palette({ req }: { req: PaletteRequest }) {
   const lastPointer = useRef({ x: req.screenPos?.x ?? -1, y: req.screenPos?.y ?? -1 });
   const close = useUi((s) => s.closePalette);
 
+  const [templates, setTemplates] = useState<NodeSpec[]>([]);
+  useEffect(() => {
+    if (req.from) return;
+    api.templates().then(
+      (list) => setTemplates(list.map((t) => ({ type: `${TEMPLATE_PREFIX}${t.id}`, displayName: t.name, category: "template", description: t.description ?? "", inputs: [], outputs: [] }))),
+      () => setTemplates([]),
+    );
+  }, [req.from]);
+
   const pool = useMemo(() => {
     const all = specs.some((s) => s.type === NOTE_TYPE) ? specs : [...specs, NOTE_SPEC];
-    if (!req.from) return all;
+    if (!req.from) return [...all, ...templates];
     return all.filter((s) => compatibleSocket(s, { kind: req.from!.kind, type: req.from!.type }));
-  }, [specs, req.from]);
-  const results = useMemo(() => searchNodes(pool, query).slice(0, 60), [pool, query]);
+  }, [specs, req.from, templates]);
+  // Templates only show up when searched for (they replace the canvas).
+  const results = useMemo(() => searchNodes(query ? pool : pool.filter((s) => !s.type.startsWith(TEMPLATE_PREFIX)), query).slice(0, 60), [pool, query]);
 
   useEffect(() => { inputRef.current?.focus(); }, []);
   useEffect(() => setActive(0), [query]);
@@ -40,6 +54,7 @@ export default function Palette({ req }: { req: PaletteRequest }) {
   const choose = (spec: NodeSpec | undefined) => {
     if (!spec) return;
     close();
+    if (spec.type.startsWith(TEMPLATE_PREFIX)) { void loadTemplate(spec.type.slice(TEMPLATE_PREFIX.length)); return; }
     useGraph.getState().addNode(spec.type, req.flowPos, req.from ? { wireFrom: req.from } : undefined);
   };
 
@@ -90,7 +105,7 @@ export default function Palette({ req }: { req: PaletteRequest }) {
               onMouseDown={(e) => { e.preventDefault(); choose(s); }}
             >
               <span className="palette-cat" style={{ background: nodeColor(s.type, s.category) }}>{s.category}</span>
-              <span className="palette-name">{s.displayName}</span>
+              <span className="palette-name">{s.category === "template" ? `Open template: ${s.displayName}` : s.displayName}</span>
               <span className="palette-desc">{s.description}</span>
             </li>
           ))}
