@@ -5,7 +5,7 @@ import "./styles.css";
 import { DEFAULT_TEMPLATE, loadTemplate, restoreSaved, startAutosave } from "./actions.ts";
 import { api } from "./api.ts";
 import { App } from "./App.tsx";
-import { connectSocket } from "./socket.ts";
+import { connectSocket, restoreGates } from "./socket.ts";
 import { useGraph } from "./store/graph.ts";
 import { useRun } from "./store/run.ts";
 import { useUi } from "./store/ui.ts";
@@ -45,6 +45,7 @@ async function boot() {
     useRun.getState().clearNodes();
   });
   window.__sluice!.ready = true;
+  void restoreGates();
 }
 
 createRoot(document.getElementById("root")!).render(<App />);

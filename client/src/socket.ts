@@ -1,7 +1,8 @@
 // socket.io events from the server → the run store. Binary previews become blob URLs.
 import { io, type Socket } from "socket.io-client";
-import { api } from "./api.ts";
+import { api, viewUrl } from "./api.ts";
 import type { OutputImage } from "../../nodes/schema.ts";
+import { useGraph } from "./store/graph.ts";
 import { useRun } from "./store/run.ts";
 import { toast } from "./store/ui.ts";
 
@@ -67,7 +68,7 @@ export function connectSocket(): Socket {
     s.on(name, h);
   };
 
-  s.on("connect", () => { run().setConnected(true); void restoreGates(); });
+  s.on("connect", () => { run().setConnected(true); if (window.__sluice?.ready) void restoreGates(); });
   s.on("disconnect", () => run().setConnected(false));
   s.on("status", (e: { queueRemaining?: number; running?: string | null }) => run().setStatus(e ?? {}));
   on("execution:start", (e: Ev) => {
@@ -144,17 +145,22 @@ function finishRunning() {
  * After a reload (or a reconnect) gates of our prompts may be waiting: the preview event is gone,
  * but the buttons come back so the run can still be answered.
  */
-async function restoreGates() {
+export async function restoreGates() {
   try {
     const q = await api.queue();
     const st = useRun.getState();
     for (const w of q.waiting ?? []) {
       if (!st.isMine(w.promptId)) continue;
-      const entry = (await api.historyEntry(w.promptId)) as { gate?: { nodeId: string } };
+      const entry = (await api.historyEntry(w.promptId)) as { gate?: { nodeId: string; preview?: string; kind?: "latent" | "image" } };
       const nodeId = entry.gate?.nodeId;
       if (!nodeId || useRun.getState().nodes[nodeId]?.gate) continue;
       if (!useRun.getState().promptId) useRun.setState({ promptId: w.promptId });
-      useRun.getState().patch(nodeId, { status: "running", gate: { promptId: w.promptId, src: "", kind: "image" } });
+      // The server keeps the gate's preview as a file (gate.preview) so a reloaded page can show it.
+      const src = entry.gate?.preview ? viewUrl(entry.gate.preview) : "";
+      // The kind, when the server does not say, follows what flows into the gate on the canvas.
+      const into = useGraph.getState().edges.find((e) => e.target === nodeId);
+      const kind = entry.gate?.kind ?? (into?.data?.socket === "IMAGE" ? "image" : "latent");
+      useRun.getState().patch(nodeId, { status: "running", gate: { promptId: w.promptId, src, kind } });
     }
   } catch {
     /* the queue endpoint is unavailable: nothing to restore */

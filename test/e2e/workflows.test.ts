@@ -73,6 +73,27 @@ describe("workflows", () => {
       await page.click('[data-node-id="2"] [data-testid="gate-continue"]');
       await page.locator('[data-node-id="3"] [data-testid="node-image"]').waitFor({ timeout: 30000 });
       await page.locator('[data-node-id="2"] [data-testid="gate-actions"]').waitFor({ state: "detached" });
+      const first = await page.locator('[data-node-id="3"] [data-testid="node-image"]').getAttribute("src");
+      // Again, with a reload while it waits: the gate comes back (with its preview) and can be
+      // answered by painting over the image and continuing with the edit.
+      await page.locator('[data-node-id="3"] [data-input="prefix"] input').fill("gated-2");
+      await page.click('[data-testid="queue-button"]');
+      await page.locator('[data-node-id="2"] [data-testid="gate-actions"]').waitFor({ timeout: 30000 });
+      await page.reload();
+      await page.waitForFunction(() => window.__sluice?.ready === true);
+      await page.locator('[data-node-id="2"] [data-testid="gate-actions"]').waitFor({ timeout: 10000 });
+      await page.locator('[data-node-id="2"] [data-testid="node-image"]').waitFor();
+      await page.click('[data-node-id="2"] [data-testid="gate-edit"]');
+      const canvas = page.locator('[data-testid="painter"] canvas');
+      await canvas.waitFor();
+      const box = (await canvas.boundingBox())!;
+      await page.mouse.move(box.x + 5, box.y + 5);
+      await page.mouse.down();
+      await page.mouse.move(box.x + box.width - 5, box.y + box.height - 5, { steps: 8 });
+      await page.mouse.up();
+      await page.click('[data-testid="paint-done"]');
+      await page.locator('[data-node-id="3"] [data-testid="node-image"]').waitFor({ timeout: 30000 });
+      await page.waitForFunction((old) => document.querySelector('[data-node-id="3"] [data-testid="node-image"]')?.getAttribute("src") !== old, first);
       assert.deepEqual(pageErrors(errors), []);
     } finally {
       await context.close();

@@ -68,8 +68,9 @@ export const useRun = create<RunState>((set, get) => ({
   patch(nodeId, patch) {
     const prev = get().nodes[nodeId];
     if (patch.preview && prev?.preview && prev.preview !== patch.preview) URL.revokeObjectURL(prev.preview);
-    if (patch.gate && prev?.gate?.src && prev.gate.src !== patch.gate.src) URL.revokeObjectURL(prev.gate.src);
-    if ("gate" in patch && patch.gate === undefined && prev?.gate?.src) URL.revokeObjectURL(prev.gate.src);
+    const blob = (u: string | undefined) => !!u && u.startsWith("blob:");
+    if (patch.gate && blob(prev?.gate?.src) && prev!.gate!.src !== patch.gate.src) URL.revokeObjectURL(prev!.gate!.src);
+    if ("gate" in patch && patch.gate === undefined && blob(prev?.gate?.src)) URL.revokeObjectURL(prev!.gate!.src);
     set({ nodes: { ...get().nodes, [nodeId]: { ...(prev ?? { status: "idle" }), ...patch } } });
   },
 

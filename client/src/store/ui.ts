@@ -15,6 +15,8 @@ export interface PaletteRequest {
 
 export interface MenuItem { label: string; hint?: string; danger?: boolean; disabled?: boolean; action(): void }
 
+export type PainterRequest = { nodeId: string; input: string } | { nodeId: string; gate: { promptId: string; src: string } };
+
 export type PanelName = "queue" | "history" | "library" | "system";
 
 interface UiState {
@@ -25,15 +27,15 @@ interface UiState {
   banner: string | null;
   /** A hint shown only while the canvas is empty (e.g. the default template is missing). */
   emptyHint: string | null;
-  /** The mask painter (issue 6), open for one paint input of one node. */
-  painter: { nodeId: string; input: string } | null;
+  /** The painter (issue 6): a mask for a node's paint input, or paint over a gate's image. */
+  painter: PainterRequest | null;
   /** A component whose definition is being edited on the canvas (unpacked), by key. */
   editingComponent: string | null;
   /** An open context menu, at screen coordinates. */
   menu: { x: number; y: number; items: MenuItem[] } | null;
   openMenu(m: { x: number; y: number; items: MenuItem[] } | null): void;
   setEditingComponent(key: string | null): void;
-  openPainter(p: { nodeId: string; input: string } | null): void;
+  openPainter(p: PainterRequest | null): void;
   toast(text: string, kind?: Toast["kind"]): void;
   dismiss(id: number): void;
   openPalette(req: PaletteRequest): void;
