@@ -2,6 +2,7 @@
 import type { Workflow } from "../../nodes/schema.ts";
 import { api, ApiError, type PromptRejection } from "./api.ts";
 import { replayEarly, clientId } from "./socket.ts";
+import { usedComponents } from "./graph/components.ts";
 import { useGraph } from "./store/graph.ts";
 import { useRun } from "./store/run.ts";
 import { toast, useUi } from "./store/ui.ts";
@@ -218,4 +219,59 @@ export function saveComponentDefinition() {
   if (!g.makeComponent(name, key)) return;
   useUi.getState().setEditingComponent(null);
   toast(`Updated “${name}”: every instance follows`);
+}
+
+/** Adds a library entry's nodes to the canvas (a saved component, a snippet), beside what is there. */
+export async function insertFromLibrary(id: string): Promise<void> {
+  try {
+    const entry = await api.libraryGet(id);
+    const g = useGraph.getState();
+    const right = Math.max(0, ...g.nodes.map((n) => n.position.x + (n.measured?.width ?? 270)));
+    const top = Math.min(0, ...g.nodes.map((n) => n.position.y));
+    g.paste(entry.workflow, { x: right + 80, y: top });
+    toast(`Inserted “${entry.name}”`);
+  } catch (e) {
+    toast(`Insert failed: ${(e as Error).message}`, "error");
+  }
+}
+
+/** Saves one component (its definition, as a workflow holding one instance) to the library. */
+export async function saveComponentToLibrary(instanceId: string): Promise<void> {
+  const g = useGraph.getState();
+  const inst = g.nodes.find((n) => n.id === instanceId);
+  if (!inst || inst.type !== "sluice") return;
+  const key = inst.data.type.startsWith("component/") ? inst.data.type.slice("component/".length) : "";
+  const def = g.meta.components?.[key];
+  if (!def) return;
+  const wf = g.workflow();
+  const node = wf.nodes.find((n) => n.id === instanceId)!;
+  const workflow = {
+    ...wf,
+    name: def.name,
+    nodes: [{ ...node, inputs: Object.fromEntries(Object.entries(node.inputs).filter(([, v]) => !(v && typeof v === "object"))), ui: { ...node.ui, pos: [0, 0] as [number, number] } }],
+    groups: [],
+    params: [],
+    components: usedComponents([node], wf.components),
+  };
+  try {
+    const entry = await api.libraryCreate({ name: def.name, tags: ["component"], workflow });
+    toast(`Saved component “${entry.name}” to the library (Insert it into any workflow)`);
+  } catch (e) {
+    toast(`Not saved: ${(e as Error).message}`, "error");
+  }
+}
+
+/** Downloads one component as a workflow file holding one instance and its definitions. */
+export function exportComponent(instanceId: string) {
+  const g = useGraph.getState();
+  const wf = g.selectionWorkflow();
+  const inst = g.nodes.find((n) => n.id === instanceId);
+  if (!wf || !inst || inst.type !== "sluice") return;
+  const one = { ...wf, nodes: wf.nodes.filter((n) => n.id === instanceId) };
+  const blob = new Blob([JSON.stringify(one, null, 2)], { type: "application/json" });
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(blob);
+  a.download = `${(inst.data.title ?? inst.data.type.replace("component/", "")).replace(/[^\w.-]+/g, "_")}.component.json`;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
 }

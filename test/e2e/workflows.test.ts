@@ -130,7 +130,18 @@ describe("workflows", () => {
       assert.deepEqual(Object.keys(wf.components), [key]);
       const again = wf.nodes.find((n) => n.type === `component/${key}`)!;
       assert.deepEqual(wf.nodes.find((n) => n.id === "3")!.inputs.image, { node: again.id, output: wf.components[key]!.outputs[0]!.name });
-      // Undo walks back through the edit.
+      // Save it to the library and insert it into an empty canvas.
+      await page.locator(`[data-node-id="${again.id}"] .snode-title`).click({ button: "right" });
+      await page.locator('[data-testid="context-menu"] button', { hasText: "Save component to library" }).click();
+      await page.locator('[data-testid="toast"]', { hasText: /Saved component/ }).waitFor();
+      await loadWorkflow(page, { format: "sluice.workflow", version: "1.0.0", nodes: [{ id: "1", type: "Note", inputs: { text: "empty" }, ui: { pos: [0, 0] } }] });
+      await page.click('[data-testid="panel-library"]');
+      const item = page.locator('[data-testid="library-item"]', { hasText: "Blue square" });
+      await item.locator("button", { hasText: "Insert" }).click();
+      await page.locator(`[data-node-id][data-node-type="component/${key}"]`).waitFor();
+      const inserted = (await currentWorkflow(page)) as unknown as typeof wf;
+      assert.equal(inserted.components[key]!.name, "Blue square");
+      // Undo walks back through the insert.
       await page.keyboard.press("Control+z");
       await page.waitForFunction(() => !document.querySelector('[data-node-id][data-node-type^="component/"]'));
       assert.deepEqual(pageErrors(errors), []);

@@ -12,7 +12,7 @@ import { inputType, outputType } from "../graph/convert.ts";
 import type { FlowEdge, FlowNode } from "../graph/types.ts";
 import { useGraph } from "../store/graph.ts";
 import { toast, useUi, type MenuItem } from "../store/ui.ts";
-import { copySelection, editComponent, makeComponentFromSelection, pasteFromStorage } from "../actions.ts";
+import { copySelection, editComponent, exportComponent, makeComponentFromSelection, pasteFromStorage, saveComponentToLibrary } from "../actions.ts";
 import { componentKey } from "../graph/components.ts";
 
 const FRAME_COLORS: [string, string][] = [["slate", "#3b4a5c"], ["plum", "#5a3b5c"], ["moss", "#3f5a3b"], ["ochre", "#6b5a2a"], ["teal", "#2d5a5a"]];
@@ -159,6 +159,8 @@ export function Canvas() {
       if (key !== undefined) {
         items.push({ label: "Edit component definition", action: () => editComponent(node.id, key) });
         items.push({ label: "Unpack component", action: () => g.unpackComponent(node.id) });
+        items.push({ label: "Save component to library", action: () => void saveComponentToLibrary(node.id) });
+        items.push({ label: "Export component as file", action: () => exportComponent(node.id) });
       }
       items.push({ label: "Delete", hint: "Del", danger: true, action: () => g.deleteSelected() });
     }

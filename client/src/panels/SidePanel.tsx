@@ -1,6 +1,6 @@
 // Side panels (lazy-loaded): queue, history gallery, system.
 import { Fragment, useCallback, useEffect, useState } from "react";
-import { loadTemplate, loadWorkflow, openFromLibrary, saveToLibrary } from "../actions.ts";
+import { insertFromLibrary, loadTemplate, loadWorkflow, openFromLibrary, saveToLibrary } from "../actions.ts";
 import { api, viewUrl, type HistoryEntry, type LibraryEntry, type QueueState, type QueueSummary, type SystemInfo, type TemplateInfo, type VersionInfo } from "../api.ts";
 import { useGraph } from "../store/graph.ts";
 import { useRun } from "../store/run.ts";
@@ -207,6 +207,7 @@ function LibraryPanel() {
                 const t = window.prompt("Tags (comma separated)", e.tags.join(", "));
                 if (t !== null) void act(() => api.libraryPatch(e.id, { tags: t.split(",").map((x) => x.trim()).filter(Boolean) }));
               }}>Tags</button>
+              <button className="small" title="Add its nodes to the current canvas (components keep their definitions)" onClick={() => void insertFromLibrary(e.id)}>Insert</button>
               <button className="small" onClick={() => void act(() => api.libraryDuplicate(e.id), `Duplicated “${e.name}”`)}>Duplicate</button>
               <button className="small" onClick={() => setVersionsOf(versionsOf === e.id ? null : e.id)}>Versions</button>
               <button className="small danger" onClick={() => {
