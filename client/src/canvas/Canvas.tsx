@@ -23,6 +23,9 @@ import { NoteNode } from "./NoteNode.tsx";
 import { pngHasText, readPngWorkflow } from "./png.ts";
 import { api } from "../api.ts";
 
+/** Below this zoom, node text gets too small to read; larger graphs open at this zoom from their left end. */
+const READABLE_ZOOM = 0.55;
+
 const nodeTypes: NodeTypes = { sluice: NodeView, note: NoteNode, frame: FrameNode };
 
 /** Last pointer position over the canvas (screen coordinates), for paste and the palette. */
@@ -57,6 +60,22 @@ export function Canvas() {
   const rf = useReactFlow<FlowNode, FlowEdge>();
   const wrapper = useRef<HTMLDivElement>(null);
 
+  // Fit the whole graph when that keeps it readable; otherwise show it from its left end (where a
+  // pipeline starts: loaders and prompts) at the smallest readable zoom. "Fit" (F) shows it all.
+  const showReadable = useCallback(() => {
+    const nodes = rf.getNodes();
+    const el = wrapper.current;
+    if (!nodes.length || !el) { void rf.fitView({ padding: 0.06, duration: 0, maxZoom: 1 }); return; }
+    const b = rf.getNodesBounds(nodes);
+    const w = el.clientWidth;
+    const h = el.clientHeight;
+    const fit = Math.min(1, (w * 0.94) / Math.max(1, b.width), (h * 0.94) / Math.max(1, b.height));
+    if (fit >= READABLE_ZOOM) { void rf.fitView({ padding: 0.06, duration: 0, maxZoom: 1 }); return; }
+    const zoom = Math.min(READABLE_ZOOM, (h * 0.96) / Math.max(1, b.height), 1);
+    const z = Math.max(zoom, fit);
+    void rf.setViewport({ x: 24 - b.x * z, y: Math.max(12, (h - b.height * z) / 2) - b.y * z, zoom: z });
+  }, [rf]);
+
   // After a workflow is loaded: once every node is measured, push apart nodes that overlap (a file's
   // positions may assume smaller nodes), grow the groups around their nodes, and fit the view.
   useEffect(() => {
@@ -69,13 +88,13 @@ export function Canvas() {
       done = true;
       unsubscribe();
       if (useGraph.getState().tidy) useGraph.getState().resolveOverlaps();
-      requestAnimationFrame(() => void rf.fitView({ padding: 0.06, duration: 0, maxZoom: 1 }));
+      requestAnimationFrame(() => showReadable());
     };
     const unsubscribe = useGraph.subscribe(settle);
-    const timer = setTimeout(() => { if (!done) { done = true; unsubscribe(); void rf.fitView({ padding: 0.06, duration: 0, maxZoom: 1 }); } }, 1500);
+    const timer = setTimeout(() => { if (!done) { done = true; unsubscribe(); showReadable(); } }, 1500);
     settle();
     return () => { done = true; unsubscribe(); clearTimeout(timer); };
-  }, [loadCount, rf]);
+  }, [loadCount, rf, showReadable]);
 
   const isValidConnection: IsValidConnection<FlowEdge> = useCallback((c) => {
     const { nodes: ns, edges: es, catalog } = useGraph.getState();
