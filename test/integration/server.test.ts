@@ -1,6 +1,8 @@
 // The server end to end: a real HTTP server, the worker thread, SQLite in a temp dir, socket.io.
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import sharp from "sharp";
@@ -224,9 +226,6 @@ describe("restart", () => {
 
 describe("cli", () => {
   it("sluice run writes the output images and exits 0", async () => {
-    const { execFileSync } = await import("node:child_process");
-    const { mkdtempSync } = await import("node:fs");
-    const { tmpdir } = await import("node:os");
     const dir = mkdtempSync(join(tmpdir(), "sluice-cli-"));
     const file = join(dir, "wf.json");
     writeFileSync(file, JSON.stringify(redToSave("#00ffff")));
@@ -238,10 +237,7 @@ describe("cli", () => {
     assert.equal(meta.width, 16);
   });
 
-  it("sluice run prints the validation messages and exits non-zero for a wrong workflow", async () => {
-    const { spawnSync } = await import("node:child_process");
-    const { mkdtempSync } = await import("node:fs");
-    const { tmpdir } = await import("node:os");
+  it("sluice run prints the validation messages and exits non-zero for a wrong workflow", () => {
     const dir = mkdtempSync(join(tmpdir(), "sluice-cli-"));
     const file = join(dir, "bad.json");
     writeFileSync(file, JSON.stringify(workflow([
