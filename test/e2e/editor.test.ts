@@ -78,6 +78,15 @@ describe("editor canvas", () => {
       await loadWorkflow(page, wf);
       for (const n of wf.nodes) assert.equal(await page.locator(`[data-node-id="${n.id}"]`).getAttribute("data-node-type"), n.type);
       await page.locator('[data-group-title="Make"]').waitFor();
+      // A node type the server does not know is kept as a placeholder, links and all.
+      const withUnknown = imageChain();
+      withUnknown.nodes[1]!.type = "RetiredScaler";
+      await loadWorkflow(page, withUnknown);
+      await page.locator('[data-node-id="2"][data-node-type="RetiredScaler"]').waitFor();
+      assert.equal(await page.locator(".react-flow__edge").count(), 2);
+      const back = await currentWorkflow(page);
+      assert.equal(back.nodes.find((n) => n.id === "2")!.type, "RetiredScaler");
+      assert.deepEqual(back.nodes.find((n) => n.id === "3")!.inputs.image, { node: "2", output: "image" });
     });
   });
 

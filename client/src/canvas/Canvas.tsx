@@ -284,7 +284,7 @@ export function Canvas() {
         snapToGrid={snap}
         snapGrid={[10, 10]}
         selectionMode={SelectionMode.Partial}
-        selectionKeyCode="Shift"
+        selectionKeyCode={["Shift", "Control", "Meta"]}
         multiSelectionKeyCode={["Meta", "Control"]}
         deleteKeyCode={null}
         panActivationKeyCode={null}

@@ -50,8 +50,14 @@ function NodeViewImpl({ id, data, selected }: NodeProps<SluiceNode>) {
     useGraph.getState().patchNode(id, { seedControl: { ...sc, [name]: c } });
   }, [id]);
 
-  const inputs = spec?.inputs ?? [];
-  const outputs = spec?.outputs ?? [];
+  // A placeholder (unknown type) keeps the sockets its links use, so its links stay drawn.
+  const placeholderKey = useGraph(useCallback((s) => (spec ? "" : s.edges
+    .filter((e) => e.target === id || e.source === id)
+    .map((e) => (e.target === id ? `i${e.targetHandle}` : `o${e.sourceHandle}`) + `\u0001${e.data?.socket ?? "*"}`)
+    .sort().join("\u0000")), [id, spec]));
+  const placeholderSockets = placeholderKey ? [...new Set(placeholderKey.split("\u0000"))].map((k) => { const [h, t] = k.split("\u0001") as [string, string]; return { kind: h[0], name: h.slice(1), type: t as InputSpec["type"] }; }) : [];
+  const inputs: InputSpec[] = spec?.inputs ?? placeholderSockets.filter((x) => x.kind === "i").map((x) => ({ name: x.name, type: x.type }));
+  const outputs: NodeSpec["outputs"] = spec?.outputs ?? placeholderSockets.filter((x) => x.kind === "o").map((x) => ({ name: x.name, type: x.type }));
   const nodeErrs = errors?.filter((e) => !e.input || !inputs.some((i) => i.name === e.input)) ?? EMPTY;
 
   return (
