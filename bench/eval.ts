@@ -88,12 +88,13 @@ for (const [i, p] of prompts.entries()) {
 }
 process.stderr.write("\n");
 
-// Composition: held-out two-object scenes with one object on the left and one on the right, the
-// left half from the left object's prompt and the right half from the right object's.
-const pairs = prompts.filter((p) => p.objects.length === 2 && p.objects.some((o) => o.position === "left") && p.objects.some((o) => o.position === "right"));
+// Composition: the object pairs of the held-out two-object prompts, the first object placed on
+// the left and the second on the right; the left half of the Stage C latent comes from the left
+// object's prompt and the right half from the right object's.
+const pairs = prompts.filter((p) => p.objects.length === 2);
 let compositionOk = 0;
 for (const [i, p] of pairs.entries()) {
-  const left = p.objects.find((o) => o.position === "left")!, right = p.objects.find((o) => o.position === "right")!;
+  const left = { ...p.objects[0], position: "left" }, right = { ...p.objects[1], position: "right" };
   const wf = defaults(load("two-prompt-composition"), ["5", "12"], baseSeed + 1000 + i);
   setText(wf, "2", caption({ background: p.background, objects: [left] }));
   setText(wf, "11", caption({ background: p.background, objects: [right] }));
