@@ -61,7 +61,7 @@ function useShortcuts() {
       else if (!mod && (e.key === "Delete" || e.key === "Backspace")) { e.preventDefault(); g.deleteSelected(); }
       else if (!mod && e.key === " ") { e.preventDefault(); openPalette(); }
       else if (!mod && k === "f" && !e.altKey) { void rf.fitView({ padding: 0.08, duration: 200, maxZoom: 1 }); }
-      else if (e.key === "Escape") { useUi.getState().closeLightbox(); }
+      else if (e.key === "Escape") { useUi.getState().closeLightbox(); useUi.getState().openPainter(null); }
     };
     const onCopy = (e: ClipboardEvent) => { if (!isEditable(e.target)) copySelection(e); };
     const onCut = (e: ClipboardEvent) => { if (!isEditable(e.target) && copySelection(e)) useGraph.getState().deleteSelected(); };

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { Browser, Page } from "playwright-core";
 import { imageChain } from "./fixtures.ts";
-import { artifactPath, canRunCascade, currentWorkflow, pageErrors, launchBrowser, loadWorkflow, openEditor, startServer, type Server } from "./harness.ts";
+import { artifactPath, canRunCascade, currentWorkflow, pageErrors, launchBrowser, loadWorkflow, nodeTypes, openEditor, startServer, type Server, type WorkflowLike } from "./harness.ts";
 
 let server: Server;
 let browser: Browser;
@@ -206,6 +206,30 @@ describe("running and watching", () => {
       await page.locator('[data-node-id="2"][data-node-type="SaveImage"]').waitFor();
       const restored = await currentWorkflow(page);
       assert.equal(restored.nodes.find((n) => n.id === "2")!.inputs.prefix, "upload-src");
+    } finally {
+      await context.close();
+    }
+  });
+
+  test("branching: several results side by side, picking one keeps its seed", async (t) => {
+    if (!(await canRunCascade(server.url)) || !(await nodeTypes(server.url)).includes("BranchSeeds")) { t.skip("needs the cascade template, a pack and BranchSeeds"); return; }
+    const { context, page, errors } = await openEditor(browser, server.url);
+    try {
+      const wf = (await (await fetch(`${server.url}/api/templates/text-to-image`)).json()) as WorkflowLike;
+      const latent = wf.nodes.find((n) => n.type === "EmptyCascadeLatent")!;
+      const stageB = wf.nodes.filter((n) => n.type === "CascadeSampler")[1]!;
+      const save = wf.nodes.find((n) => n.type === "SaveImage")!;
+      wf.nodes.push({ id: "branch", type: "BranchSeeds", inputs: { latent: { node: latent.id, output: "stage_b" }, seed: 0, count: 1, seeds: "5, 6" }, ui: { pos: [900, 700] } });
+      stageB.inputs.latent = { node: "branch", output: "latent" };
+      await loadWorkflow(page, wf);
+      await page.click('[data-testid="queue-button"]');
+      const thumbs = page.locator(`[data-node-id="${save.id}"] .snode-thumbs img`);
+      await page.waitForFunction((id) => document.querySelectorAll(`[data-node-id="${id}"] .snode-thumbs img`).length === 2, save.id, { timeout: 60000 });
+      await thumbs.nth(1).click();
+      await page.click(`[data-node-id="${save.id}"] [data-testid="keep-seed"]`);
+      const after = await currentWorkflow(page);
+      assert.equal(after.nodes.find((n) => n.id === "branch")!.inputs.seeds, "6");
+      assert.deepEqual(pageErrors(errors), []);
     } finally {
       await context.close();
     }
