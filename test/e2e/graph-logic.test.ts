@@ -73,6 +73,17 @@ describe("editor graph logic", () => {
     assert.equal(compatibleSocket(catalog.get("Gate")!, { kind: "source", type: "LATENT" }), "value");
     assert.equal(compatibleSocket(catalog.get("SaveImage")!, { kind: "source", type: "MASK" }), undefined);
     assert.equal(compatibleSocket(catalog.get("LoadImage")!, { kind: "target", type: "MASK" }), "mask");
+    // An input accepting several types (a sampler's model: STAGE_C or STAGE_B).
+    const sampler: schema.NodeSpec = { type: "Sampler", displayName: "Sampler", category: "t", description: "", inputs: [{ name: "model", type: "STAGE_C", accepts: ["STAGE_B"] }], outputs: [] };
+    const loader: schema.NodeSpec = { type: "Pack", displayName: "Pack", category: "t", description: "", inputs: [], outputs: [{ name: "stage_b", type: "STAGE_B" }, { name: "stage_a", type: "STAGE_A" }] };
+    const cat2: Catalog = new Map([[sampler.type, sampler], [loader.type, loader]]);
+    const two = workflowToFlow({ format: "sluice.workflow", version: "1.0.0", groups: [], components: {}, params: [], nodes: [
+      { id: "p", type: "Pack", inputs: {}, ui: { pos: [0, 0] } }, { id: "s", type: "Sampler", inputs: {}, ui: { pos: [300, 0] } },
+    ] }, cat2);
+    assert.ok(checkConnection({ source: "p", sourceHandle: "stage_b", target: "s", targetHandle: "model" }, two.nodes, two.edges, cat2).ok);
+    assert.equal(checkConnection({ source: "p", sourceHandle: "stage_a", target: "s", targetHandle: "model" }, two.nodes, two.edges, cat2).ok, false);
+    assert.equal(compatibleSocket(loader, { kind: "target", type: "STAGE_C", accepts: ["STAGE_B"] }), "stage_b");
+    assert.equal(compatibleSocket(sampler, { kind: "source", type: "STAGE_B" }), "model");
   });
 
   test("fuzzy search ranks names over descriptions and tolerates gaps", () => {
@@ -84,7 +95,12 @@ describe("editor graph logic", () => {
   });
 
   test("mirrored vocabulary helpers agree with nodes/schema.ts", () => {
-    for (const a of schema.SOCKET_TYPES) for (const b of schema.SOCKET_TYPES) assert.deepEqual(vocab.socketCompatibility(a, b), schema.socketCompatibility(a, b));
+    for (const a of schema.SOCKET_TYPES) {
+      for (const b of schema.SOCKET_TYPES) {
+        assert.deepEqual(vocab.socketCompatibility(a, b), schema.socketCompatibility(a, b));
+        assert.deepEqual(vocab.socketCompatibility(a, b, ["STAGE_B", "LATENT"]), schema.socketCompatibility(a, b, ["STAGE_B", "LATENT"]));
+      }
+    }
     assert.deepEqual(vocab.LITERAL_TYPES, schema.LITERAL_TYPES);
     assert.equal(vocab.MAX_SEED, schema.MAX_SEED);
     assert.equal(vocab.WORKFLOW_FORMAT, schema.WORKFLOW_FORMAT);

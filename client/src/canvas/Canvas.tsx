@@ -133,10 +133,15 @@ export function Canvas() {
     const pt = "changedTouches" in event ? event.changedTouches[0]! : (event as MouseEvent);
     const type = handleSocketType(fromNode.id, from.id ?? null, from.type);
     if (!type) return;
+    // An input that accepts several types (a sampler's model: Stage C or Stage B) offers them all.
+    const fromData = useGraph.getState().nodes.find((n) => n.id === fromNode.id);
+    const accepts = from.type === "target" && fromData && fromData.type !== "frame"
+      ? useGraph.getState().catalog.get(fromData.data.type)?.inputs.find((i) => i.name === from.id)?.accepts
+      : undefined;
     useUi.getState().openPalette({
       flowPos: rf.screenToFlowPosition({ x: pt.clientX, y: pt.clientY }),
       screenPos: { x: pt.clientX, y: pt.clientY },
-      from: { nodeId: fromNode.id, handle: from.id ?? "", kind: from.type, type },
+      from: { nodeId: fromNode.id, handle: from.id ?? "", kind: from.type, type, ...(accepts?.length ? { accepts } : {}) },
     });
   }, [rf]);
 

@@ -56,12 +56,12 @@ export function checkConnection(c: ConnectionLike, nodes: FlowNode[], edges: Flo
 }
 
 /** For a link dragged from a socket and dropped on the canvas: which of a spec's sockets can take it. */
-export function compatibleSocket(spec: NodeSpec, from: { kind: "source" | "target"; type: SocketType }): string | undefined {
+export function compatibleSocket(spec: NodeSpec, from: { kind: "source" | "target"; type: SocketType; accepts?: readonly SocketType[] }): string | undefined {
   if (from.kind === "source") {
     // Dragged from an output: the new node needs an input of a compatible type. Prefer exact types.
     const inputs = spec.inputs;
     return (inputs.find((i) => i.type === from.type) ?? inputs.find((i) => socketCompatibility(from.type, i.type, i.accepts).ok && (i.type !== "*" || from.type !== "*")))?.name;
   }
   const outputs = spec.outputs;
-  return (outputs.find((o) => o.type === from.type) ?? outputs.find((o) => socketCompatibility(o.type, from.type).ok))?.name;
+  return (outputs.find((o) => o.type === from.type) ?? outputs.find((o) => socketCompatibility(o.type, from.type, from.accepts).ok))?.name;
 }

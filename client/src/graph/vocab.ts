@@ -15,5 +15,11 @@ export const socketCompatibility: typeof Schema.socketCompatibility = (from, to,
   return { ok: false, reason: `type mismatch: ${from} cannot feed an input of type ${wanted}` };
 };
 
+// Compile-time guard: the mirrors take exactly the parameters of the originals (a new parameter
+// in nodes/schema.ts, like `accepts` was, must be handled here too).
+type Same<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true : false;
+const sameCompat: Same<Parameters<typeof socketCompatibility>, Parameters<typeof Schema.socketCompatibility>> = true;
+void sameCompat;
+
 export const isLink: typeof Schema.isLink = (v: unknown): v is Link =>
   typeof v === "object" && v !== null && typeof (v as Link).node === "string" && typeof (v as Link).output === "string";

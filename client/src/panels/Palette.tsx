@@ -40,7 +40,7 @@ export default function Palette({ req }: { req: PaletteRequest }) {
   const pool = useMemo(() => {
     const all = specs.some((s) => s.type === NOTE_TYPE) ? specs : [...specs, NOTE_SPEC];
     if (!req.from) return [...all, ...templates];
-    return all.filter((s) => compatibleSocket(s, { kind: req.from!.kind, type: req.from!.type }));
+    return all.filter((s) => compatibleSocket(s, req.from!));
   }, [specs, req.from, templates]);
   // Templates only show up when searched for (they replace the canvas).
   const results = useMemo(() => searchNodes(query ? pool : pool.filter((s) => !s.type.startsWith(TEMPLATE_PREFIX)), query).slice(0, 60), [pool, query]);

@@ -46,7 +46,7 @@ interface GraphState {
   /** Moves an existing link's end to a new socket (drag its end); false leaves it as it was. */
   reconnect(oldEdge: FlowEdge, c: ConnectionLike): boolean;
   removeEdge(id: string): void;
-  addNode(type: string, pos: { x: number; y: number }, opts?: { wireFrom?: { nodeId: string; handle: string; kind: "source" | "target"; type: SocketType }; values?: Record<string, Literal> }): string | null;
+  addNode(type: string, pos: { x: number; y: number }, opts?: { wireFrom?: { nodeId: string; handle: string; kind: "source" | "target"; type: SocketType; accepts?: readonly SocketType[] }; values?: Record<string, Literal> }): string | null;
   setValue(nodeId: string, input: string, value: Literal): void;
   patchNode(nodeId: string, patch: Partial<SluiceNodeData>, recordKey?: string | false): void;
   patchFrame(id: string, patch: Partial<FrameNode["data"]>): void;
@@ -244,7 +244,7 @@ export const useGraph = create<GraphState>((set, get) => ({
     set({ nodes: [...deselected, node] });
     const from = opts?.wireFrom;
     if (from && spec) {
-      const socket = compatibleSocket(spec, { kind: from.kind, type: from.type });
+      const socket = compatibleSocket(spec, from);
       if (socket) {
         const conn = from.kind === "source"
           ? { source: from.nodeId, sourceHandle: from.handle, target: id, targetHandle: socket }

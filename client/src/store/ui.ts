@@ -10,7 +10,7 @@ export interface PaletteRequest {
   /** Where (screen coordinates) to open the palette. */
   screenPos?: { x: number; y: number };
   /** A link dragged onto the canvas: filter to nodes that can take it, and wire the chosen one. */
-  from?: { nodeId: string; handle: string; kind: "source" | "target"; type: SocketType };
+  from?: { nodeId: string; handle: string; kind: "source" | "target"; type: SocketType; accepts?: readonly SocketType[] };
 }
 
 export interface MenuItem { label: string; hint?: string; danger?: boolean; disabled?: boolean; action(): void }
