@@ -46,6 +46,8 @@ export interface HistoryEntry {
 }
 export interface SystemInfo {
   device: string;
+  /** Why this device (and why not the others), when the server says. */
+  deviceNote?: string;
   versions: Record<string, string>;
   memory: { rss: number; heapUsed: number; systemTotal: number; systemFree: number };
   packs: { name: string; stages: string[]; assumptions: string[] }[];

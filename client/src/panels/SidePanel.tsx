@@ -133,7 +133,7 @@ function SystemPanel() {
   return (
     <div className="system-panel">
       <dl>
-        <dt>Device</dt><dd data-testid="system-device">{s.device}</dd>
+        <dt>Device</dt><dd data-testid="system-device">{s.device}{s.deviceNote && s.deviceNote !== s.device ? <div className="muted device-note">{s.deviceNote}</div> : null}</dd>
         {Object.entries(s.versions ?? {}).map(([k, v]) => (<Fragment key={k}><dt>{k}</dt><dd>{v}</dd></Fragment>))}
         <dt>Server memory</dt><dd>{bytes(s.memory?.rss)} rss · {bytes(s.memory?.heapUsed)} heap</dd>
         <dt>System memory</dt><dd>{bytes((s.memory?.systemTotal ?? 0) - (s.memory?.systemFree ?? 0))} used of {bytes(s.memory?.systemTotal)}</dd>
