@@ -234,4 +234,30 @@ describe("running and watching", () => {
       await context.close();
     }
   });
+
+  test("queue panel: running and pending prompts, cancel one, clear all", async (t) => {
+    if (!(await canRunCascade(server.url))) { t.skip("needs runs slow enough to queue up (the cascade)"); return; }
+    const { context, page, errors } = await openEditor(browser, server.url);
+    try {
+      await page.click('[data-testid="panel-queue"]');
+      const wf = await currentWorkflow(page);
+      const encoder = wf.nodes.find((n) => n.type === "TextEncode")!;
+      // Different prompts, so nothing is served from the cache.
+      for (let i = 0; i < 4; i++) {
+        await page.locator(`[data-node-id="${encoder.id}"] textarea`).first().fill(`queue test ${i}`);
+        await page.click('[data-testid="queue-button"]');
+        await page.waitForTimeout(150);
+      }
+      const pending = page.locator('[data-testid="side-queue"] .q-item.pending');
+      await page.waitForFunction(() => document.querySelectorAll('[data-testid="side-queue"] .q-item.pending').length >= 2, undefined, { timeout: 10000 });
+      const before = await pending.count();
+      await pending.first().locator("button").click();
+      await page.waitForFunction((n) => document.querySelectorAll('[data-testid="side-queue"] .q-item.pending').length < n, before);
+      await page.click('[data-testid="queue-clear"]');
+      await page.waitForFunction(() => document.querySelectorAll('[data-testid="side-queue"] .q-item.pending').length === 0);
+      assert.deepEqual(pageErrors(errors), []);
+    } finally {
+      await context.close();
+    }
+  });
 });
