@@ -46,6 +46,9 @@ export async function startServer(opts: { timeoutMs?: number; extraArgs?: string
     { cwd: ROOT, env: { ...process.env, FORCE_COLOR: "0" }, stdio: ["ignore", "pipe", "pipe"] },
   );
   let output = "";
+  // Never leave a server behind, even when a test file crashes.
+  const killOnExit = () => { if (child.exitCode === null) child.kill("SIGKILL"); };
+  process.once("exit", killOnExit);
   const url = await new Promise<string>((res, rej) => {
     const timer = setTimeout(() => rej(new Error(`server did not print its URL within ${opts.timeoutMs ?? 60000}ms:\n${output}`)), opts.timeoutMs ?? 60000);
     const onData = (b: Buffer) => {
@@ -63,6 +66,7 @@ export async function startServer(opts: { timeoutMs?: number; extraArgs?: string
     home,
     log: () => output,
     async stop() {
+      process.removeListener("exit", killOnExit);
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once("exit", r));
         child.kill("SIGTERM");
