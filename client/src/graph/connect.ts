@@ -1,6 +1,6 @@
 // Rules for links: socket compatibility, one link per input, no cycles. Every refusal has a reason.
 import { type NodeSpec, type SocketType } from "../../../nodes/schema.ts";
-import { socketCompatibility } from "./vocab.ts";
+import { LITERAL_TYPES, socketCompatibility } from "./vocab.ts";
 import type { Catalog } from "./convert.ts";
 import type { FlowEdge, FlowNode } from "./types.ts";
 
@@ -58,9 +58,13 @@ export function checkConnection(c: ConnectionLike, nodes: FlowNode[], edges: Flo
 /** For a link dragged from a socket and dropped on the canvas: which of a spec's sockets can take it. */
 export function compatibleSocket(spec: NodeSpec, from: { kind: "source" | "target"; type: SocketType; accepts?: readonly SocketType[] }): string | undefined {
   if (from.kind === "source") {
-    // Dragged from an output: the new node needs an input of a compatible type. Prefer exact types.
+    // Dragged from an output: the new node needs an input of a compatible type. Prefer the exact
+    // type, then link sockets, then widgets (a wildcard output could feed any of them).
     const inputs = spec.inputs;
-    return (inputs.find((i) => i.type === from.type) ?? inputs.find((i) => socketCompatibility(from.type, i.type, i.accepts).ok && (i.type !== "*" || from.type !== "*")))?.name;
+    const ok = (i: NodeSpec["inputs"][number]) => socketCompatibility(from.type, i.type, i.accepts).ok && (i.type !== "*" || from.type !== "*");
+    return (inputs.find((i) => i.type === from.type)
+      ?? inputs.find((i) => ok(i) && !LITERAL_TYPES.includes(i.type))
+      ?? inputs.find(ok))?.name;
   }
   const outputs = spec.outputs;
   return (outputs.find((o) => o.type === from.type) ?? outputs.find((o) => socketCompatibility(o.type, from.type, from.accepts).ok))?.name;
