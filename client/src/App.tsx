@@ -127,7 +127,7 @@ function Toolbar() {
         <button data-testid="queue-button" className="primary queue" onClick={() => void queuePrompt()} title="Queue the graph (Ctrl+Enter)">
           ▶ Queue{queueRemaining > 0 ? <span className="count">{queueRemaining}</span> : null}
         </button>
-        <button onClick={() => void interrupt()} disabled={!serverRunning} title="Stop the running prompt">■ Stop</button>
+        <button data-testid="stop-button" onClick={() => void interrupt()} disabled={!serverRunning} title="Stop the running prompt">■ Stop</button>
       </div>
       <div className="tb-group">
         <button onClick={() => g().undo()} disabled={!canUndo} title="Undo (Ctrl+Z)">↶</button>

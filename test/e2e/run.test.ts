@@ -255,6 +255,12 @@ describe("running and watching", () => {
       await page.waitForFunction((n) => document.querySelectorAll('[data-testid="side-queue"] .q-item.pending').length < n, before);
       await page.click('[data-testid="queue-clear"]');
       await page.waitForFunction(() => document.querySelectorAll('[data-testid="side-queue"] .q-item.pending').length === 0);
+      // Stop interrupts the running one (if it has not finished meanwhile).
+      const stop = page.locator('[data-testid="stop-button"]');
+      if (await stop.isEnabled()) {
+        await stop.click();
+        await page.waitForFunction(() => !document.querySelector('[data-status="running"]'), undefined, { timeout: 15000 });
+      }
       assert.deepEqual(pageErrors(errors), []);
     } finally {
       await context.close();
