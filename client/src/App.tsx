@@ -18,6 +18,7 @@ const Palette = lazy(() => import("./panels/Palette.tsx"));
 const SidePanel = lazy(() => import("./panels/SidePanel.tsx"));
 const Lightbox = lazy(() => import("./panels/Lightbox.tsx"));
 const PaintDialog = lazy(() => import("./panels/PaintDialog.tsx"));
+const ComponentPorts = lazy(() => import("./panels/ComponentPorts.tsx"));
 
 function isEditable(t: EventTarget | null): boolean {
   const el = t as HTMLElement | null;
@@ -228,6 +229,7 @@ function Shell() {
   const palette = useUi((s) => s.palette);
   const lightbox = useUi((s) => s.lightbox);
   const painter = useUi((s) => s.painter);
+  const ports = useUi((s) => s.ports);
   const panel = useUi((s) => s.panel);
   const banner = useUi((s) => s.banner);
   const emptyHint = useUi((s) => s.emptyHint);
@@ -264,6 +266,7 @@ function Shell() {
       {palette && <Suspense fallback={null}><Palette req={palette} /></Suspense>}
       {lightbox && <Suspense fallback={null}><Lightbox {...lightbox} /></Suspense>}
       {painter && <Suspense fallback={null}><PaintDialog {...painter} /></Suspense>}
+      {ports && <Suspense fallback={null}><ComponentPorts componentKey={ports} /></Suspense>}
     </div>
   );
 }

@@ -130,6 +130,20 @@ describe("workflows", () => {
       assert.deepEqual(Object.keys(wf.components), [key]);
       const again = wf.nodes.find((n) => n.type === `component/${key}`)!;
       assert.deepEqual(wf.nodes.find((n) => n.id === "3")!.inputs.image, { node: again.id, output: wf.components[key]!.outputs[0]!.name });
+      // Ports: rename the output and expose an inner widget (the colour) on every instance.
+      await page.click(`[data-node-id="${again.id}"] [data-testid="component-ports"]`);
+      await page.locator('[data-testid="component-ports"]').waitFor();
+      await page.locator('[data-testid="port-output-name"]').first().fill("picture");
+      await page.locator('[data-testid="port-expose"]', { hasText: "color" }).click();
+      await page.click('[data-testid="ports-save"]');
+      await page.locator(`[data-node-id="${again.id}"] [data-input="color"] .w-color-text`).waitFor();
+      wf = (await currentWorkflow(page)) as unknown as typeof wf;
+      assert.deepEqual(wf.nodes.find((n) => n.id === "3")!.inputs.image, { node: again.id, output: "picture" }, "links follow a renamed port");
+      await page.locator(`[data-node-id="${again.id}"] [data-input="color"] .w-color-text`).fill("#00ff00");
+      await page.locator(`[data-node-id="${again.id}"] [data-input="color"] .w-color-text`).press("Enter");
+      const oldSrc = await page.locator('[data-node-id="3"] [data-testid="node-image"]').getAttribute("src");
+      await page.click('[data-testid="queue-button"]');
+      await page.waitForFunction((old) => { const img = document.querySelector('[data-node-id="3"] [data-testid="node-image"]'); return img && img.getAttribute("src") !== old; }, oldSrc, { timeout: 30000 });
       // Save it to the library and insert it into an empty canvas.
       await page.locator(`[data-node-id="${again.id}"] .snode-title`).click({ button: "right" });
       await page.locator('[data-testid="context-menu"] button', { hasText: "Save component to library" }).click();

@@ -182,6 +182,7 @@ export function Canvas() {
       );
       if (key !== undefined) {
         items.push({ label: "Edit component definition", action: () => editComponent(node.id, key) });
+        items.push({ label: "Edit ports and exposed widgets…", action: () => useUi.getState().openPorts(key) });
         items.push({ label: "Unpack component", action: () => g.unpackComponent(node.id) });
         items.push({ label: "Save component to library", action: () => void saveComponentToLibrary(node.id) });
         items.push({ label: "Export component as file", action: () => exportComponent(node.id) });

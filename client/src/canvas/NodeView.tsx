@@ -93,6 +93,7 @@ function NodeViewImpl({ id, data, selected }: NodeProps<SluiceNode>) {
         {componentKey(data.type) !== undefined && (
           <span className="snode-comp nodrag">
             <button title="Edit the definition (every instance follows)" data-testid="component-edit" onClick={() => editComponent(id, componentKey(data.type)!)}>Edit</button>
+            <button title="Rename and reorder its inputs and outputs, expose inner widgets" data-testid="component-ports" onClick={() => useUi.getState().openPorts(componentKey(data.type)!)}>Ports</button>
             <button title="Unpack: replace this instance by its nodes (unlinks it)" data-testid="component-unpack" onClick={() => useGraph.getState().unpackComponent(id)}>Unpack</button>
           </span>
         )}

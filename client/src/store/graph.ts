@@ -3,7 +3,7 @@
 // progress event re-renders one node and not the graph.
 import { applyEdgeChanges, applyNodeChanges, type EdgeChange, type NodeChange } from "@xyflow/react";
 import { create } from "zustand";
-import { type Literal, type NodeSpec, type SeedControl, type SocketType, type Workflow } from "../../../nodes/schema.ts";
+import { type ComponentDef, type Literal, type NodeSpec, type SeedControl, type SocketType, type Workflow } from "../../../nodes/schema.ts";
 import { isLink, MAX_SEED, WORKFLOW_FORMAT } from "../graph/vocab.ts";
 import { checkConnection, compatibleSocket, type ConnectionLike } from "../graph/connect.ts";
 import { defaultValue, flowToWorkflow, groupToFrame, inputType, isWidgetInput, makeEdge, outputType, relayout, workflowToFlow, type Catalog } from "../graph/convert.ts";
@@ -68,6 +68,11 @@ interface GraphState {
   applySeedControls(): void;
   /** Replaces the selected nodes by an instance of a new component (issue 7). */
   makeComponent(name: string, key?: string): string | null;
+  /**
+   * Rewrites a component's ports (names, order, exposed widgets). `renamed` maps old port names to
+   * new ones so every instance keeps its links and values; ports that are gone lose theirs.
+   */
+  setComponentPorts(key: string, inputs: ComponentDef["inputs"], outputs: ComponentDef["outputs"], renamed: { inputs: Record<string, string>; outputs: Record<string, string> }): void;
   /** Workflow parameters (issue 7): named inputs for `sluice run --set` and the API. */
   setParams(params: NonNullable<Meta["params"]>): void;
   /** Replaces an instance by its nodes (unlinks it from the definition). */
@@ -561,6 +566,47 @@ export const useGraph = create<GraphState>((set, get) => ({
   setParams(params) {
     get().record();
     set({ meta: { ...get().meta, params } });
+  },
+
+  setComponentPorts(key, inputs, outputs, renamed) {
+    const { nodes, edges, meta } = get();
+    const def = meta.components?.[key];
+    if (!def) return;
+    get().record();
+    const nextMeta = { ...meta, components: { ...meta.components, [key]: { ...def, inputs, outputs } } };
+    const eff = effectiveCatalog(get().serverSpecs, nextMeta.components);
+    const type = COMPONENT_PREFIX + key;
+    const instances = new Set(nodes.filter((n) => n.type === "sluice" && n.data.type === type).map((n) => n.id));
+    const inNames = new Set(inputs.map((p) => p.name));
+    const outNames = new Set(outputs.map((p) => p.name));
+    const nextEdges: FlowEdge[] = [];
+    for (const e of edges) {
+      if (instances.has(e.target) && e.targetHandle) {
+        const name = renamed.inputs[e.targetHandle] ?? e.targetHandle;
+        if (!inNames.has(name)) continue;
+        if (name !== e.targetHandle) { nextEdges.push(makeEdge(e.source, e.sourceHandle ?? "", e.target, name, e.data?.socket ?? "*")); continue; }
+      }
+      if (instances.has(e.source) && e.sourceHandle) {
+        const name = renamed.outputs[e.sourceHandle] ?? e.sourceHandle;
+        if (!outNames.has(name)) continue;
+        if (name !== e.sourceHandle) { nextEdges.push(makeEdge(e.source, name, e.target, e.targetHandle ?? "", e.data?.socket ?? "*")); continue; }
+      }
+      nextEdges.push(e);
+    }
+    set({
+      meta: nextMeta,
+      ...eff,
+      edges: nextEdges,
+      nodes: nodes.map((n) => {
+        if (!instances.has(n.id) || n.type !== "sluice") return n;
+        const values: Record<string, Literal> = {};
+        for (const [k, v] of Object.entries(n.data.values)) {
+          const name = renamed.inputs[k] ?? k;
+          if (inNames.has(name)) values[name] = v;
+        }
+        return { ...n, data: { ...n.data, values } };
+      }) as FlowNode[],
+    });
   },
 }));
 

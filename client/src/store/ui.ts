@@ -31,6 +31,9 @@ interface UiState {
   painter: PainterRequest | null;
   /** A component whose definition is being edited on the canvas (unpacked), by key. */
   editingComponent: string | null;
+  /** The port editor of a component, by key. */
+  ports: string | null;
+  openPorts(key: string | null): void;
   /** An open context menu, at screen coordinates. */
   menu: { x: number; y: number; items: MenuItem[] } | null;
   openMenu(m: { x: number; y: number; items: MenuItem[] } | null): void;
@@ -59,6 +62,8 @@ export const useUi = create<UiState>((set, get) => ({
   painter: null,
   openPainter(p) { set({ painter: p }); },
   editingComponent: null,
+  ports: null,
+  openPorts(key) { set({ ports: key }); },
   menu: null,
   openMenu(m) { set({ menu: m }); },
   setEditingComponent(key) { set({ editingComponent: key }); },
