@@ -172,7 +172,7 @@ export class Dispatcher {
         if (this.active === msg.promptId) this.active = null;
         // The preview is kept as a file so a reloaded page (or another tab) can show the gate.
         const previewFile = `temp/gate_${msg.promptId}_${msg.nodeId.replace(/[^\w-]/g, "_")}.jpg`;
-        this.store.markWaiting(msg.promptId, msg.nodeId, previewFile);
+        this.store.markWaiting(msg.promptId, msg.nodeId, previewFile, msg.kind);
         void encodePreview(msg.rgb, msg.width, msg.height).then((image) => {
           writeFileSync(join(this.store.paths.outputs, previewFile), image);
           this.sink.emit("gate:waiting", { promptId: msg.promptId, nodeId: msg.nodeId, kind: msg.kind, mime: "image/jpeg", image, preview: previewFile });

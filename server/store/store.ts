@@ -24,7 +24,7 @@ export interface PromptSummary {
   createdAt: string;
   name?: string;
   /** Where a waiting prompt is paused, and its preview file (for /api/view). */
-  gate?: { nodeId: string; since: string; preview?: string };
+  gate?: { nodeId: string; since: string; preview?: string; kind?: "latent" | "image" };
 }
 
 export interface HistoryEntry extends PromptSummary {
@@ -35,7 +35,7 @@ export interface HistoryEntry extends PromptSummary {
   cached: string[];
   timings: Record<string, number>;
   error?: ExecutionError;
-  gate?: { nodeId: string; since: string; preview?: string };
+  gate?: { nodeId: string; since: string; preview?: string; kind?: "latent" | "image" };
 }
 
 export interface PromptRecord extends HistoryEntry {
@@ -161,8 +161,8 @@ export class Store {
     this.db.prepare("UPDATE prompts SET status = 'running', started_at = COALESCE(started_at, ?), gate = NULL WHERE id = ?").run(now(), id);
   }
 
-  markWaiting(id: string, nodeId: string, preview?: string): void {
-    this.db.prepare("UPDATE prompts SET status = 'waiting', gate = ? WHERE id = ?").run(JSON.stringify({ nodeId, since: now(), ...(preview ? { preview } : {}) }), id);
+  markWaiting(id: string, nodeId: string, preview?: string, kind?: "latent" | "image"): void {
+    this.db.prepare("UPDATE prompts SET status = 'waiting', gate = ? WHERE id = ?").run(JSON.stringify({ nodeId, since: now(), ...(preview ? { preview } : {}), ...(kind ? { kind } : {}) }), id);
   }
 
   /** A prompt's workflow changed while it ran (a re-roll at a gate moved its seeds). */
