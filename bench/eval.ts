@@ -2,7 +2,7 @@
 // and position can be read back). Generates through the normal engine from the held-out prompts
 // at the pack's default settings, plus the two-prompt composition template on held-out pairs.
 //
-//   npm run eval [-- --cfg N] [-- --pack tiny --models DIR --limit N --seed S]
+//   npm run eval [-- --cfg N] [-- --pack tiny --models DIR --limit N --seed S --no-composition]
 //
 // Prints the lines below and writes bench/results/eval.json.
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
@@ -91,7 +91,7 @@ process.stderr.write("\n");
 // Composition: the object pairs of the held-out two-object prompts, the first object placed on
 // the left and the second on the right; the left half of the Stage C latent comes from the left
 // object's prompt and the right half from the right object's.
-const pairs = prompts.filter((p) => p.objects.length === 2);
+const pairs = args.includes("--no-composition") ? [] : prompts.filter((p) => p.objects.length === 2);
 let compositionOk = 0;
 for (const [i, p] of pairs.entries()) {
   const left = { ...p.objects[0], position: "left" }, right = { ...p.objects[1], position: "right" };
@@ -115,7 +115,7 @@ console.log(`single-object colour+position: ${pct(a.singleColorPosition)}`);
 console.log(`single-object shape: ${pct(a.singleShape)}`);
 console.log(`two-object colour+position: ${pct(a.twoColorPosition)}`);
 console.log(`two-object shape: ${pct(a.twoShape)}`);
-console.log(`two-prompt composition (each side follows its prompt, ${pairs.length} pairs): ${pct(composition)}`);
+if (pairs.length) console.log(`two-prompt composition (each side follows its prompt, ${pairs.length} pairs): ${pct(composition)}`);
 
 mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
 writeFileSync(join(ROOT, "bench", "results", "eval.json"), JSON.stringify({
