@@ -118,7 +118,9 @@ console.log(`two-object shape: ${pct(a.twoShape)}`);
 if (pairs.length) console.log(`two-prompt composition (each side follows its prompt, ${pairs.length} pairs): ${pct(composition)}`);
 
 mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
-writeFileSync(join(ROOT, "bench", "results", "eval.json"), JSON.stringify({
+// The default run is eval.json; a --cfg override goes beside it, so both can be compared.
+const resultFile = arg("cfg") !== undefined ? `eval-cfg${cfgC}.json` : "eval.json";
+writeFileSync(join(ROOT, "bench", "results", resultFile), JSON.stringify({
   date: new Date().toISOString(), pack: packName, cfg: cfgC, prompts: prompts.length,
   scorerCeiling: ceiling, singleColorPosition: a.singleColorPosition, singleShape: a.singleShape,
   twoColorPosition: a.twoColorPosition, twoShape: a.twoShape, composition, compositionPairs: pairs.length,
