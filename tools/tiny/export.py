@@ -90,7 +90,12 @@ def _lsq(lat, rgb):
     X = lat.permute(0, 2, 3, 1).reshape(-1, C).double()
     X = torch.cat([X, torch.ones(X.shape[0], 1, dtype=X.dtype)], 1)
     Y = rgb.permute(0, 2, 3, 1).reshape(-1, 3).double()
-    sol = torch.linalg.lstsq(X, Y).solution
+    # ridge-regularised least squares (latent channels are correlated; keeps the factors small)
+    XtX = X.T @ X
+    lam = 1e-3 * torch.trace(XtX) / XtX.shape[0]
+    reg = torch.eye(XtX.shape[0], dtype=X.dtype) * lam
+    reg[C, C] = 0
+    sol = torch.linalg.solve(XtX + reg, X.T @ Y)
     return sol[:C].float(), sol[C].float()
 
 
@@ -104,7 +109,7 @@ def main():
     ap.add_argument("--steps-b", type=int, default=10)
     ap.add_argument("--cfg-b", type=float, default=1.1)
     ap.add_argument("--sampler-b", default="ddpm")
-    ap.add_argument("--previewer", action="store_true", help="also export the EffNet decoder as previewer (+4 MB)")
+    ap.add_argument("--no-previewer", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(2)
     ck, tok, m = load(args.ckpt)
@@ -142,7 +147,7 @@ def main():
                 ["pixel_values"], ["image_embeds"],
                 {"pixel_values": {0: "batch", 2: "height", 3: "width"},
                  "image_embeds": {0: "batch", 2: "latent_height", 3: "latent_width"}})
-    if args.previewer:
+    if not args.no_previewer:
         export_onnx(ClampWrap(m["eff_dec"]), (torch.randn(1, 16, h, w),), os.path.join(out, "previewer", "model.onnx"),
                     ["sample"], ["image"],
                     {"sample": {0: "batch", 2: "height", 3: "width"}, "image": {0: "batch", 2: "out_height", 3: "out_width"}})

@@ -33,6 +33,15 @@ def ab_r(t, shift=1.0):
     return a, b, r
 
 
+def eps_from_v(v, x, r):
+    """The networks predict v internally (v = a*eps - b*x0) and return eps = a*v + b*x, with (a, b)
+    recovered from timestep_ratio r through the unshifted cosine schedule (exact for any shift, since
+    r is defined by that mapping). At low signal the output is then ~x by construction instead of
+    having to reproduce x's scale through the input LayerNorm; the loss stays MSE on eps."""
+    ab = alpha_bar(r)[:, None, None, None]
+    return ab.sqrt() * v + (1 - ab).sqrt() * x
+
+
 # ----------------------------------------------------------------------------- building blocks
 class LayerNorm2d(nn.Module):
     def __init__(self, c, affine=True):
@@ -244,7 +253,7 @@ class StageC(nn.Module):
                 x = blk(x, r_embed)
             else:
                 x = blk(x, clip)
-        return self.clf(x)
+        return eps_from_v(self.clf(x), sample, timestep_ratio)
 
 
 # ----------------------------------------------------------------------------- Stage B
@@ -302,7 +311,7 @@ class StageB(nn.Module):
                 first = False
             else:
                 x = blk(x, r_embed)
-        return self.clf(x)
+        return eps_from_v(self.clf(x), sample, timestep_ratio)
 
 
 # ----------------------------------------------------------------------------- conv autoencoders
@@ -385,3 +394,61 @@ class EffNetDecoder(nn.Module):
 
 def n_params(m):
     return sum(p.numel() for p in m.parameters())
+
+
+# ----------------------------------------------------------------------------- fixed patch-PCA encoders
+class PatchPCAEncoder(nn.Module):
+    """A k x k, stride-k convolution onto the top principal components of the image's k x k patches,
+    whitened and multiplied by out_std: a fixed linear encoder (EffNet stand-in / Stage A encoder).
+    Fitted from data (fit_patch_pca), not trained."""
+
+    def __init__(self, c_lat=16, k=8, out_std=1.0):
+        super().__init__()
+        self.k = k
+        self.out_std = out_std
+        self.conv = nn.Conv2d(3, c_lat, k, stride=k)
+        for p in self.parameters():
+            p.requires_grad_(False)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+class PatchPCADecoder(nn.Module):
+    """The PCA encoder's linear inverse (a stride-k transposed convolution): the Stage C previewer."""
+
+    def __init__(self, c_lat=16, k=8):
+        super().__init__()
+        self.deconv = nn.ConvTranspose2d(c_lat, 3, k, stride=k)
+
+    def forward(self, z):
+        return self.deconv(z)
+
+
+@torch.no_grad()
+def fit_patch_pca(images, enc, dec=None):
+    """images [N,3,H,W] in [0,1] -> sets enc (and dec) weights."""
+    k, c = enc.k, enc.conv.out_channels
+    p = F.unfold(images.double(), k, stride=k)  # [N, 3*k*k, L]
+    X = p.permute(0, 2, 1).reshape(-1, p.shape[1])
+    mean = X.mean(0)
+    Xc = X - mean
+    cov = Xc.T @ Xc / Xc.shape[0]
+    evals, evecs = torch.linalg.eigh(cov)
+    order = torch.argsort(evals, descending=True)[:c]
+    comps = evecs[:, order].T  # [c, 3kk]
+    std = evals[order].clamp_min(1e-12).sqrt()
+    # fix the sign of each component so that it correlates positively with brightness
+    sign = torch.sign(comps.sum(1))
+    sign[sign == 0] = 1
+    comps = comps * sign[:, None]
+    W = comps / std[:, None] * enc.out_std
+    enc.conv.weight.copy_(W.view(c, 3, k, k).float())
+    enc.conv.bias.copy_((-(W @ mean)).float())
+    if dec is not None:
+        # x ~ mean + comps^T (z * std / out_std)
+        Wd = (comps * std[:, None] / enc.out_std).view(c, 3, k, k)
+        dec.deconv.weight.copy_(Wd.float())
+        dec.deconv.bias.copy_(mean.view(3, k, k).mean((1, 2)).float())
+    explained = float(evals[order].sum() / evals.sum())
+    return explained

@@ -44,7 +44,9 @@ def ddpm(model_fn, shape, steps, shift, cfg, gen, t_start=1.0, x_init=None):
 
 @torch.no_grad()
 def generate(m, tok, scale, prompts, seed=0, steps_c=20, cfg_c=4.0, shift_c=2.0, steps_b=10, cfg_b=1.1, shift_b=1.0,
-             size=64, batch=32):
+             size=64, batch=32, mode="full", real=None):
+    """mode: full (text -> C -> B -> A), c_only (C latent through the EffNet decoder),
+    recon (real images -> EffNet -> B -> A: the B/A ceiling)."""
     te, C, B, dec = m["te"], m["C_ema"], m["B_ema"], m["ae_dec"]
     ids, mask = tok.encode_batch([""])
     up, _, uh = te(ids, mask)
@@ -66,7 +68,13 @@ def generate(m, tok, scale, prompts, seed=0, steps_c=20, cfg_c=4.0, shift_c=2.0,
                 return C(x, r, pool2, txt2, img0)
             return C(x, r, c_pool, c_txt, img0[:n])
 
-        lat_c = ddpm(fc, (n, 16, size // 8, size // 8), steps_c, shift_c, cfg_c, gen)
+        if mode == "recon":
+            lat_c = m["eff_enc"](real[s:s + batch])
+        else:
+            lat_c = ddpm(fc, (n, 16, size // 8, size // 8), steps_c, shift_c, cfg_c, gen)
+        if mode == "c_only":
+            outs.append(m["eff_dec"](lat_c).clamp(0, 1))
+            continue
         eff2 = torch.cat([torch.zeros_like(lat_c), lat_c])
 
         def fb(x, r, cond):
@@ -102,6 +110,7 @@ def main():
     ap.add_argument("--steps-b", type=int, default=10)
     ap.add_argument("--cfg-b", type=float, default=1.1)
     ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--mode", default="full", choices=["full", "c_only", "recon"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
@@ -112,13 +121,22 @@ def main():
         items = items[:args.limit]
     with open(args.out + ".json", "w") as f:
         json.dump(items, f)
+    real = None
+    if args.mode == "recon":
+        import random as _r
+        from data import JITTER, R_MAX, R_MIN, render
+        rng = _r.Random(args.seed)
+        real = torch.stack([render({"background": i["background"], "objects": [
+            dict(o, dx=rng.uniform(-JITTER, JITTER), dy=rng.uniform(-JITTER, JITTER), r=rng.uniform(R_MIN, R_MAX))
+            for o in i["objects"]]}) for i in items])
     for cfg in args.cfg_c:
         t = time.time()
         imgs = generate(m, tok, ck["a_scale"], [i["prompt"] for i in items], seed=args.seed, steps_c=args.steps_c,
-                        cfg_c=cfg, shift_c=args.shift_c, steps_b=args.steps_b, cfg_b=args.cfg_b)
+                        cfg_c=cfg, shift_c=args.shift_c, steps_b=args.steps_b, cfg_b=args.cfg_b, mode=args.mode,
+                        real=real)
         base = f"{args.out}"
         write_images(imgs, base + ".bin")
-        print(f"cfg {cfg} steps C {args.steps_c} B {args.steps_b} ({time.time() - t:.0f}s, steps {ck['steps']}):\n"
+        print(f"[{args.mode}] cfg {cfg} steps C {args.steps_c} B {args.steps_b} ({time.time() - t:.0f}s, steps {ck['steps']}):\n"
               + score(base), flush=True)
 
 

@@ -19,8 +19,10 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from data import BG_NAMES, COLOR_NAMES, POS_NAMES, POS_PHRASE, SHAPES, SceneStream  # noqa: E402
-from models import (EffNetDecoder, EffNetEncoder, ParseHeads, StageADecoder, StageAEncoder, StageB,  # noqa: E402
-                    StageC, TextEncoder, ab_r, n_params)
+from models import (ParseHeads, PatchPCADecoder, PatchPCAEncoder, StageADecoder, StageB,  # noqa: E402
+                    StageC, TextEncoder, ab_r, fit_patch_pca, n_params)
+
+A_SCALE = 0.43  # Stage A latents are whitened PCA coefficients times this: B trains on latent / A_SCALE
 from tokenizer import Tokenizer  # noqa: E402
 
 FULL = dict(text=dict(d=128, layers=3, nhead=4),
@@ -43,8 +45,8 @@ def build(cfg, vocab_size):
         te=TextEncoder(vocab_size, **cfg["text"]),
         parse=ParseHeads(d, len(BG_NAMES) + 1, len(POS_NAMES), len(COLOR_NAMES) + 1, len(SHAPES) + 1),
         tokhead=torch.nn.Linear(d, len(COLOR_NAMES) + len(SHAPES)),
-        ae_enc=StageAEncoder(**cfg["A"]), ae_dec=StageADecoder(**cfg["A"]),
-        eff_enc=EffNetEncoder(**cfg["E"]), eff_dec=EffNetDecoder(**cfg["E"]),
+        ae_enc=PatchPCAEncoder(4, 4, A_SCALE), ae_dec=StageADecoder(**cfg["A"]),
+        eff_enc=PatchPCAEncoder(16, 8, 1.0), eff_dec=PatchPCADecoder(16, 8),
         C=StageC(c_text=d, **cfg["C"]), B=StageB(c_text=d, **cfg["B"]),
     )
     m["C_ema"] = copy.deepcopy(m["C"])
@@ -126,6 +128,7 @@ def main():
     ap.add_argument("--cb-min", type=float, default=80.0)
     ap.add_argument("--a-more-min", type=float, default=0.0,
                     help="minutes of further Stage A autoencoder steps inside the C/B phase (in place of B steps)")
+    ap.add_argument("--a-every", type=int, default=1)
     ap.add_argument("--b-every", type=int, default=1, help="Stage B steps: one per this many Stage C steps")
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--threads", type=int, default=2)
@@ -203,61 +206,18 @@ def main():
         p.requires_grad_(False)
     m["te"].eval()
 
-    # ------------------------------------------------------------------ phase: ae
-    budget = args.ae_min * 60
-    if state["elapsed"]["ae"] < budget:
-        params = [p for k in ("ae_enc", "ae_dec", "eff_enc", "eff_dec") for p in m[k].parameters()]
-        opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.0)
-        if "ae" in state["opt"]:
-            opt.load_state_dict(state["opt"]["ae"])
-        for k in ("ae_enc", "ae_dec", "eff_enc", "eff_dec"):
-            m[k].train()
-        t0, last_save = time.time() - state["elapsed"]["ae"], time.time()
-        while state["elapsed"]["ae"] < budget:
-            frac = state["elapsed"]["ae"] / budget
-            set_lr(opt, lr_at(2e-3, frac))
-            x, _, _ = stream.batch(cfg["bs_ae"])
-            z = m["ae_enc"](x)
-            zn = z + torch.randn_like(z) * 0.05 * z.detach().std()
-            xr = m["ae_dec"](zn)
-            la = F.l1_loss(xr, x) + F.mse_loss(xr, x) * 4 + 1e-4 * z.pow(2).mean()
-            e = m["eff_enc"](x)
-            en = e + torch.randn_like(e) * torch.rand(e.shape[0], 1, 1, 1) * 0.3
-            xe = m["eff_dec"](en)
-            le = F.l1_loss(xe, x) + F.mse_loss(xe, x) * 4
-            loss = la + le
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            state["steps"]["ae"] += 1
-            state["elapsed"]["ae"] = time.time() - t0
-            if state["steps"]["ae"] % 25 == 0:
-                psnr_a = -10 * math.log10(F.mse_loss(xr.clamp(0, 1), x).item() + 1e-10)
-                psnr_e = -10 * math.log10(F.mse_loss(xe.clamp(0, 1), x).item() + 1e-10)
-                print(f"[ae] step {state['steps']['ae']} t={state['elapsed']['ae']:.0f}s stageA psnr {psnr_a:.2f} "
-                      f"effnet psnr {psnr_e:.2f} zstd {z.std().item():.3f}", flush=True)
-            if time.time() - last_save > args.save_every:
-                state["opt"]["ae"] = opt.state_dict()
-                checkpoint()
-                last_save = time.time()
-        state["opt"]["ae"] = opt.state_dict()
-        # recalibrate the EffNet BatchNorm with a cumulative average, measure Stage A's latent scale
-        with torch.no_grad():
-            bn = m["eff_enc"].norm
-            bn.reset_running_stats()
-            bn.momentum = None
-            m["eff_enc"].train()
-            zs = []
-            for _ in range(8 if args.smoke else 40):
-                x, _, _ = stream.batch(64)
-                m["eff_enc"](x)
-                zs.append(m["ae_enc"](x))
-            bn.momentum = 0.01
-            state["a_scale"] = float(torch.cat(zs).std())
-        print(f"[ae] done; stage A latent std (scale) {state['a_scale']:.4f}", flush=True)
+    # ------------------------------------------------------------------ phase: pca
+    # The EffNet stand-in and Stage A's encoder are fixed patch-PCA projections (whitened), fitted here.
+    if not state.get("pca_done"):
+        x, _, _ = SceneStream(seed=31337).batch(96 if args.smoke else 1200)
+        ev = fit_patch_pca(x, m["eff_enc"], m["eff_dec"])
+        ea = fit_patch_pca(x, m["ae_enc"])
+        state["pca_done"] = True
+        state["a_scale"] = A_SCALE
+        print(f"[pca] effnet 8x8 patches -> 16 comps explains {ev:.4f}; stage A 4x4 -> 4 comps explains {ea:.4f}",
+              flush=True)
         checkpoint()
-    for k in ("ae_enc", "ae_dec", "eff_enc", "eff_dec"):
+    for k in ("ae_enc", "eff_enc", "eff_dec"):
         m[k].eval()
         for p in m[k].parameters():
             p.requires_grad_(False)
@@ -277,7 +237,7 @@ def main():
             empty_pooled, _ = encode_text(m["te"], tok, [""])
         state["elapsed"].setdefault("a_more", 0.0)
         state["steps"].setdefault("a_more", 0)
-        a_params = list(m["ae_enc"].parameters()) + list(m["ae_dec"].parameters())
+        a_params = list(m["ae_dec"].parameters())
         optA = torch.optim.AdamW(a_params, lr=1e-3)
         if "A_more" in state["opt"]:
             optA.load_state_dict(state["opt"]["A_more"])
@@ -285,20 +245,22 @@ def main():
         def a_step(x):
             for p in a_params:
                 p.requires_grad_(True)
-            m["ae_enc"].train()
             m["ae_dec"].train()
             frac_a = state["elapsed"]["a_more"] / max(1e-6, args.a_more_min * 60)
             set_lr(optA, 1.5e-3 * max(0.1, 1 - frac_a * 0.9))
-            z = m["ae_enc"](x)
-            xr = m["ae_dec"](z + torch.randn_like(z) * 0.05 * z.detach().std())
-            la = F.l1_loss(xr, x) + F.mse_loss(xr, x) * 4 + 1e-4 * z.pow(2).mean()
+            with torch.no_grad():
+                z = m["ae_enc"](x)
+                z = z + torch.randn_like(z) * torch.rand(z.shape[0], 1, 1, 1) * 0.1 * A_SCALE
+                bg = x.flatten(2).median(dim=2).values[:, :, None, None]
+                w = 1 + 6 * ((x - bg).abs().amax(1, keepdim=True) > 0.05).float()
+            xr = m["ae_dec"](z)
+            la = (w * ((xr - x).abs() + 4 * (xr - x) ** 2)).mean()
             optA.zero_grad()
             la.backward()
             torch.nn.utils.clip_grad_norm_(a_params, 1.0)
             optA.step()
             for p in a_params:
                 p.requires_grad_(False)
-            m["ae_enc"].eval()
             m["ae_dec"].eval()
             return -10 * math.log10(F.mse_loss(xr.detach().clamp(0, 1), x).item() + 1e-10)
 
@@ -337,17 +299,15 @@ def main():
             state["steps"]["c"] += 1
             ema_update(m["C_ema"], m["C"], min(0.999, (1 + state["steps"]["c"]) / (10 + state["steps"]["c"])))
             lc_avg = lc.item() if lc_avg is None else 0.98 * lc_avg + 0.02 * lc.item()
-            # Stage A (more autoencoder steps first), then Stage B
-            if state["elapsed"]["a_more"] < args.a_more_min * 60:
+            # Stage A decoder (on the fixed PCA latents), while its budget lasts
+            if state["elapsed"]["a_more"] < args.a_more_min * 60 and it % args.a_every == 0:
                 ta = time.time()
                 ps_ = a_step(x[: cfg["bs_ae"]])
                 a_psnr = ps_ if a_psnr is None else 0.95 * a_psnr + 0.05 * ps_
                 state["elapsed"]["a_more"] += time.time() - ta
                 state["steps"]["a_more"] += 1
-                if state["elapsed"]["a_more"] >= args.a_more_min * 60:
-                    measure_scale()
-                    scale = state["a_scale"]
-            elif it % args.b_every == 0:
+            # Stage B
+            if it % args.b_every == 0:
                 nb = cfg["bs_b"]
                 xb = x[:nb]
                 with torch.no_grad():
