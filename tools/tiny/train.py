@@ -3,7 +3,7 @@
   ae    - Stage A (4x autoencoder) and the EffNet autoencoder, jointly
   cb    - Stage C and Stage B diffusion (interleaved), epsilon target, CASCADE.md schedule
 
-usage: python3 train.py --ckpt checkpoints/main.pt --text-min 1.5 --ae-min 10 --cb-min 80
+usage: python3 train.py --ckpt checkpoints/main.pt   (defaults: --text-min 10 --cb-min 86 --a-more-min 14)
        python3 train.py --smoke --ckpt /tmp/x.pt   (tiny config, a few steps)
 """
 import argparse
@@ -123,13 +123,13 @@ def save(path, state):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ckpt", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "checkpoints", "main.pt"))
-    ap.add_argument("--text-min", type=float, default=1.5)
-    ap.add_argument("--ae-min", type=float, default=10.0)
-    ap.add_argument("--cb-min", type=float, default=80.0)
-    ap.add_argument("--a-more-min", type=float, default=0.0,
+    ap.add_argument("--text-min", type=float, default=10.0)
+    ap.add_argument("--ae-min", type=float, default=0.0, help="unused (the autoencoders are fixed PCA now)")
+    ap.add_argument("--cb-min", type=float, default=86.0)
+    ap.add_argument("--a-more-min", type=float, default=14.0,
                     help="minutes of further Stage A autoencoder steps inside the C/B phase (in place of B steps)")
-    ap.add_argument("--a-every", type=int, default=1)
-    ap.add_argument("--b-every", type=int, default=1, help="Stage B steps: one per this many Stage C steps")
+    ap.add_argument("--a-every", type=int, default=3)
+    ap.add_argument("--b-every", type=int, default=2, help="Stage B steps: one per this many Stage C steps")
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--save-every", type=float, default=120.0, help="seconds")
