@@ -70,6 +70,9 @@ export function sessionOptionsFor(device: Device, extra: Partial<ort.InferenceSe
     enableMemPattern: true,
     enableCpuMemArena: true,
     logSeverityLevel: 3,
+    // Intra-op threads that spin after a run steal the cores the sampler's own JS (and the
+    // preview encoder) needs between model calls; sleeping costs less than it takes.
+    extra: { session: { intra_op: { allow_spinning: "0" } } },
     ...extra,
   };
 }
