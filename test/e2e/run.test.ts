@@ -240,6 +240,10 @@ describe("running and watching", () => {
     const { context, page, errors } = await openEditor(browser, server.url);
     try {
       await page.click('[data-testid="panel-queue"]');
+      // Long Stage C runs, so prompts are still pending when the panel is used (runs are fast).
+      const slowWf = await currentWorkflow(page);
+      for (const n of slowWf.nodes) if (n.type === "CascadeSampler" && n.inputs.model && (n.inputs.model as { output?: string }).output === "stage_c") n.inputs.steps = 400;
+      await loadWorkflow(page, slowWf);
       const wf = await currentWorkflow(page);
       const encoder = wf.nodes.find((n) => n.type === "TextEncode")!;
       // Different prompts, so nothing is served from the cache.
