@@ -102,8 +102,6 @@ const previewCost = (median(full.map((m) => m.wallMs)) - median(noPreview.map((m
 // Per sampler step: model time vs the rest (sampler math, tensor copies, previews).
 const steps = F.stepsC + F.stepsB;
 const samplerMs = C + stage(F, ["7"]);
-const timingsByLabel = modelTimings();
-void timingsByLabel;
 
 table(`text-to-image on pack "${packName}" (median of ${runs} runs, ${host.deviceNote})`, [
   ["text encode + loader + latents", fmt(text)],

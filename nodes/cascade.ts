@@ -244,10 +244,9 @@ export const CascadeSampler: NodeDef = {
     } else {
       if (!positive.stageC) throw new Error(`input "positive" carries no Stage C latent: pass it through StageBConditioning`);
       const effnet = toBatch(positive.stageC, B, "the Stage C latent");
-      const zeros: Tensor = { data: new Float32Array(effnet.data.length), shape: effnet.shape };
       const posPooled = toBatch(positive.pooled, B, "positive pooled"), negPooled = toBatch(negative.pooled, B, "negative pooled");
-      const bothEffnet = stack([zeros, effnet].map((t) => ({ data: t.data, shape: [t.shape[0], t.shape[1] * t.shape[2] * t.shape[3]] })));
-      const bothEffnetT: Tensor = { data: bothEffnet.data, shape: [2 * B, ...effnet.shape.slice(1)] };
+      // The unconditional half sees no Stage C latent (zeros), as in the release.
+      const bothEffnetT: Tensor = { data: concat(new Float32Array(effnet.data.length), effnet.data), shape: [2 * B, ...effnet.shape.slice(1)] };
       const bothPooled = stack([negPooled, posPooled]);
       predict = async (x, r, withUncond) => {
         if (!withUncond) {

@@ -2,8 +2,7 @@
 // as it is) and continue, continue with an edited value, re-roll what is upstream, or cancel.
 import sharp from "sharp";
 import { latentToRgb } from "../server/diffusion/index.ts";
-import { tensorToPixels } from "./image-tensor.ts";
-import { pixelsToPlanes } from "./image-tensor.ts";
+import { pixelsToPlanes, tensorToPixels } from "./image-tensor.ts";
 import type { GateAnswer, GatePreview, Latent, NodeDef, Tensor } from "./schema.ts";
 
 /** Raised by a gate answered with "reroll": the host bumps the seeds upstream and runs again. */

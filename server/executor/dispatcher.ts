@@ -23,7 +23,6 @@ export class Dispatcher {
   private paused = new Set<string>();
   private resumeQueue: { promptId: string; nodeId: string; answer: GateAnswer }[] = [];
   private readyPromise: Promise<{ device: string; deviceNote: string }>;
-  private settled = new Map<string, Array<() => void>>();
   private closed = false;
   device = "starting";
   deviceNote = "";
@@ -116,21 +115,6 @@ export class Dispatcher {
     return true;
   }
 
-  isBusy(): boolean {
-    return this.active !== null;
-  }
-
-  /** Resolves when the prompt has a final status (for tests and the CLI). */
-  whenSettled(promptId: string): Promise<void> {
-    const record = this.store.get(promptId);
-    if (record && ["done", "failed", "cancelled"].includes(record.status)) return Promise.resolve();
-    return new Promise((resolve) => {
-      const list = this.settled.get(promptId) ?? [];
-      list.push(resolve);
-      this.settled.set(promptId, list);
-    });
-  }
-
   clearCache(): void {
     this.post({ type: "clear-cache" });
   }
@@ -191,8 +175,6 @@ export class Dispatcher {
         if (msg.status === "done") this.sink.emit("execution:done", { promptId: msg.promptId, outputs: msg.result.outputs });
         else if (msg.status === "cancelled") this.sink.emit("execution:interrupted", { promptId: msg.promptId, node: msg.cancelledAt });
         else this.sink.emit("execution:error", { promptId: msg.promptId, ...msg.error });
-        for (const resolve of this.settled.get(msg.promptId) ?? []) resolve();
-        this.settled.delete(msg.promptId);
         this.tick();
         break;
       }

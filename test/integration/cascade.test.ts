@@ -1,25 +1,9 @@
 // The cascade through the server: the text-to-image template on a pack with the real tensor
 // names (random weights: test/fixtures/packs/random), with progress and previews for every step.
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import sharp from "sharp";
-import { ROOT, startServer, type Running } from "./harness.ts";
-
-const FIXTURE_PACKS = join(ROOT, "test", "fixtures", "packs");
-
-function template(name: string, pack = "random") {
-  const wf = JSON.parse(readFileSync(join(ROOT, "templates", `${name}.json`), "utf8"));
-  for (const node of wf.nodes) if (node.type === "LoadCascadePack") node.inputs.pack = pack;
-  return wf;
-}
-
-function withInputs(wf: any, nodeId: string, inputs: Record<string, unknown>) {
-  const copy = structuredClone(wf);
-  Object.assign(copy.nodes.find((n: { id: string }) => n.id === nodeId).inputs, inputs);
-  return copy;
-}
+import { FIXTURE_PACKS, startServer, template, withInputs, type Running } from "./harness.ts";
 
 async function imageBytes(s: Running, entry: any, nodeId = "9"): Promise<Buffer> {
   const file = entry.outputs[nodeId].images[0].file;

@@ -1,24 +1,8 @@
 // Intervening mid-cascade through the server: gates that pause, answer, re-roll and cancel, and
 // samplers told to finish now. Runs on the fixture pack (real tensor names, random weights).
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { ROOT, startServer, type Running } from "./harness.ts";
-
-const FIXTURE_PACKS = join(ROOT, "test", "fixtures", "packs");
-
-function template(name: string) {
-  const wf = JSON.parse(readFileSync(join(ROOT, "templates", `${name}.json`), "utf8"));
-  for (const node of wf.nodes) if (node.type === "LoadCascadePack") node.inputs.pack = "random";
-  return wf;
-}
-
-function set(wf: any, nodeId: string, inputs: Record<string, unknown>) {
-  const copy = structuredClone(wf);
-  Object.assign(copy.nodes.find((n: { id: string }) => n.id === nodeId).inputs, inputs);
-  return copy;
-}
+import { FIXTURE_PACKS, startServer, template, withInputs, type Running } from "./harness.ts";
 
 async function waitStatus(s: Running, promptId: string, status: string, timeoutMs = 30000) {
   const deadline = Date.now() + timeoutMs;
@@ -36,7 +20,7 @@ describe("gates", () => {
   after(async () => { await s.stop(); });
 
   it("pauses at the gate with status waiting and a preview, lets other prompts finish, and continue resumes without re-running Stage C", async () => {
-    const wf = set(template("gated-review"), "5", { seed: 1001, steps: 4 });
+    const wf = withInputs(template("gated-review"), "5", { seed: 1001, steps: 4 });
     const gated = (await s.post("/api/prompt", { workflow: wf })).body.promptId;
     const waiting = await s.waitFor("gate:waiting", (p) => p.promptId === gated);
     assert.equal(waiting.nodeId, "10");
@@ -48,7 +32,7 @@ describe("gates", () => {
     assert.ok(queue.body.waiting.some((p: { promptId: string; gate?: { preview?: string } }) => p.promptId === gated && p.gate?.preview));
 
     // Another prompt runs to the end while the gate waits.
-    const other = (await s.post("/api/prompt", { workflow: set(template("text-to-image"), "5", { seed: 2002, steps: 3 }) })).body.promptId;
+    const other = (await s.post("/api/prompt", { workflow: withInputs(template("text-to-image"), "5", { seed: 2002, steps: 3 }) })).body.promptId;
     assert.equal((await s.waitSettled(other)).status, "done");
     assert.equal((await s.get(`/api/history/${gated}`)).body.status, "waiting");
 
@@ -61,7 +45,7 @@ describe("gates", () => {
   });
 
   it("re-roll re-runs only what is upstream with the next seed and pauses again", async () => {
-    const wf = set(template("gated-review"), "5", { seed: 3003, steps: 4 });
+    const wf = withInputs(template("gated-review"), "5", { seed: 3003, steps: 4 });
     const id = (await s.post("/api/prompt", { workflow: wf })).body.promptId;
     await s.waitFor("gate:waiting", (p) => p.promptId === id);
     await waitStatus(s, id, "waiting");
@@ -78,7 +62,7 @@ describe("gates", () => {
   });
 
   it("continue with an edited latent uses the edit", async () => {
-    const wf = set(template("gated-review"), "5", { seed: 4004, steps: 3 });
+    const wf = withInputs(template("gated-review"), "5", { seed: 4004, steps: 3 });
     const id = (await s.post("/api/prompt", { workflow: wf })).body.promptId;
     await s.waitFor("gate:waiting", (p) => p.promptId === id);
     await waitStatus(s, id, "waiting");
@@ -91,7 +75,7 @@ describe("gates", () => {
     assert.equal(failed.error.node, "10");
     assert.match(failed.error.message, /edited latent's data holds 0.75 floats|holds/);
 
-    const id2 = (await s.post("/api/prompt", { workflow: set(wf, "5", { seed: 4005 }) })).body.promptId;
+    const id2 = (await s.post("/api/prompt", { workflow: withInputs(wf, "5", { seed: 4005 }) })).body.promptId;
     await s.waitFor("gate:waiting", (p) => p.promptId === id2);
     await waitStatus(s, id2, "waiting");
     assert.equal((await s.post(`/api/prompt/${id2}/gate/10`, { action: "continue", value: { shape, data: data.toString("base64") } })).status, 200);
@@ -99,7 +83,7 @@ describe("gates", () => {
   });
 
   it("cancel at the gate ends the prompt as cancelled", async () => {
-    const id = (await s.post("/api/prompt", { workflow: set(template("gated-review"), "5", { seed: 5005, steps: 2 }) })).body.promptId;
+    const id = (await s.post("/api/prompt", { workflow: withInputs(template("gated-review"), "5", { seed: 5005, steps: 2 }) })).body.promptId;
     await s.waitFor("gate:waiting", (p) => p.promptId === id);
     await waitStatus(s, id, "waiting");
     assert.equal((await s.post(`/api/prompt/${id}/gate/10`, { action: "cancel" })).status, 200);
@@ -107,7 +91,7 @@ describe("gates", () => {
   });
 
   it("answers that do not fit are refused with the reason", async () => {
-    const done = (await s.post("/api/prompt", { workflow: set(template("text-to-image"), "5", { steps: 2, seed: 6006 }) })).body.promptId;
+    const done = (await s.post("/api/prompt", { workflow: withInputs(template("text-to-image"), "5", { steps: 2, seed: 6006 }) })).body.promptId;
     await s.waitSettled(done);
     const r1 = await s.post(`/api/prompt/${done}/gate/10`, { action: "continue" });
     assert.equal(r1.status, 409);
@@ -118,7 +102,7 @@ describe("gates", () => {
   });
 
   it("a sampler told to finish now returns within one step and the cascade goes on", async () => {
-    const wf = set(template("text-to-image"), "5", { steps: 500, seed: 7007 });
+    const wf = withInputs(template("text-to-image"), "5", { steps: 500, seed: 7007 });
     const id = (await s.post("/api/prompt", { workflow: wf })).body.promptId;
     await s.waitFor("node:progress", (p) => p.promptId === id && p.nodeId === "5" && p.step >= 3);
     assert.equal((await s.post(`/api/prompt/${id}/finish/5`, {})).status, 200);
@@ -133,7 +117,7 @@ describe("gates", () => {
 describe("gates across a restart", () => {
   it("a prompt waiting at a gate when the server stops is failed with a clear message", async () => {
     const s1 = await startServer({ modelsDir: FIXTURE_PACKS });
-    const id = (await s1.post("/api/prompt", { workflow: set(template("gated-review"), "5", { steps: 2, seed: 8008 }) })).body.promptId;
+    const id = (await s1.post("/api/prompt", { workflow: withInputs(template("gated-review"), "5", { steps: 2, seed: 8008 }) })).body.promptId;
     await s1.waitFor("gate:waiting", (p) => p.promptId === id);
     await waitStatus(s1, id, "waiting");
     s1.socket.close();

@@ -1,5 +1,5 @@
 // A real Sluice server on a free port with a temporary data folder, and a socket.io client.
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { io, type Socket } from "socket.io-client";
@@ -7,6 +7,22 @@ import { createSluiceServer, type AppOptions, type SluiceServer } from "../../se
 
 export const ROOT = join(import.meta.dirname, "..", "..");
 export const TEST_NODES = join(ROOT, "test", "fixtures", "test-nodes.ts");
+/** Packs with the real tensor names and random weights (test/fixtures/packs/random). */
+export const FIXTURE_PACKS = join(ROOT, "test", "fixtures", "packs");
+
+/** A bundled template with its loaders pointed at `pack`. */
+export function template(name: string, pack = "random") {
+  const wf = JSON.parse(readFileSync(join(ROOT, "templates", `${name}.json`), "utf8"));
+  for (const node of wf.nodes) if (node.type === "LoadCascadePack") node.inputs.pack = pack;
+  return wf;
+}
+
+/** A copy of a workflow with some inputs of one node set. */
+export function withInputs(wf: any, nodeId: string, inputs: Record<string, unknown>) {
+  const copy = structuredClone(wf);
+  Object.assign(copy.nodes.find((n: { id: string }) => n.id === nodeId).inputs, inputs);
+  return copy;
+}
 
 export interface Running {
   server: SluiceServer;
