@@ -1,6 +1,7 @@
 // Benchmark of the text-to-image template on a pack (the bundled tiny pack by default):
-// time per stage, model time against everything else per sampler step, executor overhead,
-// the cost of previews, and the re-run after changing only Stage B's seed.
+// time per stage, model time against everything else per sampler step, the executor's overhead
+// (prompts queued through the real store, dispatcher and worker thread), the cost of previews,
+// and the re-run after changing only Stage B's seed.
 //
 //   npm run bench [-- --pack tiny --models DIR --runs 3]
 //
@@ -11,7 +12,8 @@ import { join } from "node:path";
 import type { Workflow } from "../nodes/schema.ts";
 import { executeWorkflow, OutputCache, parseWorkflow, type ExecutionResult } from "../server/engine/index.ts";
 import { createNodeHost } from "../server/executor/node-host.ts";
-import { encodePreview } from "../server/executor/dispatcher.ts";
+import { Dispatcher, encodePreview } from "../server/executor/dispatcher.ts";
+import { Store } from "../server/store/store.ts";
 import { modelTimings, resetModelTimings } from "../server/runtime/index.ts";
 
 const ROOT = join(import.meta.dirname, "..");
@@ -67,6 +69,45 @@ async function measure(workflow: Workflow, cache: OutputCache, previews: boolean
   return { wallMs, modelMs, result, stepsC, stepsB, previews: sent };
 }
 
+interface ThroughExecutor { wallMs: number; nodeMs: number }
+
+/**
+ * Prompts queued as the server queues them: the SQLite store, the dispatcher on this thread, the
+ * worker thread with its own sessions, progress events and JPEG previews relayed back. Wall time
+ * runs from enqueue to `execution:done`; node time is the sum the worker reports per node, so the
+ * difference is what the executor adds: queue pickup, messages between threads, the graph walk,
+ * signatures and caching, and the store's writes.
+ */
+async function throughExecutor(workflows: Workflow[]): Promise<ThroughExecutor[]> {
+  const store = new Store(mkdtempSync(join(tmpdir(), "sluice-bench-home-")));
+  let nodeMs = 0;
+  let done: (() => void) | undefined;
+  const sink = {
+    emit(name: string, payload: Record<string, unknown>) {
+      if (name === "node:done") nodeMs += payload.ms as number;
+      else if (name === "execution:done" || name === "execution:error") done?.();
+    },
+  };
+  const dispatcher = new Dispatcher(store, sink, {
+    outputsDir: store.paths.outputs, uploadsDir: store.paths.uploads, tempDir: store.paths.temp, modelsDir,
+    device: arg("device", "cpu"), cacheBytes: 0, previewIntervalMs: 50, log: () => {},
+  });
+  await dispatcher.ready();
+  const out: ThroughExecutor[] = [];
+  for (const workflow of workflows) {
+    nodeMs = 0;
+    const finished = new Promise<void>((resolve) => { done = resolve; });
+    const started = performance.now();
+    store.enqueue({ workflow });
+    dispatcher.tick();
+    await finished;
+    out.push({ wallMs: performance.now() - started, nodeMs });
+  }
+  await dispatcher.close();
+  store.close();
+  return out;
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
@@ -90,11 +131,16 @@ for (let i = 0; i < runs; i++) {
   noPreview.push(await measure(withSeed(template(), "5", seed + 1000), new OutputCache(0), false));
 }
 
+// The worker thread loads its own sessions: its first prompt is a warm-up and is not counted.
+const executorRuns = (await throughExecutor(Array.from({ length: runs + 1 }, (_, i) => withSeed(template(), "5", 500 + i)))).slice(1);
+const E = executorRuns.find((x) => x.wallMs === median(executorRuns.map((y) => y.wallMs)))!;
+const executorOverhead = (E.wallMs - E.nodeMs) / E.wallMs;
+
 const pick = (m: Measured[]) => m.find((x) => x.wallMs === median(m.map((y) => y.wallMs)))!;
 const F = pick(full), R = pick(rerun), N = pick(noPreview);
 const stage = (m: Measured, ids: string[]) => ids.reduce((sum, id) => sum + (m.result.timings[id] ?? 0), 0);
 const C = stage(F, ["5"]), B = stage(F, ["6", "7"]), A = stage(F, ["8"]), text = stage(F, ["1", "2", "3", "4"]), save = stage(F, ["9"]);
-const overhead = (F.wallMs - F.modelMs) / F.wallMs;
+const outsideModels = (F.wallMs - F.modelMs) / F.wallMs;
 const rerunRatio = R.wallMs / F.wallMs;
 const bound = (B + A + save) / (C + B + A + save);
 const previewCost = (median(full.map((m) => m.wallMs)) - median(noPreview.map((m) => m.wallMs))) / median(noPreview.map((m) => m.wallMs));
@@ -116,8 +162,11 @@ table("per sampler step", [
   ["inside ONNX Runtime per step (all models / steps)", fmt(F.modelMs / steps)],
   ["everything else per step", fmt((samplerMs - F.modelMs) / steps)],
 ]);
-table("executor", [
-  ["executor overhead (wall − ONNX time) / wall", pct(overhead)],
+table(`executor (prompts through the store, dispatcher and worker thread; median of ${executorRuns.length})`, [
+  ["wall, enqueue to execution:done", fmt(E.wallMs)],
+  ["time inside nodes (as the worker reports it)", fmt(E.nodeMs)],
+  ["executor overhead (wall − node time) / wall", pct(executorOverhead)],
+  ["outside ONNX Runtime in-process (wall − ONNX time) / wall", pct(outsideModels)],
   ["previews sent", `${F.previews}`],
   ["preview cost (with vs without previews)", pct(previewCost)],
   ["Stage-B-only re-run / full run", pct(rerunRatio)],
@@ -135,7 +184,10 @@ const out = {
   modelMs: F.modelMs,
   stepsC: F.stepsC,
   stepsB: F.stepsB,
-  executorOverheadPct: overhead * 100,
+  executorWallMs: E.wallMs,
+  executorNodeMs: E.nodeMs,
+  executorOverheadPct: executorOverhead * 100,
+  outsideModelsPct: outsideModels * 100,
   previewCostPct: previewCost * 100,
   stageBRerunRatio: rerunRatio,
   stageBRerunBound: bound,

@@ -44,10 +44,11 @@ def ddpm(model_fn, shape, steps, shift, cfg, gen, t_start=1.0, x_init=None):
 
 @torch.no_grad()
 def generate(m, tok, scale, prompts, seed=0, steps_c=20, cfg_c=4.0, shift_c=2.0, steps_b=10, cfg_b=1.1, shift_b=1.0,
-             size=64, batch=32, mode="full", real=None):
+             size=64, batch=32, mode="full", real=None, ema=True):
     """mode: full (text -> C -> B -> A), c_only (C latent through the EffNet decoder),
-    recon (real images -> EffNet -> B -> A: the B/A ceiling)."""
-    te, C, B, dec = m["te"], m["C_ema"], m["B_ema"], m["ae_dec"]
+    recon (real images -> EffNet -> B -> A: the B/A ceiling), a_only (real images -> Stage A encoder -> decoder)."""
+    te, dec = m["te"], m["ae_dec"]
+    C, B = (m["C_ema"], m["B_ema"]) if ema else (m["C"], m["B"])
     ids, mask = tok.encode_batch([""])
     up, _, uh = te(ids, mask)
     u_pool, u_txt = up[:, None], uh[-1]
@@ -68,6 +69,9 @@ def generate(m, tok, scale, prompts, seed=0, steps_c=20, cfg_c=4.0, shift_c=2.0,
                 return C(x, r, pool2, txt2, img0)
             return C(x, r, c_pool, c_txt, img0[:n])
 
+        if mode == "a_only":
+            outs.append(dec(m["ae_enc"](real[s:s + batch])).clamp(0, 1))
+            continue
         if mode == "recon":
             lat_c = m["eff_enc"](real[s:s + batch])
         else:
@@ -110,9 +114,10 @@ def main():
     ap.add_argument("--steps-b", type=int, default=10)
     ap.add_argument("--cfg-b", type=float, default=1.1)
     ap.add_argument("--limit", type=int, default=0)
-    ap.add_argument("--mode", default="full", choices=["full", "c_only", "recon"])
+    ap.add_argument("--mode", default="full", choices=["full", "c_only", "recon", "a_only"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--raw", action="store_true", help="the raw (not EMA) weights of Stage C and B")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     ck, tok, m = load(args.ckpt)
@@ -122,7 +127,7 @@ def main():
     with open(args.out + ".json", "w") as f:
         json.dump(items, f)
     real = None
-    if args.mode == "recon":
+    if args.mode in ("recon", "a_only"):
         import random as _r
         from data import JITTER, R_MAX, R_MIN, render
         rng = _r.Random(args.seed)
@@ -133,7 +138,7 @@ def main():
         t = time.time()
         imgs = generate(m, tok, ck["a_scale"], [i["prompt"] for i in items], seed=args.seed, steps_c=args.steps_c,
                         cfg_c=cfg, shift_c=args.shift_c, steps_b=args.steps_b, cfg_b=args.cfg_b, mode=args.mode,
-                        real=real)
+                        real=real, ema=not args.raw)
         base = f"{args.out}"
         write_images(imgs, base + ".bin")
         print(f"[{args.mode}] cfg {cfg} steps C {args.steps_c} B {args.steps_b} ({time.time() - t:.0f}s, steps {ck['steps']}):\n"
