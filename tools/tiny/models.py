@@ -213,7 +213,7 @@ class ParseHeads(nn.Module):
 
 # ----------------------------------------------------------------------------- Stage C
 class StageC(nn.Module):
-    def __init__(self, c_in=16, c=160, depth=6, nhead=4, c_text=128, c_r=64, c_clip_img=768, pooled_tokens=2):
+    def __init__(self, c_in=16, c=160, depth=6, nhead=4, c_text=128, c_r=64, c_clip_img=768, pooled_tokens=2, layout_c=16):
         super().__init__()
         self.c, self.c_r, self.pooled_tokens = c, c_r, pooled_tokens
         self.clip_txt_mapper = nn.Linear(c_text, c)
@@ -225,6 +225,14 @@ class StageC(nn.Module):
         self.pos_embed = nn.Parameter(torch.randn(1, c, 8, 8) * 0.1)
         # the pooled text joins r in the modulation (as the real model's TimestepBlock takes extra conds)
         self.pooled_r_mapper = nn.Linear(c_text, c_r)
+        # the pooled text also maps straight to a coarse layout at the 64-px grid (zero-initialised): the
+        # caption names where each object goes, and this path lets the prior learn placement quickly
+        # instead of only through attention from learned positions to position words
+        self.layout_mapper = nn.Linear(c_text, layout_c * 8 * 8)
+        self.layout_proj = nn.Conv2d(layout_c, c, 1)
+        nn.init.zeros_(self.layout_proj.weight)
+        nn.init.zeros_(self.layout_proj.bias)
+        self.layout_c = layout_c
         self.blocks = nn.ModuleList()
         for _ in range(depth):
             self.blocks.append(ResBlock(c))
@@ -246,6 +254,8 @@ class StageC(nn.Module):
         r_embed = torch.cat([r_embed, self.pooled_r_mapper(clip_text_pooled[:, 0])], dim=1)
         x = self.embedding(sample)
         x = x + F.interpolate(self.pos_embed, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        layout = self.layout_mapper(clip_text_pooled[:, 0]).reshape(B, self.layout_c, 8, 8)
+        x = x + self.layout_proj(F.interpolate(layout, size=x.shape[-2:], mode="bilinear", align_corners=False))
         for blk in self.blocks:
             if isinstance(blk, ResBlock):
                 x = blk(x)

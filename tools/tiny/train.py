@@ -86,6 +86,19 @@ def token_targets(tok, ids, scenes):
     return torch.tensor(bi), torch.tensor(si), torch.tensor(col), torch.tensor(shp)
 
 
+def _only_new_parameters(model, sd):
+    """True when the checkpoint's tensors all fit the model and the model merely has more of them."""
+    own = model.state_dict()
+    return all(k in own and own[k].shape == v.shape for k, v in sd.items())
+
+
+def object_weight(x, cell, extra):
+    """[B,1,H/cell,W/cell] loss weights: 1 + extra on cells holding pixels unlike the image's background."""
+    bg = x.flatten(2).median(dim=2).values[:, :, None, None]
+    obj = ((x - bg).abs().amax(1, keepdim=True) > 0.05).float()
+    return 1 + extra * (F.max_pool2d(obj, cell) > 0).float()
+
+
 def lr_at(base, frac, warm=0.03):
     if frac < warm:
         return base * (0.1 + 0.9 * frac / warm)
@@ -130,6 +143,12 @@ def main():
                     help="minutes of further Stage A autoencoder steps inside the C/B phase (in place of B steps)")
     ap.add_argument("--a-every", type=int, default=3)
     ap.add_argument("--b-every", type=int, default=2, help="Stage B steps: one per this many Stage C steps")
+    ap.add_argument("--parts", default="cba",
+                    help="which of Stage C (c), Stage B (b) and the Stage A decoder (a) this run trains: two processes "
+                         "with one thread each can train c and ba side by side into separate checkpoints (merge.py)")
+    ap.add_argument("--obj-weight", type=float, default=3.0,
+                    help="extra loss weight on latent cells that hold object pixels (objects are a few percent of "
+                         "the area, so an unweighted loss learns backgrounds first and objects late)")
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--save-every", type=float, default=120.0, help="seconds")
@@ -152,7 +171,12 @@ def main():
                 try:
                     m[k].load_state_dict(ck["models"][k])
                 except RuntimeError as e:
-                    print(f"  {k}: checkpoint does not fit the model, starting it fresh ({str(e)[:80]})")
+                    missing, unexpected = m[k].load_state_dict(ck["models"][k], strict=False) \
+                        if _only_new_parameters(m[k], ck["models"][k]) else (None, None)
+                    if missing is None:
+                        print(f"  {k}: checkpoint does not fit the model, starting it fresh ({str(e)[:80]})")
+                    else:
+                        print(f"  {k}: new parameters start from their initialisation: {', '.join(missing)}")
         state = {k: v for k, v in ck.items() if k != "models"}
         print(f"resumed {args.ckpt}: elapsed {state['elapsed']} steps {state['steps']}", flush=True)
     for k, v in m.items():
@@ -227,9 +251,15 @@ def main():
     if state["elapsed"]["cb"] < budget:
         optC = torch.optim.AdamW(m["C"].parameters(), lr=8e-4, weight_decay=0.01, betas=(0.9, 0.99))
         optB = torch.optim.AdamW(m["B"].parameters(), lr=8e-4, weight_decay=0.01, betas=(0.9, 0.99))
+        fresh_c = True
         if "C" in state["opt"]:
-            optC.load_state_dict(state["opt"]["C"])
+            try:
+                optC.load_state_dict(state["opt"]["C"])
+                fresh_c = False
+            except ValueError:
+                print("  Stage C optimiser state does not fit (new parameters): it restarts, with a warm-up", flush=True)
             optB.load_state_dict(state["opt"]["B"])
+        c_run_steps = 0
         m["C"].train()
         m["B"].train()
         with torch.no_grad():
@@ -277,37 +307,41 @@ def main():
         it = 0
         while state["elapsed"]["cb"] < budget:
             frac = state["elapsed"]["cb"] / budget
-            set_lr(optC, lr_at(8e-4, frac))
+            set_lr(optC, lr_at(8e-4, frac) * (min(1.0, (c_run_steps + 1) / 100) if fresh_c else 1.0))
             set_lr(optB, lr_at(6e-4, frac))
             bsc = cfg["bs_c"]
+            if "c" not in args.parts:
+                bsc = cfg["bs_b"]
             x, caps, _ = stream.batch(bsc)
             caps = ["" if random.random() < 0.1 else c for c in caps]
             with torch.no_grad():
                 pooled, ctext = encode_text(m["te"], tok, caps)
                 eff = m["eff_enc"](x)
             # Stage C
-            t = torch.rand(bsc)
-            a, b, r = ab_r(t, 1.0)
-            noise = torch.randn_like(eff)
-            xt = a[:, None, None, None] * eff + b[:, None, None, None] * noise
-            pred = m["C"](xt, r, pooled, ctext, torch.zeros(bsc, 1, 768))
-            lc = F.mse_loss(pred, noise)
-            optC.zero_grad()
-            lc.backward()
-            torch.nn.utils.clip_grad_norm_(m["C"].parameters(), 1.0)
-            optC.step()
-            state["steps"]["c"] += 1
-            ema_update(m["C_ema"], m["C"], min(0.999, (1 + state["steps"]["c"]) / (10 + state["steps"]["c"])))
-            lc_avg = lc.item() if lc_avg is None else 0.98 * lc_avg + 0.02 * lc.item()
+            if "c" in args.parts:
+                t = torch.rand(bsc)
+                a, b, r = ab_r(t, 1.0)
+                noise = torch.randn_like(eff)
+                xt = a[:, None, None, None] * eff + b[:, None, None, None] * noise
+                pred = m["C"](xt, r, pooled, ctext, torch.zeros(bsc, 1, 768))
+                lc = (object_weight(x, 8, args.obj_weight) * (pred - noise) ** 2).mean()
+                optC.zero_grad()
+                lc.backward()
+                torch.nn.utils.clip_grad_norm_(m["C"].parameters(), 1.0)
+                optC.step()
+                state["steps"]["c"] += 1
+                c_run_steps += 1
+                ema_update(m["C_ema"], m["C"], min(0.999, (1 + state["steps"]["c"]) / (10 + state["steps"]["c"])))
+                lc_avg = lc.item() if lc_avg is None else 0.98 * lc_avg + 0.02 * lc.item()
             # Stage A decoder (on the fixed PCA latents), while its budget lasts
-            if state["elapsed"]["a_more"] < args.a_more_min * 60 and it % args.a_every == 0:
+            if "a" in args.parts and state["elapsed"]["a_more"] < args.a_more_min * 60 and it % args.a_every == 0:
                 ta = time.time()
                 ps_ = a_step(x[: cfg["bs_ae"]])
                 a_psnr = ps_ if a_psnr is None else 0.95 * a_psnr + 0.05 * ps_
                 state["elapsed"]["a_more"] += time.time() - ta
                 state["steps"]["a_more"] += 1
             # Stage B
-            if it % args.b_every == 0:
+            if "b" in args.parts and it % args.b_every == 0:
                 nb = cfg["bs_b"]
                 xb = x[:nb]
                 with torch.no_grad():
@@ -325,7 +359,7 @@ def main():
                 nz = torch.randn_like(z)
                 zt = a[:, None, None, None] * z + b[:, None, None, None] * nz
                 predb = m["B"](zt, r, pb, effb)
-                lb = F.mse_loss(predb, nz)
+                lb = (object_weight(xb, 4, args.obj_weight) * (predb - nz) ** 2).mean()
                 optB.zero_grad()
                 lb.backward()
                 torch.nn.utils.clip_grad_norm_(m["B"].parameters(), 1.0)
@@ -335,10 +369,10 @@ def main():
                 lb_avg = lb.item() if lb_avg is None else 0.98 * lb_avg + 0.02 * lb.item()
             it += 1
             state["elapsed"]["cb"] = time.time() - t0
-            if state["steps"]["c"] % 20 == 0:
+            if it % 20 == 0:
                 print(f"[cb] C step {state['steps']['c']} B step {state['steps']['b']} "
                       f"A+ step {state['steps']['a_more']} t={state['elapsed']['cb']:.0f}s "
-                      f"lossC {lc_avg:.4f} lossB {lb_avg if lb_avg is None else round(lb_avg, 4)} "
+                      f"lossC {lc_avg if lc_avg is None else round(lc_avg, 4)} lossB {lb_avg if lb_avg is None else round(lb_avg, 4)} "
                       f"A psnr {a_psnr if a_psnr is None else round(a_psnr, 2)}", flush=True)
             if time.time() - last_save > args.save_every:
                 state["opt"]["A_more"] = optA.state_dict()
