@@ -1,5 +1,5 @@
 // The engine's public face: validate, plan and execute workflows with toy or real nodes alike.
-export { validateWorkflow, parseSeed, type ValidationReport, type CatalogLookup } from "./validate.ts";
+export { validateWorkflow, type ValidationReport, type CatalogLookup } from "./validate.ts";
 export { executeWorkflow, ExecutionFailed, ExecutionCancelled, literalInputs, type ExecutionResult, type ExecutionHooks, type ExecuteOptions } from "./execute.ts";
 export { OutputCache, estimateBytes } from "./cache.ts";
 export { executionOrder, findCycle, sourcesOf } from "./graph.ts";

@@ -2,7 +2,7 @@
 // workflow recomputes exactly what depends on those seeds and takes the rest from the cache.
 import { isLink, type NodeDef, type Workflow } from "../../nodes/schema.ts";
 import { sourcesOf } from "./graph.ts";
-import { parseSeed } from "./validate.ts";
+import { parseSeed, type Seed } from "../diffusion/noise.ts";
 
 const SEED_SPACE = 1n << 64n;
 
@@ -30,8 +30,12 @@ export function rerollUpstream(workflow: Workflow, gateId: string, registry: Rea
       if (!input.seed) continue;
       const value = node.inputs[input.name] ?? input.default;
       if (isLink(value)) continue;
-      const seed = parseSeed(value);
-      if (seed === undefined) continue;
+      let seed: bigint;
+      try {
+        seed = parseSeed(value as Seed);
+      } catch {
+        continue; // validation reports a bad seed; re-roll leaves it as it is
+      }
       const next = (seed + 1n) % SEED_SPACE;
       node.inputs[input.name] = next <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(next) : next.toString();
       changed.push(`${node.id}.${input.name}`);

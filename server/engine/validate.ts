@@ -1,9 +1,10 @@
 // Validation of a workflow against the node catalog. Reports every problem at once, each with the
 // node id, the input name where there is one, and a plain message.
 import {
-  isLink, LITERAL_TYPES, MAX_SEED, socketCompatibility,
+  isLink, LITERAL_TYPES, socketCompatibility,
   type InputSpec, type NodeErrors, type NodeSpec, type Workflow,
 } from "../../nodes/schema.ts";
+import { parseSeed, type Seed } from "../diffusion/noise.ts";
 import { findCycle } from "./graph.ts";
 
 export interface ValidationReport {
@@ -106,9 +107,12 @@ function checkLiteral(input: InputSpec, value: unknown, spec: NodeSpec): string 
   switch (input.type) {
     case "INT": {
       if (input.seed) {
-        const seed = parseSeed(value);
-        if (seed === undefined) return `expects a seed (a whole number from 0 to 2^64−1), got ${JSON.stringify(value)}`;
-        return undefined;
+        try {
+          parseSeed(value as Seed);
+          return undefined;
+        } catch (err) {
+          return `expects a seed (a whole number from 0 to 2^64−1): ${(err as Error).message}`;
+        }
       }
       if (typeof value !== "number" || !Number.isInteger(value)) return `expects a whole number, got ${JSON.stringify(value)}`;
       return range(value);
@@ -133,12 +137,3 @@ function checkLiteral(input: InputSpec, value: unknown, spec: NodeSpec): string 
   }
 }
 
-/** A seed from a number or a decimal string, exact up to 2^64−1; undefined when invalid. */
-export function parseSeed(value: unknown): bigint | undefined {
-  let seed: bigint;
-  if (typeof value === "bigint") seed = value;
-  else if (typeof value === "number" && Number.isSafeInteger(value)) seed = BigInt(value);
-  else if (typeof value === "string" && /^\d{1,20}$/.test(value)) seed = BigInt(value);
-  else return undefined;
-  return seed >= 0n && seed <= MAX_SEED ? seed : undefined;
-}

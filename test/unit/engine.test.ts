@@ -26,7 +26,7 @@ function toyRegistry(counter: Map<string, number>) {
     },
     {
       type: "Mode", displayName: "Mode", category: "toy", description: "a combo",
-      inputs: [{ name: "mode", type: "COMBO", default: "x", options: ["x", "y"] }, { name: "flag", type: "BOOLEAN", default: false }, { name: "text", type: "STRING", default: "" }, { name: "n", type: "INT", default: 0 }],
+      inputs: [{ name: "mode", type: "COMBO", default: "x", options: ["x", "y"] }, { name: "flag", type: "BOOLEAN", default: false }, { name: "text", type: "STRING", default: "" }, { name: "n", type: "INT", default: 0 }, { name: "seed", type: "INT", default: 0, seed: true }],
       outputs: [{ name: "value", type: "FLOAT" }],
       execute(_i, ctx) { count(ctx.nodeId); return { value: 0 }; },
     },
@@ -112,6 +112,18 @@ describe("validation", () => {
     const r = errorsOf(wf([{ id: "1", type: "Mode", inputs: { flag: "yes", text: 3, n: 1.5 } }, { id: "2", type: "Show", inputs: { value: L("1", "value") } }]));
     const inputs = r.nodeErrors["1"].map((e) => e.input).sort();
     assert.deepEqual(inputs, ["flag", "n", "text"]);
+  });
+  it("accepts a seed of 2^64−1 as a decimal string", () => {
+    const r = errorsOf(wf([{ id: "1", type: "Mode", inputs: { seed: "18446744073709551615" } }, { id: "2", type: "Show", inputs: { value: L("1", "value") } }]));
+    assert.equal(r.ok, true, JSON.stringify(r));
+  });
+  it("names a seed beyond 2^64−1 and a seed number JavaScript cannot hold exactly", () => {
+    for (const [seed, why] of [["18446744073709551616", /above 2\^64−1/], [2 ** 60, /not exact.*decimal string/], [-3, /non-negative/]] as const) {
+      const r = errorsOf(wf([{ id: "1", type: "Mode", inputs: { seed } }, { id: "2", type: "Show", inputs: { value: L("1", "value") } }]));
+      assert.equal(r.nodeErrors["1"][0].input, "seed");
+      assert.match(r.nodeErrors["1"][0].message, /expects a seed/);
+      assert.match(r.nodeErrors["1"][0].message, why);
+    }
   });
   it("names every node of a cycle", () => {
     const r = errorsOf(wf([

@@ -485,7 +485,7 @@ export const useGraph = create<GraphState>((set, get) => ({
         const input = spec?.inputs.find((i) => i.name === name);
         const max = input?.max !== undefined && input.max < Number(MAX_SEED) ? BigInt(Math.floor(input.max)) : MAX_SEED;
         const min = input?.min !== undefined ? BigInt(Math.ceil(input.min)) : 0n;
-        const cur = parseSeed(values[name]);
+        const cur = seedOrZero(values[name]);
         const nextSeed = control === "increment" ? (cur >= max ? min : cur + 1n) : randomSeed(min, max);
         values = { ...values, [name]: seedValue(nextSeed) };
         changed = true;
@@ -610,7 +610,8 @@ export const useGraph = create<GraphState>((set, get) => ({
   },
 }));
 
-export function parseSeed(v: unknown): bigint {
+/** Lenient, for the seed controls: a half-typed or empty seed counts as 0 (validation names it on queue). */
+export function seedOrZero(v: unknown): bigint {
   try {
     if (typeof v === "number" && Number.isFinite(v)) return BigInt(Math.trunc(v));
     if (typeof v === "string" && /^\d+$/.test(v.trim())) return BigInt(v.trim());

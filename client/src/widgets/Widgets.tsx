@@ -5,7 +5,7 @@ import { memo, useCallback, useEffect, useRef, useState, type DragEvent, type Po
 import { type InputSpec, type Literal, type SeedControl } from "../../../nodes/schema.ts";
 import { MAX_SEED } from "../graph/vocab.ts";
 import { api, viewUrl } from "../api.ts";
-import { parseSeed, randomSeed, seedValue } from "../store/graph.ts";
+import { randomSeed, seedValue } from "../store/graph.ts";
 import { toast, useUi } from "../store/ui.ts";
 
 export interface WidgetProps {
@@ -162,8 +162,6 @@ export const SeedWidget = memo(function SeedWidget({ input, value, onChange, see
     </div>
   );
 });
-// parseSeed is re-exported for widgets that display seeds elsewhere.
-export { parseSeed };
 
 export const TextWidget = memo(function TextWidget({ input, value, onChange, invalid }: WidgetProps) {
   const [text, setText] = useState(String(value ?? ""));
