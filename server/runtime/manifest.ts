@@ -6,6 +6,16 @@ import type { ModelSignature, ValueSignature } from "./onnx-proto.ts";
 const rgb = z.tuple([z.number(), z.number(), z.number()]);
 const pos = z.number().positive();
 
+/** What both diffusion stages declare: latent shape and the sampling defaults. */
+const DiffusionStageSchema = z.object({
+  channels: z.number().int().positive().optional(),
+  compression: pos.optional(),
+  shift: pos.optional(),
+  steps: z.number().int().positive().optional(),
+  cfg: z.number().nonnegative().optional(),
+  sampler: z.string().min(1).optional(),
+});
+
 export const ManifestSchema = z.object({
   format: z.literal("sluice.pack"),
   version: z.literal(1),
@@ -21,23 +31,8 @@ export const ManifestSchema = z.object({
     hiddenOutput: z.string().min(1).optional(),
     pooledOutput: z.string().min(1).optional(),
   }).strict().optional(),
-  stageC: z.object({
-    channels: z.number().int().positive().optional(),
-    compression: pos.optional(),
-    shift: pos.optional(),
-    steps: z.number().int().positive().optional(),
-    cfg: z.number().nonnegative().optional(),
-    sampler: z.string().min(1).optional(),
-    clipImgDim: z.number().int().positive().optional(),
-  }).strict().optional(),
-  stageB: z.object({
-    channels: z.number().int().positive().optional(),
-    compression: pos.optional(),
-    shift: pos.optional(),
-    steps: z.number().int().positive().optional(),
-    cfg: z.number().nonnegative().optional(),
-    sampler: z.string().min(1).optional(),
-  }).strict().optional(),
+  stageC: DiffusionStageSchema.extend({ clipImgDim: z.number().int().positive().optional() }).strict().optional(),
+  stageB: DiffusionStageSchema.strict().optional(),
   stageA: z.object({ scale: pos.optional(), upscale: z.number().int().positive().optional() }).strict().optional(),
   effnet: z.object({ compression: pos.optional() }).strict().optional(),
   preview: z.object({
@@ -49,6 +44,8 @@ export const ManifestSchema = z.object({
 }).strict();
 export type ManifestFile = z.infer<typeof ManifestSchema>;
 
+type DiffusionStage = Required<z.infer<typeof DiffusionStageSchema>>;
+
 /** A pack's manifest with every field resolved (from manifest.json or inferred). */
 export interface PackManifest {
   format: "sluice.pack";
@@ -57,8 +54,8 @@ export interface PackManifest {
   description: string;
   resolution: { default: [number, number]; dynamic: boolean };
   textEncoder: { width: number; maxLength: number; hiddenOutput: string; pooledOutput: string };
-  stageC: { channels: number; compression: number; shift: number; steps: number; cfg: number; sampler: string; clipImgDim: number };
-  stageB: { channels: number; compression: number; shift: number; steps: number; cfg: number; sampler: string };
+  stageC: DiffusionStage & { clipImgDim: number };
+  stageB: DiffusionStage;
   stageA: { scale: number; upscale: number };
   effnet: { compression: number };
   /** Latent → RGB factors ([channels][3]) for cheap previews; absent where none are known. */
