@@ -1,26 +1,16 @@
 // Browser tests of the editor canvas: rendering, connections, palette, undo, clipboard, persistence.
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
-import type { Browser, Page } from "playwright-core";
+import { describe, test } from "node:test";
+import type { Page } from "playwright-core";
 import { imageChain } from "./fixtures.ts";
 import {
-  currentWorkflow, dragLink, handleCenter, hasTemplate, launchBrowser, loadWorkflow, openEditor, pageErrors, startServer, type Server,
+  currentWorkflow, dragLink, handleCenter, hasTemplate, loadWorkflow, openEditor, pageErrors, serverAndBrowserForFile,
 } from "./harness.ts";
 
-let server: Server;
-let browser: Browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = serverAndBrowserForFile();
 
 async function withEditor(fn: (page: Page, errors: string[]) => Promise<void>) {
-  const { context, page, errors } = await openEditor(browser, server.url);
+  const { context, page, errors } = await openEditor(env.browser, env.server.url);
   try {
     await fn(page, errors);
     assert.deepEqual(pageErrors(errors), [], "no errors in the page");
@@ -51,8 +41,8 @@ async function emptySpot(page: Page): Promise<{ x: number; y: number }> {
 describe("editor canvas", () => {
   test("the default graph renders with all its nodes", async () => {
     await withEditor(async (page) => {
-      if (await hasTemplate(server.url, "text-to-image")) {
-        const tpl = (await (await fetch(`${server.url}/api/templates/text-to-image`)).json()) as { nodes: { id: string; type: string }[]; groups?: { title: string }[] };
+      if (await hasTemplate(env.server.url, "text-to-image")) {
+        const tpl = (await (await fetch(`${env.server.url}/api/templates/text-to-image`)).json()) as { nodes: { id: string; type: string }[]; groups?: { title: string }[] };
         for (const n of tpl.nodes) {
           const el = page.locator(`[data-node-id="${n.id}"]`);
           await el.waitFor({ timeout: 10000 });
@@ -205,7 +195,7 @@ describe("editor canvas", () => {
       assert.deepEqual(pastedScale.inputs.image, { node: pastedEmpty.id, output: "image" }, "links inside the copied set are kept");
       // Another tab of the same browser pastes the same nodes.
       const other = await page.context().newPage();
-      await other.goto(server.url);
+      await other.goto(env.server.url);
       await other.waitForFunction(() => window.__sluice?.ready === true);
       const before = await other.locator('[data-node-id][data-node-type="EmptyImage"]').count();
       const pane = await emptySpot(other);

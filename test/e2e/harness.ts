@@ -6,6 +6,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { after, before } from "node:test";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -76,6 +77,23 @@ export async function startServer(opts: { timeoutMs?: number; extraArgs?: string
       rmSync(home, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A Sluice server and a browser shared by the tests of one file: started before them, stopped
+ * after them. Read `env.server` and `env.browser` inside tests (they are set once `before` ran).
+ */
+export function serverAndBrowserForFile(): { readonly server: Server; readonly browser: Browser } {
+  const env = {} as { server: Server; browser: Browser };
+  before(async () => {
+    env.server = await startServer();
+    env.browser = await launchBrowser();
+  });
+  after(async () => {
+    await env.browser?.close();
+    await env.server?.stop();
+  });
+  return env;
 }
 
 export async function launchBrowser(): Promise<Browser> {

@@ -1,22 +1,12 @@
 // Browser tests of running and watching: queue, progress, previews, final image, cache badges,
 // history gallery, and a screenshot of the canvas after a run (test-artifacts/).
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
-import type { Browser, Page } from "playwright-core";
+import { describe, test } from "node:test";
+import type { Page } from "playwright-core";
 import { imageChain } from "./fixtures.ts";
-import { artifactPath, canRunCascade, currentWorkflow, pageErrors, launchBrowser, loadWorkflow, nodeTypes, openEditor, startServer, type Server, type WorkflowLike } from "./harness.ts";
+import { artifactPath, canRunCascade, currentWorkflow, pageErrors, loadWorkflow, nodeTypes, openEditor, serverAndBrowserForFile, type WorkflowLike } from "./harness.ts";
 
-let server: Server;
-let browser: Browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = serverAndBrowserForFile();
 
 /** Records what the page showed while running: statuses, progress, images per node. */
 async function watch(page: Page) {
@@ -40,10 +30,10 @@ async function watch(page: Page) {
 
 describe("running and watching", () => {
   test("editing the prompt and queueing shows progress, a preview and then the final image on the Save node", async () => {
-    const { context, page, errors } = await openEditor(browser, server.url);
+    const { context, page, errors } = await openEditor(env.browser, env.server.url);
     try {
       // The cascade when the server has its template and a model pack; image nodes otherwise.
-      const cascade = await canRunCascade(server.url);
+      const cascade = await canRunCascade(env.server.url);
       if (!cascade) await loadWorkflow(page, imageChain());
       const wf = await currentWorkflow(page);
       const save = wf.nodes.find((n) => n.type === "SaveImage");
@@ -69,7 +59,7 @@ describe("running and watching", () => {
       const elapsed = Date.now() - started;
       const src = await img.getAttribute("src");
       assert.match(src ?? "", /\/api\/view\?file=/);
-      const res = await fetch(`${server.url}${src}`);
+      const res = await fetch(`${env.server.url}${src}`);
       assert.equal(res.status, 200);
       assert.match(res.headers.get("content-type") ?? "", /image\//);
       const s = await seen();
@@ -103,7 +93,7 @@ describe("running and watching", () => {
   });
 
   test("queueing the same graph again marks cached nodes; history loads the workflow of a run", async () => {
-    const { context, page } = await openEditor(browser, server.url);
+    const { context, page } = await openEditor(env.browser, env.server.url);
     try {
       const wf = imageChain();
       wf.nodes[2]!.inputs.prefix = "history-test";
@@ -133,7 +123,7 @@ describe("running and watching", () => {
   });
 
   test("a run-time error appears on the failing node", async () => {
-    const { context, page } = await openEditor(browser, server.url);
+    const { context, page } = await openEditor(env.browser, env.server.url);
     try {
       await loadWorkflow(page, {
         format: "sluice.workflow", version: "1.0.0",
@@ -155,10 +145,10 @@ describe("running and watching", () => {
   });
 
   test("an image uploaded on Load Image or dropped on the canvas shows its thumbnail", async () => {
-    const { context, page } = await openEditor(browser, server.url);
+    const { context, page } = await openEditor(env.browser, env.server.url);
     try {
       // Any PNG will do: make one with the server.
-      const made = await fetch(`${server.url}/api/prompt`, {
+      const made = await fetch(`${env.server.url}/api/prompt`, {
         method: "POST", headers: { "content-type": "application/json" },
         body: JSON.stringify({ workflow: { format: "sluice.workflow", version: "1.0.0", nodes: [
           { id: "1", type: "EmptyImage", inputs: { width: 48, height: 40, batch: 1, color: "#aa8800" } },
@@ -168,11 +158,11 @@ describe("running and watching", () => {
       const { promptId } = (await made.json()) as { promptId: string };
       let file = "";
       for (let i = 0; i < 100 && !file; i++) {
-        const entry = (await (await fetch(`${server.url}/api/history/${promptId}`)).json()) as { outputs?: Record<string, { images?: { file: string }[] }> };
+        const entry = (await (await fetch(`${env.server.url}/api/history/${promptId}`)).json()) as { outputs?: Record<string, { images?: { file: string }[] }> };
         file = entry.outputs?.["2"]?.images?.[0]?.file ?? "";
         if (!file) await new Promise((r) => setTimeout(r, 100));
       }
-      const png = Buffer.from(await (await fetch(`${server.url}/api/view?file=${encodeURIComponent(file)}`)).arrayBuffer());
+      const png = Buffer.from(await (await fetch(`${env.server.url}/api/view?file=${encodeURIComponent(file)}`)).arrayBuffer());
       await loadWorkflow(page, { format: "sluice.workflow", version: "1.0.0", nodes: [{ id: "1", type: "LoadImage", inputs: { image: "" }, ui: { pos: [0, 0] } }] });
       await page.locator('[data-node-id="1"] input[type="file"]').setInputFiles({ name: "mine.png", mimeType: "image/png", buffer: png });
       const thumb = page.locator('[data-node-id="1"] .w-upload-thumb img');
@@ -212,10 +202,10 @@ describe("running and watching", () => {
   });
 
   test("branching: several results side by side, picking one keeps its seed", async (t) => {
-    if (!(await canRunCascade(server.url)) || !(await nodeTypes(server.url)).includes("BranchSeeds")) { t.skip("needs the cascade template, a pack and BranchSeeds"); return; }
-    const { context, page, errors } = await openEditor(browser, server.url);
+    if (!(await canRunCascade(env.server.url)) || !(await nodeTypes(env.server.url)).includes("BranchSeeds")) { t.skip("needs the cascade template, a pack and BranchSeeds"); return; }
+    const { context, page, errors } = await openEditor(env.browser, env.server.url);
     try {
-      const wf = (await (await fetch(`${server.url}/api/templates/text-to-image`)).json()) as WorkflowLike;
+      const wf = (await (await fetch(`${env.server.url}/api/templates/text-to-image`)).json()) as WorkflowLike;
       const latent = wf.nodes.find((n) => n.type === "EmptyCascadeLatent")!;
       const stageB = wf.nodes.filter((n) => n.type === "CascadeSampler")[1]!;
       const save = wf.nodes.find((n) => n.type === "SaveImage")!;
@@ -236,8 +226,8 @@ describe("running and watching", () => {
   });
 
   test("queue panel: running and pending prompts, cancel one, clear all", async (t) => {
-    if (!(await canRunCascade(server.url))) { t.skip("needs runs slow enough to queue up (the cascade)"); return; }
-    const { context, page, errors } = await openEditor(browser, server.url);
+    if (!(await canRunCascade(env.server.url))) { t.skip("needs runs slow enough to queue up (the cascade)"); return; }
+    const { context, page, errors } = await openEditor(env.browser, env.server.url);
     try {
       await page.click('[data-testid="panel-queue"]');
       // Long Stage C runs, so prompts are still pending when the panel is used (runs are fast).

@@ -1,28 +1,17 @@
 // Browser tests of later editor features: the workflow library (issue 7) and gates (issue 6).
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
-import type { Browser } from "playwright-core";
+import { describe, test } from "node:test";
 import { imageChain } from "./fixtures.ts";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, currentWorkflow, launchBrowser, loadWorkflow, nodeTypes, openEditor, pageErrors, startServer, type Server } from "./harness.ts";
+import { ROOT, currentWorkflow, loadWorkflow, nodeTypes, openEditor, pageErrors, serverAndBrowserForFile } from "./harness.ts";
 
-let server: Server;
-let browser: Browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = serverAndBrowserForFile();
 
 describe("workflows", () => {
   test("save to the library, reload, open it from the library, save a new version", async (t) => {
-    if ((await fetch(`${server.url}/api/workflows`)).status === 404) { t.skip("no /api/workflows on this server"); return; }
-    const { context, page, errors } = await openEditor(browser, server.url);
+    if ((await fetch(`${env.server.url}/api/workflows`)).status === 404) { t.skip("no /api/workflows on this server"); return; }
+    const { context, page, errors } = await openEditor(env.browser, env.server.url);
     try {
       const wf = imageChain();
       wf.nodes[2]!.inputs.prefix = "from-library";
@@ -32,7 +21,7 @@ describe("workflows", () => {
       await page.click('[data-testid="library-save"]');
       await page.locator('[data-testid="library-item"]', { hasText: "My chain" }).waitFor();
       // A fresh tab (no local state) finds it in the library.
-      const second = await openEditor(browser, server.url);
+      const second = await openEditor(env.browser, env.server.url);
       try {
         await second.page.click('[data-testid="panel-library"]');
         await second.page.locator('[data-testid="library-item"] .lib-open', { hasText: "My chain" }).click();
@@ -47,7 +36,7 @@ describe("workflows", () => {
       } finally {
         await second.context.close();
       }
-      const list = (await (await fetch(`${server.url}/api/workflows`)).json()) as { name: string; version: number }[];
+      const list = (await (await fetch(`${env.server.url}/api/workflows`)).json()) as { name: string; version: number }[];
       assert.equal(list.find((e) => e.name === "My chain")?.version, 2);
       assert.deepEqual(pageErrors(errors), []);
     } finally {
@@ -56,8 +45,8 @@ describe("workflows", () => {
   });
 
   test("a gate's preview appears on the Gate node and Continue finishes the run", async (t) => {
-    if (!(await nodeTypes(server.url)).includes("Gate")) { t.skip("no Gate node on this server yet"); return; }
-    const { context, page, errors } = await openEditor(browser, server.url);
+    if (!(await nodeTypes(env.server.url)).includes("Gate")) { t.skip("no Gate node on this server yet"); return; }
+    const { context, page, errors } = await openEditor(env.browser, env.server.url);
     try {
       await loadWorkflow(page, {
         format: "sluice.workflow", version: "1.0.0",
@@ -101,7 +90,7 @@ describe("workflows", () => {
   });
 
   test("make a component of selected nodes, run it, edit its definition", async () => {
-    const { context, page, errors } = await openEditor(browser, server.url);
+    const { context, page, errors } = await openEditor(env.browser, env.server.url);
     try {
       await loadWorkflow(page, imageChain());
       await page.locator('[data-node-id="1"] .snode-title').click();
@@ -165,8 +154,8 @@ describe("workflows", () => {
   });
 
   test("a mask is painted for a paint input", async (t) => {
-    if (!(await nodeTypes(server.url)).includes("MaskFromPreview")) { t.skip("no MaskFromPreview node on this server yet"); return; }
-    const { context, page, errors } = await openEditor(browser, server.url);
+    if (!(await nodeTypes(env.server.url)).includes("MaskFromPreview")) { t.skip("no MaskFromPreview node on this server yet"); return; }
+    const { context, page, errors } = await openEditor(env.browser, env.server.url);
     try {
       await loadWorkflow(page, { format: "sluice.workflow", version: "1.0.0", nodes: [{ id: "1", type: "MaskFromPreview", inputs: { mask: "", invert: false }, ui: { pos: [0, 0] } }] });
       await page.click('[data-node-id="1"] [data-testid="paint-open"]');
@@ -191,9 +180,9 @@ describe("workflows", () => {
   test("a ComfyUI workflow opened from a file is imported onto the canvas", async (t) => {
     const fixture = join(ROOT, "test/fixtures/comfyui/cascade-text-to-image.workflow.json");
     if (!existsSync(fixture)) { t.skip("no ComfyUI fixture"); return; }
-    const probe = await fetch(`${server.url}/api/workflows/import`, { method: "POST", headers: { "content-type": "application/json" }, body: readFileSync(fixture) });
+    const probe = await fetch(`${env.server.url}/api/workflows/import`, { method: "POST", headers: { "content-type": "application/json" }, body: readFileSync(fixture) });
     if (probe.status === 404) { t.skip("no importer on this server"); return; }
-    const { context, page, errors } = await openEditor(browser, server.url);
+    const { context, page, errors } = await openEditor(env.browser, env.server.url);
     try {
       await page.locator('.toolbar input[type="file"]').setInputFiles(fixture);
       await page.locator('[data-testid="toast"]', { hasText: /Imported/ }).first().waitFor();
