@@ -1,7 +1,7 @@
 // The Gate: pauses a run so a person can look at a value (a latent through its preview, an image
 // as it is) and continue, continue with an edited value, re-roll what is upstream, or cancel.
 import sharp from "sharp";
-import { latentToRgb } from "../server/diffusion/index.ts";
+import { latentToRgb, paintLatent } from "../server/diffusion/index.ts";
 import { pixelsToPlanes, tensorToPixels } from "./image-tensor.ts";
 import type { GateAnswer, GatePreview, Latent, NodeDef, Tensor } from "./schema.ts";
 
@@ -21,13 +21,18 @@ function isImage(v: unknown): v is Tensor {
   return typeof v === "object" && v !== null && (v as Tensor).data instanceof Float32Array && (v as Tensor).shape?.length === 4 && (v as Tensor).shape[1] === 3;
 }
 
-/** What the person sees at the gate. Latents without known factors show their first channels. */
+/** A latent's preview map; without known factors its first three channels show as R, G, B. */
+function previewFactors(latent: Latent): number[][] {
+  const C = latent.samples.shape[1];
+  return latent.preview?.factors ?? Array.from({ length: C }, (_, c) => [0, 1, 2].map((k) => (c === k ? 0.5 : 0)));
+}
+
+/** What the person sees at the gate. */
 export function gatePreview(value: unknown): GatePreview {
   if (isLatent(value)) {
     const [, C, h, w] = value.samples.shape;
     const first = value.samples.data.subarray(0, C * h * w);
-    const factors = value.preview?.factors ?? Array.from({ length: C }, (_, c) => (c < 3 ? [c === 0 ? 0.5 : 0, c === 1 ? 0.5 : 0, c === 2 ? 0.5 : 0] : [0, 0, 0]));
-    return { kind: "latent", width: w, height: h, rgb: latentToRgb(first, [C, h, w], factors as [number, number, number][], value.preview?.bias) };
+    return { kind: "latent", width: w, height: h, rgb: latentToRgb(first, [C, h, w], previewFactors(value), value.preview?.bias) };
   }
   if (isImage(value)) {
     const px = tensorToPixels(value, 0);
@@ -36,11 +41,26 @@ export function gatePreview(value: unknown): GatePreview {
   return { kind: "image", width: 1, height: 1, rgb: new Uint8Array([128, 128, 128]) };
 }
 
-/** An edited value sent back with "continue": a latent as {shape, data: base64 float32} or an image as a PNG data URL. */
+const DATA_URL = /^data:image\/(png|jpeg|webp);base64,(.+)$/;
+
+/**
+ * An edited value sent back with "continue": a latent as {shape, data: base64 float32}, or as
+ * {paint: PNG data URL} (colours painted over its preview, transparent where untouched: see
+ * paintLatent), or an image as a PNG data URL.
+ */
 export async function decodeEdited(original: unknown, edited: unknown): Promise<unknown> {
+  if (isLatent(original) && typeof (edited as { paint?: unknown })?.paint === "string") {
+    const m = DATA_URL.exec((edited as { paint: string }).paint);
+    if (!m) throw new Error("the paint over a latent must be a PNG, JPEG or WebP data URL");
+    const [, , h, w] = original.samples.shape;
+    // Resampled to one pixel per latent cell; an area average keeps a thin stroke as a partial alpha.
+    const paint = await sharp(Buffer.from(m[2], "base64")).ensureAlpha().resize(w, h, { fit: "fill", kernel: "cubic" }).raw().toBuffer();
+    const data = paintLatent(original.samples.data, original.samples.shape, previewFactors(original), original.preview?.bias, new Uint8Array(paint.buffer, paint.byteOffset, paint.length));
+    return { ...original, samples: { data, shape: original.samples.shape } } satisfies Latent;
+  }
   if (isLatent(original)) {
     const e = edited as { shape?: number[]; data?: string };
-    if (!e || !Array.isArray(e.shape) || typeof e.data !== "string") throw new Error("an edited latent must be {shape: [B, C, h, w], data: base64 float32}");
+    if (!e || !Array.isArray(e.shape) || typeof e.data !== "string") throw new Error("an edited latent must be {shape: [B, C, h, w], data: base64 float32} or {paint: PNG data URL}");
     const bytes = Buffer.from(e.data, "base64");
     const size = e.shape.reduce((a, b) => a * b, 1);
     if (bytes.length !== size * 4) throw new Error(`the edited latent's data holds ${bytes.length / 4} floats, its shape [${e.shape.join(", ")}] needs ${size}`);
@@ -50,7 +70,7 @@ export async function decodeEdited(original: unknown, edited: unknown): Promise<
     return { ...original, samples: { data, shape: e.shape } } satisfies Latent;
   }
   if (typeof edited === "string") {
-    const m = /^data:image\/(png|jpeg|webp);base64,(.+)$/.exec(edited);
+    const m = DATA_URL.exec(edited);
     if (!m) throw new Error("an edited image must be a PNG, JPEG or WebP data URL");
     const { data, info } = await sharp(Buffer.from(m[2], "base64")).removeAlpha().raw().toBuffer({ resolveWithObject: true });
     const planes = new Float32Array(3 * info.width * info.height);

@@ -120,3 +120,52 @@ export function latentPreview(
   return { data: resizeRgb(rgb, w, h, W, H, opts.mode ?? (scale >= 1 ? "nearest" : "bilinear")), width: W, height: H };
 }
 
+
+/**
+ * Paints colours into a latent through its preview map: where the RGBA paint (h×w, one pixel per
+ * latent cell) has alpha a, each batch item's cell moves so its preview becomes
+ * (1 − a)·current + a·paint. The move is the smallest one that does it: Δz = F (FᵀF)⁻¹ Δrgb, so
+ * channels the preview ignores stay as they are. Works in the preview's unclamped [−1, 1] space.
+ */
+export function paintLatent(
+  latent: Float32Array, shape: readonly number[], factors: PreviewFactors, bias: readonly number[] | undefined,
+  paint: Uint8Array,
+): Float32Array {
+  if (shape.length !== 4) throw new RangeError(`paintLatent needs a [B,C,h,w] shape, got [${shape.join(",")}]`);
+  const [B, C, h, w] = shape;
+  const plane = h * w;
+  if (factors.length !== C) throw new RangeError(`paintLatent: factors must be ${C}×3 for ${C} channels, got ${factors.length}`);
+  if (paint.length !== plane * 4) throw new RangeError(`paintLatent: paint must be ${w}×${h} RGBA (${plane * 4} bytes), got ${paint.length}`);
+  // Gram matrix G = FᵀF (3×3) and its inverse; a rank-deficient F cannot be painted through.
+  const G = [0, 1, 2].map((i) => [0, 1, 2].map((j) => factors.reduce((s, f) => s + f[i] * f[j], 0)));
+  const inv = invert3(G);
+  if (!inv) throw new RangeError("this latent's preview map cannot show every colour (its factors have rank below 3), so it cannot be painted");
+  // P = F·G⁻¹ (C×3): the latent move per unit of preview colour.
+  const P = factors.map((f) => [0, 1, 2].map((j) => f[0] * inv[0][j] + f[1] * inv[1][j] + f[2] * inv[2][j]));
+  const out = latent.slice();
+  for (let b = 0; b < B; b++) {
+    const base = b * C * plane;
+    for (let p = 0; p < plane; p++) {
+      const a = paint[4 * p + 3] / 255;
+      if (a === 0) continue;
+      const rgb = [bias?.[0] ?? 0, bias?.[1] ?? 0, bias?.[2] ?? 0];
+      for (let c = 0; c < C; c++) for (let k = 0; k < 3; k++) rgb[k] += latent[base + c * plane + p] * factors[c][k];
+      const d = [0, 1, 2].map((k) => a * (paint[4 * p + k] / 127.5 - 1 - rgb[k]));
+      for (let c = 0; c < C; c++) out[base + c * plane + p] += P[c][0] * d[0] + P[c][1] * d[1] + P[c][2] * d[2];
+    }
+  }
+  return out;
+}
+
+function invert3(m: number[][]): number[][] | undefined {
+  const [[a, b, c], [d, e, f], [g, h, i]] = m;
+  const A = e * i - f * h, Bc = -(d * i - f * g), Cc = d * h - e * g;
+  const det = a * A + b * Bc + c * Cc;
+  const scale = Math.max(...m.flat().map(Math.abs));
+  if (!(Math.abs(det) > 1e-9 * scale ** 3)) return undefined;
+  return [
+    [A / det, -(b * i - c * h) / det, (b * f - c * e) / det],
+    [Bc / det, (a * i - c * g) / det, -(a * f - c * d) / det],
+    [Cc / det, -(a * h - b * g) / det, (a * e - b * d) / det],
+  ];
+}

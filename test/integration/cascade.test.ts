@@ -3,12 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import sharp from "sharp";
-import { FIXTURE_PACKS, startServer, template, withInputs, type Running } from "./harness.ts";
-
-async function imageBytes(s: Running, entry: any, nodeId = "9"): Promise<Buffer> {
-  const file = entry.outputs[nodeId].images[0].file;
-  return Buffer.from(await (await fetch(`${s.url}/api/view?file=${encodeURIComponent(file)}`)).arrayBuffer());
-}
+import { FIXTURE_PACKS, imageBytes, startServer, template, withInputs, type Running } from "./harness.ts";
 
 describe("cascade through the server", () => {
   let s: Running;

@@ -2,7 +2,8 @@
 // samplers told to finish now. Runs on the fixture pack (real tensor names, random weights).
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { FIXTURE_PACKS, startServer, template, withInputs, type Running } from "./harness.ts";
+import sharp from "sharp";
+import { FIXTURE_PACKS, imageBytes, startServer, template, withInputs, type Running } from "./harness.ts";
 
 async function waitStatus(s: Running, promptId: string, status: string, timeoutMs = 30000) {
   const deadline = Date.now() + timeoutMs;
@@ -111,6 +112,55 @@ describe("gates", () => {
     const steps = s.events.filter((e) => e.name === "node:progress" && e.payload.promptId === id && e.payload.nodeId === "5").map((e) => e.payload.step);
     assert.ok(Math.max(...steps) < 500, `stopped at step ${Math.max(...steps)}`);
     assert.ok(entry.executed.includes("7"), "Stage B ran after the early finish");
+  });
+});
+
+describe("painting at a latent gate (tiny pack)", () => {
+  let s: Running;
+  before(async () => { s = await startServer(); });
+  after(async () => { await s.stop(); });
+
+  /** Runs the gated-review template to its gate, answers it, and returns the image's mean RGB per half. */
+  async function halves(answer: Record<string, unknown>): Promise<{ left: number[]; right: number[] }> {
+    const wf = withInputs(template("gated-review", "tiny"), "2", { text: "a white circle in the center on a black background" });
+    const id = (await s.post("/api/prompt", { workflow: withInputs(wf, "5", { seed: 77 }) })).body.promptId;
+    await s.waitFor("gate:waiting", (p) => p.promptId === id);
+    await waitStatus(s, id, "waiting");
+    assert.equal((await s.post(`/api/prompt/${id}/gate/10`, answer)).status, 200);
+    const entry = await s.waitSettled(id);
+    assert.equal(entry.status, "done", JSON.stringify(entry.error));
+    const { data, info } = await sharp(await imageBytes(s, entry)).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    const mean = (x0: number, x1: number) => [0, 1, 2].map((k) => {
+      let sum = 0;
+      for (let y = 0; y < info.height; y++) for (let x = x0; x < x1; x++) sum += data[(y * info.width + x) * 3 + k];
+      return sum / (info.height * (x1 - x0));
+    });
+    return { left: mean(0, info.width / 2), right: mean(info.width / 2, info.width) };
+  }
+
+  it("colours painted over the Stage C preview carry through Stage B and A to that part of the image", async (t) => {
+    const plain = await halves({ action: "continue" });
+    // Paint: the left half opaque green, the right half untouched (transparent).
+    const paint = await sharp({ create: { width: 64, height: 64, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } } })
+      .composite([{ input: { create: { width: 32, height: 64, channels: 4, background: { r: 30, g: 170, b: 50, alpha: 1 } } }, left: 0, top: 0 }])
+      .png().toBuffer();
+    const painted = await halves({ action: "continue", value: { paint: `data:image/png;base64,${paint.toString("base64")}` } });
+    const greenness = (rgb: number[]) => rgb[1] - (rgb[0] + rgb[2]) / 2;
+    t.diagnostic(`green excess, left: ${greenness(plain.left).toFixed(1)} → ${greenness(painted.left).toFixed(1)}; right: ${greenness(plain.right).toFixed(1)} → ${greenness(painted.right).toFixed(1)}`);
+    assert.ok(greenness(painted.left) > greenness(plain.left) + 40, `left half: green excess ${greenness(plain.left).toFixed(1)} → ${greenness(painted.left).toFixed(1)}`);
+    assert.ok(Math.abs(greenness(painted.right) - greenness(plain.right)) < Math.abs(greenness(painted.left) - greenness(plain.left)) / 2,
+      `the unpainted right half changes less: ${greenness(plain.right).toFixed(1)} → ${greenness(painted.right).toFixed(1)}`);
+  });
+
+  it("paint that is not an image data URL fails the prompt at the gate with the reason", async () => {
+    const id = (await s.post("/api/prompt", { workflow: withInputs(template("gated-review", "tiny"), "5", { seed: 78, steps: 2 }) })).body.promptId;
+    await s.waitFor("gate:waiting", (p) => p.promptId === id);
+    await waitStatus(s, id, "waiting");
+    assert.equal((await s.post(`/api/prompt/${id}/gate/10`, { action: "continue", value: { paint: "red please" } })).status, 200);
+    const entry = await s.waitSettled(id);
+    assert.equal(entry.status, "failed");
+    assert.equal(entry.error.node, "10");
+    assert.match(entry.error.message, /paint over a latent must be a PNG, JPEG or WebP data URL/);
   });
 });
 

@@ -96,6 +96,12 @@ export async function startServer(options: Partial<AppOptions> = {}): Promise<Ru
   return running;
 }
 
+/** The first image a finished prompt's output node saved, as the server serves it. */
+export async function imageBytes(s: Running, entry: any, nodeId = "9"): Promise<Buffer> {
+  const file = entry.outputs[nodeId].images[0].file;
+  return Buffer.from(await (await fetch(`${s.url}/api/view?file=${encodeURIComponent(file)}`)).arrayBuffer());
+}
+
 /** A small workflow builder for tests. */
 export function workflow(nodes: { id: string; type: string; inputs?: Record<string, unknown> }[], extra: Record<string, unknown> = {}) {
   return { format: "sluice.workflow", version: "1.0.0", nodes: nodes.map((n) => ({ inputs: {}, ...n })), ...extra };

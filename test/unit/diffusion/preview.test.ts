@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { latentToRgb, resizeRgb, latentPreview, STAGE_B_PREVIEW_FACTORS } from "../../../server/diffusion/preview.ts";
+import { latentToRgb, resizeRgb, latentPreview, paintLatent, STAGE_B_PREVIEW_FACTORS } from "../../../server/diffusion/preview.ts";
 
 test("preview: latentToRgb maps clamp(x0ᵀF + bias, −1, 1) to bytes, HWC", () => {
   // 2 channels, 1×2 pixels
@@ -28,4 +28,27 @@ test("preview: nearest upscale repeats pixels; bilinear interpolates between pix
   const p = latentPreview(new Float32Array(4 * 3 * 6), [4, 3, 6], STAGE_B_PREVIEW_FACTORS, { maxSide: 12 });
   assert.deepEqual([p.width, p.height, p.data.length], [12, 6, 12 * 6 * 3]);
   assert.throws(() => resizeRgb(src, 3, 1, 4, 1), /bytes/);
+});
+
+test("preview: painting a latent makes the painted cells preview in the paint's colour and leaves the rest", () => {
+  // Batch 2, Stage B's 4 channels, 2×2 cells of varied values; paint cell 1 opaque orange, cell 3 half blue.
+  const shape = [2, 4, 2, 2];
+  const latent = Float32Array.from({ length: 32 }, (_, i) => Math.sin(i * 1.7) * 0.8);
+  const paint = new Uint8Array(16);
+  paint.set([250, 130, 20, 255], 4);
+  paint.set([0, 0, 255, 128], 12);
+  const out = paintLatent(latent, shape, STAGE_B_PREVIEW_FACTORS, undefined, paint);
+  for (let b = 0; b < 2; b++) {
+    const item = (z: Float32Array) => z.subarray(b * 16, (b + 1) * 16);
+    const before = latentToRgb(item(latent), [4, 2, 2], STAGE_B_PREVIEW_FACTORS);
+    const after = latentToRgb(item(out), [4, 2, 2], STAGE_B_PREVIEW_FACTORS);
+    for (const k of [0, 1, 2]) {
+      assert.ok(Math.abs(after[3 + k] - [250, 130, 20][k]) <= 1, `item ${b} cell 1 channel ${k}: ${after[3 + k]}`);
+      const blended = before[9 + k] + (128 / 255) * ([0, 0, 255][k] - before[9 + k]);
+      assert.ok(Math.abs(after[9 + k] - blended) <= 1.5, `item ${b} cell 3 channel ${k}: ${after[9 + k]} vs ${blended}`);
+    }
+    for (const p of [0, 2]) for (let c = 0; c < 4; c++) assert.equal(item(out)[c * 4 + p], item(latent)[c * 4 + p]);
+  }
+  assert.throws(() => paintLatent(latent, shape, STAGE_B_PREVIEW_FACTORS, undefined, new Uint8Array(12)), /2×2 RGBA/);
+  assert.throws(() => paintLatent(latent, shape, [[1, 0, 0], [2, 0, 0], [0, 1, 0], [0, 2, 0]], undefined, paint), /rank below 3/);
 });
