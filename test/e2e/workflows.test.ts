@@ -4,7 +4,7 @@ import { describe, test } from "node:test";
 import { imageChain } from "./fixtures.ts";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, currentWorkflow, loadWorkflow, nodeTypes, openEditor, pageErrors, serverAndBrowserForFile } from "./harness.ts";
+import { ROOT, canRunCascade, currentWorkflow, loadWorkflow, nodeTypes, openEditor, pageErrors, serverAndBrowserForFile, type WorkflowLike } from "./harness.ts";
 
 const env = serverAndBrowserForFile();
 
@@ -83,6 +83,33 @@ describe("workflows", () => {
       await page.click('[data-testid="paint-done"]');
       await page.locator('[data-node-id="3"] [data-testid="node-image"]').waitFor({ timeout: 30000 });
       await page.waitForFunction((old) => document.querySelector('[data-node-id="3"] [data-testid="node-image"]')?.getAttribute("src") !== old, first);
+      assert.deepEqual(pageErrors(errors), []);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test("a Stage C gate's latent preview can be painted on and the run continues with the painted latent", async (t) => {
+    if (!(await canRunCascade(env.server.url))) { t.skip("needs the cascade template and a pack"); return; }
+    const { context, page, errors } = await openEditor(env.browser, env.server.url);
+    try {
+      const wf = (await (await fetch(`${env.server.url}/api/templates/gated-review`)).json()) as WorkflowLike;
+      await loadWorkflow(page, wf);
+      await page.click('[data-testid="queue-button"]');
+      await page.locator('[data-node-id="10"] [data-testid="gate-actions"]').waitFor({ timeout: 30000 });
+      await page.locator('[data-node-id="10"] [data-testid="node-image"]').waitFor();
+      await page.click('[data-node-id="10"] [data-testid="gate-edit"]');
+      const canvas = page.locator('[data-testid="painter"] canvas');
+      await canvas.waitFor();
+      assert.match((await page.locator('[data-testid="paint-done"]').textContent()) ?? "", /Continue with this latent/);
+      const box = (await canvas.boundingBox())!;
+      await page.mouse.move(box.x + box.width * 0.2, box.y + box.height * 0.2);
+      await page.mouse.down();
+      await page.mouse.move(box.x + box.width * 0.3, box.y + box.height * 0.8, { steps: 8 });
+      await page.mouse.up();
+      await page.click('[data-testid="paint-done"]');
+      await page.locator('[data-node-id="9"] [data-testid="node-image"]').waitFor({ timeout: 30000 });
+      await page.locator('[data-node-id="10"] [data-testid="gate-actions"]').waitFor({ state: "detached" });
       assert.deepEqual(pageErrors(errors), []);
     } finally {
       await context.close();

@@ -282,8 +282,14 @@ function ImageArea({ id, spec, run }: { id: string; spec: NodeSpec; run: NodeRun
       {gate && (
         <div className="gate-actions overlay nodrag" data-testid="gate-actions">
           <button className="primary" data-testid="gate-continue" onClick={() => void answer("continue")}>Continue</button>
-          {gate.kind === "image" && gate.src && (
-            <button data-testid="gate-edit" title="Paint over the image, then continue with the edited image" onClick={() => useUi.getState().openPainter({ nodeId: id, gate: { promptId: gate.promptId, src: gate.src } })}>Edit…</button>
+          {gate.src && (
+            <button
+              data-testid="gate-edit"
+              title={gate.kind === "latent"
+                ? "Paint colours over the latent's preview, then continue: the latent changes where you painted"
+                : "Paint over the image, then continue with the edited image"}
+              onClick={() => useUi.getState().openPainter({ nodeId: id, gate: { promptId: gate.promptId, src: gate.src!, kind: gate.kind } })}
+            >Edit…</button>
           )}
           <button data-testid="gate-reroll" onClick={() => void answer("reroll")}>Re-roll</button>
           <button className="danger" data-testid="gate-cancel" onClick={() => void answer("cancel")}>Cancel</button>

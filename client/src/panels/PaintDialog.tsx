@@ -71,18 +71,26 @@ export default function PaintDialog(req: PainterRequest) {
   const done = async () => {
     const c = canvas.current!;
     if (gate) {
-      // The edited image: the gate's image with the strokes on top, at the image's own size.
-      const out = document.createElement("canvas");
-      out.width = c.width;
-      out.height = c.height;
-      const ctx = out.getContext("2d")!;
-      const img = new Image();
-      img.src = gate.src;
-      await img.decode().catch(() => undefined);
-      ctx.drawImage(img, 0, 0, out.width, out.height);
-      ctx.drawImage(c, 0, 0);
+      let value: unknown;
+      if (gate.kind === "latent") {
+        // Only the strokes (transparent elsewhere): the server moves the latent toward these
+        // colours where they are and leaves it as it is where nothing was painted.
+        value = { paint: c.toDataURL("image/png") };
+      } else {
+        // The edited image: the gate's image with the strokes on top, at the image's own size.
+        const out = document.createElement("canvas");
+        out.width = c.width;
+        out.height = c.height;
+        const ctx = out.getContext("2d")!;
+        const img = new Image();
+        img.src = gate.src;
+        await img.decode().catch(() => undefined);
+        ctx.drawImage(img, 0, 0, out.width, out.height);
+        ctx.drawImage(c, 0, 0);
+        value = out.toDataURL("image/png");
+      }
       try {
-        await api.gate(gate.promptId, nodeId, "continue", out.toDataURL("image/png"));
+        await api.gate(gate.promptId, nodeId, "continue", value);
         useRun.getState().patch(nodeId, { gate: undefined });
         close();
       } catch (e) {
@@ -116,7 +124,7 @@ export default function PaintDialog(req: PainterRequest) {
           <span style={{ flex: 1 }} />
           <button onClick={close}>Cancel</button>
           {gate && <input type="color" value={color} onChange={(e) => setColor(e.target.value)} title="Brush colour" />}
-          <button className="primary" data-testid="paint-done" onClick={() => void done()}>{gate ? "Continue with this image" : "Use mask"}</button>
+          <button className="primary" data-testid="paint-done" onClick={() => void done()}>{gate ? `Continue with this ${gate.kind}` : "Use mask"}</button>
         </div>
         <div className="painter-stage" style={{ aspectRatio: `${dims.w} / ${dims.h}` }}>
           {backdrops[bg] && <img src={backdrops[bg]!.src} alt="" draggable={false} />}

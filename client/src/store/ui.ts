@@ -15,7 +15,7 @@ export interface PaletteRequest {
 
 export interface MenuItem { label: string; hint?: string; danger?: boolean; disabled?: boolean; action(): void }
 
-export type PainterRequest = { nodeId: string; input: string } | { nodeId: string; gate: { promptId: string; src: string } };
+export type PainterRequest = { nodeId: string; input: string } | { nodeId: string; gate: { promptId: string; src: string; kind: "latent" | "image" } };
 
 export type PanelName = "queue" | "history" | "library" | "system";
 
