@@ -144,23 +144,19 @@ export function resolveManifest(file: ManifestFile | undefined, sigs: Signatures
     hiddenOutput: pick(f.textEncoder?.hiddenOutput, hiddenFromModel, "hidden_states.32", "clip_text output", "the highest-numbered hidden state"),
     pooledOutput: pick(f.textEncoder?.pooledOutput, pooledFromModel, "text_embeds", "pooled output", "text_encoder output"),
   };
+  const diffusionStage = (label: string, given: ManifestFile["stageB"], release: DiffusionStage, channels: number | undefined, channelsFrom: string): DiffusionStage => ({
+    channels: pick(given?.channels, channels, release.channels, `${label} channels`, channelsFrom),
+    compression: pick(given?.compression, undefined, release.compression, `${label} compression`),
+    shift: pick(given?.shift, undefined, release.shift, `${label} shift`),
+    steps: pick(given?.steps, undefined, release.steps, `${label} steps`),
+    cfg: pick(given?.cfg, undefined, release.cfg, `${label} cfg`),
+    sampler: pick(given?.sampler, undefined, release.sampler, `${label} sampler`),
+  });
   const stageC = {
-    channels: pick(f.stageC?.channels, dim(cSample, 1), RELEASE_DEFAULTS.stageC.channels, "Stage C channels", "prior sample"),
-    compression: pick(f.stageC?.compression, undefined, RELEASE_DEFAULTS.stageC.compression, "Stage C compression"),
-    shift: pick(f.stageC?.shift, undefined, RELEASE_DEFAULTS.stageC.shift, "Stage C shift"),
-    steps: pick(f.stageC?.steps, undefined, RELEASE_DEFAULTS.stageC.steps, "Stage C steps"),
-    cfg: pick(f.stageC?.cfg, undefined, RELEASE_DEFAULTS.stageC.cfg, "Stage C cfg"),
-    sampler: pick(f.stageC?.sampler, undefined, RELEASE_DEFAULTS.stageC.sampler, "Stage C sampler"),
+    ...diffusionStage("Stage C", f.stageC, RELEASE_DEFAULTS.stageC, dim(cSample, 1), "prior sample"),
     clipImgDim: pick(f.stageC?.clipImgDim, dim(find(sigs.stageC?.inputs, "clip_img"), 2), RELEASE_DEFAULTS.stageC.clipImgDim, "clip_img width", "prior clip_img"),
   };
-  const stageB = {
-    channels: pick(f.stageB?.channels, dim(bSample, 1), RELEASE_DEFAULTS.stageB.channels, "Stage B channels", "decoder sample"),
-    compression: pick(f.stageB?.compression, undefined, RELEASE_DEFAULTS.stageB.compression, "Stage B compression"),
-    shift: pick(f.stageB?.shift, undefined, RELEASE_DEFAULTS.stageB.shift, "Stage B shift"),
-    steps: pick(f.stageB?.steps, undefined, RELEASE_DEFAULTS.stageB.steps, "Stage B steps"),
-    cfg: pick(f.stageB?.cfg, undefined, RELEASE_DEFAULTS.stageB.cfg, "Stage B cfg"),
-    sampler: pick(f.stageB?.sampler, undefined, RELEASE_DEFAULTS.stageB.sampler, "Stage B sampler"),
-  };
+  const stageB = diffusionStage("Stage B", f.stageB, RELEASE_DEFAULTS.stageB, dim(bSample, 1), "decoder sample");
   // Stage A's upscale from fixed sizes when the export has them.
   const aIn = find(sigs.stageA?.inputs, "sample");
   const aOut = find(sigs.stageA?.outputs, "latent_sample");

@@ -32,6 +32,7 @@ import { fileURLToPath } from "node:url";
 import * as ort from "onnxruntime-node";
 import { sample, type SamplerImpl, type SamplerName, type Predict } from "../../server/diffusion/samplers.ts";
 import { alphaBar, timestepRatio } from "../../server/diffusion/schedule.ts";
+import { stats } from "../unit/diffusion/helpers.ts";
 
 const fixtures = fileURLToPath(new URL("../fixtures/gaussian/", import.meta.url));
 const params = JSON.parse(readFileSync(fixtures + "params.json", "utf8")) as { mu: number; sd: number };
@@ -56,15 +57,6 @@ function onnxPredict(session: () => ort.InferenceSession, shape: number[], useT 
     });
     return { cond: out.out_sample.data as Float32Array };
   };
-}
-
-function stats(x: Float32Array): { mean: number; std: number } {
-  let s = 0;
-  for (const v of x) s += v;
-  const mean = s / x.length;
-  let q = 0;
-  for (const v of x) q += (v - mean) * (v - mean);
-  return { mean, std: Math.sqrt(q / x.length) };
 }
 
 async function run(opts: { sampler: SamplerName | SamplerImpl; steps: number; shift: number; batch?: number; model?: "eps" | "consistency"; useT?: boolean }) {
