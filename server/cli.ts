@@ -62,22 +62,27 @@ async function serve(args: Args): Promise<void> {
   process.once("SIGTERM", stop);
 }
 
-/** A one-line progress bar on stderr, redrawn in place. */
+/**
+ * Progress on stderr: on a terminal, a bar for the running node redrawn in place; every node that
+ * finishes leaves a line with its steps and time (the only lines when stderr is not a terminal).
+ */
 function progressBar() {
   const tty = process.stderr.isTTY;
-  let lastLine = "";
+  const width = 30;
+  const steps = new Map<string, number>();
+  const line = (label: string, filled: number, tail: string) =>
+    `${label.padEnd(24).slice(0, 24)} [${"#".repeat(filled)}${"-".repeat(width - filled)}] ${tail}`;
   return {
-    draw(label: string, step: number, total: number) {
-      const width = 30;
-      const filled = Math.round((step / Math.max(1, total)) * width);
-      const line = `${label.padEnd(24).slice(0, 24)} [${"#".repeat(filled)}${"-".repeat(width - filled)}] ${step}/${total}`;
-      if (tty) process.stderr.write(`\r${line}`);
-      else if (step === total || step === 1) process.stderr.write(`${line}\n`);
-      lastLine = line;
+    step(id: string, label: string, step: number, total: number) {
+      steps.set(id, total);
+      if (tty) process.stderr.write(`\r${line(label, Math.round((step / Math.max(1, total)) * width), `${step}/${total}`)}\x1b[K`);
+    },
+    nodeDone(id: string, label: string, ms: number) {
+      const total = steps.get(id);
+      const text = line(label, width, `${total && total > 1 ? `${total}/${total} steps, ` : ""}${ms < 1000 ? `${ms.toFixed(0)} ms` : `${(ms / 1000).toFixed(1)} s`}`);
+      process.stderr.write(tty ? `\r${text}\x1b[K\n` : `${text}\n`);
     },
     done(message: string) {
-      if (tty && lastLine) process.stderr.write("\n");
-      lastLine = "";
       process.stderr.write(`${message}\n`);
     },
   };
@@ -132,7 +137,9 @@ async function run(args: Args): Promise<number> {
       }
       return 1;
     }
+    console.error(host.deviceNote);
     const bar = progressBar();
+    const label = (id: string) => `${workflow.nodes.find((n) => n.id === id)?.type} #${id}`;
     const controller = new AbortController();
     process.once("SIGINT", () => controller.abort());
     const started = performance.now();
@@ -144,9 +151,9 @@ async function run(args: Args): Promise<number> {
       services: host.servicesFor("cli"),
       signal: controller.signal,
       hooks: {
-        onNodeStart: (id, type) => bar.draw(`${type} #${id}`, 0, 1),
-        onNodeProgress: (id, step, total) => bar.draw(`${workflow.nodes.find((n) => n.id === id)?.type} #${id}`, step, total),
-        onNodeDone: (id, _o, ms) => bar.draw(`${workflow.nodes.find((n) => n.id === id)?.type} #${id}`, 1, 1) ?? void ms,
+        onNodeStart: (id, type) => bar.step(id, label(id), 0, 1),
+        onNodeProgress: (id, step, total) => bar.step(id, label(id), step, total),
+        onNodeDone: (id, _outputs, ms) => bar.nodeDone(id, label(id), ms),
       },
     });
     const written: string[] = [];

@@ -94,11 +94,30 @@ export function cudaProviderFiles(): { dir: string; missing: string[] } {
 }
 
 
+/**
+ * Where the Vulkan loader (libvulkan.so.1) is on Linux, or undefined where it is not installed.
+ * Checked before WebGPU is tried: without it Dawn only prints a native warning and finds no adapter.
+ */
+export function vulkanLoader(): string | undefined {
+  const arch = process.arch === "arm64" ? "aarch64-linux-gnu" : "x86_64-linux-gnu";
+  const conf = "/etc/ld.so.conf.d";
+  const configured = fs.existsSync(conf)
+    ? fs.readdirSync(conf).filter((f) => f.endsWith(".conf")).flatMap((f) => fs.readFileSync(path.join(conf, f), "utf8").split("\n"))
+      .map((l) => l.trim()).filter((l) => l.startsWith("/"))
+    : [];
+  const dirs = [...(process.env.LD_LIBRARY_PATH ?? "").split(":").filter(Boolean), ...configured,
+    `/usr/lib/${arch}`, `/lib/${arch}`, "/usr/lib", "/lib", "/usr/lib64", "/lib64", "/usr/local/lib"];
+  return dirs.map((d) => path.join(d, "libvulkan.so.1")).find((f) => fs.existsSync(f));
+}
+
 /** Start a probe session on `device` and run it once; throws with the reason in words if it cannot. */
 export async function probeDevice(device: Device): Promise<void> {
   if (device === "cuda") {
     const { missing } = cudaProviderFiles();
     if (missing.length) throw new Error(`the CUDA provider files are not installed: ${CUDA_SETUP_HINT}; missing ${missing.join(", ")} in ${cudaProviderFiles().dir}`);
+  }
+  if (device === "webgpu" && process.platform === "linux" && !vulkanLoader()) {
+    throw new Error("WebGPU needs the Vulkan loader (libvulkan.so.1), which is not installed; on Debian: apt-get install libvulkan1 plus the GPU's Vulkan driver");
   }
   let session: ort.InferenceSession | undefined;
   try {

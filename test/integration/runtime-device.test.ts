@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { type Device, cudaProviderFiles, probeDevice, resolveDevice, sessionOptionsFor } from "../../server/runtime/device.ts";
+import { type Device, cudaProviderFiles, probeDevice, resolveDevice, sessionOptionsFor, vulkanLoader } from "../../server/runtime/device.ts";
 import { RuntimeError } from "../../server/runtime/errors.ts";
 
 const cudaInstalled = cudaProviderFiles().missing.length === 0;
@@ -46,6 +46,10 @@ test("explicit cuda that cannot start is an error mentioning setup:cuda", { skip
 
 test("an unknown device name is refused with the valid names", async () => {
   await assert.rejects(resolveDevice("tpu", { log: () => {} }), /unknown device 'tpu': use one of auto, cpu, cuda, webgpu/);
+});
+
+test("explicit webgpu without the Vulkan loader is an error naming libvulkan.so.1", { skip: process.platform !== "linux" || (!!vulkanLoader() && "the Vulkan loader is installed here") }, async () => {
+  await assert.rejects(resolveDevice("webgpu", { log: () => {}, cache: false }), /--device webgpu cannot start: WebGPU needs the Vulkan loader \(libvulkan\.so\.1\), which is not installed/);
 });
 
 test("cpu probe session starts and computes", async () => {

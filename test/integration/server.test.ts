@@ -239,6 +239,19 @@ describe("cli", () => {
     assert.equal(meta.width, 16);
   });
 
+  it("sluice run says which device it got and leaves a line with the time of every node that ran", () => {
+    const dir = mkdtempSync(join(tmpdir(), "sluice-cli-"));
+    const file = join(dir, "wf.json");
+    writeFileSync(file, JSON.stringify(redToSave("#ff00ff")));
+    const r = spawnSync(process.execPath, ["bin/sluice.js", "run", file, "--out", join(dir, "out"), "--home", join(dir, "home"), "--device", "cpu"], { encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /^device: cpu$/m);
+    for (const node of redToSave("#ff00ff").nodes) {
+      assert.match(r.stderr, new RegExp(`^${node.type} #${node.id} +\\[#{30}\\] \\d+ ms$`, "m"), `a line for node ${node.id}`);
+    }
+    assert.match(r.stderr, /^done in [\d.]+ s: \d+ node\(s\) ran$/m);
+  });
+
   it("sluice run prints the validation messages and exits non-zero for a wrong workflow", () => {
     const dir = mkdtempSync(join(tmpdir(), "sluice-cli-"));
     const file = join(dir, "bad.json");
