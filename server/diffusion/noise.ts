@@ -66,9 +66,10 @@ export function seedWords(seed: Seed): SeedWords {
 export function mulhi32(a: number, b: number): number {
   const aL = a & 0xffff, aH = a >>> 16;
   const bL = b & 0xffff, bH = b >>> 16;
-  const ll = aL * bL;
-  const mid = aH * bL + aL * bH + (ll >>> 16); // < 2^34, exact in float64
-  return (aH * bH + Math.floor(mid / 65536)) >>> 0;
+  const lh = aL * bH, hl = aH * bL;
+  // Every partial sum stays below 2^32, so the carries are plain integer shifts.
+  const mid = (((aL * bL) >>> 16) + (lh & 0xffff) + (hl & 0xffff)) >>> 16;
+  return (aH * bH + (lh >>> 16) + (hl >>> 16) + mid) >>> 0;
 }
 
 const PHILOX_M0 = 0xd2511f53;

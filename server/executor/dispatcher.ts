@@ -33,15 +33,17 @@ export class Dispatcher {
     this.worker = new Worker(new URL("./worker-entry.mjs", import.meta.url), { workerData: workerOptions satisfies WorkerOptions });
     this.readyPromise = new Promise((resolve, reject) => {
       this.worker.once("error", reject);
-      this.worker.on("message", (msg: FromWorker) => {
-        if (msg.type === "ready") {
+      const handle = (msg: FromWorker): void => {
+        if (msg.type === "batch") msg.messages.forEach(handle);
+        else if (msg.type === "ready") {
           this.device = msg.device;
           this.deviceNote = msg.deviceNote;
           resolve(msg);
           this.tick();
         } else if (msg.type === "log") log(msg.level, msg.message);
         else this.onMessage(msg);
-      });
+      };
+      this.worker.on("message", handle);
     });
     this.worker.on("error", (err) => log("error", `executor worker failed: ${err.stack ?? err.message}`));
     this.worker.on("exit", (code) => {
@@ -136,7 +138,7 @@ export class Dispatcher {
     this.sink.emit("status", { queueRemaining: this.store.pendingCount(), running: this.active, waiting: [...this.paused] });
   }
 
-  private onMessage(msg: Exclude<FromWorker, { type: "ready" | "log" }>): void {
+  private onMessage(msg: Exclude<FromWorker, { type: "ready" | "log" | "batch" }>): void {
     switch (msg.type) {
       case "event": {
         const { name, ...payload } = msg.event;
@@ -172,7 +174,7 @@ export class Dispatcher {
         this.store.finish(msg.promptId, msg.status, msg.result, msg.error);
         if (this.active === msg.promptId) this.active = null;
         this.paused.delete(msg.promptId);
-        if (msg.status === "done") this.sink.emit("execution:done", { promptId: msg.promptId, outputs: msg.result.outputs });
+        if (msg.status === "done") this.sink.emit("execution:done", { promptId: msg.promptId, outputs: msg.result.outputs, modelMs: msg.modelMs });
         else if (msg.status === "cancelled") this.sink.emit("execution:interrupted", { promptId: msg.promptId, node: msg.cancelledAt });
         else this.sink.emit("execution:error", { promptId: msg.promptId, ...msg.error });
         this.tick();

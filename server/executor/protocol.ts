@@ -34,6 +34,9 @@ export type FromWorker =
   | { type: "event"; event: WorkerEvent }
   | { type: "preview"; promptId: string; nodeId: string; step?: number; total?: number; width: number; height: number; rgb: Uint8Array }
   | { type: "waiting"; promptId: string; nodeId: string; kind: "latent" | "image"; width: number; height: number; rgb: Uint8Array }
-  | { type: "result"; promptId: string; status: "done" | "failed" | "cancelled"; result: RunResult; error?: ExecutionError; cancelledAt?: string }
+  | { type: "result"; promptId: string; status: "done" | "failed" | "cancelled"; result: RunResult; error?: ExecutionError; cancelledAt?: string;
+      /** Milliseconds this prompt spent inside ONNX Runtime (on the worker thread). */
+      modelMs?: number }
   | { type: "workflow"; promptId: string; workflow: Workflow; note: string }
-  | { type: "log"; level: "info" | "warn" | "error"; message: string };
+  | { type: "log"; level: "info" | "warn" | "error"; message: string }
+  | { type: "batch"; messages: FromWorker[] };

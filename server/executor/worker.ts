@@ -4,12 +4,28 @@ import { parentPort, workerData } from "node:worker_threads";
 import type { GateAnswer, Workflow } from "../../nodes/schema.ts";
 import { ExecutionCancelled, ExecutionFailed, OutputCache, executeWorkflow, expandComponents, rerollUpstream, type ExecutionResult } from "../engine/index.ts";
 import type { FromWorker, ToWorker, WorkerEvent, WorkerOptions } from "./protocol.ts";
+import { totalModelMs } from "../runtime/index.ts";
 import { createNodeHost } from "./node-host.ts";
 
 if (!parentPort) throw new Error("worker.ts must run in a worker thread");
 const port = parentPort;
 const options = workerData as WorkerOptions;
-const send = (msg: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(msg, transfer);
+// Messages made in one synchronous stretch (a sampler step's progress and preview, one node's end
+// and the next one's start) go as one postMessage: posting costs more than the messages. The flush
+// is a microtask, so it runs at the sampler's next await, before the next model run blocks.
+let outbox: FromWorker[] = [];
+let outboxTransfers: ArrayBuffer[] = [];
+function flush(): void {
+  const messages = outbox, transfers = outboxTransfers;
+  outbox = [];
+  outboxTransfers = [];
+  port.postMessage(messages.length === 1 ? messages[0] : { type: "batch", messages }, transfers);
+}
+const send = (msg: FromWorker, transfer: ArrayBuffer[] = []) => {
+  if (outbox.length === 0) queueMicrotask(flush);
+  outbox.push(msg);
+  outboxTransfers.push(...transfer);
+};
 const emit = (event: WorkerEvent) => send({ type: "event", event });
 
 const host = await createNodeHost(options, (level, message) => send({ type: "log", level, message }));
@@ -27,6 +43,8 @@ async function run(promptId: string, msg: Extract<ToWorker, { type: "run" }>): P
   running.set(promptId, state);
   const lastPreview = new Map<string, number>();
   emit({ name: "execution:start", promptId });
+  // Wall time at a gate is nobody's model time; prompts that run beside a waiting one add theirs too.
+  const modelBefore = totalModelMs();
 
   const runOnce = (workflow: Workflow) => executeWorkflow({
     promptId,
@@ -76,7 +94,7 @@ async function run(promptId: string, msg: Extract<ToWorker, { type: "run" }>): P
         send({ type: "workflow", promptId, workflow, note: `re-rolled ${rolled.changed.join(", ") || "nothing (no seeds upstream)"}` });
       }
     }
-    send({ type: "result", promptId, status: "done", result });
+    send({ type: "result", promptId, status: "done", result, modelMs: totalModelMs() - modelBefore });
   } catch (err) {
     if (err instanceof ExecutionCancelled) {
       send({ type: "result", promptId, status: "cancelled", result: err.partial, cancelledAt: err.node });

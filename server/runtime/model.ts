@@ -94,13 +94,9 @@ function isFloatTensor(v: Feed): v is FloatTensor {
   return (v as FloatTensor).data instanceof Float32Array && Array.isArray((v as FloatTensor).shape);
 }
 
-/**
- * Run a loaded model. Float feeds are converted to the declared input type (float16 models with
- * float16 I/O get converted values); outputs come back as float32 tensors. `outputs` limits what
- * is fetched (default: all).
- */
 /** Milliseconds spent inside ONNX Runtime's run(), per model label: what benchmarks subtract. */
 const timeInside = new Map<string, { ms: number; calls: number }>();
+let totalInside = 0;
 
 export function modelTimings(): Record<string, { ms: number; calls: number }> {
   return Object.fromEntries([...timeInside].map(([k, v]) => [k, { ...v }]));
@@ -110,6 +106,32 @@ export function resetModelTimings(): void {
   timeInside.clear();
 }
 
+/** All milliseconds spent inside ONNX Runtime's run() by this thread so far (never reset). */
+export function totalModelMs(): number {
+  return totalInside;
+}
+
+/**
+ * ONNX Runtime tensors of feeds seen before: a sampler feeds the same conditioning at every step,
+ * and wrapping it (converting it, for a float16 model) once is enough. Feeds are never changed in
+ * place after a run, so the data array identifies the tensor.
+ */
+const wrappedFeeds = new WeakMap<Float32Array, { type: string; dims: string; tensor: ort.Tensor }>();
+
+function ortFeed(v: FloatTensor, type: "float32" | "float16"): ort.Tensor {
+  const dims = v.shape.join(",");
+  const hit = wrappedFeeds.get(v.data);
+  if (hit && hit.type === type && hit.dims === dims) return hit.tensor;
+  const tensor = toOrt(v, type);
+  wrappedFeeds.set(v.data, { type, dims, tensor });
+  return tensor;
+}
+
+/**
+ * Run a loaded model. Float feeds are converted to the declared input type (float16 models with
+ * float16 I/O get converted values); outputs come back as float32 tensors. `outputs` limits what
+ * is fetched (default: all).
+ */
 export async function runModel(model: LoadedModel, feeds: Record<string, Feed>, outputs?: readonly string[]): Promise<Record<string, FloatTensor>> {
   const label = model.label;
   const ortFeeds: Record<string, ort.Tensor> = {};
@@ -120,7 +142,7 @@ export async function runModel(model: LoadedModel, feeds: Record<string, Feed>, 
     }
     if (isFloatTensor(v)) {
       checkFedShape(label, meta, v.shape);
-      ortFeeds[meta.name] = toOrt(v, meta.type === "float16" ? "float16" : "float32");
+      ortFeeds[meta.name] = ortFeed(v, meta.type === "float16" ? "float16" : "float32");
     } else {
       checkFedShape(label, meta, v.dims);
       ortFeeds[meta.name] = v;
@@ -142,7 +164,9 @@ export async function runModel(model: LoadedModel, feeds: Record<string, Feed>, 
     const started = performance.now();
     result = await model.session.run(ortFeeds, fetch);
     const entry = timeInside.get(label) ?? { ms: 0, calls: 0 };
-    entry.ms += performance.now() - started;
+    const ms = performance.now() - started;
+    entry.ms += ms;
+    totalInside += ms;
     entry.calls += 1;
     timeInside.set(label, entry);
   } catch (e) {

@@ -121,6 +121,7 @@ export class SessionCache {
   readonly budgetBytes: number;
   readonly defaultDevice: Device;
   private entries = new Map<string, Entry>();
+  private plainKeys = new Map<string, string>();
   private clock = 0;
   private counters = { loads: 0, hits: 0, evictions: 0 };
   private log: (line: string) => void;
@@ -134,7 +135,14 @@ export class SessionCache {
   }
 
   keyOf(file: string, options: LoadOptions = {}): string {
-    return stableStringify({ file: path.resolve(file), device: options.device ?? this.defaultDevice, options: options.sessionOptions ?? {} });
+    const device = options.device ?? this.defaultDevice;
+    // Asked on every model run: the common case (absolute path, default options) is remembered.
+    const plain = !options.sessionOptions && path.isAbsolute(file);
+    const memo = plain ? this.plainKeys.get(`${device}\0${file}`) : undefined;
+    if (memo !== undefined) return memo;
+    const key = stableStringify({ file: path.resolve(file), device, options: options.sessionOptions ?? {} });
+    if (plain) this.plainKeys.set(`${device}\0${file}`, key);
+    return key;
   }
 
   has(file: string, options: LoadOptions = {}): boolean {
