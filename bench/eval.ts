@@ -3,6 +3,7 @@
 // at the pack's default settings, plus the two-prompt composition template on held-out pairs.
 //
 //   npm run eval [-- --cfg N] [-- --pack tiny --models DIR --limit N --seed S --no-composition]
+//                [-- --prompts FILE]   (another list of {prompt, background, objects}; results not written)
 //
 // Prints the lines below and writes bench/results/eval.json.
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
@@ -76,7 +77,8 @@ async function generate(wf: Workflow): Promise<Uint8Array> {
   return px.data;
 }
 
-const prompts: (Expectation & { prompt: string })[] = JSON.parse(readFileSync(join(ROOT, "bench", "heldout-prompts.json"), "utf8")).slice(0, limit);
+const promptFile = arg("prompts") ?? join(ROOT, "bench", "heldout-prompts.json");
+const prompts: (Expectation & { prompt: string })[] = JSON.parse(readFileSync(promptFile, "utf8")).slice(0, limit);
 const started = performance.now();
 const scored: { expectation: Expectation; score: SceneScore }[] = [];
 for (const [i, p] of prompts.entries()) {
@@ -117,6 +119,10 @@ console.log(`two-object colour+position: ${pct(a.twoColorPosition)}`);
 console.log(`two-object shape: ${pct(a.twoShape)}`);
 if (pairs.length) console.log(`two-prompt composition (each side follows its prompt, ${pairs.length} pairs): ${pct(composition)}`);
 
+if (arg("prompts") !== undefined) {
+  await host.dispose();
+  process.exit(0);
+}
 mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
 // The default run is eval.json; a --cfg override goes beside it, so both can be compared.
 const resultFile = arg("cfg") !== undefined ? `eval-cfg${cfgC}.json` : "eval.json";
