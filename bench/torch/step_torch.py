@@ -1,5 +1,5 @@
 """One Stage C and one Stage B step (a CFG batch of two) in PyTorch, timed: the framework side of
-bench/torch-compare.ts. Loads the tiny pack's training checkpoint (tools/tiny/checkpoints/main.pt),
+bench/torch-compare.ts. Loads the tiny pack's training checkpoint (tools/tiny/checkpoints/final.pt),
 i.e. the weights models/tiny was exported from. Prints one JSON line.
 
 usage: /usr/bin/python3 bench/torch/step_torch.py --threads N [--runs 30] [--ckpt PATH]
@@ -34,7 +34,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, required=True)
     ap.add_argument("--runs", type=int, default=30)
-    ap.add_argument("--ckpt", default=os.path.join(HERE, "..", "..", "tools", "tiny", "checkpoints", "main.pt"))
+    ap.add_argument("--ckpt", default=os.path.join(HERE, "..", "..", "tools", "tiny", "checkpoints", "final.pt"))
     ap.add_argument("--size", type=int, default=8, help="Stage C latent side (Stage B is 2x)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
