@@ -3,7 +3,8 @@
 // at the pack's default settings, plus the two-prompt composition template on held-out pairs.
 //
 //   npm run eval [-- --cfg N] [-- --pack tiny --models DIR --limit N --seed S --no-composition]
-//                [-- --prompts FILE]   (another list of {prompt, background, objects}; results not written)
+//                [-- --prompts FILE]   (another list of {prompt, background, objects})
+// Results go to bench/results/ only for the bundled pack on the held-out prompts.
 //
 // Prints the lines below and writes bench/results/eval.json.
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
@@ -119,7 +120,8 @@ console.log(`two-object colour+position: ${pct(a.twoColorPosition)}`);
 console.log(`two-object shape: ${pct(a.twoShape)}`);
 if (pairs.length) console.log(`two-prompt composition (each side follows its prompt, ${pairs.length} pairs): ${pct(composition)}`);
 
-if (arg("prompts") !== undefined) {
+// Only the bundled pack on the held-out prompts is the recorded result; other runs just print.
+if (arg("prompts") !== undefined || arg("models") !== undefined || arg("pack") !== undefined) {
   await host.dispose();
   process.exit(0);
 }
