@@ -129,6 +129,25 @@ describe("editor graph logic", () => {
     assert.equal(seedValue(2n ** 53n - 1n), 9007199254740991);
   });
 
+  test("component ports: a renamed output keeps its links, the new name names the node type, one undo restores both", () => {
+    const g = useGraph.getState();
+    g.setCatalog(specs);
+    const inner = { id: "i", type: "EmptyImage", inputs: { width: 64, color: "#ff0000" } };
+    g.load({ format: "sluice.workflow", version: "1.0.0", groups: [], params: [], nodes: [
+      { id: "c", type: "component/red", inputs: {}, ui: { pos: [0, 0] } },
+      { id: "s", type: "SaveImage", inputs: { image: { node: "c", output: "image" } }, ui: { pos: [300, 0] } },
+    ], components: { red: { name: "Red", nodes: [inner], inputs: [], outputs: [{ name: "image", type: "IMAGE", source: { node: "i", output: "image" } }] } } });
+    useGraph.getState().setComponentPorts("red", [], [{ name: "picture", type: "IMAGE", source: { node: "i", output: "image" } }], { inputs: {}, outputs: { image: "picture" } }, "Crimson");
+    const after = useGraph.getState().workflow();
+    assert.deepEqual(after.nodes.find((n) => n.id === "s")!.inputs.image, { node: "c", output: "picture" });
+    assert.equal(after.components.red!.name, "Crimson");
+    assert.equal(useGraph.getState().catalog.get("component/red")!.displayName, "Crimson");
+    useGraph.getState().undo();
+    const before = useGraph.getState().workflow();
+    assert.deepEqual(before.nodes.find((n) => n.id === "s")!.inputs.image, { node: "c", output: "image" });
+    assert.equal(before.components.red!.name, "Red");
+  });
+
   test("undo and redo walk graph snapshots; paste remaps ids and keeps inner links", () => {
     const g = useGraph.getState();
     g.setCatalog(specs);

@@ -10,6 +10,42 @@ import { toast, useUi } from "../store/ui.ts";
 type InPort = ComponentDef["inputs"][number] & { orig?: string };
 type OutPort = ComponentDef["outputs"][number] & { orig?: string };
 
+function move<T>(list: T[], i: number, d: number): T[] {
+  const j = i + d;
+  if (j < 0 || j >= list.length) return list;
+  const next = [...list];
+  [next[i], next[j]] = [next[j]!, next[i]!];
+  return next;
+}
+
+/** The ports as saved (names trimmed, editor bookkeeping dropped) and the renames among them. */
+function settle<P extends { name: string; orig?: string }>(ports: P[]): { ports: Omit<P, "orig">[]; renamed: Record<string, string> } {
+  return {
+    ports: ports.map(({ orig: _o, ...p }) => ({ ...p, name: p.name.trim() })),
+    renamed: Object.fromEntries(ports.filter((p) => p.orig && p.orig !== p.name.trim()).map((p) => [p.orig!, p.name.trim()])),
+  };
+}
+
+/** One column of ports: a name field, up/down and remove per port. */
+function PortRows<P extends { name: string; type: string; orig?: string }>({ ports, onChange, testId, removeTitle }: {
+  ports: P[]; onChange: (ports: P[]) => void; testId: string; removeTitle: string;
+}) {
+  return (
+    <>
+      {ports.map((p, i) => (
+        <div key={`${p.orig ?? ""}:${i}`} className="port-row">
+          <span className="dot" style={{ background: socketColor(p.type) }} title={p.type} />
+          <input value={p.name} data-testid={testId} onChange={(e) => onChange(ports.map((x, k) => (k === i ? { ...x, name: e.target.value } : x)))} />
+          <button className="small" onClick={() => onChange(move(ports, i, -1))} title="Up">↑</button>
+          <button className="small" onClick={() => onChange(move(ports, i, 1))} title="Down">↓</button>
+          <button className="small danger" onClick={() => onChange(ports.filter((_, k) => k !== i))} title={removeTitle}>✕</button>
+        </div>
+      ))}
+      {!ports.length && <div className="muted">None</div>}
+    </>
+  );
+}
+
 export default function ComponentPorts({ componentKey }: { componentKey: string }) {
   const def = useGraph((s) => s.meta.components?.[componentKey]);
   const catalog = useGraph((s) => s.catalog);
@@ -32,39 +68,17 @@ export default function ComponentPorts({ componentKey }: { componentKey: string 
 
   if (!def) return null;
 
-  const move = <T,>(list: T[], i: number, d: number): T[] => {
-    const j = i + d;
-    if (j < 0 || j >= list.length) return list;
-    const next = [...list];
-    [next[i], next[j]] = [next[j]!, next[i]!];
-    return next;
-  };
   const unique = (want: string, taken: string[]) => {
     let n = want;
     for (let k = 2; taken.includes(n); k++) n = `${want}_${k}`;
     return n;
   };
   const save = () => {
-    const inNames = inputs.map((p) => p.name.trim());
-    const outNames = outputs.map((p) => p.name.trim());
+    const ins = settle(inputs), outs = settle(outputs);
+    const inNames = ins.ports.map((p) => p.name), outNames = outs.ports.map((p) => p.name);
     if (inNames.some((n) => !n) || outNames.some((n) => !n)) { toast("Every port needs a name", "warn"); return; }
     if (new Set(inNames).size !== inNames.length || new Set(outNames).size !== outNames.length) { toast("Port names must differ", "warn"); return; }
-    const renamed = {
-      inputs: Object.fromEntries(inputs.filter((p) => p.orig && p.orig !== p.name.trim()).map((p) => [p.orig!, p.name.trim()])),
-      outputs: Object.fromEntries(outputs.filter((p) => p.orig && p.orig !== p.name.trim()).map((p) => [p.orig!, p.name.trim()])),
-    };
-    const g = useGraph.getState();
-    g.setComponentPorts(
-      componentKey,
-      inputs.map(({ orig: _o, ...p }) => ({ ...p, name: p.name.trim() })),
-      outputs.map(({ orig: _o, ...p }) => ({ ...p, name: p.name.trim() })),
-      renamed,
-    );
-    if (name.trim() && name.trim() !== def.name) {
-      const meta = useGraph.getState().meta;
-      useGraph.setState({ meta: { ...meta, components: { ...meta.components, [componentKey]: { ...meta.components![componentKey]!, name: name.trim() } } } });
-      useGraph.getState().setCatalog(useGraph.getState().serverSpecs);
-    }
+    useGraph.getState().setComponentPorts(componentKey, ins.ports, outs.ports, { inputs: ins.renamed, outputs: outs.renamed }, name.trim() || undefined);
     close();
     toast(`Updated the ports of “${name.trim() || def.name}”`);
   };
@@ -76,16 +90,7 @@ export default function ComponentPorts({ componentKey }: { componentKey: string 
         <div className="ports-cols">
           <section>
             <h4>Inputs</h4>
-            {inputs.map((p, i) => (
-              <div key={`${p.orig ?? ""}:${i}`} className="port-row">
-                <span className="dot" style={{ background: socketColor(p.type) }} title={p.type} />
-                <input value={p.name} data-testid="port-input-name" onChange={(e) => setInputs(inputs.map((x, k) => (k === i ? { ...x, name: e.target.value } : x)))} />
-                <button className="small" onClick={() => setInputs(move(inputs, i, -1))} title="Up">↑</button>
-                <button className="small" onClick={() => setInputs(move(inputs, i, 1))} title="Down">↓</button>
-                <button className="small danger" onClick={() => setInputs(inputs.filter((_, k) => k !== i))} title="Remove this port (its links on instances go)">✕</button>
-              </div>
-            ))}
-            {!inputs.length && <div className="muted">None</div>}
+            <PortRows ports={inputs} onChange={setInputs} testId="port-input-name" removeTitle="Remove this port (its links on instances go)" />
             {candidates.length > 0 && (
               <>
                 <h4>Expose a widget</h4>
@@ -99,16 +104,7 @@ export default function ComponentPorts({ componentKey }: { componentKey: string 
           </section>
           <section>
             <h4>Outputs</h4>
-            {outputs.map((p, i) => (
-              <div key={`${p.orig ?? ""}:${i}`} className="port-row">
-                <span className="dot" style={{ background: socketColor(p.type) }} title={p.type} />
-                <input value={p.name} data-testid="port-output-name" onChange={(e) => setOutputs(outputs.map((x, k) => (k === i ? { ...x, name: e.target.value } : x)))} />
-                <button className="small" onClick={() => setOutputs(move(outputs, i, -1))} title="Up">↑</button>
-                <button className="small" onClick={() => setOutputs(move(outputs, i, 1))} title="Down">↓</button>
-                <button className="small danger" onClick={() => setOutputs(outputs.filter((_, k) => k !== i))} title="Remove this port">✕</button>
-              </div>
-            ))}
-            {!outputs.length && <div className="muted">None</div>}
+            <PortRows ports={outputs} onChange={setOutputs} testId="port-output-name" removeTitle="Remove this port" />
           </section>
         </div>
         <div className="ports-actions">

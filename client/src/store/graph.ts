@@ -69,10 +69,11 @@ interface GraphState {
   /** Replaces the selected nodes by an instance of a new component (issue 7). */
   makeComponent(name: string, key?: string): string | null;
   /**
-   * Rewrites a component's ports (names, order, exposed widgets). `renamed` maps old port names to
-   * new ones so every instance keeps its links and values; ports that are gone lose theirs.
+   * Rewrites a component's ports (names, order, exposed widgets) and, given, its name. `renamed`
+   * maps old port names to new ones so every instance keeps its links and values; ports that are
+   * gone lose theirs.
    */
-  setComponentPorts(key: string, inputs: ComponentDef["inputs"], outputs: ComponentDef["outputs"], renamed: { inputs: Record<string, string>; outputs: Record<string, string> }): void;
+  setComponentPorts(key: string, inputs: ComponentDef["inputs"], outputs: ComponentDef["outputs"], renamed: { inputs: Record<string, string>; outputs: Record<string, string> }, name?: string): void;
   /** Workflow parameters (issue 7): named inputs for `sluice run --set` and the API. */
   setParams(params: NonNullable<Meta["params"]>): void;
   /** Replaces an instance by its nodes (unlinks it from the definition). */
@@ -568,12 +569,12 @@ export const useGraph = create<GraphState>((set, get) => ({
     set({ meta: { ...get().meta, params } });
   },
 
-  setComponentPorts(key, inputs, outputs, renamed) {
+  setComponentPorts(key, inputs, outputs, renamed, name) {
     const { nodes, edges, meta } = get();
     const def = meta.components?.[key];
     if (!def) return;
     get().record();
-    const nextMeta = { ...meta, components: { ...meta.components, [key]: { ...def, inputs, outputs } } };
+    const nextMeta = { ...meta, components: { ...meta.components, [key]: { ...def, inputs, outputs, ...(name ? { name } : {}) } } };
     const eff = effectiveCatalog(get().serverSpecs, nextMeta.components);
     const type = COMPONENT_PREFIX + key;
     const instances = new Set(nodes.filter((n) => n.type === "sluice" && n.data.type === type).map((n) => n.id));
