@@ -7,6 +7,6 @@ OUT=${1:-$(mktemp -d "${TMPDIR:-/tmp}/tiny-smoke.XXXXXX")}
 PY=${PYTHON:-/usr/bin/python3}
 mkdir -p "$OUT"
 rm -f "$OUT/ckpt.pt"
-"$PY" "$HERE/train.py" --smoke --ckpt "$OUT/ckpt.pt" --text-min 0.03 --ae-min 0.05 --cb-min 0.05 >"$OUT/train.log" 2>&1 || { cat "$OUT/train.log"; exit 1; }
+"$PY" "$HERE/train.py" --smoke --ckpt "$OUT/ckpt.pt" --text-min 0.03 --cb-min 0.05 >"$OUT/train.log" 2>&1 || { cat "$OUT/train.log"; exit 1; }
 "$PY" "$HERE/export.py" --ckpt "$OUT/ckpt.pt" --out "$OUT/pack" >"$OUT/export.log" 2>&1 || { cat "$OUT/export.log"; exit 1; }
 echo "$OUT/pack"

@@ -1,7 +1,8 @@
 """Train the tiny cascade. Phases (time-budgeted, resumable from the checkpoint):
   text  - text encoder with a scene-parsing objective on its pooled output
-  ae    - Stage A (4x autoencoder) and the EffNet autoencoder, jointly
-  cb    - Stage C and Stage B diffusion (interleaved), epsilon target, CASCADE.md schedule
+  pca   - the EffNet stand-in and Stage A's encoder: fixed patch-PCA projections, fitted once
+  cb    - Stage C and Stage B diffusion (interleaved), epsilon target, CASCADE.md schedule, plus
+          Stage A decoder steps while --a-more-min lasts (--parts picks which of C, B, A a run trains)
 
 usage: python3 train.py --ckpt checkpoints/main.pt   (defaults: --text-min 10 --cb-min 86 --a-more-min 14)
        python3 train.py --smoke --ckpt /tmp/x.pt   (tiny config, a few steps)
@@ -140,7 +141,6 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ckpt", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "checkpoints", "main.pt"))
     ap.add_argument("--text-min", type=float, default=10.0)
-    ap.add_argument("--ae-min", type=float, default=0.0, help="unused (the autoencoders are fixed PCA now)")
     ap.add_argument("--cb-min", type=float, default=86.0)
     ap.add_argument("--a-more-min", type=float, default=14.0,
                     help="minutes of further Stage A autoencoder steps inside the C/B phase (in place of B steps)")
@@ -160,7 +160,6 @@ def main():
     cfg = SMOKE if args.smoke else FULL
     if args.smoke:
         args.text_min = args.text_min if args.text_min < 0.2 else 0.05
-        args.ae_min = args.ae_min if args.ae_min < 0.2 else 0.1
         args.cb_min = args.cb_min if args.cb_min < 0.2 else 0.1
     tok = Tokenizer()
     os.makedirs(os.path.dirname(os.path.abspath(args.ckpt)), exist_ok=True)
@@ -284,8 +283,7 @@ def main():
             with torch.no_grad():
                 z = m["ae_enc"](x)
                 z = z + torch.randn_like(z) * torch.rand(z.shape[0], 1, 1, 1) * 0.1 * A_SCALE
-                bg = x.flatten(2).median(dim=2).values[:, :, None, None]
-                w = 1 + 6 * ((x - bg).abs().amax(1, keepdim=True) > 0.05).float()
+                w = object_weight(x, 1, 6)
             xr = m["ae_dec"](z)
             la = (w * ((xr - x).abs() + 4 * (xr - x) ** 2)).mean()
             optA.zero_grad()
@@ -297,11 +295,20 @@ def main():
             m["ae_dec"].eval()
             return -10 * math.log10(F.mse_loss(xr.detach().clamp(0, 1), x).item() + 1e-10)
 
-        def measure_scale():
-            with torch.no_grad():
-                zs = [m["ae_enc"](stream.batch(64)[0]) for _ in range(4 if args.smoke else 20)]
-            state["a_scale"] = float(torch.cat(zs).std())
-            print(f"[cb] stage A latent scale {state['a_scale']:.4f}", flush=True)
+        def diffusion_step(key, opt, latent, weight, predict):
+            """One step of Stage C or B (key "C" / "B"): noise at a uniform t, the object-weighted epsilon
+            loss, clipped AdamW, then the EMA copy. Returns the loss."""
+            a, b, r = ab_r(torch.rand(latent.shape[0]), 1.0)
+            noise = torch.randn_like(latent)
+            pred = predict(a[:, None, None, None] * latent + b[:, None, None, None] * noise, r)
+            loss = (weight * (pred - noise) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(m[key].parameters(), 1.0)
+            opt.step()
+            n = state["steps"][key.lower()] = state["steps"][key.lower()] + 1
+            ema_update(m[key + "_ema"], m[key], min(0.999, (1 + n) / (10 + n)))
+            return loss.item()
 
         t0, last_save = time.time() - state["elapsed"]["cb"], time.time()
         lc_avg = lb_avg = None
@@ -322,20 +329,10 @@ def main():
                 eff = m["eff_enc"](x)
             # Stage C
             if "c" in args.parts:
-                t = torch.rand(bsc)
-                a, b, r = ab_r(t, 1.0)
-                noise = torch.randn_like(eff)
-                xt = a[:, None, None, None] * eff + b[:, None, None, None] * noise
-                pred = m["C"](xt, r, pooled, ctext, torch.zeros(bsc, 1, 768))
-                lc = (object_weight(x, 8, args.obj_weight) * (pred - noise) ** 2).mean()
-                optC.zero_grad()
-                lc.backward()
-                torch.nn.utils.clip_grad_norm_(m["C"].parameters(), 1.0)
-                optC.step()
-                state["steps"]["c"] += 1
+                lc = diffusion_step("C", optC, eff, object_weight(x, 8, args.obj_weight),
+                                    lambda xt, r: m["C"](xt, r, pooled, ctext, torch.zeros(bsc, 1, 768)))
                 c_run_steps += 1
-                ema_update(m["C_ema"], m["C"], min(0.999, (1 + state["steps"]["c"]) / (10 + state["steps"]["c"])))
-                lc_avg = lc.item() if lc_avg is None else 0.98 * lc_avg + 0.02 * lc.item()
+                lc_avg = lc if lc_avg is None else 0.98 * lc_avg + 0.02 * lc
             # Stage A decoder (on the fixed PCA latents), while its budget lasts
             if "a" in args.parts and state["elapsed"]["a_more"] < args.a_more_min * 60 and it % args.a_every == 0:
                 ta = time.time()
@@ -357,19 +354,9 @@ def main():
                     pb = pooled[:nb].clone()
                     drop = torch.rand(nb) < 0.1
                     pb[drop] = empty_pooled[0]
-                tb = torch.rand(nb)
-                a, b, r = ab_r(tb, 1.0)
-                nz = torch.randn_like(z)
-                zt = a[:, None, None, None] * z + b[:, None, None, None] * nz
-                predb = m["B"](zt, r, pb, effb)
-                lb = (object_weight(xb, 4, args.obj_weight) * (predb - nz) ** 2).mean()
-                optB.zero_grad()
-                lb.backward()
-                torch.nn.utils.clip_grad_norm_(m["B"].parameters(), 1.0)
-                optB.step()
-                state["steps"]["b"] += 1
-                ema_update(m["B_ema"], m["B"], min(0.999, (1 + state["steps"]["b"]) / (10 + state["steps"]["b"])))
-                lb_avg = lb.item() if lb_avg is None else 0.98 * lb_avg + 0.02 * lb.item()
+                lb = diffusion_step("B", optB, z, object_weight(xb, 4, args.obj_weight),
+                                    lambda zt, r: m["B"](zt, r, pb, effb))
+                lb_avg = lb if lb_avg is None else 0.98 * lb_avg + 0.02 * lb
             it += 1
             state["elapsed"]["cb"] = time.time() - t0
             if it % 20 == 0:
