@@ -115,6 +115,8 @@ async function throughExecutor(workflows: Workflow[]): Promise<ThroughExecutor[]
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+/** The run with the median wall time. */
+const pick = <T extends { wallMs: number }>(m: T[]): T => m.find((x) => x.wallMs === median(m.map((y) => y.wallMs)))!;
 const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
 function table(title: string, rows: [string, string][]) {
@@ -139,11 +141,10 @@ for (let i = 0; i < runs; i++) {
 
 // The worker thread loads its own sessions: its first prompt is a warm-up and is not counted.
 const executorRuns = (await throughExecutor(Array.from({ length: runs + 1 }, (_, i) => withSeed(template(), "5", 500 + i)))).slice(1);
-const E = executorRuns.find((x) => x.wallMs === median(executorRuns.map((y) => y.wallMs)))!;
+const E = pick(executorRuns);
 const bookkeeping = (E.wallMs - E.nodeMs) / E.wallMs;
 const overhead = (E.wallMs - E.modelMs) / E.wallMs;
 
-const pick = (m: Measured[]) => m.find((x) => x.wallMs === median(m.map((y) => y.wallMs)))!;
 const F = pick(full), R = pick(rerun), N = pick(noPreview);
 const stage = (m: Measured, ids: string[]) => ids.reduce((sum, id) => sum + (m.result.timings[id] ?? 0), 0);
 const C = stage(F, ["5"]), B = stage(F, ["6", "7"]), A = stage(F, ["8"]), text = stage(F, ["1", "2", "3", "4"]), save = stage(F, ["9"]);

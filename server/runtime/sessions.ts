@@ -137,11 +137,11 @@ export class SessionCache {
   keyOf(file: string, options: LoadOptions = {}): string {
     const device = options.device ?? this.defaultDevice;
     // Asked on every model run: the common case (absolute path, default options) is remembered.
-    const plain = !options.sessionOptions && path.isAbsolute(file);
-    const memo = plain ? this.plainKeys.get(`${device}\0${file}`) : undefined;
-    if (memo !== undefined) return memo;
+    const memo = !options.sessionOptions && path.isAbsolute(file) ? `${device}\0${file}` : undefined;
+    const known = memo === undefined ? undefined : this.plainKeys.get(memo);
+    if (known !== undefined) return known;
     const key = stableStringify({ file: path.resolve(file), device, options: options.sessionOptions ?? {} });
-    if (plain) this.plainKeys.set(`${device}\0${file}`, key);
+    if (memo !== undefined) this.plainKeys.set(memo, key);
     return key;
   }
 

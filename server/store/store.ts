@@ -4,7 +4,7 @@ import Database from "better-sqlite3";
 import { randomUUID } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import type { ExecutionError, NodeResult, PromptStatus, Workflow } from "../../nodes/schema.ts";
+import type { ExecutionError, GatePreview, NodeResult, PromptStatus, Workflow } from "../../nodes/schema.ts";
 
 export interface HomePaths {
   home: string;
@@ -24,7 +24,7 @@ export interface PromptSummary {
   createdAt: string;
   name?: string;
   /** Where a waiting prompt is paused, and its preview file (for /api/view). */
-  gate?: { nodeId: string; since: string; preview?: string; kind?: "latent" | "image" };
+  gate?: { nodeId: string; since: string; preview?: string; kind?: GatePreview["kind"] };
 }
 
 export interface HistoryEntry extends PromptSummary {
@@ -35,7 +35,6 @@ export interface HistoryEntry extends PromptSummary {
   cached: string[];
   timings: Record<string, number>;
   error?: ExecutionError;
-  gate?: { nodeId: string; since: string; preview?: string; kind?: "latent" | "image" };
 }
 
 export interface PromptRecord extends HistoryEntry {
@@ -161,7 +160,7 @@ export class Store {
     this.db.prepare("UPDATE prompts SET status = 'running', started_at = COALESCE(started_at, ?), gate = NULL WHERE id = ?").run(now(), id);
   }
 
-  markWaiting(id: string, nodeId: string, preview?: string, kind?: "latent" | "image"): void {
+  markWaiting(id: string, nodeId: string, preview?: string, kind?: GatePreview["kind"]): void {
     this.db.prepare("UPDATE prompts SET status = 'waiting', gate = ? WHERE id = ?").run(JSON.stringify({ nodeId, since: now(), ...(preview ? { preview } : {}), ...(kind ? { kind } : {}) }), id);
   }
 

@@ -15,6 +15,14 @@ async function waitStatus(s: Running, promptId: string, status: string, timeoutM
   throw new Error(`prompt ${promptId} never became ${status}`);
 }
 
+/** Queues a workflow and waits until it is paused at its gate (event and stored status); its id. */
+async function queueToGate(s: Running, workflow: unknown): Promise<string> {
+  const id = (await s.post("/api/prompt", { workflow })).body.promptId;
+  await s.waitFor("gate:waiting", (p) => p.promptId === id);
+  await waitStatus(s, id, "waiting");
+  return id;
+}
+
 describe("gates", () => {
   let s: Running;
   before(async () => { s = await startServer({ modelsDir: FIXTURE_PACKS }); });
@@ -47,9 +55,7 @@ describe("gates", () => {
 
   it("re-roll re-runs only what is upstream with the next seed and pauses again", async () => {
     const wf = withInputs(template("gated-review"), "5", { seed: 3003, steps: 4 });
-    const id = (await s.post("/api/prompt", { workflow: wf })).body.promptId;
-    await s.waitFor("gate:waiting", (p) => p.promptId === id);
-    await waitStatus(s, id, "waiting");
+    const id = await queueToGate(s, wf);
     const before = s.events.filter((e) => e.name === "gate:waiting" && e.payload.promptId === id).length;
     assert.equal((await s.post(`/api/prompt/${id}/gate/10`, { action: "reroll" })).status, 200);
     await s.waitFor("gate:waiting", (p) => p.promptId === id && s.events.filter((e) => e.name === "gate:waiting" && e.payload.promptId === id).length > before);
@@ -64,9 +70,7 @@ describe("gates", () => {
 
   it("continue with an edited latent uses the edit", async () => {
     const wf = withInputs(template("gated-review"), "5", { seed: 4004, steps: 3 });
-    const id = (await s.post("/api/prompt", { workflow: wf })).body.promptId;
-    await s.waitFor("gate:waiting", (p) => p.promptId === id);
-    await waitStatus(s, id, "waiting");
+    const id = await queueToGate(s, wf);
     const shape = [1, 16, 2, 2]; // the fixture pack compresses 64 px by 32
     const data = Buffer.alloc(4 * 16 * 2 * 2);
     const bad = await s.post(`/api/prompt/${id}/gate/10`, { action: "continue", value: { shape: [1, 16, 2, 2], data: "AAAA" } });
@@ -76,17 +80,13 @@ describe("gates", () => {
     assert.equal(failed.error.node, "10");
     assert.match(failed.error.message, /edited latent's data holds 0.75 floats|holds/);
 
-    const id2 = (await s.post("/api/prompt", { workflow: withInputs(wf, "5", { seed: 4005 }) })).body.promptId;
-    await s.waitFor("gate:waiting", (p) => p.promptId === id2);
-    await waitStatus(s, id2, "waiting");
+    const id2 = await queueToGate(s, withInputs(wf, "5", { seed: 4005 }));
     assert.equal((await s.post(`/api/prompt/${id2}/gate/10`, { action: "continue", value: { shape, data: data.toString("base64") } })).status, 200);
     assert.equal((await s.waitSettled(id2)).status, "done");
   });
 
   it("cancel at the gate ends the prompt as cancelled", async () => {
-    const id = (await s.post("/api/prompt", { workflow: withInputs(template("gated-review"), "5", { seed: 5005, steps: 2 }) })).body.promptId;
-    await s.waitFor("gate:waiting", (p) => p.promptId === id);
-    await waitStatus(s, id, "waiting");
+    const id = await queueToGate(s, withInputs(template("gated-review"), "5", { seed: 5005, steps: 2 }));
     assert.equal((await s.post(`/api/prompt/${id}/gate/10`, { action: "cancel" })).status, 200);
     assert.equal((await s.waitSettled(id)).status, "cancelled");
   });
@@ -123,9 +123,7 @@ describe("painting at a latent gate (tiny pack)", () => {
   /** Runs the gated-review template to its gate, answers it, and returns the image's mean RGB per half. */
   async function halves(answer: Record<string, unknown>): Promise<{ left: number[]; right: number[] }> {
     const wf = withInputs(template("gated-review", "tiny"), "2", { text: "a white circle in the center on a black background" });
-    const id = (await s.post("/api/prompt", { workflow: withInputs(wf, "5", { seed: 77 }) })).body.promptId;
-    await s.waitFor("gate:waiting", (p) => p.promptId === id);
-    await waitStatus(s, id, "waiting");
+    const id = await queueToGate(s, withInputs(wf, "5", { seed: 77 }));
     assert.equal((await s.post(`/api/prompt/${id}/gate/10`, answer)).status, 200);
     const entry = await s.waitSettled(id);
     assert.equal(entry.status, "done", JSON.stringify(entry.error));
@@ -153,9 +151,7 @@ describe("painting at a latent gate (tiny pack)", () => {
   });
 
   it("paint that is not an image data URL fails the prompt at the gate with the reason", async () => {
-    const id = (await s.post("/api/prompt", { workflow: withInputs(template("gated-review", "tiny"), "5", { seed: 78, steps: 2 }) })).body.promptId;
-    await s.waitFor("gate:waiting", (p) => p.promptId === id);
-    await waitStatus(s, id, "waiting");
+    const id = await queueToGate(s, withInputs(template("gated-review", "tiny"), "5", { seed: 78, steps: 2 }));
     assert.equal((await s.post(`/api/prompt/${id}/gate/10`, { action: "continue", value: { paint: "red please" } })).status, 200);
     const entry = await s.waitSettled(id);
     assert.equal(entry.status, "failed");
@@ -167,9 +163,7 @@ describe("painting at a latent gate (tiny pack)", () => {
 describe("gates across a restart", () => {
   it("a prompt waiting at a gate when the server stops is failed with a clear message", async () => {
     const s1 = await startServer({ modelsDir: FIXTURE_PACKS });
-    const id = (await s1.post("/api/prompt", { workflow: withInputs(template("gated-review"), "5", { steps: 2, seed: 8008 }) })).body.promptId;
-    await s1.waitFor("gate:waiting", (p) => p.promptId === id);
-    await waitStatus(s1, id, "waiting");
+    const id = await queueToGate(s1, withInputs(template("gated-review"), "5", { steps: 2, seed: 8008 }));
     s1.socket.close();
     await s1.server.dispatcher.close();
     s1.server.io.close();
