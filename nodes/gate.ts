@@ -49,17 +49,17 @@ const DATA_URL = /^data:image\/(png|jpeg|webp);base64,(.+)$/;
  * paintLatent), or an image as a PNG data URL.
  */
 export async function decodeEdited(original: unknown, edited: unknown): Promise<unknown> {
-  if (isLatent(original) && typeof (edited as { paint?: unknown })?.paint === "string") {
-    const m = DATA_URL.exec((edited as { paint: string }).paint);
-    if (!m) throw new Error("the paint over a latent must be a PNG, JPEG or WebP data URL");
-    const [, , h, w] = original.samples.shape;
-    // Resampled to one pixel per latent cell; an area average keeps a thin stroke as a partial alpha.
-    const paint = await sharp(Buffer.from(m[2], "base64")).ensureAlpha().resize(w, h, { fit: "fill", kernel: "cubic" }).raw().toBuffer();
-    const data = paintLatent(original.samples.data, original.samples.shape, previewFactors(original), original.preview?.bias, new Uint8Array(paint.buffer, paint.byteOffset, paint.length));
-    return { ...original, samples: { data, shape: original.samples.shape } } satisfies Latent;
-  }
   if (isLatent(original)) {
-    const e = edited as { shape?: number[]; data?: string };
+    const e = edited as { shape?: number[]; data?: string; paint?: unknown };
+    if (typeof e?.paint === "string") {
+      const m = DATA_URL.exec(e.paint);
+      if (!m) throw new Error("the paint over a latent must be a PNG, JPEG or WebP data URL");
+      const [, , h, w] = original.samples.shape;
+      // Resampled to one pixel per latent cell; an area average keeps a thin stroke as a partial alpha.
+      const paint = await sharp(Buffer.from(m[2], "base64")).ensureAlpha().resize(w, h, { fit: "fill", kernel: "cubic" }).raw().toBuffer();
+      const data = paintLatent(original.samples.data, original.samples.shape, previewFactors(original), original.preview?.bias, new Uint8Array(paint.buffer, paint.byteOffset, paint.length));
+      return { ...original, samples: { data, shape: original.samples.shape } } satisfies Latent;
+    }
     if (!e || !Array.isArray(e.shape) || typeof e.data !== "string") throw new Error("an edited latent must be {shape: [B, C, h, w], data: base64 float32} or {paint: PNG data URL}");
     const bytes = Buffer.from(e.data, "base64");
     const size = e.shape.reduce((a, b) => a * b, 1);
