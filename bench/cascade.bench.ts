@@ -60,7 +60,7 @@ async function measure(workflow: Workflow, cache: OutputCache, previews: boolean
         if (!final && t - (last.get(id) ?? -Infinity) < 50) return;
         last.set(id, t);
         sent++;
-        encodes.push(encodePreview(frame.rgb.slice(), frame.width, frame.height));
+        encodes.push(encodePreview(frame.rgb(), frame.width, frame.height));
       } : undefined,
     },
   });

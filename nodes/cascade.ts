@@ -1,7 +1,7 @@
 // Stage nodes: load a pack, encode text, make latents, sample Stage C and Stage B, decode with
 // Stage A, encode images into the Stage C latent space, condition on an image.
 import { latentToRgb, parseSeed, sample, SAMPLER_NAMES, isSamplerName, type Predict } from "../server/diffusion/index.ts";
-import type { CascadeRuntime, Pack } from "../server/runtime/index.ts";
+import type { CascadeRuntime, Pack, StageRunner } from "../server/runtime/index.ts";
 import type { Conditioning, ExecContext, Latent, NodeDef, NodeServices, Tensor } from "./schema.ts";
 
 const CATEGORY = "cascade";
@@ -178,12 +178,11 @@ function concat(a: Float32Array, b: Float32Array): Float32Array {
   return out;
 }
 
-function previewRgb(pack: Pack, stage: "c" | "b", x0: Float32Array, shape: number[]): Uint8Array | undefined {
+/** The pack's latent → RGB preview factors for a stage, where it has them. */
+function previewFactors(pack: Pack, stage: "c" | "b") {
   const p = pack.manifest.preview;
   const factors = stage === "c" ? p.stageC : p.stageB;
-  if (!factors) return undefined;
-  const [, C, h, w] = shape;
-  return latentToRgb(x0.subarray(0, C * h * w), [C, h, w], factors, stage === "c" ? p.stageCBias : p.stageBBias);
+  return factors ? { factors, bias: stage === "c" ? p.stageCBias : p.stageBBias } : undefined;
 }
 
 export const CascadeSampler: NodeDef = {
@@ -226,82 +225,81 @@ export const CascadeSampler: NodeDef = {
     const seed = seedOf(inputs.seed);
     const seeds = latent.seeds && latent.seeds.length === B ? latent.seeds : undefined;
 
-    let predict: Predict;
+    // The model sees the unconditional and conditional halves as one batch of 2B (uncond first);
+    // with cfg 1 only the conditional B.
+    const withUncond = (inputs.cfg as number) !== 1;
+    const sampleShape = [withUncond ? 2 * B : B, ...shape.slice(1)];
+    let runner: StageRunner;
     if (stage === "c") {
       const pos = { clipText: toBatch(positive.clipText, B, "positive clip_text"), pooled: toBatch(positive.pooled, B, "positive pooled"), clipImg: toBatch(positive.clipImg, B, "positive clip_img") };
       const neg = { clipText: toBatch(negative.clipText, B, "negative clip_text"), pooled: toBatch(negative.pooled, B, "negative pooled"), clipImg: toBatch(negative.clipImg, B, "negative clip_img") };
-      const both = { clipText: stack([neg.clipText, pos.clipText]), pooled: stack([neg.pooled, pos.pooled]), clipImg: stack([neg.clipImg, pos.clipImg]) };
-      const condOnly = { clipText: stack([pos.clipText]), pooled: pos.pooled, clipImg: pos.clipImg };
-      predict = async (x, r, withUncond) => {
-        if (!withUncond) {
-          const eps = await pack.runStageC({ data: x, shape }, new Float32Array(B).fill(r), condOnly.clipText, condOnly.pooled, condOnly.clipImg);
-          return { cond: eps.data };
-        }
-        const eps = await pack.runStageC({ data: concat(x, x), shape: [2 * B, ...shape.slice(1)] }, new Float32Array(2 * B).fill(r), both.clipText, both.pooled, both.clipImg);
-        const half = x.length;
-        return { uncond: eps.data.subarray(0, half), cond: eps.data.subarray(half) };
-      };
+      runner = withUncond
+        ? await pack.prepareStageC(sampleShape, stack([neg.clipText, pos.clipText]), stack([neg.pooled, pos.pooled]), stack([neg.clipImg, pos.clipImg]))
+        : await pack.prepareStageC(sampleShape, stack([pos.clipText]), pos.pooled, pos.clipImg);
     } else {
       if (!positive.stageC) throw new Error(`input "positive" carries no Stage C latent: pass it through StageBConditioning`);
       const effnet = toBatch(positive.stageC, B, "the Stage C latent");
       const posPooled = toBatch(positive.pooled, B, "positive pooled"), negPooled = toBatch(negative.pooled, B, "negative pooled");
       // The unconditional half sees no Stage C latent (zeros), as in the release.
-      const bothEffnetT: Tensor = { data: concat(new Float32Array(effnet.data.length), effnet.data), shape: [2 * B, ...effnet.shape.slice(1)] };
-      const bothPooled = stack([negPooled, posPooled]);
-      predict = async (x, r, withUncond) => {
-        if (!withUncond) {
-          const eps = await pack.runStageB({ data: x, shape }, new Float32Array(B).fill(r), posPooled, effnet);
-          return { cond: eps.data };
-        }
-        const eps = await pack.runStageB({ data: concat(x, x), shape: [2 * B, ...shape.slice(1)] }, new Float32Array(2 * B).fill(r), bothPooled, bothEffnetT);
-        const half = x.length;
-        return { uncond: eps.data.subarray(0, half), cond: eps.data.subarray(half) };
-      };
+      runner = withUncond
+        ? await pack.prepareStageB(sampleShape, stack([negPooled, posPooled]), { data: concat(new Float32Array(effnet.data.length), effnet.data), shape: [2 * B, ...effnet.shape.slice(1)] })
+        : await pack.prepareStageB(sampleShape, posPooled, effnet);
     }
+    const predict: Predict = async (x, r) => {
+      runner.sample.set(x, 0);
+      if (withUncond) runner.sample.set(x, x.length);
+      const eps = await runner.run(r);
+      return withUncond ? { uncond: eps.subarray(0, x.length), cond: eps.subarray(x.length) } : { cond: eps };
+    };
 
+    const preview = previewFactors(pack, stage);
     const steps = inputs.steps as number;
     // A latent that already carries noise (LatentRenoise) continues from its noise level.
     const continues = (latent.noisyAt ?? 0) > 0 && (inputs.start_step as number) === 0;
-    const result = await sample({
-      x: latent.samples.data,
-      shape,
-      sampler,
-      steps,
-      shift: continues && latent.renoiseShift ? latent.renoiseShift : shift,
-      denoise: continues ? latent.noisyAt : (inputs.denoise as number),
-      startStep: inputs.start_step as number,
-      endStep: Math.min(inputs.end_step as number, steps),
-      addNoise: continues ? false : (inputs.add_noise as boolean),
-      returnLeftoverNoise: inputs.return_leftover_noise as boolean,
-      seed: seeds ?? seed,
-      cfg: inputs.cfg as number,
-      cfgRescale: inputs.cfg_rescale as number,
-      predict,
-      signal: ctx.signal,
-      finishRequested: ctx.finishRequested,
-      history: (latent as Latent & { history?: Parameters<typeof sample>[0]["history"] }).history,
-      onStep: (info) => {
-        ctx.progress(info.step, info.total);
-        sendPreview(ctx, pack, stage, info.x0, shape, info.step, info.total);
-      },
-    });
-    const factors = stage === "c" ? pack.manifest.preview.stageC : pack.manifest.preview.stageB;
-    const bias = stage === "c" ? pack.manifest.preview.stageCBias : pack.manifest.preview.stageBBias;
+    let result: Awaited<ReturnType<typeof sample>>;
+    try {
+      result = await sample({
+        x: latent.samples.data,
+        shape,
+        sampler,
+        steps,
+        shift: continues && latent.renoiseShift ? latent.renoiseShift : shift,
+        denoise: continues ? latent.noisyAt : (inputs.denoise as number),
+        startStep: inputs.start_step as number,
+        endStep: Math.min(inputs.end_step as number, steps),
+        addNoise: continues ? false : (inputs.add_noise as boolean),
+        returnLeftoverNoise: inputs.return_leftover_noise as boolean,
+        seed: seeds ?? seed,
+        cfg: inputs.cfg as number,
+        cfgRescale: inputs.cfg_rescale as number,
+        predict,
+        signal: ctx.signal,
+        finishRequested: ctx.finishRequested,
+        history: (latent as Latent & { history?: Parameters<typeof sample>[0]["history"] }).history,
+        onStep: (info) => {
+          ctx.progress(info.step, info.total);
+          if (preview) sendPreview(ctx, preview, info.x0, shape, info.step, info.total);
+        },
+      });
+    } finally {
+      await runner.release();
+    }
     const out: Latent & { history?: unknown } = {
       samples: { data: result.samples, shape: [...shape] },
       stage,
       ...(result.noisyAt > 0 ? { noisyAt: result.noisyAt } : {}),
       ...(latent.seeds ? { seeds: latent.seeds } : {}),
       ...(result.history ? { history: result.history } : {}),
-      ...(factors ? { preview: { factors, bias } } : {}),
+      ...(preview ? { preview } : {}),
     };
     return { latent: out };
   },
 };
 
-function sendPreview(ctx: ExecContext, pack: Pack, stage: "c" | "b", x0: Float32Array, shape: number[], step: number, total: number): void {
-  const rgb = previewRgb(pack, stage, x0, shape);
-  if (rgb) ctx.preview({ width: shape[3], height: shape[2], rgb, step, total });
+function sendPreview(ctx: ExecContext, preview: NonNullable<ReturnType<typeof previewFactors>>, x0: Float32Array, shape: number[], step: number, total: number): void {
+  const [, C, h, w] = shape;
+  // Only the first batch item is previewed.
+  ctx.preview({ width: w, height: h, step, total, rgb: () => latentToRgb(x0.subarray(0, C * h * w), [C, h, w], preview.factors, preview.bias) });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "no
 import { join, resolve, sep } from "node:path";
 import sharp from "sharp";
 import { imageSize, parseHexColor, pixelsToPlanes, tensorToPixels } from "./image-tensor.ts";
-import { addPngText, asciiJson } from "./png-text.ts";
+import { asciiJson, encodePng } from "./png.ts";
 import type { ExecContext, NodeDef, NodeResult, OutputImage, Tensor } from "./schema.ts";
 
 const CATEGORY = "image";
@@ -99,8 +99,7 @@ export async function writeImages(image: Tensor, ctx: ExecContext, root: string,
   const images: OutputImage[] = [];
   for (let i = 0; i < batch; i++) {
     const px = tensorToPixels(image, i);
-    let png: Buffer = await sharp(Buffer.from(px.data.buffer, px.data.byteOffset, px.data.byteLength), { raw: { width, height, channels: px.channels as 3 | 4 } }).png().toBuffer();
-    if (embedWorkflow) png = addPngText(png, { "sluice.workflow": asciiJson(ctx.workflow) });
+    const png = encodePng(px.data, width, height, px.channels as 3 | 4, embedWorkflow ? { "sluice.workflow": asciiJson(ctx.workflow) } : {});
     const file = `${safePrefix}_${stamp}_${i}.png`;
     writeFileSync(join(dir, file), png);
     images.push({ file: subdir ? `${subdir}/${file}` : file, width, height, ...(image.seeds?.[i] ? { seed: image.seeds[i] } : {}) });

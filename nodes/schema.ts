@@ -120,6 +120,19 @@ export interface Conditioning {
   text?: string;
 }
 
+/**
+ * A live preview of one step. The host throttles previews, so most frames are never shown: `rgb`
+ * renders the picture (raw RGB bytes, HWC, in a fresh array the host may keep or transfer) only
+ * when asked, and only during the call to preview().
+ */
+export interface PreviewFrame {
+  width: number;
+  height: number;
+  step?: number;
+  total?: number;
+  rgb(): Uint8Array<ArrayBuffer>;
+}
+
 /** What a node's execute function receives besides its inputs. */
 export interface ExecContext {
   promptId: string;
@@ -127,8 +140,8 @@ export interface ExecContext {
   signal: AbortSignal;
   /** Per-step progress of a long node. */
   progress(step: number, total: number): void;
-  /** A live preview: raw RGB bytes (HWC), sent throttled to clients by the host. */
-  preview(frame: { width: number; height: number; rgb: Uint8Array; step?: number; total?: number }): void;
+  /** A live preview, sent throttled to clients by the host. */
+  preview(frame: PreviewFrame): void;
   /** Host services (runtime, folders); typed by the node families that use them. */
   services: NodeServices;
   /** The workflow being run, to embed in saved images. */

@@ -57,9 +57,15 @@ export function seedToString(seed: Seed): string {
   return parseSeed(seed).toString(10);
 }
 
+/** The last seed split, remembered: a sampler draws every step's noise from the same seed. */
+let lastSeed: { seed: Seed; words: SeedWords } | undefined;
+
 export function seedWords(seed: Seed): SeedWords {
+  if (lastSeed?.seed === seed) return lastSeed.words;
   const v = parseSeed(seed);
-  return { lo: Number(v & 0xffffffffn), hi: Number(v >> 32n) };
+  const words = { lo: Number(v & 0xffffffffn), hi: Number(v >> 32n) };
+  lastSeed = { seed, words };
+  return words;
 }
 
 /** High 32 bits of the unsigned 64-bit product a·b of two uint32 (exact, no BigInt). */

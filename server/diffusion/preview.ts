@@ -33,7 +33,7 @@ function toByte(v: number): number {
  * [B, C, h, w]) → RGB bytes HWC of size h×w. factors: C rows of 3; bias: 3 values (optional).
  * A NaN channel value maps to 128 (mid grey).
  */
-export function latentToRgb(latent: Float32Array, shape: readonly number[], factors: PreviewFactors, bias?: readonly number[]): Uint8Array {
+export function latentToRgb(latent: Float32Array, shape: readonly number[], factors: PreviewFactors, bias?: readonly number[]): Uint8Array<ArrayBuffer> {
   let C: number, h: number, w: number;
   if (shape.length === 3) [C, h, w] = shape;
   else if (shape.length === 4) [, C, h, w] = shape;

@@ -3,7 +3,7 @@
 // a node failure reported with its node, type, message and inputs.
 import {
   isLink,
-  type ExecContext, type ExecutionError, type NodeDef, type NodeResult, type NodeServices, type Workflow,
+  type ExecContext, type ExecutionError, type NodeDef, type NodeResult, type NodeServices, type PreviewFrame, type Workflow,
 } from "../../nodes/schema.ts";
 import type { OutputCache } from "./cache.ts";
 import { executionOrder } from "./graph.ts";
@@ -12,7 +12,7 @@ import { nodeSignature } from "./signature.ts";
 export interface ExecutionHooks {
   onNodeStart?(nodeId: string, type: string): void;
   onNodeProgress?(nodeId: string, step: number, total: number): void;
-  onNodePreview?(nodeId: string, frame: { width: number; height: number; rgb: Uint8Array; step?: number; total?: number }): void;
+  onNodePreview?(nodeId: string, frame: PreviewFrame): void;
   onNodeDone?(nodeId: string, result: NodeResult | undefined, ms: number): void;
   onNodeCached?(nodeId: string): void;
 }

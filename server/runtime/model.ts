@@ -4,7 +4,7 @@
 import * as ort from "onnxruntime-node";
 import { RuntimeError, translateRunError } from "./errors.ts";
 import type { LoadedModel, ValueMeta } from "./sessions.ts";
-import { type FloatTensor, fromOrt, toOrt } from "./tensors.ts";
+import { type FloatTensor, float32ToFloat16, fromOrt, toOrt } from "./tensors.ts";
 
 /** What a stage needs of a model input. */
 export interface ExpectedInput {
@@ -128,11 +128,11 @@ function ortFeed(v: FloatTensor, type: "float32" | "float16"): ort.Tensor {
 }
 
 /**
- * Run a loaded model. Float feeds are converted to the declared input type (float16 models with
- * float16 I/O get converted values); outputs come back as float32 tensors. `outputs` limits what
- * is fetched (default: all).
+ * Check feeds against a model (every input given with a shape it accepts, nothing it lacks, the
+ * outputs asked for exist) and wrap them for ONNX Runtime. `own` names float feeds whose arrays
+ * the caller will rewrite between runs: they get tensors of their own instead of the shared ones.
  */
-export async function runModel(model: LoadedModel, feeds: Record<string, Feed>, outputs?: readonly string[]): Promise<Record<string, FloatTensor>> {
+function wrapFeeds(model: LoadedModel, feeds: Record<string, Feed>, fetch: readonly string[], own: readonly string[] = []): Record<string, ort.Tensor> {
   const label = model.label;
   const ortFeeds: Record<string, ort.Tensor> = {};
   for (const meta of model.inputs) {
@@ -142,7 +142,8 @@ export async function runModel(model: LoadedModel, feeds: Record<string, Feed>, 
     }
     if (isFloatTensor(v)) {
       checkFedShape(label, meta, v.shape);
-      ortFeeds[meta.name] = ortFeed(v, meta.type === "float16" ? "float16" : "float32");
+      const type = meta.type === "float16" ? "float16" : "float32";
+      ortFeeds[meta.name] = own.includes(meta.name) ? toOrt(v, type) : ortFeed(v, type);
     } else {
       checkFedShape(label, meta, v.dims);
       ortFeeds[meta.name] = v;
@@ -153,12 +154,17 @@ export async function runModel(model: LoadedModel, feeds: Record<string, Feed>, 
       throw new RuntimeError("bad-input", `${label}: model has no input '${name}' (model has: ${model.inputs.map((m) => m.name).join(", ")})`, { file: label, tensor: name });
     }
   }
-  const fetch = outputs ? [...outputs] : model.outputs.map((o) => o.name);
   for (const name of fetch) {
     if (!model.outputs.some((o) => o.name === name)) {
       throw new RuntimeError("bad-input", `${label}: expected output '${name}' missing (model has: ${model.outputs.map((o) => o.name).join(", ")})`, { file: label, tensor: name });
     }
   }
+  return ortFeeds;
+}
+
+/** One run of wrapped feeds, timed into the model's account, errors translated, outputs as float32. */
+async function timedRun(model: LoadedModel, ortFeeds: Record<string, ort.Tensor>, fetch: readonly string[]): Promise<Record<string, FloatTensor>> {
+  const label = model.label;
   let result: ort.InferenceSession.ReturnType;
   try {
     const started = performance.now();
@@ -179,4 +185,30 @@ export async function runModel(model: LoadedModel, feeds: Record<string, Feed>, 
     out[name] = fromOrt(t as ort.Tensor);
   }
   return out;
+}
+
+/**
+ * Run a loaded model. Float feeds are converted to the declared input type (float16 models with
+ * float16 I/O get converted values); outputs come back as float32 tensors. `outputs` limits what
+ * is fetched (default: all).
+ */
+export async function runModel(model: LoadedModel, feeds: Record<string, Feed>, outputs?: readonly string[]): Promise<Record<string, FloatTensor>> {
+  const fetch = outputs ? [...outputs] : model.outputs.map((o) => o.name);
+  return timedRun(model, wrapFeeds(model, feeds, fetch), fetch);
+}
+
+/**
+ * A run prepared for many calls whose feeds change only in value, as a sampler's steps do: names
+ * and shapes are checked and the feeds wrapped once. The float feeds named in `changing` are the
+ * caller's to rewrite between calls (in place, same length); a float32 tensor shares its array, and
+ * a float16 one is converted again before each call.
+ */
+export function prepareRun(model: LoadedModel, feeds: Record<string, FloatTensor>, changing: readonly string[], outputs: readonly string[]): () => Promise<Record<string, FloatTensor>> {
+  const fetch = [...outputs];
+  const ortFeeds = wrapFeeds(model, feeds, fetch, changing);
+  const converted = changing.filter((name) => ortFeeds[name].type === "float16");
+  return () => {
+    for (const name of converted) (ortFeeds[name].data as Uint16Array).set(float32ToFloat16(feeds[name].data));
+    return timedRun(model, ortFeeds, fetch);
+  };
 }

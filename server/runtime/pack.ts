@@ -6,10 +6,10 @@ import path from "node:path";
 import { type Device, type DeviceChoice } from "./device.ts";
 import { RuntimeError } from "./errors.ts";
 import { type ManifestFile, ManifestSchema, type PackManifest, type Signatures, formatManifestError, resolveManifest } from "./manifest.ts";
-import { type ExpectedInput, type ExpectedOutput, checkDeclaredInputs, runModel } from "./model.ts";
+import { type ExpectedInput, type ExpectedOutput, checkDeclaredInputs, prepareRun, runModel } from "./model.ts";
 import { type ModelSignature, OnnxParseError, readModelSignature } from "./onnx-proto.ts";
 import { type LoadedModel, SessionCache, preflightModel } from "./sessions.ts";
-import { type FloatTensor, checkTensor, int64Tensor } from "./tensors.ts";
+import { type FloatTensor, checkTensor, int64Tensor, shapeSize } from "./tensors.ts";
 import { type ClipTokenizer, loadClipTokenizer } from "./tokenizer.ts";
 
 export const STAGE_FILES = {
@@ -122,6 +122,17 @@ function expectedOutputsFor(stage: StageName, manifest: PackManifest): ExpectedO
   return STAGE_OUTPUTS[stage];
 }
 
+/**
+ * A diffusion stage held for a sampler's many steps: the conditioning is checked and wrapped for
+ * ONNX Runtime once and the session stays pinned until release(). Each step writes the latent into
+ * `sample` and calls run with its noise ratio; the result is the model's out_sample.
+ */
+export interface StageRunner {
+  readonly sample: Float32Array;
+  run(r: number): Promise<Float32Array>;
+  release(): Promise<void>;
+}
+
 export class Pack {
   readonly name: string;
   readonly dir: string;
@@ -132,6 +143,8 @@ export class Pack {
   readonly sessions: SessionCache;
   private tokenizerCache?: ClipTokenizer;
   private validated = new WeakSet<LoadedModel>();
+  /** The model each stage last ran with: a sampler runs one stage many times in a row. */
+  private current = new Map<StageName, LoadedModel>();
 
   constructor(init: { name: string; dir: string; manifest: PackManifest; assumptions: string[]; files: PackFiles; hasManifest: boolean; sessions: SessionCache }) {
     this.name = init.name;
@@ -176,8 +189,10 @@ export class Pack {
 
   /** Run a stage with its session pinned for the duration. */
   private async run(stage: StageName, feeds: Record<string, FloatTensor | ReturnType<typeof int64Tensor>>, outputs: string[]): Promise<Record<string, FloatTensor>> {
-    await this.model(stage);
-    return this.sessions.use(this.path(stage), (m) => runModel(m, feeds, outputs), { label: labelFor(stage) });
+    const known = this.current.get(stage);
+    const model = known && this.sessions.isLoaded(known) ? known : await this.model(stage);
+    this.current.set(stage, model);
+    return this.sessions.useLoaded(model, (m) => runModel(m, feeds, outputs));
   }
 
   /**
@@ -247,6 +262,48 @@ export class Pack {
     checkBatch(label, x, r, { clip_text_pooled: pooled, effnet });
     const out = await this.run("stageB", { sample: x, timestep_ratio: { data: r, shape: [r.length] }, clip_text_pooled: pooled, effnet }, ["out_sample"]);
     return out.out_sample;
+  }
+
+  /**
+   * Stage C prepared for a sampler's steps (see StageRunner): `sampleShape` is the batch the model
+   * sees at every step (2B with the unconditional half first, for guidance), and the conditioning
+   * has that batch.
+   */
+  prepareStageC(sampleShape: number[], clipText: FloatTensor, pooled: FloatTensor, clipImg: FloatTensor): Promise<StageRunner> {
+    return this.prepare("stageC", sampleShape, { clip_text: clipText, clip_text_pooled: pooled, clip_img: clipImg });
+  }
+
+  /** Stage B prepared for a sampler's steps (see prepareStageC). */
+  prepareStageB(sampleShape: number[], pooled: FloatTensor, effnet: FloatTensor): Promise<StageRunner> {
+    return this.prepare("stageB", sampleShape, { clip_text_pooled: pooled, effnet });
+  }
+
+  private async prepare(stage: "stageC" | "stageB", sampleShape: number[], conditioning: Record<string, FloatTensor>): Promise<StageRunner> {
+    const label = labelFor(stage);
+    const sample: FloatTensor = { data: new Float32Array(shapeSize(sampleShape)), shape: [...sampleShape] };
+    const ratio: FloatTensor = { data: new Float32Array(sampleShape[0]), shape: [sampleShape[0]] };
+    checkBatch(label, sample, ratio.data, conditioning);
+    let model = await this.model(stage);
+    let release = this.sessions.hold(model);
+    while (!release) { // unloaded in between: load it again
+      model = await this.model(stage);
+      release = this.sessions.hold(model);
+    }
+    this.current.set(stage, model);
+    try {
+      const run = prepareRun(model, { sample, timestep_ratio: ratio, ...conditioning }, ["sample", "timestep_ratio"], ["out_sample"]);
+      return {
+        sample: sample.data,
+        run: async (r) => {
+          ratio.data.fill(r);
+          return (await run()).out_sample.data;
+        },
+        release,
+      };
+    } catch (e) {
+      await release();
+      throw e;
+    }
   }
 
   /** Stage A: a Stage B latent [B,4,h,w] to an image [B,3,4h,4w] in [0,1] (the latent is multiplied by stageA.scale first). */

@@ -145,6 +145,12 @@ export class SessionCache {
     return key;
   }
 
+  /** Whether a model load() gave is still loaded (not evicted or unloaded since). */
+  isLoaded(model: LoadedModel): boolean {
+    const e = this.entries.get(model.key);
+    return !!e && e.model === model && !e.released;
+  }
+
   has(file: string, options: LoadOptions = {}): boolean {
     const e = this.entries.get(this.keyOf(file, options));
     return !!e?.model && !e.released;
@@ -199,16 +205,45 @@ export class SessionCache {
   /** Run `fn` with the model loaded and pinned (it cannot be unloaded while `fn` runs). */
   async use<T>(file: string, fn: (model: LoadedModel) => Promise<T>, options: LoadOptions = {}): Promise<T> {
     const model = await this.load(file, options);
-    const entry = this.entries.get(model.key);
-    if (!entry || entry.released) return this.use(file, fn, options); // unloaded between load and use: load again
-    entry.pins++;
-    entry.lastUsed = ++this.clock;
+    const release = this.hold(model);
+    if (!release) return this.use(file, fn, options); // unloaded between load and use: load again
     try {
       return await fn(model);
     } finally {
+      await release();
+    }
+  }
+
+  /**
+   * Like use(), for a model load() already gave: skips the lookup by file, which every run would
+   * otherwise repeat. A model unloaded since is loaded again (with default options).
+   */
+  async useLoaded<T>(model: LoadedModel, fn: (model: LoadedModel) => Promise<T>): Promise<T> {
+    if (!this.isLoaded(model)) return this.use(model.file, fn, { label: model.label, device: model.device });
+    const release = this.hold(model)!;
+    try {
+      return await fn(model);
+    } finally {
+      await release();
+    }
+  }
+
+  /**
+   * Pin a model load() gave, so that no eviction or unload releases it, until the returned function
+   * is called (a sampler holds its stage for all its steps). Undefined when it is no longer loaded.
+   */
+  hold(model: LoadedModel): (() => Promise<void>) | undefined {
+    const entry = this.entries.get(model.key);
+    if (!entry || entry.released || entry.model !== model) return undefined;
+    entry.pins++;
+    entry.lastUsed = ++this.clock;
+    let held = true;
+    return async () => {
+      if (!held) return;
+      held = false;
       entry.pins--;
       if (entry.released && entry.pins === 0) await model.session.release().catch(() => {});
-    }
+    };
   }
 
   /** Release least-recently-used, unpinned models until `incoming` more bytes fit in the budget. */

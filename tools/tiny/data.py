@@ -74,9 +74,9 @@ def caption(scene, rng=None, with_bg=True, comma=False):
     return text
 
 
-def sample_scene(rng, allow_heldout=False, n_objects=None):
+def sample_scene(rng, allow_heldout=False, n_objects=None, p_single=0.45):
     while True:
-        n = n_objects or (1 if rng.random() < 0.45 else 2)
+        n = n_objects or (1 if rng.random() < p_single else 2)
         bg = rng.choice(BG_NAMES)
         colors = [c for c in COLOR_NAMES if c != bg]
         cs = rng.sample(colors, n)
@@ -130,14 +130,15 @@ def render(scene, size=64):
 
 
 class SceneStream:
-    def __init__(self, seed=0, size=64):
+    def __init__(self, seed=0, size=64, p_single=0.45):
         self.rng = random.Random(seed)
         self.size = size
+        self.p_single = p_single
 
     def batch(self, n, p_nobg=0.15, p_comma=0.3):
         scenes, caps, imgs = [], [], []
         for _ in range(n):
-            s = sample_scene(self.rng)
+            s = sample_scene(self.rng, p_single=self.p_single)
             scenes.append(s)
             caps.append(caption(s, with_bg=self.rng.random() >= p_nobg, comma=self.rng.random() < p_comma))
             imgs.append(render(s, self.size))

@@ -152,6 +152,9 @@ def main():
     ap.add_argument("--obj-weight", type=float, default=3.0,
                     help="extra loss weight on latent cells that hold object pixels (objects are a few percent of "
                          "the area, so an unweighted loss learns backgrounds first and objects late)")
+    ap.add_argument("--p-single", type=float, default=0.45,
+                    help="share of one-object scenes (fewer of them train the prior to bind colours to places)")
+    ap.add_argument("--lr-c", type=float, default=8e-4, help="Stage C's peak learning rate")
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--save-every", type=float, default=120.0, help="seconds")
@@ -184,7 +187,7 @@ def main():
     for k, v in m.items():
         print(f"  {k}: {n_params(v) / 1e6:.3f}M params")
     seed = 1000 + sum(state["steps"].values())
-    stream = SceneStream(seed=seed)
+    stream = SceneStream(seed=seed, p_single=args.p_single)
     random.seed(seed)
     torch.manual_seed(seed)
 
@@ -317,7 +320,7 @@ def main():
         it = 0
         while state["elapsed"]["cb"] < budget:
             frac = state["elapsed"]["cb"] / budget
-            set_lr(optC, lr_at(8e-4, frac) * (min(1.0, (c_run_steps + 1) / 100) if fresh_c else 1.0))
+            set_lr(optC, lr_at(args.lr_c, frac) * (min(1.0, (c_run_steps + 1) / 100) if fresh_c else 1.0))
             set_lr(optB, lr_at(6e-4, frac))
             bsc = cfg["bs_c"]
             if "c" not in args.parts:
