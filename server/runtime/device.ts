@@ -64,7 +64,7 @@ export function sessionOptionsFor(device: Device, extra: Partial<ort.InferenceSe
   return {
     executionProviders: executionProvidersFor(device),
     graphOptimizationLevel: "all",
-    intraOpNumThreads: Number(process.env.DIAG_THREADS) || Math.max(1, threads),
+    intraOpNumThreads: Math.max(1, threads),
     interOpNumThreads: 1,
     executionMode: "sequential",
     enableMemPattern: true,
