@@ -73,6 +73,21 @@ function filterRows(px: Uint8Array, width: number, height: number, channels: num
   return out;
 }
 
+/** Rows with filter type 0 (None): a copy. */
+function unfilteredRows(px: Uint8Array, width: number, height: number, channels: number): Uint8Array {
+  const stride = width * channels;
+  const out = new Uint8Array(height * (stride + 1));
+  for (let y = 0; y < height; y++) out.set(px.subarray(y * stride, (y + 1) * stride), y * (stride + 1) + 1);
+  return out;
+}
+
+/**
+ * Images up to this many pixels are written unfiltered: the encoder runs once per image, mostly
+ * before the JIT has compiled the filter loop, where filtering a 64² image costs a millisecond or
+ * more and saves a few hundred bytes. Larger images are filtered (their loops get compiled).
+ */
+const UNFILTERED_MAX_PIXELS = 256 * 256;
+
 /** Encodes 8-bit pixels (HWC, RGB or RGBA) as a PNG, with optional tEXt entries. */
 export function encodePng(pixels: Uint8Array, width: number, height: number, channels: 3 | 4, text: Record<string, string> = {}): Buffer {
   if (pixels.length !== width * height * channels) {
@@ -87,7 +102,7 @@ export function encodePng(pixels: Uint8Array, width: number, height: number, cha
     SIGNATURE,
     chunk("IHDR", ihdr),
     ...textChunks(text),
-    chunk("IDAT", deflateSync(filterRows(pixels, width, height, channels))),
+    chunk("IDAT", deflateSync((width * height <= UNFILTERED_MAX_PIXELS ? unfilteredRows : filterRows)(pixels, width, height, channels))),
     chunk("IEND", new Uint8Array(0)),
   ]);
 }

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import sharp from "sharp";
 import type { GateAnswer } from "../../nodes/schema.ts";
+import { encodePng } from "../../nodes/png.ts";
 import type { Store } from "../store/store.ts";
 import type { FromWorker, ToWorker, WorkerOptions } from "./protocol.ts";
 
@@ -149,8 +150,8 @@ export class Dispatcher {
         break;
       }
       case "preview":
-        void encodePreview(msg.rgb, msg.width, msg.height).then((image) => {
-          this.sink.emit("node:preview", { promptId: msg.promptId, nodeId: msg.nodeId, step: msg.step, total: msg.total, mime: "image/jpeg", image });
+        void encodePreview(msg.rgb, msg.width, msg.height).then(({ mime, image }) => {
+          this.sink.emit("node:preview", { promptId: msg.promptId, nodeId: msg.nodeId, step: msg.step, total: msg.total, mime, image });
         });
         break;
       case "waiting": {
@@ -159,7 +160,7 @@ export class Dispatcher {
         // The preview is kept as a file so a reloaded page (or another tab) can show the gate.
         const previewFile = `temp/gate_${msg.promptId}_${msg.nodeId.replace(/[^\w-]/g, "_")}.jpg`;
         this.store.markWaiting(msg.promptId, msg.nodeId, previewFile, msg.kind);
-        void encodePreview(msg.rgb, msg.width, msg.height).then((image) => {
+        void encodeGatePreview(msg.rgb, msg.width, msg.height).then((image) => {
           writeFileSync(join(this.store.paths.outputs, previewFile), image);
           this.sink.emit("gate:waiting", { promptId: msg.promptId, nodeId: msg.nodeId, kind: msg.kind, mime: "image/jpeg", image, preview: previewFile });
         });
@@ -184,9 +185,24 @@ export class Dispatcher {
   }
 }
 
-/** Encodes a preview as JPEG; upscales small latents (nearest) so the browser gets a crisp picture. */
-export async function encodePreview(rgb: Uint8Array, width: number, height: number): Promise<Buffer> {
-  const scale = Math.max(1, Math.floor(256 / Math.max(width, height)));
+/**
+ * Live previews up to this size (latents, mostly) go as PNG at their own size: encoding takes
+ * microseconds, and the editor scales small pictures up pixelated. Larger ones go as JPEG.
+ */
+const PNG_PREVIEW_MAX = 128;
+
+/** Encodes a step's live preview (RGB bytes, HWC). */
+export async function encodePreview(rgb: Uint8Array, width: number, height: number): Promise<{ mime: "image/png" | "image/jpeg"; image: Buffer }> {
+  if (Math.max(width, height) <= PNG_PREVIEW_MAX) return { mime: "image/png", image: encodePng(rgb, width, height, 3) };
+  return { mime: "image/jpeg", image: await jpeg(rgb, width, height, 1) };
+}
+
+/** Encodes a gate's picture as JPEG, small latents scaled up (nearest) so the paint dialog has pixels to paint on. */
+export function encodeGatePreview(rgb: Uint8Array, width: number, height: number): Promise<Buffer> {
+  return jpeg(rgb, width, height, Math.max(1, Math.floor(256 / Math.max(width, height))));
+}
+
+function jpeg(rgb: Uint8Array, width: number, height: number, scale: number): Promise<Buffer> {
   let img = sharp(Buffer.from(rgb.buffer, rgb.byteOffset, rgb.byteLength), { raw: { width, height, channels: 3 } });
   if (scale > 1) img = img.resize(width * scale, height * scale, { kernel: "nearest" });
   return img.jpeg({ quality: 82 }).toBuffer();

@@ -118,14 +118,22 @@ export class Store {
     this.db.close();
   }
 
+  /** Statements are compiled once: the executor writes several per prompt. */
+  private statements = new Map<string, Database.Statement>();
+  private sql(text: string): Database.Statement {
+    let statement = this.statements.get(text);
+    if (!statement) this.statements.set(text, (statement = this.db.prepare(text)));
+    return statement;
+  }
+
   /**
    * After a restart: prompts that were running (or paused at a gate) cannot resume, because their
    * intermediate values lived in memory; they are failed with a message saying so. Pending prompts
    * stay queued. Returns the ids failed.
    */
   recoverAfterRestart(): string[] {
-    const rows = this.db.prepare("SELECT id, status FROM prompts WHERE status IN ('running', 'waiting')").all() as { id: string; status: string }[];
-    const fail = this.db.prepare("UPDATE prompts SET status = 'failed', finished_at = ?, error = ?, gate = NULL WHERE id = ?");
+    const rows = this.sql("SELECT id, status FROM prompts WHERE status IN ('running', 'waiting')").all() as { id: string; status: string }[];
+    const fail = this.sql("UPDATE prompts SET status = 'failed', finished_at = ?, error = ?, gate = NULL WHERE id = ?");
     this.db.transaction(() => {
       for (const row of rows) {
         fail.run(now(), JSON.stringify({ message: row.status === "waiting" ? RESTART_GATE_MESSAGE : RESTART_MESSAGE }), row.id);
@@ -136,8 +144,8 @@ export class Store {
 
   enqueue(input: { workflow: Workflow; requestedOutputs?: string[]; clientId?: string; name?: string }): string {
     const id = randomUUID();
-    const seq = (this.db.prepare("SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM prompts").get() as { next: number }).next;
-    this.db.prepare(`INSERT INTO prompts (id, seq, status, name, workflow, requested_outputs, client_id, created_at)
+    const seq = (this.sql("SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM prompts").get() as { next: number }).next;
+    this.sql(`INSERT INTO prompts (id, seq, status, name, workflow, requested_outputs, client_id, created_at)
       VALUES (?, ?, 'pending', ?, ?, ?, ?, ?)`).run(
       id, seq, input.name ?? input.workflow.name ?? null, JSON.stringify(input.workflow),
       input.requestedOutputs ? JSON.stringify(input.requestedOutputs) : null, input.clientId ?? null, now(),
@@ -147,31 +155,31 @@ export class Store {
 
   /** The oldest pending prompt, if any. */
   nextPending(): PromptRecord | undefined {
-    const row = this.db.prepare("SELECT * FROM prompts WHERE status = 'pending' ORDER BY seq LIMIT 1").get() as PromptRow | undefined;
+    const row = this.sql("SELECT * FROM prompts WHERE status = 'pending' ORDER BY seq LIMIT 1").get() as PromptRow | undefined;
     return row ? toRecord(row) : undefined;
   }
 
   get(id: string): PromptRecord | undefined {
-    const row = this.db.prepare("SELECT * FROM prompts WHERE id = ?").get(id) as PromptRow | undefined;
+    const row = this.sql("SELECT * FROM prompts WHERE id = ?").get(id) as PromptRow | undefined;
     return row ? toRecord(row) : undefined;
   }
 
   markRunning(id: string): void {
-    this.db.prepare("UPDATE prompts SET status = 'running', started_at = COALESCE(started_at, ?), gate = NULL WHERE id = ?").run(now(), id);
+    this.sql("UPDATE prompts SET status = 'running', started_at = COALESCE(started_at, ?), gate = NULL WHERE id = ?").run(now(), id);
   }
 
   markWaiting(id: string, nodeId: string, preview?: string, kind?: GatePreview["kind"]): void {
-    this.db.prepare("UPDATE prompts SET status = 'waiting', gate = ? WHERE id = ?").run(JSON.stringify({ nodeId, since: now(), ...(preview ? { preview } : {}), ...(kind ? { kind } : {}) }), id);
+    this.sql("UPDATE prompts SET status = 'waiting', gate = ? WHERE id = ?").run(JSON.stringify({ nodeId, since: now(), ...(preview ? { preview } : {}), ...(kind ? { kind } : {}) }), id);
   }
 
   /** A prompt's workflow changed while it ran (a re-roll at a gate moved its seeds). */
   updateWorkflow(id: string, workflow: Workflow): void {
-    this.db.prepare("UPDATE prompts SET workflow = ? WHERE id = ?").run(JSON.stringify(workflow), id);
+    this.sql("UPDATE prompts SET workflow = ? WHERE id = ?").run(JSON.stringify(workflow), id);
   }
 
   /** Records a node's result as soon as it is known, so partial runs keep what they made. */
   finish(id: string, status: "done" | "failed" | "cancelled", result: RunResult, error?: ExecutionError): void {
-    this.db.prepare(`UPDATE prompts SET status = ?, finished_at = ?, outputs = ?, executed = ?, cached = ?, timings = ?, error = ?, gate = NULL WHERE id = ?`).run(
+    this.sql(`UPDATE prompts SET status = ?, finished_at = ?, outputs = ?, executed = ?, cached = ?, timings = ?, error = ?, gate = NULL WHERE id = ?`).run(
       status, now(), JSON.stringify(result.outputs), JSON.stringify(result.executed), JSON.stringify(result.cached),
       JSON.stringify(result.timings), error ? JSON.stringify(error) : null, id,
     );
@@ -179,15 +187,15 @@ export class Store {
 
   /** Cancels a prompt that has not started; returns false when it is not pending. */
   cancelPending(id: string): boolean {
-    return this.db.prepare("UPDATE prompts SET status = 'cancelled', finished_at = ? WHERE id = ? AND status = 'pending'").run(now(), id).changes > 0;
+    return this.sql("UPDATE prompts SET status = 'cancelled', finished_at = ? WHERE id = ? AND status = 'pending'").run(now(), id).changes > 0;
   }
 
   clearPending(): number {
-    return this.db.prepare("UPDATE prompts SET status = 'cancelled', finished_at = ? WHERE status = 'pending'").run(now()).changes;
+    return this.sql("UPDATE prompts SET status = 'cancelled', finished_at = ? WHERE status = 'pending'").run(now()).changes;
   }
 
   queue(): { running: PromptSummary[]; waiting: PromptSummary[]; pending: PromptSummary[] } {
-    const rows = this.db.prepare("SELECT id, status, name, created_at, gate FROM prompts WHERE status IN ('pending', 'running', 'waiting') ORDER BY seq").all() as PromptRow[];
+    const rows = this.sql("SELECT id, status, name, created_at, gate FROM prompts WHERE status IN ('pending', 'running', 'waiting') ORDER BY seq").all() as PromptRow[];
     const summary = (r: PromptRow): PromptSummary => ({ promptId: r.id, status: r.status, createdAt: r.created_at, ...(r.name ? { name: r.name } : {}), ...(r.gate ? { gate: JSON.parse(r.gate) } : {}) });
     return {
       running: rows.filter((r) => r.status === "running").map(summary),
@@ -197,11 +205,11 @@ export class Store {
   }
 
   pendingCount(): number {
-    return (this.db.prepare("SELECT COUNT(*) AS n FROM prompts WHERE status = 'pending'").get() as { n: number }).n;
+    return (this.sql("SELECT COUNT(*) AS n FROM prompts WHERE status = 'pending'").get() as { n: number }).n;
   }
 
   history(limit = 100): HistoryEntry[] {
-    const rows = this.db.prepare("SELECT * FROM prompts ORDER BY seq DESC LIMIT ?").all(limit) as PromptRow[];
+    const rows = this.sql("SELECT * FROM prompts ORDER BY seq DESC LIMIT ?").all(limit) as PromptRow[];
     return rows.map((row) => {
       const { workflow: _w, requestedOutputs: _r, clientId: _c, ...entry } = toRecord(row);
       return entry;

@@ -110,8 +110,8 @@ describe("server", () => {
     const mine = s.events.filter((e) => e.payload?.promptId === body.promptId);
     assert.deepEqual(mine.filter((e) => e.name === "node:progress").map((e) => e.payload.step), [1, 2, 3, 4, 5]);
     const preview = await s.waitFor("node:preview", (p) => p.promptId === body.promptId && p.step === 5);
-    assert.equal(preview.mime, "image/jpeg");
-    assert.ok(Buffer.isBuffer(preview.image) && preview.image[0] === 0xff && preview.image[1] === 0xd8, "a JPEG in a binary frame");
+    assert.equal(preview.mime, "image/png", "a small preview goes as PNG at its own size");
+    assert.ok(Buffer.isBuffer(preview.image) && preview.image.subarray(1, 4).toString() === "PNG", "a PNG in a binary frame");
     for (const name of ["execution:start", "node:start", "node:done", "execution:done"]) {
       assert.ok(mine.some((e) => e.name === name), `saw ${name}`);
     }

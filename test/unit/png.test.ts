@@ -34,6 +34,12 @@ describe("PNG encoding", () => {
     assert.deepEqual(data, px);
   });
 
+  it("round-trips a large image (written with row filters) exactly", async () => {
+    const px = testPixels(300, 260, 3);
+    const { data } = await decode(encodePng(px, 300, 260, 3));
+    assert.deepEqual(data, px);
+  });
+
   it("round-trips RGBA pixels exactly, alpha included", async () => {
     const px = testPixels(16, 9, 4);
     const { data, info } = await decode(encodePng(px, 16, 9, 4));
