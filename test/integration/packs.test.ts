@@ -5,7 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { loadPack, listPacks, STAGE_FILES } from "../../server/runtime/pack.ts";
 import { SessionCache } from "../../server/runtime/sessions.ts";
-import { runModel } from "../../server/runtime/model.ts";
+import { prepareRun, runModel } from "../../server/runtime/model.ts";
 import { floatTensor } from "../../server/runtime/tensors.ts";
 
 const FIXTURES = path.resolve("test/fixtures/packs");
@@ -136,6 +136,40 @@ test("a float16-input model gets its float32 feeds converted and returns float32
   assert.ok(out.out_sample.data instanceof Float32Array);
   assert.deepEqual(Array.from(out.out_sample.data), [2, 5, -6, 0.199951171875]);
   await cache.clear();
+});
+
+test("a prepared run sees values rewritten in place between calls, float16 inputs converted again", async () => {
+  const cache = new SessionCache({ device: "cpu" });
+  const m = await cache.load(path.join(FIXTURES, "broken-models/fp16_io.onnx"), { label: "fp16_io.onnx" });
+  const sample = { data: new Float32Array([1, 2.5, -3, 0.1]), shape: [1, 4] };
+  const run = prepareRun(m, { sample }, ["sample"], ["out_sample"]);
+  assert.deepEqual(Array.from((await run()).out_sample.data), [2, 5, -6, 0.199951171875]);
+  sample.data.set([4, 0, 1, -1]);
+  assert.deepEqual(Array.from((await run()).out_sample.data), [8, 0, 2, -2]);
+  await cache.clear();
+});
+
+test("a stage runner gives what a plain run of the same inputs gives, and holds its session until released", async () => {
+  const pack = await loadPack(RANDOM);
+  const { clipText, pooled } = await pack.encodeText(["a red circle", "a blue square"]);
+  const clipImg = floatTensor([2, 1, 768]);
+  const x = new Float32Array(2 * 16 * 3 * 3).map((_, i) => Math.sin(i));
+  const plain = await pack.runStageC({ data: x, shape: [2, 16, 3, 3] }, new Float32Array([0.7, 0.7]), clipText, pooled, clipImg);
+  const runner = await pack.prepareStageC([2, 16, 3, 3], clipText, pooled, clipImg);
+  runner.sample.set(x);
+  assert.deepEqual(Array.from(await runner.run(0.7)), Array.from(plain.data));
+  assert.equal(await pack.sessions.unload(pack.path("stageC")), true);
+  assert.deepEqual(Array.from(await runner.run(0.7)), Array.from(plain.data), "unloading waits for the runner's release");
+  await runner.release();
+  const again = await pack.runStageC({ data: x, shape: [2, 16, 3, 3] }, new Float32Array([0.7, 0.7]), clipText, pooled, clipImg);
+  assert.deepEqual(Array.from(again.data), Array.from(plain.data), "a later run loads it again");
+  await pack.sessions.clear();
+});
+
+test("a stage runner refuses conditioning whose batch differs from the sample's, naming the tensor", async () => {
+  const pack = await loadPack(RANDOM);
+  const { clipText, pooled } = await pack.encodeText(["a"]);
+  await assert.rejects(pack.prepareStageC([2, 16, 3, 3], clipText, pooled, floatTensor([2, 1, 768])), /prior\/model\.onnx: input 'clip_text' has batch 1 but 'sample' has batch 2/);
 });
 
 test("packs are listed tiny first, then by name, skipping folders that hold no pack", () => {
