@@ -205,13 +205,8 @@ export class SessionCache {
   /** Run `fn` with the model loaded and pinned (it cannot be unloaded while `fn` runs). */
   async use<T>(file: string, fn: (model: LoadedModel) => Promise<T>, options: LoadOptions = {}): Promise<T> {
     const model = await this.load(file, options);
-    const release = this.hold(model);
-    if (!release) return this.use(file, fn, options); // unloaded between load and use: load again
-    try {
-      return await fn(model);
-    } finally {
-      await release();
-    }
+    if (!this.isLoaded(model)) return this.use(file, fn, options); // unloaded between load and use: load again
+    return this.useLoaded(model, fn);
   }
 
   /**
@@ -219,8 +214,8 @@ export class SessionCache {
    * otherwise repeat. A model unloaded since is loaded again (with default options).
    */
   async useLoaded<T>(model: LoadedModel, fn: (model: LoadedModel) => Promise<T>): Promise<T> {
-    if (!this.isLoaded(model)) return this.use(model.file, fn, { label: model.label, device: model.device });
-    const release = this.hold(model)!;
+    const release = this.hold(model);
+    if (!release) return this.use(model.file, fn, { label: model.label, device: model.device });
     try {
       return await fn(model);
     } finally {
