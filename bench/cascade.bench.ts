@@ -15,6 +15,8 @@ import { executeWorkflow, OutputCache, parseWorkflow, type ExecutionResult } fro
 import { createNodeHost } from "../server/executor/node-host.ts";
 import { Dispatcher, encodePreview } from "../server/executor/dispatcher.ts";
 import { Store } from "../server/store/store.ts";
+import { NoisePrefetcher } from "../server/executor/noise-prefetch.ts";
+import { batchNoise } from "../server/diffusion/index.ts";
 import { modelTimings, resetModelTimings } from "../server/runtime/index.ts";
 
 const ROOT = join(import.meta.dirname, "..");
@@ -189,6 +191,30 @@ table(`through the server's executor (store, dispatcher, worker thread; median o
   ["bookkeeping (wall − node time) / wall", pct(bookkeeping)],
 ]);
 
+// Per-step noise on the sampler's thread: drawn inline, or taken from the helper thread that drew it
+// during the step's model run (here a 30 ms wait, as a GPU step leaves the CPU idle). At the
+// template's size it is small either way; at a real pack's 1024² Stage B latent it is not.
+const noiseRows: [string, string][] = [];
+const noiseHelper = NoisePrefetcher.start();
+const noiseMs: Record<string, { inline: number; helper: number }> = {};
+for (const [label, length] of [["tiny pack Stage C latent (16×8×8)", 16 * 8 * 8], ["Stage B latent at 1024² (4×256×256)", 4 * 256 * 256]] as const) {
+  const inline: number[] = [], helper: number[] = [];
+  for (let stream = 1; stream <= 6; stream++) {
+    let t = performance.now();
+    batchNoise(7, length, stream);
+    inline.push(performance.now() - t);
+    noiseHelper.prefetch(7, length, stream + 100);
+    await new Promise((r) => setTimeout(r, 30));
+    t = performance.now();
+    noiseHelper.draw(7, length, stream + 100);
+    helper.push(performance.now() - t);
+  }
+  noiseMs[label] = { inline: median(inline), helper: median(helper) };
+  noiseRows.push([label, `${fmt(median(inline))} inline, ${fmt(median(helper))} from the helper thread`]);
+}
+await noiseHelper.close();
+table("per-step noise on the sampler's thread (median of 6)", noiseRows);
+
 mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
 const out = {
   date: new Date().toISOString(),
@@ -207,6 +233,7 @@ const out = {
   previewCostPct: previewCost * 100,
   stageBRerunRatio: rerunRatio,
   stageBRerunBound: bound,
+  noiseMs,
 };
 writeFileSync(join(ROOT, "bench", "results", "latest.json"), JSON.stringify(out, null, 2) + "\n");
 console.log(`\nwrote bench/results/latest.json`);

@@ -276,6 +276,7 @@ export const CascadeSampler: NodeDef = {
         signal: ctx.signal,
         finishRequested: ctx.finishRequested,
         history: (latent as Latent & { history?: Parameters<typeof sample>[0]["history"] }).history,
+        noise: ctx.services.noise,
         onStep: (info) => {
           ctx.progress(info.step, info.total);
           if (preview) sendPreview(ctx, preview, info.x0, shape, info.step, info.total);

@@ -2,6 +2,7 @@
 // the workflow file format. Everything that crosses a boundary has a zod schema here; the types
 // used elsewhere are inferred from those schemas.
 import { z } from "zod";
+import type { NoiseSource } from "../server/diffusion/noise.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Socket types
@@ -157,6 +158,8 @@ export interface NodeServices {
   tempDir: string;
   /** The cascade runtime (server/runtime) when the host has one. */
   runtime?: unknown;
+  /** Where samplers draw their per-step noise (default: on their own thread). */
+  noise?: NoiseSource;
   /** Dynamic options for COMBO inputs named by key (packs, uploads). */
   listOptions?(key: string): string[];
   /** Pauses the prompt at a gate until someone answers (absent where nobody can answer, e.g. the CLI). */

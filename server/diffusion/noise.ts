@@ -165,12 +165,30 @@ export function stepStream(step: number): number {
  * be reproduced alone from its own seed.
  */
 export function batchNoise(seed: Seed | readonly Seed[], length: number, stream = 0): Float32Array {
-  if (!Array.isArray(seed)) return gaussianNoise(seed as Seed, length, stream);
+  if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`length must be a non-negative integer, got ${length}`);
+  return fillBatchNoise(new Float32Array(length), seed, stream);
+}
+
+/** batchNoise written into `out` (its length is the draw's). */
+export function fillBatchNoise(out: Float32Array, seed: Seed | readonly Seed[], stream = 0): Float32Array {
+  if (!Array.isArray(seed)) return fillGaussian(out, seed as Seed, stream);
   const seeds = seed as readonly Seed[];
   if (seeds.length === 0) throw new RangeError("seed list is empty");
-  if (length % seeds.length !== 0) throw new RangeError(`tensor length ${length} is not divisible by ${seeds.length} seeds`);
-  const per = length / seeds.length;
-  const out = new Float32Array(length);
+  if (out.length % seeds.length !== 0) throw new RangeError(`tensor length ${out.length} is not divisible by ${seeds.length} seeds`);
+  const per = out.length / seeds.length;
   for (let j = 0; j < seeds.length; j++) fillGaussian(out.subarray(j * per, (j + 1) * per), seeds[j], stream);
   return out;
 }
+
+/**
+ * Where a sampler gets its per-step noise. `draw` must return exactly batchNoise(seed, length,
+ * stream); `prefetch` announces a draw the sampler will make after its next model run, so a source
+ * can compute it meanwhile on another thread.
+ */
+export interface NoiseSource {
+  draw(seed: Seed | readonly Seed[], length: number, stream: number): Float32Array;
+  prefetch?(seed: Seed | readonly Seed[], length: number, stream: number): void;
+}
+
+/** Draws noise on the calling thread, when asked. */
+export const INLINE_NOISE: NoiseSource = { draw: batchNoise };

@@ -13,7 +13,7 @@
  */
 import { schedulePoint, timeGrid, type SchedulePoint } from "./schedule.ts";
 import { guide, noiseLatent } from "./guidance.ts";
-import { batchNoise, stepStream, type Seed } from "./noise.ts";
+import { batchNoise, INLINE_NOISE, stepStream, type NoiseSource, type Seed } from "./noise.ts";
 
 export type SamplerName = "ddpm" | "ddim" | "euler" | "euler_ancestral" | "dpmpp_2m" | "lcm";
 export const SAMPLER_NAMES: readonly SamplerName[] = ["ddpm", "ddim", "euler", "euler_ancestral", "dpmpp_2m", "lcm"];
@@ -230,6 +230,8 @@ export interface SampleOptions {
   finishRequested?: () => boolean;
   /** x0 of the step before startStep, from a previous window's result (dpmpp_2m only; ignored when it does not match) */
   history?: SamplerHistory;
+  /** where each step's fresh noise comes from (default: drawn on this thread when needed); the result is the same */
+  noise?: NoiseSource;
 }
 
 export interface SampleResult {
@@ -307,11 +309,15 @@ export async function sample(opts: SampleOptions): Promise<SampleResult> {
 
   const withUncond = opts.cfg !== 1;
   const total = s1 - s0;
+  const noise = opts.noise ?? INLINE_NOISE;
+  // Steps after which the sampler's update runs (and may draw noise): all but a final one.
+  const updates = (i: number) => i < s1 - 1 || (leftover && s1 < N);
   let x0: Float32Array = x;
   let stepsRun = 0;
   for (let i = s0; i < s1; i++) {
     if (opts.signal?.aborted) throw abortError(opts.signal);
     const cur = points[i];
+    if (!impl.deterministic && updates(i)) noise.prefetch?.(seeds, n, stepStream(i));
     const pred = await opts.predict(x, cur.r, withUncond, { index: i, t: cur.t });
     if (opts.signal?.aborted) throw abortError(opts.signal);
     if (!pred || !(pred.cond instanceof Float32Array) || pred.cond.length !== n) {
@@ -330,17 +336,16 @@ export async function sample(opts: SampleOptions): Promise<SampleResult> {
 
     const history: SamplerHistory = { sampler: impl.name, steps: N, tStart: denoise, shift: opts.shift, step: i, x0 };
     if (opts.finishRequested?.()) return { samples: x0, noisyAt: 0, stepsRun, history };
-    const last = i === s1 - 1;
-    if (last && !(leftover && s1 < N)) return { samples: x0, noisyAt: 0, stepsRun, history };
+    if (!updates(i)) return { samples: x0, noisyAt: 0, stepsRun, history };
 
     let z: Float32Array | undefined;
     const ctx: StepContext = {
       index: i, x, x0, eps, cur, next: points[i + 1], prev,
-      noise: () => (z ??= batchNoise(seeds, n, stepStream(i))),
+      noise: () => (z ??= noise.draw(seeds, n, stepStream(i))),
     };
     x = impl.step(ctx);
     prev = { x0, point: cur };
-    if (last) return { samples: x, noisyAt: points[s1].t, stepsRun, history };
+    if (i === s1 - 1) return { samples: x, noisyAt: points[s1].t, stepsRun, history };
   }
   /* c8 ignore next */
   throw new Error("unreachable");

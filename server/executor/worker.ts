@@ -47,7 +47,7 @@ const send = (msg: FromWorker, transfer: ArrayBuffer[] = [], streaming = false) 
 };
 const emit = (event: WorkerEvent) => send({ type: "event", event });
 
-const host = await createNodeHost(options, (level, message) => send({ type: "log", level, message }));
+const host = await createNodeHost({ ...options, noiseThread: true }, (level, message) => send({ type: "log", level, message }));
 const cache = new OutputCache(options.cacheBytes);
 
 interface Running {

@@ -1,0 +1,38 @@
+// Sampler noise drawn on a helper thread: the same values as drawing it inline, for every way a
+// sampler asks.
+import assert from "node:assert/strict";
+import { after, describe, it } from "node:test";
+import { batchNoise, sample, type Predict } from "../../server/diffusion/index.ts";
+import { NoisePrefetcher } from "../../server/executor/noise-prefetch.ts";
+
+const prefetcher = NoisePrefetcher.start();
+after(() => prefetcher.close());
+
+describe("noise drawn on a helper thread", () => {
+  it("equals inline noise for one seed, a batch of seeds and a 64-bit seed", () => {
+    for (const [seed, length, stream] of [[42, 1000, 3], [["1", "2", "18446744073709551615"], 96, 7], [18446744073709551615n, 5, 1]] as const) {
+      prefetcher.prefetch(seed, length, stream);
+      assert.deepEqual(prefetcher.draw(seed, length, stream), batchNoise(seed, length, stream));
+    }
+  });
+
+  it("draws on the caller's thread what was never announced", () => {
+    const before = prefetcher.counts.inline;
+    assert.deepEqual(prefetcher.draw(9, 10, 2), batchNoise(9, 10, 2));
+    assert.equal(prefetcher.counts.inline, before + 1);
+  });
+
+  it("gives a stochastic sampler byte-identical results, the helper serving every step after the first", async () => {
+    const shape = [1, 4, 4, 4];
+    const predict: Predict = async (x) => {
+      await new Promise((r) => setTimeout(r, 2)); // a model run, during which the helper works
+      return { cond: x.map((v) => 0.3 * v) };
+    };
+    const opts = { x: new Float32Array(64), shape, sampler: "ddpm" as const, steps: 8, shift: 2, seed: 1234, cfg: 1, predict };
+    const plain = await sample(opts);
+    const before = prefetcher.counts.prefetched;
+    const helped = await sample({ ...opts, noise: prefetcher });
+    assert.deepEqual(helped.samples, plain.samples);
+    assert.equal(prefetcher.counts.prefetched - before, 7, "7 updates draw noise after 8 steps");
+  });
+});
