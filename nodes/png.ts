@@ -2,25 +2,9 @@
 // read it back. tEXt is Latin-1, so JSON is written with every non-ASCII character escaped
 // (\uXXXX) and stays exact. Encoding is zlib's, synchronous: for the sizes Sluice saves it is
 // faster than a round trip through sharp's thread pool, and the executor runs off the main thread.
-import { deflateSync } from "node:zlib";
+import { crc32, deflateSync } from "node:zlib";
 
 const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-
-const CRC_TABLE = (() => {
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
-  }
-  return table;
-})();
-
-function crc32(bytes: Uint8Array): number {
-  let c = 0xffffffff;
-  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
 
 /** One chunk: length, type, data, CRC of type and data. */
 function chunk(type: string, data: Uint8Array): Buffer {
