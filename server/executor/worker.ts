@@ -11,11 +11,10 @@ if (!parentPort) throw new Error("worker.ts must run in a worker thread");
 const port = parentPort;
 const options = workerData as WorkerOptions;
 // Messages go out in batches: posting costs more than the messages (about 60 µs a post here, and
-// each one wakes the main thread, which then competes with the model for the cores). Whatever is
-// made in one synchronous stretch (a node's end and the next one's start) goes as one postMessage at
-// the next microtask, before the next model run blocks. Streaming messages (per-step progress and
-// previews) may wait up to STREAM_FLUSH_MS so that one post carries several steps; every step's
-// progress still arrives, in order.
+// each one wakes the main thread, which then competes with the model for the cores). Events
+// (progress, previews, a node's start and end) wait up to STREAM_FLUSH_MS so that one post carries
+// several; they arrive in order, and every step's progress arrives. A prompt's result, a gate's
+// question and logs go at the next microtask, with whatever events are waiting ahead of them.
 const STREAM_FLUSH_MS = 40;
 let outbox: FromWorker[] = [];
 let outboxTransfers: ArrayBuffer[] = [];
@@ -33,11 +32,11 @@ function flush(): void {
   lastFlush = performance.now();
   port.postMessage(messages.length === 1 ? messages[0] : { type: "batch", messages }, transfers);
 }
-const send = (msg: FromWorker, transfer: ArrayBuffer[] = [], streaming = false) => {
+const send = (msg: FromWorker, transfer: ArrayBuffer[] = [], event = false) => {
   outbox.push(msg);
   outboxTransfers.push(...transfer);
   if (flushQueued) return;
-  const wait = streaming ? STREAM_FLUSH_MS - (performance.now() - lastFlush) : 0;
+  const wait = event ? STREAM_FLUSH_MS - (performance.now() - lastFlush) : 0;
   if (wait <= 0) {
     flushQueued = true;
     Promise.resolve().then(flush);
@@ -45,7 +44,7 @@ const send = (msg: FromWorker, transfer: ArrayBuffer[] = [], streaming = false) 
     flushTimer ??= setTimeout(flush, wait);
   }
 };
-const emit = (event: WorkerEvent) => send({ type: "event", event });
+const emit = (event: WorkerEvent) => send({ type: "event", event }, [], true);
 
 const host = await createNodeHost({ ...options, noiseThread: true }, (level, message) => send({ type: "log", level, message }));
 const cache = new OutputCache(options.cacheBytes);
@@ -82,7 +81,7 @@ async function run(promptId: string, msg: Extract<ToWorker, { type: "run" }>): P
     finishRequested: (nodeId) => state.finishNodes.has(nodeId),
     hooks: {
       onNodeStart: (nodeId, nodeType) => emit({ name: "node:start", promptId, nodeId, nodeType }),
-      onNodeProgress: (nodeId, step, total) => send({ type: "event", event: { name: "node:progress", promptId, nodeId, step, total } }, [], true),
+      onNodeProgress: (nodeId, step, total) => emit({ name: "node:progress", promptId, nodeId, step, total }),
       onNodeCached: (nodeId) => emit({ name: "node:cached", promptId, nodeId }),
       onNodeDone: (nodeId, outputs, ms) => emit({ name: "node:done", promptId, nodeId, outputs, ms }),
       onNodePreview: (nodeId, frame) => {
