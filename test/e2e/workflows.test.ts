@@ -25,7 +25,8 @@ describe("workflows", () => {
       try {
         await second.page.click('[data-testid="panel-library"]');
         await second.page.locator('[data-testid="library-item"] .lib-open', { hasText: "My chain" }).click();
-        await second.page.locator('[data-node-id="3"]').waitFor();
+        // The default graph has a node 3 too: wait for the library's (the one with a prefix).
+        await second.page.locator('[data-node-id="3"] [data-input="prefix"]').waitFor();
         const opened = await currentWorkflow(second.page);
         assert.equal(opened.nodes.find((n) => n.id === "3")!.inputs.prefix, "from-library");
         // Edit and Ctrl+S: a new version of the same entry.
