@@ -150,8 +150,12 @@ export function fillGaussian(out: Float32Array, seed: Seed, stream = 0, offset =
 
 /** `length` standard normal float32 values from the main stream (0) of `seed`, or from `stream`. */
 export function gaussianNoise(seed: Seed, length: number, stream = 0): Float32Array {
+  return fillGaussian(noiseArray(length), seed, stream);
+}
+
+function noiseArray(length: number): Float32Array {
   if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`length must be a non-negative integer, got ${length}`);
-  return fillGaussian(new Float32Array(length), seed, stream);
+  return new Float32Array(length);
 }
 
 /** The sub-stream a sampler uses for the fresh noise of step `step` (0-based, absolute in the grid). */
@@ -165,8 +169,7 @@ export function stepStream(step: number): number {
  * be reproduced alone from its own seed.
  */
 export function batchNoise(seed: Seed | readonly Seed[], length: number, stream = 0): Float32Array {
-  if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`length must be a non-negative integer, got ${length}`);
-  return fillBatchNoise(new Float32Array(length), seed, stream);
+  return fillBatchNoise(noiseArray(length), seed, stream);
 }
 
 /** batchNoise written into `out` (its length is the draw's). */

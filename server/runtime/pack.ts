@@ -189,10 +189,15 @@ export class Pack {
 
   /** Run a stage with its session pinned for the duration. */
   private async run(stage: StageName, feeds: Record<string, FloatTensor | ReturnType<typeof int64Tensor>>, outputs: string[]): Promise<Record<string, FloatTensor>> {
+    return this.sessions.useLoaded(await this.currentModel(stage), (m) => runModel(m, feeds, outputs));
+  }
+
+  /** The stage's model: the one it last ran with while that is still loaded, else loaded (again). */
+  private async currentModel(stage: StageName): Promise<LoadedModel> {
     const known = this.current.get(stage);
     const model = known && this.sessions.isLoaded(known) ? known : await this.model(stage);
     this.current.set(stage, model);
-    return this.sessions.useLoaded(model, (m) => runModel(m, feeds, outputs));
+    return model;
   }
 
   /**
@@ -283,13 +288,12 @@ export class Pack {
     const sample: FloatTensor = { data: new Float32Array(shapeSize(sampleShape)), shape: [...sampleShape] };
     const ratio: FloatTensor = { data: new Float32Array(sampleShape[0]), shape: [sampleShape[0]] };
     checkBatch(label, sample, ratio.data, conditioning);
-    let model = await this.model(stage);
-    let release = this.sessions.hold(model);
-    while (!release) { // unloaded in between: load it again
-      model = await this.model(stage);
-      release = this.sessions.hold(model);
-    }
-    this.current.set(stage, model);
+    let model: LoadedModel;
+    let release: (() => Promise<void>) | undefined;
+    do {
+      model = await this.currentModel(stage);
+      release = this.sessions.hold(model); // undefined when it was unloaded in between: look again
+    } while (!release);
     try {
       const run = prepareRun(model, { sample, timestep_ratio: ratio, ...conditioning }, ["sample", "timestep_ratio"], ["out_sample"]);
       return {

@@ -228,8 +228,8 @@ export class SessionCache {
    * is called (a sampler holds its stage for all its steps). Undefined when it is no longer loaded.
    */
   hold(model: LoadedModel): (() => Promise<void>) | undefined {
-    const entry = this.entries.get(model.key);
-    if (!entry || entry.released || entry.model !== model) return undefined;
+    if (!this.isLoaded(model)) return undefined;
+    const entry = this.entries.get(model.key)!;
     entry.pins++;
     entry.lastUsed = ++this.clock;
     let held = true;
