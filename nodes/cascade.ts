@@ -2,7 +2,7 @@
 // Stage A, encode images into the Stage C latent space, condition on an image.
 import { latentToRgb, parseSeed, sample, SAMPLER_NAMES, isSamplerName, type Predict } from "../server/diffusion/index.ts";
 import type { CascadeRuntime, Pack, StageRunner } from "../server/runtime/index.ts";
-import type { Conditioning, ExecContext, Latent, NodeDef, NodeServices, Tensor } from "./schema.ts";
+import type { Conditioning, ExecContext, Latent, NodeDef, NodeServices, PreviewFrame, Tensor } from "./schema.ts";
 
 const CATEGORY = "cascade";
 
@@ -297,10 +297,32 @@ export const CascadeSampler: NodeDef = {
   },
 };
 
+/**
+ * A sampler step's preview: the first batch item's x0, drawn through the pack's factors only if the
+ * host sends it (a class, so a step makes no new closure).
+ */
+class LatentPreview implements PreviewFrame {
+  readonly width: number;
+  readonly height: number;
+  constructor(
+    private readonly x0: Float32Array,
+    private readonly shape: readonly number[],
+    private readonly preview: NonNullable<ReturnType<typeof previewFactors>>,
+    readonly step: number,
+    readonly total: number,
+  ) {
+    this.height = shape[2];
+    this.width = shape[3];
+  }
+
+  rgb(): Uint8Array<ArrayBuffer> {
+    const [, C, h, w] = this.shape;
+    return latentToRgb(this.x0.subarray(0, C * h * w), [C, h, w], this.preview.factors, this.preview.bias);
+  }
+}
+
 function sendPreview(ctx: ExecContext, preview: NonNullable<ReturnType<typeof previewFactors>>, x0: Float32Array, shape: number[], step: number, total: number): void {
-  const [, C, h, w] = shape;
-  // Only the first batch item is previewed.
-  ctx.preview({ width: w, height: h, step, total, rgb: () => latentToRgb(x0.subarray(0, C * h * w), [C, h, w], preview.factors, preview.bias) });
+  ctx.preview(new LatentPreview(x0, shape, preview, step, total));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 // PNG files: encoding 8-bit RGB(A) pixels, and tEXt chunks to embed a workflow in an image and
 // read it back. tEXt is Latin-1, so JSON is written with every non-ASCII character escaped
-// (\uXXXX) and stays exact. Encoding is zlib's, synchronous: for the sizes Sluice saves it is
-// faster than a round trip through sharp's thread pool, and the executor runs off the main thread.
+// (\uXXXX) and stays exact. Encoding is synchronous (the executor runs off the main thread): zlib's
+// deflate, or stored blocks for small images; for the sizes Sluice saves it is faster than a round
+// trip through sharp's thread pool.
 import { crc32, deflateSync } from "node:zlib";
 
 const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
@@ -66,11 +67,67 @@ function unfilteredRows(px: Uint8Array, width: number, height: number, channels:
 }
 
 /**
+ * Images up to this many pixels are stored without compression: a zlib stream of stored blocks,
+ * written here. zlib's own set-up (a stream object and its buffers, cold once per image) costs
+ * about a millisecond per image, more than it saves on at most 48 KB; a 64² image grows from about
+ * 3 KB to 12 KB.
+ */
+const STORED_MAX_PIXELS = 128 * 128;
+
+/** Adler-32 of the data (RFC 1950), the checksum that ends a zlib stream. */
+function adler32(data: Uint8Array): number {
+  let a = 1, b = 0;
+  for (let i = 0; i < data.length; ) {
+    // Reduced every 5552 bytes (zlib's NMAX), so both sums stay below 2^32 and V8 keeps them integers.
+    const end = Math.min(i + 5552, data.length);
+    for (; i < end; i++) {
+      a += data[i];
+      b += a;
+    }
+    a %= 65521;
+    b %= 65521;
+  }
+  return ((b << 16) | a) >>> 0;
+}
+
+/** A zlib stream (RFC 1950) holding the data in stored deflate blocks (RFC 1951 §3.2.4). */
+export function zlibStored(data: Uint8Array): Uint8Array {
+  const blocks = Math.max(1, Math.ceil(data.length / 65535));
+  const out = new Uint8Array(2 + blocks * 5 + data.length + 4);
+  out[0] = 0x78; // deflate, 32 KB window
+  out[1] = 0x01; // no dictionary, fastest; (0x78 << 8 | 0x01) is a multiple of 31
+  let o = 2;
+  for (let i = 0; i < blocks; i++) {
+    const start = i * 65535, len = Math.min(65535, data.length - start);
+    out[o] = i === blocks - 1 ? 1 : 0; // BFINAL, BTYPE 00
+    out[o + 1] = len & 0xff;
+    out[o + 2] = len >>> 8;
+    out[o + 3] = ~len & 0xff;
+    out[o + 4] = (~len >>> 8) & 0xff;
+    out.set(data.subarray(start, start + len), o + 5);
+    o += 5 + len;
+  }
+  const check = adler32(data);
+  out[o] = check >>> 24;
+  out[o + 1] = (check >>> 16) & 0xff;
+  out[o + 2] = (check >>> 8) & 0xff;
+  out[o + 3] = check & 0xff;
+  return out;
+}
+
+/**
  * Images up to this many pixels are written unfiltered: the encoder runs once per image, mostly
  * before the JIT has compiled the filter loop, where filtering a 64² image costs a millisecond or
  * more and saves a few hundred bytes. Larger images are filtered (their loops get compiled).
  */
 const UNFILTERED_MAX_PIXELS = 256 * 256;
+
+/** The IDAT payload: rows with their filter bytes, zlib-wrapped (stored, or deflated by zlib). */
+function imageData(pixels: Uint8Array, width: number, height: number, channels: number): Uint8Array {
+  const pixelCount = width * height;
+  const rows = (pixelCount <= UNFILTERED_MAX_PIXELS ? unfilteredRows : filterRows)(pixels, width, height, channels);
+  return pixelCount <= STORED_MAX_PIXELS ? zlibStored(rows) : deflateSync(rows);
+}
 
 /** Encodes 8-bit pixels (HWC, RGB or RGBA) as a PNG, with optional tEXt entries. */
 export function encodePng(pixels: Uint8Array, width: number, height: number, channels: 3 | 4, text: Record<string, string> = {}): Buffer {
@@ -86,7 +143,7 @@ export function encodePng(pixels: Uint8Array, width: number, height: number, cha
     SIGNATURE,
     chunk("IHDR", ihdr),
     ...textChunks(text),
-    chunk("IDAT", deflateSync((width * height <= UNFILTERED_MAX_PIXELS ? unfilteredRows : filterRows)(pixels, width, height, channels))),
+    chunk("IDAT", imageData(pixels, width, height, channels)),
     chunk("IEND", new Uint8Array(0)),
   ]);
 }

@@ -22,7 +22,27 @@ describe("noise drawn on a helper thread", () => {
     assert.equal(prefetcher.counts.inline, before + 1);
   });
 
-  it("gives a stochastic sampler byte-identical results, the helper serving every step after the first", async () => {
+  it("serves a draw announced before the previous one was taken, as a sampler announces one step ahead", () => {
+    const before = prefetcher.counts.prefetched;
+    prefetcher.prefetch(5, 300, 1);
+    prefetcher.prefetch(5, 300, 2);
+    assert.deepEqual(prefetcher.draw(5, 300, 1), batchNoise(5, 300, 1));
+    prefetcher.prefetch(5, 300, 3);
+    assert.deepEqual(prefetcher.draw(5, 300, 2), batchNoise(5, 300, 2));
+    assert.deepEqual(prefetcher.draw(5, 300, 3), batchNoise(5, 300, 3));
+    assert.equal(prefetcher.counts.prefetched - before, 3);
+  });
+
+  it("keeps serving after draws that were announced and never taken (a sampler stopped early)", async () => {
+    for (let stream = 10; stream < 16; stream++) prefetcher.prefetch(8, 64, stream);
+    await new Promise((r) => setTimeout(r, 50)); // the helper finishes what it took
+    const before = prefetcher.counts.prefetched;
+    prefetcher.prefetch(8, 2000, 99);
+    assert.deepEqual(prefetcher.draw(8, 2000, 99), batchNoise(8, 2000, 99));
+    assert.equal(prefetcher.counts.prefetched - before, 1);
+  });
+
+  it("gives a stochastic sampler byte-identical results, the helper serving every step's draw", async () => {
     const shape = [1, 4, 4, 4];
     const predict: Predict = async (x) => {
       await new Promise((r) => setTimeout(r, 2)); // a model run, during which the helper works

@@ -2,7 +2,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import sharp from "sharp";
-import { encodePng, readPngText } from "../../nodes/png.ts";
+import { inflateSync } from "node:zlib";
+import { encodePng, readPngText, zlibStored } from "../../nodes/png.ts";
 
 /** Pixels with smooth areas, edges and noise, so every row filter gets chosen somewhere. */
 function testPixels(width: number, height: number, channels: number): Uint8Array {
@@ -50,6 +51,13 @@ describe("PNG encoding", () => {
   it("carries tEXt entries that read back unchanged", () => {
     const png = encodePng(testPixels(4, 4, 3), 4, 4, 3, { "sluice.workflow": '{"a":"\\u00e9"}', Comment: "hi" });
     assert.deepEqual(readPngText(png), { "sluice.workflow": '{"a":"\\u00e9"}', Comment: "hi" });
+  });
+
+  it("stores small images in zlib streams that zlib itself reads back, across block boundaries", () => {
+    for (const size of [0, 1, 65535, 65536, 200_000]) {
+      const data = testPixels(size, 1, 1);
+      assert.deepEqual(new Uint8Array(inflateSync(zlibStored(data))), data, `${size} bytes`);
+    }
   });
 
   it("compresses a flat image to far less than its raw size", () => {
