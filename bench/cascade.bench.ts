@@ -34,7 +34,8 @@ const runs = Number(arg("runs", "5"));
 const warmups = Number(arg("warmups", "3"));
 
 const temp = mkdtempSync(join(tmpdir(), "sluice-bench-"));
-const host = await createNodeHost({ outputsDir: temp, uploadsDir: temp, tempDir: temp, modelsDir, device: arg("device", "cpu") }, () => {});
+// As the CLI runs it: in-process, with the noise helper thread.
+const host = await createNodeHost({ outputsDir: temp, uploadsDir: temp, tempDir: temp, modelsDir, device: arg("device", "cpu"), noiseThread: true }, () => {});
 
 function template(): Workflow {
   const wf = parseWorkflow(JSON.parse(readFileSync(join(ROOT, "templates", "text-to-image.json"), "utf8")));
@@ -204,6 +205,7 @@ for (const [label, length] of [["tiny pack Stage C latent (16×8×8)", 16 * 8 * 
     batchNoise(7, length, stream);
     inline.push(performance.now() - t);
     noiseHelper.prefetch(7, length, stream + 100);
+    noiseHelper.wake();
     await new Promise((r) => setTimeout(r, 30));
     t = performance.now();
     noiseHelper.draw(7, length, stream + 100);

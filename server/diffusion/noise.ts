@@ -185,12 +185,15 @@ export function fillBatchNoise(out: Float32Array, seed: Seed | readonly Seed[], 
 
 /**
  * Where a sampler gets its per-step noise. `draw` must return exactly batchNoise(seed, length,
- * stream); `prefetch` announces a draw the sampler will make after its next model run, so a source
- * can compute it meanwhile on another thread.
+ * stream). A source that computes noise on another thread can be told ahead: `prefetch` announces
+ * draws the sampler will make, `wake` starts the work announced so far (one wake for many draws),
+ * and `forget` drops what was announced and not drawn (the sampler stopped early).
  */
 export interface NoiseSource {
   draw(seed: Seed | readonly Seed[], length: number, stream: number): Float32Array;
   prefetch?(seed: Seed | readonly Seed[], length: number, stream: number): void;
+  wake?(): void;
+  forget?(): void;
 }
 
 /** Draws noise on the calling thread, when asked. */

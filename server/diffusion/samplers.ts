@@ -167,7 +167,8 @@ export interface PredictContext {
 /**
  * Runs the model at (x, r). The caller runs uncond and cond as ONE batch of two (uncond half first,
  * see guidance.duplicateBatch/splitBatch); `withUncond` is false when cfg = 1, and then only the
- * cond prediction is needed.
+ * cond prediction is needed. The returned arrays are read only during this step: the next call may
+ * overwrite them.
  */
 export type Predict = (
   x: Float32Array,
@@ -242,6 +243,9 @@ export interface SampleResult {
   /** the last step's x0, to continue a multistep sampler exactly in a following window */
   history?: SamplerHistory;
 }
+
+/** How many steps ahead a sampler announces its noise (see NoiseSource). */
+const NOISE_AHEAD = 32;
 
 function abortError(signal: AbortSignal): Error {
   const reason = signal.reason;
@@ -361,35 +365,43 @@ export async function sample(opts: SampleOptions): Promise<SampleResult> {
   const updates = (i: number) => i < s1 - 1 || (leftover && s1 < N);
   let x0: Float32Array = x;
   let stepsRun = 0;
-  // Step i's noise is announced one step ahead, as soon as step i − 1's model run returns: a
-  // helper thread then draws it while this thread does the rest of step i − 1 (a core ONNX Runtime
-  // leaves idle between runs) and, on a GPU, during step i's model run.
-  const announce = (i: number) => { if (!impl.deterministic && i < s1 && updates(i)) noise.prefetch?.(seeds, n, stepStream(i)); };
-  announce(s0);
-  for (let i = s0; i < s1; i++) {
-    if (opts.signal?.aborted) throw abortError(opts.signal);
-    const cur = points[i];
-    const pred = await opts.predict(x, cur.r, withUncond, { index: i, t: cur.t });
-    announce(i + 1);
-    if (opts.signal?.aborted) throw abortError(opts.signal);
-    if (!pred || !(pred.cond instanceof Float32Array) || pred.cond.length !== n) {
-      throw new Error(`model prediction at step ${i} must be a Float32Array of ${n} values`);
-    }
-    if (withUncond && (!(pred.uncond instanceof Float32Array) || pred.uncond.length !== n)) {
-      throw new Error(`cfg ${opts.cfg} needs an unconditional prediction of ${n} values at step ${i}`);
-    }
-    const eps = guide(pred.cond, withUncond ? pred.uncond : undefined, opts.cfg, rho);
-    x0 = predictX0(x, eps, cur.a, cur.b, i);
-    stepsRun++;
-    opts.onStep?.({ step: stepsRun, total, index: i, t: cur.t, x, x0 });
+  // The steps' noise is announced ahead, NOISE_AHEAD steps at a time, so that a source with a
+  // helper thread draws it beside the model runs.
+  let announced = s0;
+  const announceUpTo = (end: number) => {
+    if (impl.deterministic || !noise.prefetch) return;
+    for (; announced < Math.min(end, s1); announced++) if (updates(announced)) noise.prefetch(seeds, n, stepStream(announced));
+    noise.wake?.();
+  };
+  try {
+    announceUpTo(s0 + NOISE_AHEAD);
+    for (let i = s0; i < s1; i++) {
+      if (opts.signal?.aborted) throw abortError(opts.signal);
+      const cur = points[i];
+      const pred = await opts.predict(x, cur.r, withUncond, { index: i, t: cur.t });
+      announceUpTo(i + 1 + NOISE_AHEAD);
+      if (opts.signal?.aborted) throw abortError(opts.signal);
+      if (!pred || !(pred.cond instanceof Float32Array) || pred.cond.length !== n) {
+        throw new Error(`model prediction at step ${i} must be a Float32Array of ${n} values`);
+      }
+      if (withUncond && (!(pred.uncond instanceof Float32Array) || pred.uncond.length !== n)) {
+        throw new Error(`cfg ${opts.cfg} needs an unconditional prediction of ${n} values at step ${i}`);
+      }
+      const eps = guide(pred.cond, withUncond ? pred.uncond : undefined, opts.cfg, rho);
+      x0 = predictX0(x, eps, cur.a, cur.b, i);
+      stepsRun++;
+      opts.onStep?.({ step: stepsRun, total, index: i, t: cur.t, x, x0 });
 
-    const history: SamplerHistory = { sampler: impl.name, steps: N, tStart: denoise, shift: opts.shift, step: i, x0 };
-    if (opts.finishRequested?.()) return { samples: x0, noisyAt: 0, stepsRun, history };
-    if (!updates(i)) return { samples: x0, noisyAt: 0, stepsRun, history };
+      const history: SamplerHistory = { sampler: impl.name, steps: N, tStart: denoise, shift: opts.shift, step: i, x0 };
+      if (opts.finishRequested?.()) return { samples: x0, noisyAt: 0, stepsRun, history };
+      if (!updates(i)) return { samples: x0, noisyAt: 0, stepsRun, history };
 
-    x = impl.step(new SamplerStep(i, x, x0, eps, cur, points[i + 1], prev, noise, seeds));
-    prev = { x0, point: cur };
-    if (i === s1 - 1) return { samples: x, noisyAt: points[s1].t, stepsRun, history };
+      x = impl.step(new SamplerStep(i, x, x0, eps, cur, points[i + 1], prev, noise, seeds));
+      prev = { x0, point: cur };
+      if (i === s1 - 1) return { samples: x, noisyAt: points[s1].t, stepsRun, history };
+    }
+  } finally {
+    noise.forget?.();
   }
   /* c8 ignore next */
   throw new Error("unreachable");

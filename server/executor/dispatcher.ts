@@ -149,6 +149,9 @@ export class Dispatcher {
         } else this.sink.emit(name, payload);
         break;
       }
+      case "progress":
+        for (const step of msg.steps) this.sink.emit("node:progress", { promptId: msg.promptId, nodeId: msg.nodeId, step, total: msg.total });
+        break;
       case "preview":
         void encodePreview(msg.rgb, msg.width, msg.height).then(({ mime, image }) => {
           this.sink.emit("node:preview", { promptId: msg.promptId, nodeId: msg.nodeId, step: msg.step, total: msg.total, mime, image });
@@ -172,12 +175,13 @@ export class Dispatcher {
         this.sink.emit("gate:rerolled", { promptId: msg.promptId, note: msg.note });
         break;
       case "result": {
-        this.store.finish(msg.promptId, msg.status, msg.result, msg.error);
         if (this.active === msg.promptId) this.active = null;
         this.paused.delete(msg.promptId);
+        // Clients hear first; the record is written in the same turn, before any request can read it.
         if (msg.status === "done") this.sink.emit("execution:done", { promptId: msg.promptId, outputs: msg.result.outputs, modelMs: msg.modelMs });
         else if (msg.status === "cancelled") this.sink.emit("execution:interrupted", { promptId: msg.promptId, node: msg.cancelledAt });
         else this.sink.emit("execution:error", { promptId: msg.promptId, ...msg.error });
+        this.store.finish(msg.promptId, msg.status, msg.result, msg.error);
         this.tick();
         break;
       }

@@ -1,14 +1,14 @@
 // Per-step sampler noise drawn on a helper thread. A stochastic sampler's fresh noise for step i
-// depends only on the seed and the step, not on the model's output, so the sampler announces it as
-// soon as step i − 1's model run returns, and the helper draws it while the sampler's thread does
-// the rest of step i − 1 (a core ONNX Runtime leaves idle between runs) and, on a GPU, during step
-// i's model run. The values are the same as drawing them on the sampler's own thread (the helper
-// runs the same fillBatchNoise).
+// depends only on the seed and the step, not on the model's output, so a sampler announces its
+// steps' noise ahead and the helper draws it beside the model runs: on a GPU the CPU is idle then,
+// and on the CPU ONNX Runtime leaves the second core idle about 40% of a tiny-pack run (its small
+// operators run on one thread). The values are the same as drawing them on the sampler's own
+// thread (the helper runs the same fillBatchNoise).
 //
-// Announcing must cost next to nothing, because it sits between two model runs: the two threads
-// share one control block and two growable data buffers for their whole life, and a job is a few
-// words written there and one Atomics.notify (a postMessage with a fresh buffer cost about 80 µs).
-// Two slots, because step i + 1 is announced before step i's noise is taken.
+// Announcing must cost next to nothing: waking a sleeping thread costs about 50 µs on this virtual
+// machine, so a sampler announces many steps at once and wakes the helper once. The two threads
+// share, for their whole life, a control block with a ring of job descriptors and one growable
+// data buffer that jobs fill one after another.
 import { Worker } from "node:worker_threads";
 import { batchNoise, seedWords, type NoiseSource, type Seed } from "../diffusion/noise.ts";
 
@@ -16,43 +16,47 @@ import { batchNoise, seedWords, type NoiseSource, type Seed } from "../diffusion
 export const CONTROL = {
   /** number of the latest job announced (the helper waits on this word); jobs count from 1 */
   JOB: 0,
-  /** number of the latest job finished (the sampler waits on this word); the helper takes jobs in order */
+  /** number of the latest job finished (a draw waits on this word); the helper takes jobs in order */
   DONE: 1,
   /** non-zero: the helper exits */
   STOP: 2,
-  /** where the first slot's words start; job n uses slot n % 2 */
-  SLOTS: 4,
+  /** where the ring of job descriptors starts; job n uses descriptor n % RING */
+  JOBS: 4,
 } as const;
-/** Word offsets within a slot. */
-export const SLOT = {
-  /** NOISE_DONE or NOISE_FAILED once the slot's job is finished */
+/** Word offsets within a job descriptor. */
+export const JOB = {
+  /** NOISE_DONE or NOISE_FAILED once the job is finished */
   STATUS: 0,
-  LENGTH: 1,
-  STREAM_LO: 2,
-  STREAM_HI: 3,
+  /** where the job's values start in the data buffer (float32 index) */
+  OFFSET: 1,
+  LENGTH: 2,
+  STREAM_LO: 3,
+  STREAM_HI: 4,
   /** number of seeds; −1 for one seed given alone (not in a list) */
-  SEEDS: 4,
+  SEEDS: 5,
   /** each seed as two words, low then high */
-  SEED_WORDS: 5,
+  SEED_WORDS: 6,
 } as const;
+/** Job descriptors: how many draws can be announced and not yet drawn. */
+export const RING = 64;
 /** Batches with more seeds than this draw their noise inline. */
 export const MAX_SEEDS = 64;
-export const SLOT_WORDS = SLOT.SEED_WORDS + 2 * MAX_SEEDS;
-export const CONTROL_WORDS = CONTROL.SLOTS + 2 * SLOT_WORDS;
+export const JOB_WORDS = JOB.SEED_WORDS + 2 * MAX_SEEDS;
+export const CONTROL_WORDS = CONTROL.JOBS + RING * JOB_WORDS;
 export const NOISE_DONE = 1, NOISE_FAILED = 2;
 
 /** What the helper thread receives at start. */
 export interface NoiseThreadData {
   control: SharedArrayBuffer;
-  /** one growable buffer per slot; the sampler grows it before announcing a longer draw */
-  data: [SharedArrayBuffer, SharedArrayBuffer];
+  /** growable; grown by the announcing side before it announces values past its end */
+  data: SharedArrayBuffer;
 }
 
-export const slotOf = (job: number) => job & 1;
+export const descriptorOf = (job: number) => CONTROL.JOBS + (job & (RING - 1)) * JOB_WORDS;
 /** Whether job counter `counter` has reached job `job` (job numbers wrap at 2^31). */
 export const reached = (counter: number, job: number) => ((counter - job) | 0) >= 0;
 
-/** Draws longer than this (float32 values, 64 MB) happen inline: each data buffer reserves this much address space. */
+/** Values announced and not yet drawn may take this much by default (float32 values, 64 MB); beyond it draws happen inline. */
 const MAX_VALUES = 16 * 1024 * 1024;
 /** How long a draw waits for the helper before drawing on its own thread (the helper is stuck or gone). */
 const WAIT_MS = 5000;
@@ -61,17 +65,30 @@ const TWO_POW_32 = 4294967296;
 const keyOf = (seed: Seed | readonly Seed[], length: number, stream: number) =>
   `${Array.isArray(seed) ? seed.map(String).join(",") : String(seed)}|${length}|${stream}`;
 
+/** A job announced and not yet drawn: its number and where its values go. */
+interface Place {
+  job: number;
+  offset: number;
+  length: number;
+}
+
 export class NoisePrefetcher implements NoiseSource {
   private readonly control: Int32Array;
-  private readonly data: readonly SharedArrayBuffer[];
+  private readonly data: SharedArrayBuffer;
   private job = 0;
   /** Jobs announced and not yet drawn, by key. */
-  private announced = new Map<string, number>();
+  private announced = new Map<string, Place>();
+  /** The same jobs in the order announced: their values lie from the first one's offset to `end`, wrapping at MAX_VALUES. */
+  private live: Place[] = [];
+  /** Where the next job's values go in the data buffer. */
+  private end = 0;
+  /** Jobs written since the helper was last woken. */
+  private unannounced = false;
   private stopped = false;
   /** Draws served by the helper, and drawn on the caller's thread (not announced, or the helper failed). */
   readonly counts = { prefetched: 0, inline: 0 };
 
-  private constructor(private readonly thread: Worker, shared: NoiseThreadData) {
+  private constructor(private readonly thread: Worker, shared: NoiseThreadData, private readonly capacity: number) {
     this.control = new Int32Array(shared.control);
     this.data = shared.data;
     // A helper that fails or exits is simply not used any more: draws happen inline.
@@ -79,56 +96,90 @@ export class NoisePrefetcher implements NoiseSource {
     thread.on("exit", () => { this.stopped = true; });
   }
 
-  static start(): NoisePrefetcher {
-    const buffer = () => new SharedArrayBuffer(0, { maxByteLength: 4 * MAX_VALUES });
-    const shared: NoiseThreadData = { control: new SharedArrayBuffer(4 * CONTROL_WORDS), data: [buffer(), buffer()] };
+  /** `capacity`: float32 values the data buffer may grow to (it reserves that much address space). */
+  static start(capacity = MAX_VALUES): NoisePrefetcher {
+    const shared: NoiseThreadData = {
+      control: new SharedArrayBuffer(4 * CONTROL_WORDS),
+      data: new SharedArrayBuffer(0, { maxByteLength: 4 * capacity }),
+    };
     const thread = new Worker(new URL("./noise-thread-entry.mjs", import.meta.url), { workerData: shared });
     thread.unref();
-    return new NoisePrefetcher(thread, shared);
+    return new NoisePrefetcher(thread, shared, capacity);
   }
 
+  /**
+   * Writes a job for the helper. It starts at the next `wake()` or `draw()`, so that a sampler
+   * announcing all its steps wakes the helper once.
+   */
   prefetch(seed: Seed | readonly Seed[], length: number, stream: number): void {
     const seeds = Array.isArray(seed) ? (seed as readonly Seed[]) : [seed as Seed];
-    if (this.stopped || seeds.length > MAX_SEEDS || length > MAX_VALUES || !Number.isSafeInteger(stream) || stream < 0) return;
+    if (this.stopped || length <= 0 || seeds.length > MAX_SEEDS || !Number.isSafeInteger(stream) || stream < 0) return;
     const key = keyOf(seed, length, stream);
     if (this.announced.has(key)) return;
     const c = this.control;
     const job = (this.job + 1) | 0;
-    // The slot's previous job (job − 2) must be finished: while the helper still draws it, this
-    // one goes inline.
-    if (!reached(Atomics.load(c, CONTROL.DONE), job - 2)) return;
+    // The descriptor's previous job must be finished and taken (or forgotten).
+    if (this.live.some((p) => p.job === job - RING) || !reached(Atomics.load(c, CONTROL.DONE), job - RING)) return;
+    const offset = this.place(length);
+    if (offset === undefined) return;
     let words: { lo: number; hi: number }[];
     try {
       words = seeds.map(seedWords);
     } catch {
       return; // a bad seed: the inline draw reports it
     }
-    // A job the sampler never took (it stopped early) gives up its slot.
-    for (const [k, j] of this.announced) if (slotOf(j) === slotOf(job)) this.announced.delete(k);
-    const data = this.data[slotOf(job)];
-    if (data.byteLength < 4 * length) data.grow(4 * length);
-    const base = CONTROL.SLOTS + slotOf(job) * SLOT_WORDS;
-    c[base + SLOT.STATUS] = 0;
-    c[base + SLOT.LENGTH] = length;
-    c[base + SLOT.STREAM_LO] = stream % TWO_POW_32;
-    c[base + SLOT.STREAM_HI] = Math.floor(stream / TWO_POW_32);
-    c[base + SLOT.SEEDS] = Array.isArray(seed) ? seeds.length : -1;
+    if (this.data.byteLength < 4 * (offset + length)) this.data.grow(4 * (offset + length));
+    const d = descriptorOf(job);
+    c[d + JOB.STATUS] = 0;
+    c[d + JOB.OFFSET] = offset;
+    c[d + JOB.LENGTH] = length;
+    c[d + JOB.STREAM_LO] = stream % TWO_POW_32;
+    c[d + JOB.STREAM_HI] = Math.floor(stream / TWO_POW_32);
+    c[d + JOB.SEEDS] = Array.isArray(seed) ? seeds.length : -1;
     words.forEach((w, j) => {
-      c[base + SLOT.SEED_WORDS + 2 * j] = w.lo;
-      c[base + SLOT.SEED_WORDS + 2 * j + 1] = w.hi;
+      c[d + JOB.SEED_WORDS + 2 * j] = w.lo;
+      c[d + JOB.SEED_WORDS + 2 * j + 1] = w.hi;
     });
+    const place = { job, offset, length };
+    this.end = offset + length;
     this.job = job;
-    this.announced.set(key, job);
+    this.announced.set(key, place);
+    this.live.push(place);
     // The store publishes the words above to the helper (Atomics are sequentially consistent).
     Atomics.store(c, CONTROL.JOB, job);
-    Atomics.notify(c, CONTROL.JOB);
+    this.unannounced = true;
+  }
+
+  /**
+   * Where `length` values can go without touching a job not yet drawn: after the last job, or from
+   * the start of the buffer when that is free up to the oldest one. (Values of forgotten jobs the
+   * helper still writes may be overwritten: it writes jobs in order, so the newer job's values win.)
+   */
+  private place(length: number): number | undefined {
+    if (this.live.length === 0) return length <= this.capacity ? 0 : undefined;
+    const first = this.live[0].offset;
+    if (this.end > first) {
+      if (this.end + length <= this.capacity) return this.end;
+      return length <= first ? 0 : undefined;
+    }
+    return this.end + length <= first ? this.end : undefined;
+  }
+
+  /** Wakes the helper for the jobs written since it last woke. */
+  wake(): void {
+    if (!this.unannounced) return;
+    this.unannounced = false;
+    Atomics.notify(this.control, CONTROL.JOB);
   }
 
   draw(seed: Seed | readonly Seed[], length: number, stream: number): Float32Array {
     const key = keyOf(seed, length, stream);
-    const job = this.announced.get(key);
-    if (job === undefined) return this.inline(seed, length, stream);
+    const place = this.announced.get(key);
+    if (place === undefined) return this.inline(seed, length, stream);
+    this.wake();
     this.announced.delete(key);
+    this.live.splice(this.live.indexOf(place), 1);
+    const { job, offset } = place;
     const c = this.control;
     // Normally finished long ago; this thread is a worker, so it may block while the helper ends.
     const deadline = performance.now() + WAIT_MS;
@@ -137,10 +188,17 @@ export class NoisePrefetcher implements NoiseSource {
       if (this.stopped || left <= 0) return this.inline(seed, length, stream);
       Atomics.wait(c, CONTROL.DONE, done, left);
     }
-    if (c[CONTROL.SLOTS + slotOf(job) * SLOT_WORDS + SLOT.STATUS] !== NOISE_DONE) return this.inline(seed, length, stream);
+    const d = descriptorOf(job);
+    if (c[d + JOB.STATUS] !== NOISE_DONE) return this.inline(seed, length, stream);
     this.counts.prefetched++;
-    // A copy: a later job writes into the same buffer.
-    return new Float32Array(this.data[slotOf(job)], 0, length).slice();
+    // A copy: later jobs write into the same buffer.
+    return new Float32Array(this.data, 4 * offset, length).slice();
+  }
+
+  /** Drops jobs announced and not drawn (a sampler that stopped early); the helper may still finish them. */
+  forget(): void {
+    this.announced.clear();
+    this.live = [];
   }
 
   private inline(seed: Seed | readonly Seed[], length: number, stream: number): Float32Array {
@@ -148,11 +206,12 @@ export class NoisePrefetcher implements NoiseSource {
     return batchNoise(seed, length, stream);
   }
 
+  /** Stops the helper: it leaves its loop at once; the thread ends on its own (it is unref'd). */
   async close(): Promise<void> {
     this.stopped = true;
-    this.announced.clear();
+    this.forget();
     Atomics.store(this.control, CONTROL.STOP, 1);
     Atomics.notify(this.control, CONTROL.JOB);
-    await this.thread.terminate();
+    void this.thread.terminate();
   }
 }

@@ -25,13 +25,14 @@ export type ToWorker =
 export type WorkerEvent =
   | { name: "execution:start"; promptId: string }
   | { name: "node:start"; promptId: string; nodeId: string; nodeType: string }
-  | { name: "node:progress"; promptId: string; nodeId: string; step: number; total: number }
   | { name: "node:done"; promptId: string; nodeId: string; outputs?: NodeResult; ms: number }
   | { name: "node:cached"; promptId: string; nodeId: string };
 
 export type FromWorker =
   | { type: "ready"; device: string; deviceNote: string }
   | { type: "event"; event: WorkerEvent }
+  /** Consecutive steps of one node, one `node:progress` event each (a sampler reports every step). */
+  | { type: "progress"; promptId: string; nodeId: string; total: number; steps: number[] }
   | { type: "preview"; promptId: string; nodeId: string; step?: number; total?: number; width: number; height: number; rgb: Uint8Array }
   | { type: "waiting"; promptId: string; nodeId: string; kind: "latent" | "image"; width: number; height: number; rgb: Uint8Array }
   | { type: "result"; promptId: string; status: "done" | "failed" | "cancelled"; result: RunResult; error?: ExecutionError; cancelledAt?: string;

@@ -10,12 +10,13 @@ import { createNodeHost } from "./node-host.ts";
 if (!parentPort) throw new Error("worker.ts must run in a worker thread");
 const port = parentPort;
 const options = workerData as WorkerOptions;
-// Messages go out in batches: posting costs more than the messages (about 60 µs a post here, and
-// each one wakes the main thread, which then competes with the model for the cores). Events
-// (progress, previews, a node's start and end) wait up to STREAM_FLUSH_MS so that one post carries
-// several; they arrive in order, and every step's progress arrives. A prompt's result, a gate's
+// Messages go out in batches: posting costs more than the messages (about 100 µs a post on this
+// virtual machine, between two model runs, mostly waking the main thread). Events (progress,
+// previews, a node's start and end) wait up to STREAM_FLUSH_MS so that one post carries several:
+// ten updates a second for progress bars and previews. They arrive in order, and every step's
+// progress arrives (consecutive steps of a node share one message). A prompt's result, a gate's
 // question and logs go at the next microtask, with whatever events are waiting ahead of them.
-const STREAM_FLUSH_MS = 40;
+const STREAM_FLUSH_MS = 100;
 let outbox: FromWorker[] = [];
 let outboxTransfers: ArrayBuffer[] = [];
 let flushQueued = false;
@@ -45,6 +46,12 @@ const send = (msg: FromWorker, transfer: ArrayBuffer[] = [], event = false) => {
   }
 };
 const emit = (event: WorkerEvent) => send({ type: "event", event }, [], true);
+/** A step's progress: added to the node's progress message when that is the last one waiting. */
+const progress = (promptId: string, nodeId: string, step: number, total: number) => {
+  const last = outbox[outbox.length - 1];
+  if (last?.type === "progress" && last.promptId === promptId && last.nodeId === nodeId && last.total === total) last.steps.push(step);
+  else send({ type: "progress", promptId, nodeId, total, steps: [step] }, [], true);
+};
 
 const host = await createNodeHost({ ...options, noiseThread: true }, (level, message) => send({ type: "log", level, message }));
 const cache = new OutputCache(options.cacheBytes);
@@ -81,7 +88,7 @@ async function run(promptId: string, msg: Extract<ToWorker, { type: "run" }>): P
     finishRequested: (nodeId) => state.finishNodes.has(nodeId),
     hooks: {
       onNodeStart: (nodeId, nodeType) => emit({ name: "node:start", promptId, nodeId, nodeType }),
-      onNodeProgress: (nodeId, step, total) => emit({ name: "node:progress", promptId, nodeId, step, total }),
+      onNodeProgress: (nodeId, step, total) => progress(promptId, nodeId, step, total),
       onNodeCached: (nodeId) => emit({ name: "node:cached", promptId, nodeId }),
       onNodeDone: (nodeId, outputs, ms) => emit({ name: "node:done", promptId, nodeId, outputs, ms }),
       onNodePreview: (nodeId, frame) => {

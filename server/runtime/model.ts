@@ -4,7 +4,7 @@
 import * as ort from "onnxruntime-node";
 import { RuntimeError, translateRunError } from "./errors.ts";
 import type { LoadedModel, ValueMeta } from "./sessions.ts";
-import { type FloatTensor, float32ToFloat16, fromOrt, toOrt } from "./tensors.ts";
+import { type FloatTensor, float32ToFloat16, fromOrt, shapeSize, toOrt } from "./tensors.ts";
 
 /** What a stage needs of a model input. */
 export interface ExpectedInput {
@@ -162,26 +162,33 @@ function wrapFeeds(model: LoadedModel, feeds: Record<string, Feed>, fetch: reado
   return ortFeeds;
 }
 
-/** One run of wrapped feeds, timed into the model's account, errors translated, outputs as float32. */
-async function timedRun(model: LoadedModel, ortFeeds: Record<string, ort.Tensor>, fetch: readonly string[]): Promise<Record<string, FloatTensor>> {
-  const label = model.label;
-  let result: ort.InferenceSession.ReturnType;
+/** One session run, timed into the model's account, errors translated. */
+async function timedSessionRun(model: LoadedModel, ortFeeds: Record<string, ort.Tensor>, fetches: string[] | Record<string, ort.Tensor>): Promise<ort.InferenceSession.ReturnType> {
   try {
     const started = performance.now();
-    result = await model.session.run(ortFeeds, fetch);
-    const entry = timeInside.get(label) ?? { ms: 0, calls: 0 };
+    const result = await model.session.run(ortFeeds, fetches as ort.InferenceSession.FetchesType);
     const ms = performance.now() - started;
-    entry.ms += ms;
+    const entry = timeInside.get(model.label);
+    if (entry) {
+      entry.ms += ms;
+      entry.calls += 1;
+    } else {
+      timeInside.set(model.label, { ms, calls: 1 });
+    }
     totalInside += ms;
-    entry.calls += 1;
-    timeInside.set(label, entry);
+    return result;
   } catch (e) {
-    throw translateRunError(e, label, model.device);
+    throw translateRunError(e, model.label, model.device);
   }
+}
+
+/** One run of wrapped feeds, timed into the model's account, errors translated, outputs as float32. */
+async function timedRun(model: LoadedModel, ortFeeds: Record<string, ort.Tensor>, fetch: readonly string[]): Promise<Record<string, FloatTensor>> {
+  const result = await timedSessionRun(model, ortFeeds, [...fetch]);
   const out: Record<string, FloatTensor> = {};
   for (const name of fetch) {
     const t = result[name];
-    if (!t) throw new RuntimeError("run-failed", `${label}: output '${name}' was not produced`, { file: label, tensor: name });
+    if (!t) throw new RuntimeError("run-failed", `${model.label}: output '${name}' was not produced`, { file: model.label, tensor: name });
     out[name] = fromOrt(t as ort.Tensor);
   }
   return out;
@@ -202,13 +209,36 @@ export async function runModel(model: LoadedModel, feeds: Record<string, Feed>, 
  * and shapes are checked and the feeds wrapped once. The float feeds named in `changing` are the
  * caller's to rewrite between calls (in place, same length); a float32 tensor shares its array, and
  * a float16 one is converted again before each call.
+ *
+ * With `outputShapes`, float32 outputs are written by ONNX Runtime straight into arrays allocated
+ * here once: every call returns the same arrays, overwritten by the next call.
  */
-export function prepareRun(model: LoadedModel, feeds: Record<string, FloatTensor>, changing: readonly string[], outputs: readonly string[]): () => Promise<Record<string, FloatTensor>> {
-  const fetch = [...outputs];
-  const ortFeeds = wrapFeeds(model, feeds, fetch, changing);
+export function prepareRun(
+  model: LoadedModel, feeds: Record<string, FloatTensor>, changing: readonly string[], outputs: readonly string[],
+  outputShapes: Record<string, readonly number[]> = {},
+): () => Promise<Record<string, FloatTensor>> {
+  const ortFeeds = wrapFeeds(model, feeds, outputs, changing);
   const converted = changing.filter((name) => ortFeeds[name].type === "float16");
-  return () => {
+  const reconvert = () => {
     for (const name of converted) (ortFeeds[name].data as Uint16Array).set(float32ToFloat16(feeds[name].data));
-    return timedRun(model, ortFeeds, fetch);
+  };
+  const preallocated = outputs.every((name) => outputShapes[name] && model.outputs.find((o) => o.name === name)?.type === "float32");
+  if (!preallocated) {
+    return () => {
+      reconvert();
+      return timedRun(model, ortFeeds, outputs);
+    };
+  }
+  const out: Record<string, FloatTensor> = {};
+  const fetches: Record<string, ort.Tensor> = {};
+  for (const name of outputs) {
+    const shape = [...outputShapes[name]];
+    out[name] = { data: new Float32Array(shapeSize(shape)), shape };
+    fetches[name] = new ort.Tensor("float32", out[name].data, shape);
+  }
+  return async () => {
+    reconvert();
+    await timedSessionRun(model, ortFeeds, fetches);
+    return out;
   };
 }

@@ -125,7 +125,8 @@ function expectedOutputsFor(stage: StageName, manifest: PackManifest): ExpectedO
 /**
  * A diffusion stage held for a sampler's many steps: the conditioning is checked and wrapped for
  * ONNX Runtime once and the session stays pinned until release(). Each step writes the latent into
- * `sample` and calls run with its noise ratio; the result is the model's out_sample.
+ * `sample` and calls run with its noise ratio; the result is the model's out_sample, in an array
+ * the runner owns and the next run overwrites (ONNX Runtime writes it in place).
  */
 export interface StageRunner {
   readonly sample: Float32Array;
@@ -295,7 +296,7 @@ export class Pack {
       release = this.sessions.hold(model); // undefined when it was unloaded in between: look again
     } while (!release);
     try {
-      const run = prepareRun(model, { sample, timestep_ratio: ratio, ...conditioning }, ["sample", "timestep_ratio"], ["out_sample"]);
+      const run = prepareRun(model, { sample, timestep_ratio: ratio, ...conditioning }, ["sample", "timestep_ratio"], ["out_sample"], { out_sample: sampleShape });
       return {
         sample: sample.data,
         run: async (r) => {

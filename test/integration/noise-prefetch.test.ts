@@ -6,7 +6,8 @@ import { batchNoise, sample, type Predict } from "../../server/diffusion/index.t
 import { NoisePrefetcher } from "../../server/executor/noise-prefetch.ts";
 
 const prefetcher = NoisePrefetcher.start();
-after(() => prefetcher.close());
+const small = NoisePrefetcher.start(1000);
+after(() => Promise.all([prefetcher.close(), small.close()]));
 
 describe("noise drawn on a helper thread", () => {
   it("equals inline noise for one seed, a batch of seeds and a 64-bit seed", () => {
@@ -40,6 +41,17 @@ describe("noise drawn on a helper thread", () => {
     prefetcher.prefetch(8, 2000, 99);
     assert.deepEqual(prefetcher.draw(8, 2000, 99), batchNoise(8, 2000, 99));
     assert.equal(prefetcher.counts.prefetched - before, 1);
+  });
+
+  it("reuses its buffer from the start once the draws at the start were taken (a buffer of 1000 values, draws of 300)", () => {
+    const before = small.counts.prefetched;
+    for (let stream = 1; stream <= 3; stream++) small.prefetch(3, 300, stream);
+    for (let stream = 1; stream <= 12; stream++) {
+      assert.deepEqual(small.draw(3, 300, stream), batchNoise(3, 300, stream), `stream ${stream}`);
+      small.prefetch(3, 300, stream + 3);
+    }
+    assert.equal(small.counts.prefetched - before, 12, "every draw served by the helper");
+    small.forget();
   });
 
   it("gives a stochastic sampler byte-identical results, the helper serving every step's draw", async () => {

@@ -166,6 +166,21 @@ test("a stage runner gives what a plain run of the same inputs gives, and holds 
   await pack.sessions.clear();
 });
 
+test("a stage runner's model writes each step's output into one array of the runner's", async () => {
+  const pack = await loadPack(RANDOM);
+  const { clipText, pooled } = await pack.encodeText(["a red circle"]);
+  const runner = await pack.prepareStageC([1, 16, 3, 3], clipText, pooled, floatTensor([1, 1, 768]));
+  runner.sample.fill(0.5);
+  const first = await runner.run(0.7);
+  const kept = Array.from(first);
+  runner.sample.fill(-0.5);
+  const second = await runner.run(0.2);
+  assert.equal(second, first, "the same array");
+  assert.notDeepEqual(Array.from(second), kept, "with the new step's values");
+  await runner.release();
+  await pack.sessions.clear();
+});
+
 test("a stage runner refuses conditioning whose batch differs from the sample's, naming the tensor", async () => {
   const pack = await loadPack(RANDOM);
   const { clipText, pooled } = await pack.encodeText(["a"]);
