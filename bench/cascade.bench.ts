@@ -14,6 +14,7 @@ import type { Workflow } from "../nodes/schema.ts";
 import { executeWorkflow, OutputCache, parseWorkflow, type ExecutionResult } from "../server/engine/index.ts";
 import { createNodeHost } from "../server/executor/node-host.ts";
 import { Dispatcher, encodePreview } from "../server/executor/dispatcher.ts";
+import { DEFAULT_PREVIEW_INTERVAL_MS } from "../server/executor/protocol.ts";
 import { Store } from "../server/store/store.ts";
 import { NoisePrefetcher } from "../server/executor/noise-prefetch.ts";
 import { batchNoise } from "../server/diffusion/index.ts";
@@ -64,7 +65,7 @@ async function measure(workflow: Workflow, cache: OutputCache, previews: boolean
       onNodePreview: previews ? (id, frame) => {
         const t = performance.now();
         const final = frame.step !== undefined && frame.step === frame.total;
-        if (!final && t - (last.get(id) ?? -Infinity) < 50) return;
+        if (!final && t - (last.get(id) ?? -Infinity) < DEFAULT_PREVIEW_INTERVAL_MS) return;
         last.set(id, t);
         sent++;
         encodes.push(encodePreview(frame.rgb(), frame.width, frame.height));
@@ -103,7 +104,7 @@ async function throughExecutor(workflows: Workflow[]): Promise<ThroughExecutor[]
   };
   const dispatcher = new Dispatcher(store, sink, {
     outputsDir: store.paths.outputs, uploadsDir: store.paths.uploads, tempDir: store.paths.temp, modelsDir,
-    device: arg("device", "cpu"), cacheBytes: 0, previewIntervalMs: 50, log: () => {},
+    device: arg("device", "cpu"), cacheBytes: 0, previewIntervalMs: DEFAULT_PREVIEW_INTERVAL_MS, log: () => {},
   });
   await dispatcher.ready();
   const out: ThroughExecutor[] = [];

@@ -10,6 +10,7 @@ import { GateAnswer, PromptRequest } from "../../nodes/schema.ts";
 import { ALL_NODES, createRegistry, loadNodeModules } from "../../nodes/index.ts";
 import { applyValues, buildCatalog, ComponentError, expandComponents, foldComponentErrors, parseWorkflow, ParamError, validateWorkflow, WorkflowFormatError } from "../engine/index.ts";
 import { Dispatcher } from "../executor/dispatcher.ts";
+import { DEFAULT_PREVIEW_INTERVAL_MS } from "../executor/protocol.ts";
 import { Store } from "../store/store.ts";
 import { packOptions, listPackInfo } from "./packs.ts";
 import { mountFiles } from "./files.ts";
@@ -65,7 +66,7 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
     modelsDir: options.modelsDir,
     device: options.device,
     cacheBytes: options.cacheBytes ?? 2 * 1024 ** 3,
-    previewIntervalMs: options.previewIntervalMs ?? 50,
+    previewIntervalMs: options.previewIntervalMs ?? DEFAULT_PREVIEW_INTERVAL_MS,
     nodeModules: options.nodeModules,
     log,
   });

@@ -268,14 +268,23 @@ function checkFinite(arr: Float32Array, what: string, index: number): void {
 
 /**
  * x0 = (x − b·ε̂)/a, checked: a non-finite ε̂ makes a non-finite x0 (a > 0), so one pass over x0
- * finds it and the error then names the prediction's element.
+ * finds it and the error then names the prediction's element. With `uncond`, ε̂ is the guided
+ * prediction (cfgCombine's values, bit for bit), computed into `eps` in the same pass.
  */
-function predictX0(x: Float32Array, eps: Float32Array, a: number, b: number, index: number): Float32Array {
+function predictX0(x: Float32Array, eps: Float32Array, a: number, b: number, index: number, uncond?: Float32Array, cond?: Float32Array, w = 1): Float32Array {
   const x0 = new Float32Array(x.length);
   let sum = 0;
-  for (let k = 0; k < x.length; k++) {
-    x0[k] = (x[k] - b * eps[k]) / a;
-    sum += x0[k];
+  if (uncond && cond) {
+    for (let k = 0; k < x.length; k++) {
+      eps[k] = uncond[k] + w * (cond[k] - uncond[k]);
+      x0[k] = (x[k] - b * eps[k]) / a;
+      sum += x0[k];
+    }
+  } else {
+    for (let k = 0; k < x.length; k++) {
+      x0[k] = (x[k] - b * eps[k]) / a;
+      sum += x0[k];
+    }
   }
   // A NaN or ±∞ among the stored values makes the float64 sum non-finite; finite float32 values
   // cannot add up past float64's range.
@@ -387,8 +396,15 @@ export async function sample(opts: SampleOptions): Promise<SampleResult> {
       if (withUncond && (!(pred.uncond instanceof Float32Array) || pred.uncond.length !== n)) {
         throw new Error(`cfg ${opts.cfg} needs an unconditional prediction of ${n} values at step ${i}`);
       }
-      const eps = guide(pred.cond, withUncond ? pred.uncond : undefined, opts.cfg, rho);
-      x0 = predictX0(x, eps, cur.a, cur.b, i);
+      let eps: Float32Array;
+      if (withUncond && rho === 0) {
+        // Guidance without rescale is elementwise: done in the pass that computes x0.
+        eps = new Float32Array(n);
+        x0 = predictX0(x, eps, cur.a, cur.b, i, pred.uncond, pred.cond, opts.cfg);
+      } else {
+        eps = guide(pred.cond, withUncond ? pred.uncond : undefined, opts.cfg, rho);
+        x0 = predictX0(x, eps, cur.a, cur.b, i);
+      }
       stepsRun++;
       opts.onStep?.({ step: stepsRun, total, index: i, t: cur.t, x, x0 });
 

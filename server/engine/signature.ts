@@ -1,7 +1,7 @@
 // Cache keys: a node's key hashes its type, its literal inputs (defaults filled in), an optional
 // fingerprint of outside state it reads (a file's mtime), and the keys of its sources. Equal keys
 // mean equal outputs, so an unchanged ancestor chain is never recomputed.
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import { isLink, type WorkflowNode } from "../../nodes/schema.ts";
 
 export function nodeSignature(
@@ -16,5 +16,14 @@ export function nodeSignature(
     const value = node.inputs[name];
     if (isLink(value)) parts.push([name, sourceKeys.get(value.node), value.output]);
   }
-  return createHash("sha256").update(JSON.stringify(parts, (_k, v) => (typeof v === "bigint" ? v.toString() : v))).digest("hex");
+  return hash("sha256", canonicalJson(parts), "hex");
+}
+
+/** JSON of the parts, bigints as decimal strings (rare: the replacer is only used when needed, it is slow). */
+function canonicalJson(parts: unknown[]): string {
+  try {
+    return JSON.stringify(parts);
+  } catch {
+    return JSON.stringify(parts, (_k, v) => (typeof v === "bigint" ? v.toString() : v));
+  }
 }

@@ -2,6 +2,12 @@
 import type { ExecutionError, GateAnswer, NodeResult, Workflow } from "../../nodes/schema.ts";
 import type { RunResult } from "../store/store.ts";
 
+/**
+ * Previews a node sends at most, by default: ten a second, the rate at which the worker flushes its
+ * events (a faster preview would wait for the same post as the next one, which replaces it).
+ */
+export const DEFAULT_PREVIEW_INTERVAL_MS = 100;
+
 export interface WorkerOptions {
   outputsDir: string;
   uploadsDir: string;

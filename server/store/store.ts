@@ -70,6 +70,7 @@ CREATE TABLE IF NOT EXISTS prompts (
   gate TEXT
 );
 CREATE INDEX IF NOT EXISTS prompts_status_seq ON prompts(status, seq);
+CREATE INDEX IF NOT EXISTS prompts_seq ON prompts(seq);
 CREATE TABLE IF NOT EXISTS workflows (
   id TEXT PRIMARY KEY,
   name TEXT NOT NULL,
@@ -153,10 +154,12 @@ export class Store {
     return id;
   }
 
-  /** The oldest pending prompt, if any. */
-  nextPending(): PromptRecord | undefined {
-    const row = this.sql("SELECT * FROM prompts WHERE status = 'pending' ORDER BY seq LIMIT 1").get() as PromptRow | undefined;
-    return row ? toRecord(row) : undefined;
+  /** The oldest pending prompt, if any: what the executor needs to run it. */
+  nextPending(): Pick<PromptRecord, "promptId" | "workflow" | "requestedOutputs"> | undefined {
+    const row = this.sql("SELECT id, workflow, requested_outputs FROM prompts WHERE status = 'pending' ORDER BY seq LIMIT 1").get() as
+      Pick<PromptRow, "id" | "workflow" | "requested_outputs"> | undefined;
+    if (!row) return undefined;
+    return { promptId: row.id, workflow: JSON.parse(row.workflow), ...(row.requested_outputs ? { requestedOutputs: JSON.parse(row.requested_outputs) } : {}) };
   }
 
   get(id: string): PromptRecord | undefined {

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { sample, SAMPLER_NAMES, SAMPLERS, type SampleOptions, type SamplerName } from "../../../server/diffusion/samplers.ts";
 import { schedulePoint, timestepRatio } from "../../../server/diffusion/schedule.ts";
 import { gaussianNoise } from "../../../server/diffusion/noise.ts";
+import { cfgCombine } from "../../../server/diffusion/guidance.ts";
 import { bits, gaussianPredict } from "./helpers.ts";
 
 const shape = [2, 4, 8, 8];
@@ -151,4 +152,21 @@ test("samplers: bad options are rejected with errors that name them", async () =
   await assert.rejects(sample(base("ddim", { cfg: 2, predict: async () => ({ cond: new Float32Array(n) }) })), /unconditional/);
   await assert.rejects(sample(base("ddim", { predict: async () => ({ cond: new Float32Array(n).fill(Number.NaN), uncond: new Float32Array(n) }) })), /non-finite/);
   assert.deepEqual(Object.keys(SAMPLERS).sort(), [...SAMPLER_NAMES].sort());
+});
+
+test("samplers: guidance without rescale hands the update exactly cfgCombine's ε̂ and the x0 it implies", async () => {
+  const seen: { eps: Float32Array; x0: Float32Array; x: Float32Array; a: number; b: number }[] = [];
+  const spy = { ...SAMPLERS.ddim, step: (ctx: Parameters<typeof SAMPLERS.ddim.step>[0]) => {
+    seen.push({ eps: ctx.eps.slice(), x0: ctx.x0.slice(), x: ctx.x.slice(), a: ctx.cur.a, b: ctx.cur.b });
+    return SAMPLERS.ddim.step(ctx);
+  } };
+  const preds: { cond: Float32Array; uncond: Float32Array }[] = [];
+  const predict = gaussianPredict();
+  await sample(base("ddim", { sampler: spy, cfg: 4.5, cfgRescale: 0, predict: async (...a) => { const p = await predict(...a); preds.push({ cond: p.cond.slice(), uncond: p.uncond!.slice() }); return p; } }));
+  assert.equal(seen.length, 9);
+  seen.forEach((s, i) => {
+    const eps = cfgCombine(preds[i].uncond, preds[i].cond, 4.5);
+    assert.deepEqual(bits(s.eps), bits(eps), `ε̂ at step ${i}`);
+    assert.deepEqual(bits(s.x0), bits(s.x.map((v, k) => (v - s.b * eps[k]) / s.a)), `x0 at step ${i}`);
+  });
 });
