@@ -18,7 +18,10 @@ import { batchNoise, INLINE_NOISE, stepStream, type NoiseSource, type Seed } fro
 export type SamplerName = "ddpm" | "ddim" | "euler" | "euler_ancestral" | "dpmpp_2m" | "lcm";
 export const SAMPLER_NAMES: readonly SamplerName[] = ["ddpm", "ddim", "euler", "euler_ancestral", "dpmpp_2m", "lcm"];
 
-/** What a sampler's update sees at step i (all arrays have the latent's length; do not mutate them). */
+/**
+ * What a sampler's update sees at step i (all arrays have the latent's length; do not mutate them).
+ * `eps` and the noise are valid during the update only: their memory is reused by later steps.
+ */
 export interface StepContext {
   /** absolute step index i in the grid (0-based) */
   index: number;
@@ -373,6 +376,7 @@ export async function sample(opts: SampleOptions): Promise<SampleResult> {
   // Steps after which the sampler's update runs (and may draw noise): all but a final one.
   const updates = (i: number) => i < s1 - 1 || (leftover && s1 < N);
   let x0: Float32Array = x;
+  let guided: Float32Array | undefined;
   let stepsRun = 0;
   // The steps' noise is announced ahead, NOISE_AHEAD steps at a time, so that a source with a
   // helper thread draws it beside the model runs.
@@ -398,8 +402,9 @@ export async function sample(opts: SampleOptions): Promise<SampleResult> {
       }
       let eps: Float32Array;
       if (withUncond && rho === 0) {
-        // Guidance without rescale is elementwise: done in the pass that computes x0.
-        eps = new Float32Array(n);
+        // Guidance without rescale is elementwise: done in the pass that computes x0, into a
+        // buffer of this run's (ε̂ lives only for its step).
+        eps = (guided ??= new Float32Array(n));
         x0 = predictX0(x, eps, cur.a, cur.b, i, pred.uncond, pred.cond, opts.cfg);
       } else {
         eps = guide(pred.cond, withUncond ? pred.uncond : undefined, opts.cfg, rho);

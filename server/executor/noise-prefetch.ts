@@ -181,18 +181,19 @@ export class NoisePrefetcher implements NoiseSource {
     this.live.splice(this.live.indexOf(place), 1);
     const { job, offset } = place;
     const c = this.control;
-    // Normally finished long ago; this thread is a worker, so it may block while the helper ends.
-    const deadline = performance.now() + WAIT_MS;
-    for (let done = Atomics.load(c, CONTROL.DONE); !reached(done, job); done = Atomics.load(c, CONTROL.DONE)) {
-      const left = deadline - performance.now();
-      if (this.stopped || left <= 0) return this.inline(seed, length, stream);
-      Atomics.wait(c, CONTROL.DONE, done, left);
+    if (!reached(Atomics.load(c, CONTROL.DONE), job)) {
+      // Normally finished long ago; this thread is a worker, so it may block while the helper ends.
+      const deadline = performance.now() + WAIT_MS;
+      for (let done = Atomics.load(c, CONTROL.DONE); !reached(done, job); done = Atomics.load(c, CONTROL.DONE)) {
+        const left = deadline - performance.now();
+        if (this.stopped || left <= 0) return this.inline(seed, length, stream);
+        Atomics.wait(c, CONTROL.DONE, done, left);
+      }
     }
-    const d = descriptorOf(job);
-    if (c[d + JOB.STATUS] !== NOISE_DONE) return this.inline(seed, length, stream);
+    if (c[descriptorOf(job) + JOB.STATUS] !== NOISE_DONE) return this.inline(seed, length, stream);
     this.counts.prefetched++;
-    // A copy: later jobs write into the same buffer.
-    return new Float32Array(this.data, 4 * offset, length).slice();
+    // A view, valid until the next prefetch may place a job over it (see NoiseSource.draw).
+    return new Float32Array(this.data, 4 * offset, length);
   }
 
   /** Drops jobs announced and not drawn (a sampler that stopped early); the helper may still finish them. */
