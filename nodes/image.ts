@@ -90,10 +90,20 @@ export const LoadImage: NodeDef = {
 };
 
 /** Encodes every batch item as PNG (with the workflow embedded) into `dir`; names are relative to `root`. */
+/** Writes a file, creating its folder only when the write finds it missing (saves run often). */
+function writeCreatingDir(dir: string, file: string, data: Uint8Array): void {
+  try {
+    writeFileSync(join(dir, file), data);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, file), data);
+  }
+}
+
 export async function writeImages(image: Tensor, ctx: ExecContext, root: string, subdir: string, prefix: string, embedWorkflow: boolean): Promise<OutputImage[]> {
   const { batch, height, width } = imageSize(image);
   const dir = join(root, subdir);
-  mkdirSync(dir, { recursive: true });
   const safePrefix = prefix.replace(/[^\w.-]+/g, "_").slice(0, 64) || "sluice";
   const stamp = `${Date.now().toString(36)}_${ctx.promptId.slice(0, 8)}_${ctx.nodeId}`;
   const images: OutputImage[] = [];
@@ -101,7 +111,7 @@ export async function writeImages(image: Tensor, ctx: ExecContext, root: string,
     const px = tensorToPixels(image, i);
     const png = encodePng(px.data, width, height, px.channels as 3 | 4, embedWorkflow ? { "sluice.workflow": asciiJson(ctx.workflow) } : {});
     const file = `${safePrefix}_${stamp}_${i}.png`;
-    writeFileSync(join(dir, file), png);
+    writeCreatingDir(dir, file, png);
     images.push({ file: subdir ? `${subdir}/${file}` : file, width, height, ...(image.seeds?.[i] ? { seed: image.seeds[i] } : {}) });
   }
   return images;

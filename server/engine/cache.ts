@@ -26,6 +26,7 @@ export class OutputCache {
   }
 
   set(key: string, outputs: Record<string, unknown>): void {
+    if (this.budgetBytes <= 0) return; // caching off: nothing is weighed or kept
     const bytes = estimateBytes(outputs);
     this.delete(key);
     if (bytes > this.budgetBytes) return; // larger than the whole budget: never cached
