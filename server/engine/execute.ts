@@ -77,16 +77,32 @@ export async function executeWorkflow(opts: ExecuteOptions): Promise<ExecutionRe
   const keys = new Map<string, string>();
   const signal = opts.signal ?? new AbortController().signal;
 
+  const literalsOf = new Map<string, Record<string, unknown>>();
+  const sign = (id: string, def: NodeDef): void => {
+    const node = byId.get(id)!;
+    const literals = literalInputs(def, node);
+    const fingerprint = def.volatile ? `${Date.now()}:${Math.random()}` : (def.fingerprint?.(literals, opts.services) ?? "");
+    literalsOf.set(id, literals);
+    keys.set(id, nodeSignature(node, literals, keys, fingerprint));
+  };
+  // A key depends only on the workflow until a node reads outside state (its fingerprint, read
+  // when it runs: a prompt may wait at a gate first). Keys up to there are computed in one pass
+  // before the first node runs; between model runs the same work would meet cold caches.
+  for (const id of order) {
+    const def = registry.get(byId.get(id)!.type);
+    if (!def || def.fingerprint) break;
+    sign(id, def);
+  }
+
   for (const id of order) {
     if (signal.aborted) throw new ExecutionCancelled(id, result);
     const node = byId.get(id)!;
     const def = registry.get(node.type);
     if (!def) throw new ExecutionFailed({ node: id, type: node.type, message: `unknown node type "${node.type}"` }, result);
 
-    const literals = literalInputs(def, node);
-    const fingerprint = def.volatile ? `${Date.now()}:${Math.random()}` : (def.fingerprint?.(literals, opts.services) ?? "");
-    const key = nodeSignature(node, literals, keys, fingerprint);
-    keys.set(id, key);
+    if (!keys.has(id)) sign(id, def);
+    const literals = literalsOf.get(id)!;
+    const key = keys.get(id)!;
     result.keys[id] = key;
 
     const hit = cache.get(key);

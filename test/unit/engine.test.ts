@@ -145,6 +145,29 @@ describe("validation", () => {
 });
 
 describe("execution", () => {
+  it("reads a node's outside state when the node runs, not when the prompt starts", async () => {
+    const { registry } = setup();
+    let outside = "before";
+    registry.set("Changer", {
+      type: "Changer", displayName: "Changer", category: "toy", description: "changes outside state while it runs",
+      inputs: [], outputs: [{ name: "value", type: "FLOAT" }],
+      execute() { outside = "after"; return { value: 1 }; },
+    });
+    registry.set("Reader", {
+      type: "Reader", displayName: "Reader", category: "toy", description: "reads outside state",
+      inputs: [{ name: "a", type: "FLOAT" }], outputs: [{ name: "value", type: "STRING" }],
+      fingerprint: () => outside,
+      execute() { return { value: outside }; },
+    });
+    const w = wf([{ id: "1", type: "Changer" }, { id: "2", type: "Reader", inputs: { a: L("1", "value") } }, { id: "3", type: "Show", inputs: { value: L("2", "value") } }]);
+    const cache = new OutputCache(1e6);
+    const first = await executeWorkflow({ promptId: "p", workflow: w, registry, cache, services });
+    // Run again, the state still as the first run's Reader saw it: the same key, so a cache hit.
+    const again = await executeWorkflow({ promptId: "p", workflow: w, registry, cache, services });
+    assert.equal(again.keys["2"], first.keys["2"]);
+    assert.ok(again.cached.includes("2"));
+  });
+
   const chain = (value: number, b = 0) => wf([
     { id: "1", type: "Number", inputs: { value } },
     { id: "2", type: "Add", inputs: { a: L("1", "value"), b } },
