@@ -62,22 +62,26 @@ export class Dispatcher {
 
   /** Starts the next prompt when the worker is free. Called after every change to the queue. */
   tick(): void {
-    this.emitStatus();
-    if (this.active || this.closed || this.device === "starting") return;
+    if (this.active || this.closed || this.device === "starting") {
+      this.emitStatus();
+      return;
+    }
+    // The worker gets the prompt first and starts while this thread records it and tells clients.
     const resume = this.resumeQueue.shift();
     if (resume) {
       this.active = resume.promptId;
       this.paused.delete(resume.promptId);
-      this.store.markRunning(resume.promptId);
       this.post({ type: "gate", promptId: resume.promptId, nodeId: resume.nodeId, answer: resume.answer });
+      this.store.markRunning(resume.promptId);
       this.emitStatus();
       return;
     }
     const next = this.store.nextPending();
-    if (!next) return;
-    this.active = next.promptId;
-    this.store.markRunning(next.promptId);
-    this.post({ type: "run", promptId: next.promptId, workflow: next.workflow, outputs: next.requestedOutputs });
+    if (next) {
+      this.active = next.promptId;
+      this.post({ type: "run", promptId: next.promptId, workflow: next.workflow, outputs: next.requestedOutputs });
+      this.store.markRunning(next.promptId);
+    }
     this.emitStatus();
   }
 
@@ -153,8 +157,11 @@ export class Dispatcher {
         for (const step of msg.steps) this.sink.emit("node:progress", { promptId: msg.promptId, nodeId: msg.nodeId, step, total: msg.total });
         break;
       case "preview":
-        void encodePreview(msg.rgb, msg.width, msg.height).then(({ mime, image }) => {
-          this.sink.emit("node:preview", { promptId: msg.promptId, nodeId: msg.nodeId, step: msg.step, total: msg.total, mime, image });
+        // Encoded after the rest of the batch: a result in the same batch is not kept waiting.
+        setImmediate(() => {
+          void encodePreview(msg.rgb, msg.width, msg.height).then(({ mime, image }) => {
+            this.sink.emit("node:preview", { promptId: msg.promptId, nodeId: msg.nodeId, step: msg.step, total: msg.total, mime, image });
+          });
         });
         break;
       case "waiting": {
