@@ -18,7 +18,7 @@ import { DEFAULT_PREVIEW_INTERVAL_MS } from "../server/executor/protocol.ts";
 import { Store } from "../server/store/store.ts";
 import { NoisePrefetcher } from "../server/executor/noise-prefetch.ts";
 import { batchNoise } from "../server/diffusion/index.ts";
-import { modelTimings, resetModelTimings } from "../server/runtime/index.ts";
+import { modelTimings, resetModelTimings, STAGE_FILES } from "../server/runtime/index.ts";
 
 const ROOT = join(import.meta.dirname, "..");
 const args = process.argv.slice(2);
@@ -49,7 +49,7 @@ const withSeed = (wf: Workflow, node: string, seed: number): Workflow => {
   return copy;
 };
 
-interface Measured { wallMs: number; modelMs: number; result: ExecutionResult; stepsC: number; stepsB: number; previews: number }
+interface Measured { wallMs: number; modelMs: number; samplerModelMs: number; result: ExecutionResult; stepsC: number; stepsB: number; previews: number }
 
 /** One run as the worker does it: throttled previews encoded off the sampling path. */
 async function measure(workflow: Workflow, cache: OutputCache, previews: boolean): Promise<Measured> {
@@ -74,8 +74,10 @@ async function measure(workflow: Workflow, cache: OutputCache, previews: boolean
   });
   const wallMs = performance.now() - started;
   await Promise.all(encodes);
-  const modelMs = Object.values(modelTimings()).reduce((sum, t) => sum + t.ms, 0);
-  return { wallMs, modelMs, result, stepsC, stepsB, previews: sent };
+  const timings = modelTimings();
+  const modelMs = Object.values(timings).reduce((sum, t) => sum + t.ms, 0);
+  const samplerModelMs = [STAGE_FILES.stageC, STAGE_FILES.stageB].reduce((sum, file) => sum + (timings[file]?.ms ?? 0), 0);
+  return { wallMs, modelMs, samplerModelMs, result, stepsC, stepsB, previews: sent };
 }
 
 interface ThroughExecutor { wallMs: number; nodeMs: number; modelMs: number }
@@ -184,8 +186,8 @@ table(`text-to-image on pack "${packName}" (median of ${runs} runs after ${warmu
 ]);
 table("per sampler step", [
   ["wall per step", fmt(samplerMs / steps)],
-  ["inside ONNX Runtime per step (all models / steps)", fmt(F.modelMs / steps)],
-  ["everything else per step", fmt((samplerMs - F.modelMs) / steps)],
+  ["inside ONNX Runtime per step (Stage C and B models)", fmt(F.samplerModelMs / steps)],
+  ["everything else per step (the samplers' own work, previews, set-up)", fmt((samplerMs - F.samplerModelMs) / steps)],
 ]);
 table("executor", [
   ["executor overhead (wall − ONNX time) / wall, through the server's executor", pct(overhead)],
