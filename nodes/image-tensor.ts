@@ -13,11 +13,14 @@ export function tensorToPixels(image: Tensor, index = 0): { data: Uint8Array; wi
   const { channels, height, width } = imageSize(image);
   const plane = width * height;
   const base = index * channels * plane;
+  const src = image.data;
   const data = new Uint8Array(plane * channels);
   for (let c = 0; c < channels; c++) {
-    for (let p = 0; p < plane; p++) {
-      const v = image.data[base + c * plane + p];
-      data[p * channels + c] = Math.round(Math.min(1, Math.max(0, v)) * 255);
+    const from = base + c * plane;
+    for (let p = 0, o = c; p < plane; p++, o += channels) {
+      const v = src[from + p];
+      // Clamped to [0, 1] and rounded; NaN gives 0 (Math.round(NaN) stored in a Uint8Array).
+      data[o] = v <= 0 ? 0 : v >= 1 ? 255 : Math.round(v * 255);
     }
   }
   return { data, width, height, channels };
