@@ -89,7 +89,6 @@ export const LoadImage: NodeDef = {
   },
 };
 
-/** Encodes every batch item as PNG (with the workflow embedded) into `dir`; names are relative to `root`. */
 /** Writes a file, creating its folder only when the write finds it missing (saves run often). */
 function writeCreatingDir(dir: string, file: string, data: Uint8Array): void {
   try {
@@ -101,6 +100,7 @@ function writeCreatingDir(dir: string, file: string, data: Uint8Array): void {
   }
 }
 
+/** Encodes every batch item as PNG (with the workflow embedded) into `dir`; names are relative to `root`. */
 export async function writeImages(image: Tensor, ctx: ExecContext, root: string, subdir: string, prefix: string, embedWorkflow: boolean): Promise<OutputImage[]> {
   const { batch, height, width } = imageSize(image);
   const dir = join(root, subdir);

@@ -187,9 +187,9 @@ export function fillBatchNoise(out: Float32Array, seed: Seed | readonly Seed[], 
  * Where a sampler gets its per-step noise. `draw` must return exactly batchNoise(seed, length,
  * stream); the values need only stay valid until the source's next `prefetch` (a source may reuse
  * their memory: a sampler uses a step's noise within that step). A source that computes noise on
- * another thread can be told ahead: `prefetch` announces
- * draws the sampler will make, `wake` starts the work announced so far (one wake for many draws),
- * and `forget` drops what was announced and not drawn (the sampler stopped early).
+ * another thread can be told ahead: `prefetch` announces draws the sampler will make, `wake`
+ * starts the work announced so far (one wake for many draws), and `forget` drops what was
+ * announced and not drawn (the sampler stopped early).
  */
 export interface NoiseSource {
   draw(seed: Seed | readonly Seed[], length: number, stream: number): Float32Array;

@@ -1,9 +1,9 @@
 // What a host (the worker thread, or the CLI running in-process) provides to nodes: the
 // registry, folders, the cascade runtime and the packs it found.
+import { availableParallelism } from "node:os";
 import type { GateAnswer, GatePreview, NodeDef, NodeServices } from "../../nodes/schema.ts";
 import { ALL_NODES, createRegistry, loadNodeModules } from "../../nodes/index.ts";
 import { CascadeRuntime } from "../runtime/index.ts";
-import { availableParallelism } from "node:os";
 import { NoisePrefetcher } from "./noise-prefetch.ts";
 
 export interface NodeHostOptions {

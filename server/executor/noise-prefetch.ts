@@ -78,7 +78,7 @@ export class NoisePrefetcher implements NoiseSource {
   private job = 0;
   /** Jobs announced and not yet drawn, by key. */
   private announced = new Map<string, Place>();
-  /** The same jobs in the order announced: their values lie from the first one's offset to `end`, wrapping at MAX_VALUES. */
+  /** The same jobs in the order announced: their values lie from the first one's offset to `end`, wrapping at `capacity`. */
   private live: Place[] = [];
   /** Where the next job's values go in the data buffer. */
   private end = 0;

@@ -163,10 +163,10 @@ function wrapFeeds(model: LoadedModel, feeds: Record<string, Feed>, fetch: reado
 }
 
 /** One session run, timed into the model's account, errors translated. */
-async function timedSessionRun(model: LoadedModel, ortFeeds: Record<string, ort.Tensor>, fetches: string[] | Record<string, ort.Tensor>): Promise<ort.InferenceSession.ReturnType> {
+async function timedSessionRun(model: LoadedModel, ortFeeds: Record<string, ort.Tensor>, fetches: ort.InferenceSession.FetchesType): Promise<ort.InferenceSession.ReturnType> {
   try {
     const started = performance.now();
-    const result = await model.session.run(ortFeeds, fetches as ort.InferenceSession.FetchesType);
+    const result = await model.session.run(ortFeeds, fetches);
     const ms = performance.now() - started;
     const entry = timeInside.get(model.label);
     if (entry) {
@@ -184,7 +184,7 @@ async function timedSessionRun(model: LoadedModel, ortFeeds: Record<string, ort.
 
 /** One run of wrapped feeds, timed into the model's account, errors translated, outputs as float32. */
 async function timedRun(model: LoadedModel, ortFeeds: Record<string, ort.Tensor>, fetch: readonly string[]): Promise<Record<string, FloatTensor>> {
-  const result = await timedSessionRun(model, ortFeeds, [...fetch]);
+  const result = await timedSessionRun(model, ortFeeds, fetch);
   const out: Record<string, FloatTensor> = {};
   for (const name of fetch) {
     const t = result[name];

@@ -23,7 +23,7 @@ describe("noise drawn on a helper thread", () => {
     assert.equal(prefetcher.counts.inline, before + 1);
   });
 
-  it("serves a draw announced before the previous one was taken, as a sampler announces one step ahead", () => {
+  it("serves draws announced before the earlier ones were taken, as a sampler announcing ahead does", () => {
     const before = prefetcher.counts.prefetched;
     prefetcher.prefetch(5, 300, 1);
     prefetcher.prefetch(5, 300, 2);
