@@ -275,18 +275,25 @@ function checkFinite(arr: Float32Array, what: string, index: number): void {
  * prediction (cfgCombine's values, bit for bit), computed into `eps` in the same pass.
  */
 function predictX0(x: Float32Array, eps: Float32Array, a: number, b: number, index: number, uncond?: Float32Array, cond?: Float32Array, w = 1): Float32Array {
-  const x0 = new Float32Array(x.length);
+  const n = x.length;
+  const x0 = new Float32Array(n);
   let sum = 0;
+  // Stored values are kept in locals, rounded as the store rounds them (Math.fround): reading them
+  // back from the arrays would wait on each store, and this pass is most of a step's own work.
   if (uncond && cond) {
-    for (let k = 0; k < x.length; k++) {
-      eps[k] = uncond[k] + w * (cond[k] - uncond[k]);
-      x0[k] = (x[k] - b * eps[k]) / a;
-      sum += x0[k];
+    for (let k = 0; k < n; k++) {
+      const u = uncond[k];
+      const e = Math.fround(u + w * (cond[k] - u));
+      eps[k] = e;
+      const v = Math.fround((x[k] - b * e) / a);
+      x0[k] = v;
+      sum += v;
     }
   } else {
-    for (let k = 0; k < x.length; k++) {
-      x0[k] = (x[k] - b * eps[k]) / a;
-      sum += x0[k];
+    for (let k = 0; k < n; k++) {
+      const v = Math.fround((x[k] - b * eps[k]) / a);
+      x0[k] = v;
+      sum += v;
     }
   }
   // A NaN or ±∞ among the stored values makes the float64 sum non-finite; finite float32 values

@@ -62,23 +62,35 @@ const MAX_VALUES = 16 * 1024 * 1024;
 const WAIT_MS = 5000;
 
 const TWO_POW_32 = 4294967296;
-const keyOf = (seed: Seed | readonly Seed[], length: number, stream: number) =>
-  `${Array.isArray(seed) ? seed.map(String).join(",") : String(seed)}|${length}|${stream}`;
 
-/** A job announced and not yet drawn: its number and where its values go. */
+/** Whether two seeds (or lists of seeds) are the same seeds: 5, 5n and "5" are. */
+function sameSeed(a: Seed | readonly Seed[], b: Seed | readonly Seed[]): boolean {
+  if (a === b) return true;
+  if (Array.isArray(a) || Array.isArray(b)) {
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+    return a.every((s: Seed, j) => sameSeed(s, b[j] as Seed));
+  }
+  return String(a) === String(b);
+}
+
+/** A job announced and not yet drawn: what it draws, its number and where its values go. */
 interface Place {
+  seed: Seed | readonly Seed[];
+  stream: number;
+  length: number;
   job: number;
   offset: number;
-  length: number;
 }
 
 export class NoisePrefetcher implements NoiseSource {
   private readonly control: Int32Array;
   private readonly data: SharedArrayBuffer;
   private job = 0;
-  /** Jobs announced and not yet drawn, by key. */
-  private announced = new Map<string, Place>();
-  /** The same jobs in the order announced: their values lie from the first one's offset to `end`, wrapping at `capacity`. */
+  /**
+   * Jobs announced and not yet drawn, in the order announced: their values lie from the first
+   * one's offset to `end`, wrapping at `capacity`. A sampler draws in that order, so a draw finds
+   * its job first in the list (compared field by field: a key string costs more than the search).
+   */
   private live: Place[] = [];
   /** Where the next job's values go in the data buffer. */
   private end = 0;
@@ -114,8 +126,7 @@ export class NoisePrefetcher implements NoiseSource {
   prefetch(seed: Seed | readonly Seed[], length: number, stream: number): void {
     const seeds = Array.isArray(seed) ? (seed as readonly Seed[]) : [seed as Seed];
     if (this.stopped || length <= 0 || seeds.length > MAX_SEEDS || !Number.isSafeInteger(stream) || stream < 0) return;
-    const key = keyOf(seed, length, stream);
-    if (this.announced.has(key)) return;
+    if (this.find(seed, length, stream) >= 0) return;
     const c = this.control;
     const job = (this.job + 1) | 0;
     // The descriptor's previous job must be finished and taken (or forgotten).
@@ -140,11 +151,9 @@ export class NoisePrefetcher implements NoiseSource {
       c[d + JOB.SEED_WORDS + 2 * j] = w.lo;
       c[d + JOB.SEED_WORDS + 2 * j + 1] = w.hi;
     });
-    const place = { job, offset, length };
     this.end = offset + length;
     this.job = job;
-    this.announced.set(key, place);
-    this.live.push(place);
+    this.live.push({ seed, stream, length, job, offset });
     // The store publishes the words above to the helper (Atomics are sequentially consistent).
     Atomics.store(c, CONTROL.JOB, job);
     this.unannounced = true;
@@ -172,14 +181,23 @@ export class NoisePrefetcher implements NoiseSource {
     Atomics.notify(this.control, CONTROL.JOB);
   }
 
+  /** Where the job drawing these values is in `live`, or −1. */
+  private find(seed: Seed | readonly Seed[], length: number, stream: number): number {
+    const live = this.live;
+    for (let i = 0; i < live.length; i++) {
+      const p = live[i];
+      if (p.stream === stream && p.length === length && sameSeed(p.seed, seed)) return i;
+    }
+    return -1;
+  }
+
   draw(seed: Seed | readonly Seed[], length: number, stream: number): Float32Array {
-    const key = keyOf(seed, length, stream);
-    const place = this.announced.get(key);
-    if (place === undefined) return this.inline(seed, length, stream);
+    const at = this.find(seed, length, stream);
+    if (at < 0) return this.inline(seed, length, stream);
     this.wake();
-    this.announced.delete(key);
-    this.live.splice(this.live.indexOf(place), 1);
-    const { job, offset } = place;
+    const { job, offset } = this.live[at];
+    if (at === 0) this.live.shift();
+    else this.live.splice(at, 1);
     const c = this.control;
     if (!reached(Atomics.load(c, CONTROL.DONE), job)) {
       // Normally finished long ago; this thread is a worker, so it may block while the helper ends.
@@ -198,7 +216,6 @@ export class NoisePrefetcher implements NoiseSource {
 
   /** Drops jobs announced and not drawn (a sampler that stopped early); the helper may still finish them. */
   forget(): void {
-    this.announced.clear();
     this.live = [];
   }
 

@@ -17,9 +17,9 @@ export const CLIP_SPLIT_PATTERN = String.raw`<\|startoftext\|>|<\|endoftext\|>|'
 
 export interface TokenChunk {
   /** maxLength ids: BOS, up to maxLength-2 tokens, EOS, then EOS padding. */
-  ids: number[];
+  readonly ids: readonly number[];
   /** 1 on BOS, tokens and EOS; 0 on padding. */
-  mask: number[];
+  readonly mask: readonly number[];
 }
 
 export interface ClipTokenizer {
@@ -34,9 +34,12 @@ export interface ClipTokenizer {
   tokenize(text: string): string[];
   /** Token ids of a text, without BOS/EOS. */
   tokenIds(text: string): number[];
-  /** The text as one or more chunks of maxLength (at least one, even for ""). */
-  encode(text: string): TokenChunk[];
+  /** The text as one or more chunks of maxLength (at least one, even for ""); shared and frozen: do not mutate. */
+  encode(text: string): readonly TokenChunk[];
 }
+
+/** Texts whose chunks a tokenizer remembers: a server sees the same prompts again and again (new seeds, the empty negative). */
+const REMEMBERED_TEXTS = 256;
 
 export interface TokenizerOptions {
   /** Sequence length of one chunk including BOS and EOS (default 77). */
@@ -150,6 +153,8 @@ export function loadClipTokenizer(dir: string, options: TokenizerOptions = {}, l
   }
   const clean = (text: string) => text.replace(/\s+/g, " ").trim();
   const perChunk = maxLength - 2;
+  // Oldest first (a Map keeps insertion order), so the first key is the one to forget.
+  const remembered = new Map<string, readonly TokenChunk[]>();
   const tokenIds = (text: string): number[] => {
     const t = clean(text);
     if (!t) return [];
@@ -164,6 +169,8 @@ export function loadClipTokenizer(dir: string, options: TokenizerOptions = {}, l
     },
     tokenIds,
     encode(text) {
+      const known = remembered.get(text);
+      if (known) return known;
       const ids = tokenIds(text);
       const chunks: TokenChunk[] = [];
       for (let start = 0; start === 0 || start < ids.length; start += perChunk) {
@@ -174,8 +181,10 @@ export function loadClipTokenizer(dir: string, options: TokenizerOptions = {}, l
           chunkIds.push(padId);
           mask.push(0);
         }
-        chunks.push({ ids: chunkIds, mask });
+        chunks.push(Object.freeze({ ids: Object.freeze(chunkIds), mask: Object.freeze(mask) }));
       }
+      if (remembered.size >= REMEMBERED_TEXTS) remembered.delete(remembered.keys().next().value!);
+      remembered.set(text, Object.freeze(chunks));
       return chunks;
     },
   };

@@ -66,6 +66,20 @@ test("tokenizer cuts long prompts into chunks of 75 tokens with their own BOS an
   assert.equal(tok.encode(Array(76).fill("cat").join(" ")).length, 2);
 });
 
+test("tokenizer remembers a text's chunks: the same frozen chunks come back, and other texts still encode", () => {
+  const tok = loadClipTokenizer(DIR);
+  const first = tok.encode("a red cat");
+  assert.equal(tok.encode("a red cat"), first);
+  assert.ok(Object.isFrozen(first) && Object.isFrozen(first[0].ids) && Object.isFrozen(first[0].mask));
+  assert.throws(() => (first[0].ids as number[]).push(1), TypeError);
+  assert.deepEqual(tok.encode("a blue dog")[0].ids.slice(0, 5), [tok.bosId, id("a</w>"), id("blue</w>"), id("dog</w>"), tok.eosId]);
+  // More texts than it remembers: the oldest is encoded again, to the same ids.
+  for (let i = 0; i < 300; i++) tok.encode(`cat ${i}`);
+  const again = tok.encode("a red cat");
+  assert.notEqual(again, first);
+  assert.deepEqual(again, first);
+});
+
 test("tokenizer built from tokenizer.json gives the same ids as from vocab.json + merges.txt", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sluice-tok-"));
   const merges = fs.readFileSync(path.join(DIR, "merges.txt"), "utf8").split("\n").filter((l) => l && !l.startsWith("#"));
