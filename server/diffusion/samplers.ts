@@ -332,6 +332,22 @@ class SamplerStep implements StepContext {
   }
 }
 
+/** Grids seen lately: a server samples the same few (steps, denoise, shift) again and again. */
+const knownGrids = new Map<string, readonly SchedulePoint[]>();
+const KNOWN_GRIDS = 32;
+
+/** The schedule at each time of the N-step grid from t = denoise (shared and frozen). */
+function gridPoints(N: number, denoise: number, shift: number): readonly SchedulePoint[] {
+  const key = `${N}|${denoise}|${shift}`;
+  let points = knownGrids.get(key);
+  if (!points) {
+    points = Object.freeze(timeGrid(N, denoise).map((t) => Object.freeze(schedulePoint(t, shift))));
+    if (knownGrids.size >= KNOWN_GRIDS) knownGrids.delete(knownGrids.keys().next().value!);
+    knownGrids.set(key, points);
+  }
+  return points;
+}
+
 export async function sample(opts: SampleOptions): Promise<SampleResult> {
   const impl: SamplerImpl = typeof opts.sampler === "string" ? SAMPLERS[opts.sampler] : opts.sampler;
   if (!impl) throw new RangeError(`unknown sampler ${JSON.stringify(opts.sampler)}; known: ${SAMPLER_NAMES.join(", ")}`);
@@ -359,8 +375,7 @@ export async function sample(opts: SampleOptions): Promise<SampleResult> {
 
   if (denoise === 0) return { samples: Float32Array.from(opts.x), noisyAt: 0, stepsRun: 0 };
 
-  const grid = timeGrid(N, denoise);
-  const points = grid.map((t) => schedulePoint(t, opts.shift));
+  const points = gridPoints(N, denoise, opts.shift);
 
   let x: Float32Array;
   if (addNoise) {

@@ -79,7 +79,7 @@ export class Dispatcher {
     const next = this.store.nextPending();
     if (next) {
       this.active = next.promptId;
-      this.post({ type: "run", promptId: next.promptId, workflow: next.workflow, outputs: next.requestedOutputs });
+      this.post({ type: "run", promptId: next.promptId, workflowJson: next.workflowJson, outputs: next.requestedOutputs });
       this.store.markRunning(next.promptId);
     }
     this.emitStatus();

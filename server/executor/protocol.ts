@@ -21,7 +21,8 @@ export interface WorkerOptions {
 }
 
 export type ToWorker =
-  | { type: "run"; promptId: string; workflow: Workflow; outputs?: string[] }
+  /** The workflow as the store keeps it (JSON): posting the text costs less than cloning the object. */
+  | { type: "run"; promptId: string; workflowJson: string; outputs?: string[] }
   | { type: "cancel"; promptId: string }
   | { type: "finish"; promptId: string; nodeId: string }
   | { type: "gate"; promptId: string; nodeId: string; answer: GateAnswer }

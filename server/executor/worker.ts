@@ -103,9 +103,9 @@ async function run(promptId: string, msg: Extract<ToWorker, { type: "run" }>): P
     },
   });
 
-  // Components are expanded here, so the stored prompt keeps the workflow as the person built it.
-  let workflow = expandComponents(msg.workflow);
   try {
+    // Components are expanded here, so the stored prompt keeps the workflow as the person built it.
+    let workflow = expandComponents(JSON.parse(msg.workflowJson) as Workflow);
     let result: ExecutionResult | undefined;
     // A gate answered with "reroll" moves the seeds upstream of it and runs again; the cache
     // makes everything that did not change free.

@@ -154,12 +154,12 @@ export class Store {
     return id;
   }
 
-  /** The oldest pending prompt, if any: what the executor needs to run it. */
-  nextPending(): Pick<PromptRecord, "promptId" | "workflow" | "requestedOutputs"> | undefined {
+  /** The oldest pending prompt, if any: what the executor needs to run it (the workflow as stored, JSON). */
+  nextPending(): (Pick<PromptRecord, "promptId" | "requestedOutputs"> & { workflowJson: string }) | undefined {
     const row = this.sql("SELECT id, workflow, requested_outputs FROM prompts WHERE status = 'pending' ORDER BY seq LIMIT 1").get() as
       Pick<PromptRow, "id" | "workflow" | "requested_outputs"> | undefined;
     if (!row) return undefined;
-    return { promptId: row.id, workflow: JSON.parse(row.workflow), ...(row.requested_outputs ? { requestedOutputs: JSON.parse(row.requested_outputs) } : {}) };
+    return { promptId: row.id, workflowJson: row.workflow, ...(row.requested_outputs ? { requestedOutputs: JSON.parse(row.requested_outputs) } : {}) };
   }
 
   get(id: string): PromptRecord | undefined {
