@@ -74,47 +74,6 @@ function unfilteredRows(px: Uint8Array, width: number, height: number, channels:
  */
 const STORED_MAX_PIXELS = 128 * 128;
 
-/** Adler-32 of the data (RFC 1950), the checksum that ends a zlib stream. */
-function adler32(data: Uint8Array): number {
-  let a = 1, b = 0;
-  for (let i = 0; i < data.length; ) {
-    // Reduced every 5552 bytes (zlib's NMAX), so both sums stay below 2^32 and V8 keeps them integers.
-    const end = Math.min(i + 5552, data.length);
-    for (; i < end; i++) {
-      a += data[i];
-      b += a;
-    }
-    a %= 65521;
-    b %= 65521;
-  }
-  return ((b << 16) | a) >>> 0;
-}
-
-/** A zlib stream (RFC 1950) holding the data in stored deflate blocks (RFC 1951 §3.2.4). */
-export function zlibStored(data: Uint8Array): Uint8Array {
-  const blocks = Math.max(1, Math.ceil(data.length / 65535));
-  const out = new Uint8Array(2 + blocks * 5 + data.length + 4);
-  out[0] = 0x78; // deflate, 32 KB window
-  out[1] = 0x01; // no dictionary, fastest; (0x78 << 8 | 0x01) is a multiple of 31
-  let o = 2;
-  for (let i = 0; i < blocks; i++) {
-    const start = i * 65535, len = Math.min(65535, data.length - start);
-    out[o] = i === blocks - 1 ? 1 : 0; // BFINAL, BTYPE 00
-    out[o + 1] = len & 0xff;
-    out[o + 2] = len >>> 8;
-    out[o + 3] = ~len & 0xff;
-    out[o + 4] = (~len >>> 8) & 0xff;
-    out.set(data.subarray(start, start + len), o + 5);
-    o += 5 + len;
-  }
-  const check = adler32(data);
-  out[o] = check >>> 24;
-  out[o + 1] = (check >>> 16) & 0xff;
-  out[o + 2] = (check >>> 8) & 0xff;
-  out[o + 3] = check & 0xff;
-  return out;
-}
-
 /**
  * Images up to this many pixels are written unfiltered: the encoder runs once per image, mostly
  * before the JIT has compiled the filter loop, where filtering a 64² image costs a millisecond or
@@ -122,11 +81,66 @@ export function zlibStored(data: Uint8Array): Uint8Array {
  */
 const UNFILTERED_MAX_PIXELS = 256 * 256;
 
-/** The IDAT payload: rows with their filter bytes, zlib-wrapped (stored, or deflated by zlib). */
-function imageData(pixels: Uint8Array, width: number, height: number, channels: number): Uint8Array {
-  const pixelCount = width * height;
-  const rows = (pixelCount <= UNFILTERED_MAX_PIXELS ? unfilteredRows : filterRows)(pixels, width, height, channels);
-  return pixelCount <= STORED_MAX_PIXELS ? zlibStored(rows) : deflateSync(rows);
+/** The IDAT payload of a larger image: rows with their filter bytes, deflated by zlib. */
+function deflatedImageData(pixels: Uint8Array, width: number, height: number, channels: number): Uint8Array {
+  const rows = (width * height <= UNFILTERED_MAX_PIXELS ? unfilteredRows : filterRows)(pixels, width, height, channels);
+  return deflateSync(rows);
+}
+
+/**
+ * The IDAT chunk of a small image, written in one pass: unfiltered rows in stored blocks, straight
+ * from the pixels into the chunk (the same bytes as chunk("IDAT", zlibStored(unfilteredRows(…))),
+ * without three intermediate copies).
+ */
+function storedImageChunk(pixels: Uint8Array, width: number, height: number, channels: number): Buffer {
+  const stride = width * channels;
+  const size = height * (stride + 1);
+  const blocks = Math.max(1, Math.ceil(size / 65535));
+  const payload = 2 + blocks * 5 + size + 4;
+  const out = Buffer.alloc(12 + payload);
+  out.writeUInt32BE(payload, 0);
+  out.write("IDAT", 4, "ascii");
+  out[8] = 0x78;
+  out[9] = 0x01;
+  // Row bytes (filter byte 0, then the row's pixels) are laid out block by block; a row may span two blocks.
+  let o = 10, written = 0, y = 0, inRow = -1;
+  let a = 1, b = 0;
+  for (let block = 0; block < blocks; block++) {
+    const len = Math.min(65535, size - written);
+    out[o] = block === blocks - 1 ? 1 : 0;
+    out[o + 1] = len & 0xff;
+    out[o + 2] = len >>> 8;
+    out[o + 3] = ~len & 0xff;
+    out[o + 4] = (~len >>> 8) & 0xff;
+    o += 5;
+    for (let left = len; left > 0; ) {
+      if (inRow < 0) {
+        out[o++] = 0;
+        b = (b + a) % 65521; // the filter byte adds 0 to a
+        inRow = 0;
+        left--;
+        continue;
+      }
+      const take = Math.min(left, stride - inRow);
+      const from = y * stride + inRow;
+      out.set(pixels.subarray(from, from + take), o);
+      for (let i = 0; i < take; i++) {
+        a += pixels[from + i];
+        b += a;
+        if ((i & 2047) === 2047) { a %= 65521; b %= 65521; } // keeps both sums below 2^31
+      }
+      a %= 65521;
+      b %= 65521;
+      o += take;
+      left -= take;
+      inRow += take;
+      if (inRow === stride) { inRow = -1; y++; }
+    }
+    written += len;
+  }
+  out.writeUInt32BE(((b << 16) | a) >>> 0, o);
+  out.writeUInt32BE(crc32(out.subarray(4, 8 + payload)), 8 + payload);
+  return out;
 }
 
 /** Encodes 8-bit pixels (HWC, RGB or RGBA) as a PNG, with optional tEXt entries. */
@@ -143,7 +157,7 @@ export function encodePng(pixels: Uint8Array, width: number, height: number, cha
     SIGNATURE,
     chunk("IHDR", ihdr),
     ...textChunks(text),
-    chunk("IDAT", imageData(pixels, width, height, channels)),
+    width * height <= STORED_MAX_PIXELS ? storedImageChunk(pixels, width, height, channels) : chunk("IDAT", deflatedImageData(pixels, width, height, channels)),
     chunk("IEND", new Uint8Array(0)),
   ]);
 }
