@@ -131,6 +131,7 @@ export interface PreviewFrame {
   height: number;
   step?: number;
   total?: number;
+  /** The picture; call it during the preview callback (a sampler's later steps reuse the frame's data). */
   rgb(): Uint8Array<ArrayBuffer>;
 }
 

@@ -37,6 +37,8 @@ export interface StepContext {
   prev?: { x0: Float32Array; point: SchedulePoint };
   /** fresh N(0, I) noise of this step's own sub-stream (drawn on first call, then cached) */
   noise(): Float32Array;
+  /** where the update may write x_{i+1} (none of the arrays above; reused by later steps) */
+  out: Float32Array;
 }
 
 /** A sampler: the update x_i → x_{i+1}. Built-ins are in SAMPLERS; tests may pass their own. */
@@ -46,6 +48,7 @@ export interface SamplerImpl {
   deterministic: boolean;
   /** true when the update uses the previous step's x0 (`prev`) */
   multistep?: boolean;
+  /** x_{i+1}: `ctx.out` filled in, or an array of its own */
   step(ctx: StepContext): Float32Array;
 }
 
@@ -53,12 +56,11 @@ function ddimFamily(name: string, eta: number): SamplerImpl {
   return {
     name,
     deterministic: eta === 0,
-    step({ x0, eps, cur, next, noise }) {
+    step({ x0, eps, cur, next, noise, out }) {
       const { a, b } = cur;
       const { a: a2, b: b2 } = next;
       const sig = eta > 0 ? eta * (b2 / b) * Math.sqrt(Math.max(0, 1 - (a * a) / (a2 * a2))) : 0;
       const ce = Math.sqrt(Math.max(0, b2 * b2 - sig * sig));
-      const out = new Float32Array(x0.length);
       if (sig > 0) {
         const z = noise();
         for (let k = 0; k < out.length; k++) out[k] = a2 * x0[k] + ce * eps[k] + sig * z[k];
@@ -73,10 +75,9 @@ function ddimFamily(name: string, eta: number): SamplerImpl {
 const euler: SamplerImpl = {
   name: "euler",
   deterministic: true,
-  step({ x, x0, cur, next }) {
+  step({ x, x0, cur, next, out }) {
     const { a, sigma: s } = cur;
     const { a: a2, sigma: s2 } = next;
-    const out = new Float32Array(x.length);
     for (let k = 0; k < out.length; k++) {
       const xs = x[k] / a;
       const d = (xs - x0[k]) / s;
@@ -89,13 +90,12 @@ const euler: SamplerImpl = {
 const eulerAncestral: SamplerImpl = {
   name: "euler_ancestral",
   deterministic: false,
-  step({ x, x0, cur, next, noise }) {
+  step({ x, x0, cur, next, noise, out }) {
     const { a, sigma: s } = cur;
     const { a: a2, sigma: s2 } = next;
     const up = Math.min(s2, Math.sqrt(Math.max(0, (s2 * s2 * (s * s - s2 * s2)) / (s * s))));
     const down = Math.sqrt(Math.max(0, s2 * s2 - up * up));
     const z = up > 0 ? noise() : undefined;
-    const out = new Float32Array(x.length);
     for (let k = 0; k < out.length; k++) {
       const xs = x[k] / a;
       const d = (xs - x0[k]) / s;
@@ -109,7 +109,7 @@ const dpmpp2m: SamplerImpl = {
   name: "dpmpp_2m",
   deterministic: true,
   multistep: true,
-  step({ x, x0, cur, next, prev }) {
+  step({ x, x0, cur, next, prev, out }) {
     const { a, sigma: s } = cur;
     const { a: a2, sigma: s2 } = next;
     const ratio = s2 / s; // e^{-h}
@@ -124,7 +124,6 @@ const dpmpp2m: SamplerImpl = {
       }
     }
     const px = prev?.x0;
-    const out = new Float32Array(x.length);
     for (let k = 0; k < out.length; k++) {
       const xs = x[k] / a;
       const D = c1 !== 0 ? c0 * x0[k] + c1 * px![k] : x0[k];
@@ -137,10 +136,9 @@ const dpmpp2m: SamplerImpl = {
 const lcm: SamplerImpl = {
   name: "lcm",
   deterministic: false,
-  step({ x0, next, noise }) {
+  step({ x0, next, noise, out }) {
     const { a: a2, b: b2 } = next;
     const z = noise();
-    const out = new Float32Array(x0.length);
     for (let k = 0; k < out.length; k++) out[k] = a2 * x0[k] + b2 * z[k];
     return out;
   },
@@ -180,6 +178,7 @@ export type Predict = (
   ctx: PredictContext,
 ) => Promise<{ cond: Float32Array; uncond?: Float32Array }>;
 
+/** A step, as `onStep` sees it: `x` and `x0` are valid during the call only (later steps reuse their memory). */
 export interface StepInfo {
   /** 1-based step count within this run's window */
   step: number;
@@ -274,9 +273,8 @@ function checkFinite(arr: Float32Array, what: string, index: number): void {
  * finds it and the error then names the prediction's element. With `uncond`, ε̂ is the guided
  * prediction (cfgCombine's values, bit for bit), computed into `eps` in the same pass.
  */
-function predictX0(x: Float32Array, eps: Float32Array, a: number, b: number, index: number, uncond?: Float32Array, cond?: Float32Array, w = 1): Float32Array {
+function predictX0(x0: Float32Array, x: Float32Array, eps: Float32Array, a: number, b: number, index: number, uncond?: Float32Array, cond?: Float32Array, w = 1): Float32Array {
   const n = x.length;
-  const x0 = new Float32Array(n);
   let sum = 0;
   // Stored values are kept in locals, rounded as the store rounds them (Math.fround): reading them
   // back from the arrays would wait on each store, and this pass is most of a step's own work.
@@ -320,6 +318,7 @@ class SamplerStep implements StepContext {
     readonly cur: SchedulePoint,
     readonly next: SchedulePoint,
     readonly prev: StepContext["prev"],
+    readonly out: Float32Array,
     private readonly source: NoiseSource,
     private readonly seeds: Seed | readonly Seed[],
   ) {
@@ -331,6 +330,9 @@ class SamplerStep implements StepContext {
     return (this.z ??= this.source.draw(this.seeds, this.x.length, stepStream(this.index)));
   }
 }
+
+/** The one of a pair of buffers that is not `current`. */
+const spare = (pair: readonly Float32Array[], current: Float32Array) => (current === pair[0] ? pair[1] : pair[0]);
 
 /** Grids seen lately: a server samples the same few (steps, denoise, shift) again and again. */
 const knownGrids = new Map<string, readonly SchedulePoint[]>();
@@ -399,6 +401,11 @@ export async function sample(opts: SampleOptions): Promise<SampleResult> {
   const updates = (i: number) => i < s1 - 1 || (leftover && s1 < N);
   let x0: Float32Array = x;
   let guided: Float32Array | undefined;
+  // A run's buffers, reused step after step (allocating two arrays a step cost more than the
+  // step's arithmetic): x_{i+1} alternates between two, and so does x0, because a multistep
+  // sampler reads the previous step's x0 while the next one is written.
+  const xs = [new Float32Array(n), new Float32Array(n)];
+  const x0s = [new Float32Array(n), new Float32Array(n)];
   let stepsRun = 0;
   // The steps' noise is announced ahead, NOISE_AHEAD steps at a time, so that a source with a
   // helper thread draws it beside the model runs.
@@ -427,10 +434,10 @@ export async function sample(opts: SampleOptions): Promise<SampleResult> {
         // Guidance without rescale is elementwise: done in the pass that computes x0, into a
         // buffer of this run's (ε̂ lives only for its step).
         eps = (guided ??= new Float32Array(n));
-        x0 = predictX0(x, eps, cur.a, cur.b, i, pred.uncond, pred.cond, opts.cfg);
+        x0 = predictX0(spare(x0s, x0), x, eps, cur.a, cur.b, i, pred.uncond, pred.cond, opts.cfg);
       } else {
         eps = guide(pred.cond, withUncond ? pred.uncond : undefined, opts.cfg, rho);
-        x0 = predictX0(x, eps, cur.a, cur.b, i);
+        x0 = predictX0(spare(x0s, x0), x, eps, cur.a, cur.b, i);
       }
       stepsRun++;
       opts.onStep?.({ step: stepsRun, total, index: i, t: cur.t, x, x0 });
@@ -439,7 +446,7 @@ export async function sample(opts: SampleOptions): Promise<SampleResult> {
       if (opts.finishRequested?.()) return { samples: x0, noisyAt: 0, stepsRun, history };
       if (!updates(i)) return { samples: x0, noisyAt: 0, stepsRun, history };
 
-      x = impl.step(new SamplerStep(i, x, x0, eps, cur, points[i + 1], prev, noise, seeds));
+      x = impl.step(new SamplerStep(i, x, x0, eps, cur, points[i + 1], prev, spare(xs, x), noise, seeds));
       prev = { x0, point: cur };
       if (i === s1 - 1) return { samples: x, noisyAt: points[s1].t, stepsRun, history };
     }

@@ -37,6 +37,20 @@ test("samplers: dpmpp_2m without the carried history restarts first-order at the
   assert.ok(maxd > 0 && maxd < 0.1, `max diff ${maxd}`);
 });
 
+test("samplers: buffers a run reuses step after step never reach the caller: the input, a result and its history keep their values through later runs", async () => {
+  for (const sampler of SAMPLER_NAMES) {
+    const x = new Float32Array(n).fill(0.25);
+    const first = await sample(base(sampler, { x, endStep: 6, returnLeftoverNoise: true }));
+    assert.notEqual(first.samples, first.history!.x0, `${sampler}: the result and its history's x0 are two arrays`);
+    const kept = { samples: bits(first.samples), x0: bits(first.history!.x0) };
+    await sample(base(sampler, { x, seed: 99n }));
+    await sample(base(sampler, { x: first.samples, startStep: 6, addNoise: false, history: first.history }));
+    assert.ok(x.every((v) => v === 0.25), `${sampler}: input untouched`);
+    assert.deepEqual(bits(first.samples), kept.samples, `${sampler}: result kept`);
+    assert.deepEqual(bits(first.history!.x0), kept.x0, `${sampler}: history kept`);
+  }
+});
+
 test("samplers: same seed gives identical samples, a different seed different ones", async () => {
   for (const sampler of SAMPLER_NAMES) {
     const a1 = await sample(base(sampler));
