@@ -4,7 +4,7 @@
 // dispatcher and worker thread, and for the engine run in-process), the cost of previews, and the
 // re-run after changing only Stage B's seed.
 //
-//   npm run bench [-- --pack tiny --models DIR --runs 7 --warmups 3]
+//   npm run bench [-- --pack tiny --models DIR --runs 11 --warmups 3]
 //
 // Prints tables and writes bench/results/latest.json.
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
@@ -28,7 +28,7 @@ const arg = (name: string, fallback: string) => {
 };
 const packName = arg("pack", "tiny");
 const modelsDir = arg("models", join(ROOT, "models"));
-const runs = Number(arg("runs", "7"));
+const runs = Number(arg("runs", "11"));
 // A server runs many prompts: the first few after start-up run cold (sessions' first runs, and
 // JavaScript the JIT has not compiled yet, which costs several milliseconds per prompt here), so
 // each path is measured after this many prompts, in the steady state a server reaches.
