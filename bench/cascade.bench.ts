@@ -117,8 +117,7 @@ async function throughExecutor(workflows: Workflow[]): Promise<ThroughExecutor[]
     nodeMs = 0;
     const finished = new Promise<void>((resolve) => { done = resolve; });
     const started = performance.now();
-    store.enqueue({ workflow });
-    dispatcher.tick();
+    dispatcher.submit({ workflow });
     await finished;
     out.push({ wallMs: endedAt - started, nodeMs, modelMs });
   }

@@ -129,8 +129,7 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
       const first = report.errors[0] ?? Object.entries(report.nodeErrors).map(([id, list]) => `node ${id}: ${list[0].input ? `${list[0].input}: ` : ""}${list[0].message}`)[0];
       throw new HttpError(400, `the workflow has ${count} problem${count === 1 ? "" : "s"}: ${first}`, { nodeErrors: report.nodeErrors, errors: report.errors });
     }
-    const promptId = store.enqueue({ workflow, requestedOutputs: body.data.outputs, clientId: body.data.clientId });
-    dispatcher.tick();
+    const promptId = dispatcher.submit({ workflow, requestedOutputs: body.data.outputs, clientId: body.data.clientId });
     res.json({ promptId });
   });
 

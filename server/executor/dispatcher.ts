@@ -2,12 +2,13 @@
 // them to the worker thread, records results and relays events. A prompt paused at a gate steps
 // aside so the next one can run; when answered it resumes before any new prompt starts.
 import { writeFileSync } from "node:fs";
+import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import sharp from "sharp";
 import type { GateAnswer } from "../../nodes/schema.ts";
 import { encodePng } from "../../nodes/png.ts";
-import type { Store } from "../store/store.ts";
+import type { PromptInput, Store } from "../store/store.ts";
 import type { FromWorker, ToWorker, WorkerOptions } from "./protocol.ts";
 
 export interface EventSink {
@@ -58,6 +59,36 @@ export class Dispatcher {
 
   ready(): Promise<{ device: string; deviceNote: string }> {
     return this.readyPromise;
+  }
+
+  /**
+   * Queues a prompt; returns its id. When the executor is free and no prompt waits, the worker gets
+   * the prompt first and the store records it right after, in the same turn (no request can read
+   * the queue in between): the run starts without waiting for the store's write and read.
+   */
+  submit(input: PromptInput): string {
+    if (!this.free() || this.store.pendingCount() > 0) {
+      const promptId = this.store.enqueue(input);
+      this.tick();
+      return promptId;
+    }
+    const promptId = randomUUID();
+    const workflowJson = JSON.stringify(input.workflow);
+    this.active = promptId;
+    this.post({ type: "run", promptId, workflowJson, outputs: input.requestedOutputs });
+    try {
+      this.store.recordStarted(promptId, input, workflowJson);
+    } catch (err) {
+      // Not recorded, so not run: the worker stops it (its result then finds no record to update).
+      this.post({ type: "cancel", promptId });
+      throw err;
+    }
+    this.emitStatus();
+    return promptId;
+  }
+
+  private free(): boolean {
+    return !this.active && !this.closed && this.device !== "starting" && this.resumeQueue.length === 0;
   }
 
   /** Starts the next prompt when the worker is free. Called after every change to the queue. */

@@ -98,6 +98,14 @@ interface PromptRow {
 
 const now = () => new Date().toISOString();
 
+/** What a client asks to run. */
+export interface PromptInput {
+  workflow: Workflow;
+  requestedOutputs?: string[];
+  clientId?: string;
+  name?: string;
+}
+
 export const RESTART_MESSAGE = "the server stopped while this prompt was running; queue it again";
 export const RESTART_GATE_MESSAGE = "the server restarted while this prompt waited at a gate; its paused state was in memory, so queue it again";
 
@@ -143,15 +151,25 @@ export class Store {
     return rows.map((r) => r.id);
   }
 
-  enqueue(input: { workflow: Workflow; requestedOutputs?: string[]; clientId?: string; name?: string }): string {
+  /** Queues a prompt; returns its id. */
+  enqueue(input: PromptInput): string {
     const id = randomUUID();
-    const seq = (this.sql("SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM prompts").get() as { next: number }).next;
-    this.sql(`INSERT INTO prompts (id, seq, status, name, workflow, requested_outputs, client_id, created_at)
-      VALUES (?, ?, 'pending', ?, ?, ?, ?, ?)`).run(
-      id, seq, input.name ?? input.workflow.name ?? null, JSON.stringify(input.workflow),
-      input.requestedOutputs ? JSON.stringify(input.requestedOutputs) : null, input.clientId ?? null, now(),
-    );
+    this.insertPrompt(id, input, JSON.stringify(input.workflow), "pending");
     return id;
+  }
+
+  /** Records a prompt the executor started before it was queued (the queue was empty; see Dispatcher.submit). */
+  recordStarted(id: string, input: PromptInput, workflowJson: string): void {
+    this.insertPrompt(id, input, workflowJson, "running");
+  }
+
+  private insertPrompt(id: string, input: PromptInput, workflowJson: string, status: "pending" | "running"): void {
+    const at = now();
+    this.sql(`INSERT INTO prompts (id, seq, status, name, workflow, requested_outputs, client_id, created_at, started_at)
+      VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM prompts), ?, ?, ?, ?, ?, ?, ?)`).run(
+      id, status, input.name ?? input.workflow.name ?? null, workflowJson,
+      input.requestedOutputs ? JSON.stringify(input.requestedOutputs) : null, input.clientId ?? null, at, status === "running" ? at : null,
+    );
   }
 
   /** The oldest pending prompt, if any: what the executor needs to run it (the workflow as stored, JSON). */

@@ -117,6 +117,21 @@ describe("server", () => {
     }
   });
 
+  it("records a prompt posted to an idle executor as running at once; one posted behind it waits as pending, and both run in order", async () => {
+    const a = (await s.post("/api/prompt", { workflow: slow(10, 20, "#555555") })).body.promptId;
+    const b = (await s.post("/api/prompt", { workflow: redToSave("#565656") })).body.promptId;
+    const q = await s.get("/api/queue");
+    assert.equal(q.body.running[0]?.promptId, a);
+    assert.deepEqual(q.body.pending.map((p: { promptId: string }) => p.promptId), [b]);
+    const record = await s.get(`/api/history/${a}`);
+    assert.equal(record.body.status, "running");
+    assert.ok(record.body.startedAt, "its start time is recorded");
+    assert.equal((await s.waitSettled(a)).status, "done");
+    assert.equal((await s.waitSettled(b)).status, "done");
+    const history = (await s.get("/api/history")).body as { promptId: string }[];
+    assert.ok(history.findIndex((h) => h.promptId === b) < history.findIndex((h) => h.promptId === a), "newest first: b was queued after a");
+  });
+
   it("cancels the running prompt while the next one waits, then runs the next", async () => {
     const a = (await s.post("/api/prompt", { workflow: slow(200, 20, "#111111") })).body.promptId;
     const b = (await s.post("/api/prompt", { workflow: slow(2, 5, "#222222") })).body.promptId;
