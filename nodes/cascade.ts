@@ -245,11 +245,21 @@ export const CascadeSampler: NodeDef = {
         ? await pack.prepareStageB(sampleShape, stack([negPooled, posPooled]), { data: concat(new Float32Array(effnet.data.length), effnet.data), shape: [2 * B, ...effnet.shape.slice(1)] })
         : await pack.prepareStageB(sampleShape, posPooled, effnet);
     }
-    const predict: Predict = async (x, r) => {
+    // The prediction's halves, made again only when the runner hands back another array.
+    let halvesOf: Float32Array | undefined;
+    let halves: Awaited<ReturnType<Predict>> = { cond: new Float32Array(0) };
+    const split = (eps: Float32Array) => {
+      if (eps !== halvesOf) {
+        const n = eps.length / (withUncond ? 2 : 1);
+        halves = withUncond ? { uncond: eps.subarray(0, n), cond: eps.subarray(n) } : { cond: eps };
+        halvesOf = eps;
+      }
+      return halves;
+    };
+    const predict: Predict = (x, r) => {
       runner.sample.set(x, 0);
       if (withUncond) runner.sample.set(x, x.length);
-      const eps = await runner.run(r);
-      return withUncond ? { uncond: eps.subarray(0, x.length), cond: eps.subarray(x.length) } : { cond: eps };
+      return runner.run(r).then(split);
     };
 
     const preview = previewFactors(pack, stage);

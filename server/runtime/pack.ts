@@ -297,11 +297,12 @@ export class Pack {
     } while (!release);
     try {
       const run = prepareRun(model, { sample, timestep_ratio: ratio, ...conditioning }, ["sample", "timestep_ratio"], ["out_sample"], { out_sample: sampleShape });
+      const prediction = (out: Record<string, FloatTensor>) => out.out_sample.data;
       return {
         sample: sample.data,
-        run: async (r) => {
+        run: (r) => {
           ratio.data.fill(r);
-          return (await run()).out_sample.data;
+          return run().then(prediction);
         },
         release,
       };
