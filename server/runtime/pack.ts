@@ -10,7 +10,7 @@ import { type ExpectedInput, type ExpectedOutput, checkDeclaredInputs, prepareRu
 import { type ModelSignature, OnnxParseError, readModelSignature } from "./onnx-proto.ts";
 import { type LoadedModel, SessionCache, preflightModel } from "./sessions.ts";
 import { type FloatTensor, checkTensor, int64Tensor, shapeSize } from "./tensors.ts";
-import { type ClipTokenizer, loadClipTokenizer } from "./tokenizer.ts";
+import { type ClipTokenizer, type TokenChunk, loadClipTokenizer } from "./tokenizer.ts";
 
 export const STAGE_FILES = {
   textEncoder: "text_encoder/model.onnx",
@@ -134,6 +134,9 @@ export interface StageRunner {
   release(): Promise<void>;
 }
 
+/** ONNX Runtime feeds of token chunks seen before (feeds are only read by a run). */
+const chunkTensors = new WeakMap<TokenChunk, { ids: ReturnType<typeof int64Tensor>; mask: ReturnType<typeof int64Tensor> }>();
+
 export class Pack {
   readonly name: string;
   readonly dir: string;
@@ -222,8 +225,14 @@ export class Pack {
     const { hiddenOutput, pooledOutput } = this.manifest.textEncoder;
     const runRows = async (part: typeof rows) => {
       const n = part.length;
-      const feeds: Record<string, ReturnType<typeof int64Tensor>> = { input_ids: int64Tensor(part.flatMap((r) => r.ids), [n, L]) };
-      if (hasMask) feeds.attention_mask = int64Tensor(part.flatMap((r) => r.mask), [n, L]);
+      // A chunk the tokenizer remembers keeps its int64 tensors: the same prompts come back, and
+      // each id is a BigInt to convert.
+      const known = n === 1 ? chunkTensors.get(part[0]) : undefined;
+      const ids = known?.ids ?? int64Tensor(part.flatMap((r) => r.ids), [n, L]);
+      const mask = known?.mask ?? int64Tensor(part.flatMap((r) => r.mask), [n, L]);
+      if (n === 1 && !known) chunkTensors.set(part[0], { ids, mask });
+      const feeds: Record<string, ReturnType<typeof int64Tensor>> = { input_ids: ids };
+      if (hasMask) feeds.attention_mask = mask;
       return this.run("textEncoder", feeds, [hiddenOutput, pooledOutput]);
     };
     // An export with a fixed batch of 1 is run once per row.
@@ -366,7 +375,12 @@ export class Pack {
 
 function clamp01(t: FloatTensor): FloatTensor {
   const d = t.data;
-  for (let i = 0; i < d.length; i++) d[i] = d[i] < 0 ? 0 : d[i] > 1 ? 1 : d[i];
+  // Written only where out of range (NaN stays NaN): most of a decoded image is in range already.
+  for (let i = 0; i < d.length; i++) {
+    const v = d[i];
+    if (v < 0) d[i] = 0;
+    else if (v > 1) d[i] = 1;
+  }
   return t;
 }
 
