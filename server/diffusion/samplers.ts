@@ -269,7 +269,7 @@ function checkFinite(arr: Float32Array, what: string, index: number): void {
 }
 
 /**
- * x0 = (x − b·ε̂)/a, checked: a non-finite ε̂ makes a non-finite x0 (a > 0), so one pass over x0
+ * x0 = (x − b·ε̂)/a, written into `x0` and checked: a non-finite ε̂ makes a non-finite x0 (a > 0), so one pass over x0
  * finds it and the error then names the prediction's element. With `uncond`, ε̂ is the guided
  * prediction (cfgCombine's values, bit for bit), computed into `eps` in the same pass.
  */
@@ -407,6 +407,7 @@ export async function sample(opts: SampleOptions): Promise<SampleResult> {
   const xs = [new Float32Array(n), new Float32Array(n)];
   const x0s = [new Float32Array(n), new Float32Array(n)];
   let stepsRun = 0;
+  const historyAt = (step: number, x0: Float32Array): SamplerHistory => ({ sampler: impl.name, steps: N, tStart: denoise, shift: opts.shift, step, x0 });
   // The steps' noise is announced ahead, NOISE_AHEAD steps at a time, so that a source with a
   // helper thread draws it beside the model runs.
   let announced = s0;
@@ -442,13 +443,11 @@ export async function sample(opts: SampleOptions): Promise<SampleResult> {
       stepsRun++;
       opts.onStep?.({ step: stepsRun, total, index: i, t: cur.t, x, x0 });
 
-      const history: SamplerHistory = { sampler: impl.name, steps: N, tStart: denoise, shift: opts.shift, step: i, x0 };
-      if (opts.finishRequested?.()) return { samples: x0, noisyAt: 0, stepsRun, history };
-      if (!updates(i)) return { samples: x0, noisyAt: 0, stepsRun, history };
+      if (opts.finishRequested?.() || !updates(i)) return { samples: x0, noisyAt: 0, stepsRun, history: historyAt(i, x0) };
 
       x = impl.step(new SamplerStep(i, x, x0, eps, cur, points[i + 1], prev, spare(xs, x), noise, seeds));
       prev = { x0, point: cur };
-      if (i === s1 - 1) return { samples: x, noisyAt: points[s1].t, stepsRun, history };
+      if (i === s1 - 1) return { samples: x, noisyAt: points[s1].t, stepsRun, history: historyAt(i, x0) };
     }
   } finally {
     noise.forget?.();
