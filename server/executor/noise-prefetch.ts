@@ -129,8 +129,11 @@ export class NoisePrefetcher implements NoiseSource {
     if (this.find(seed, length, stream) >= 0) return;
     const c = this.control;
     const job = (this.job + 1) | 0;
-    // The descriptor's previous job must be finished and taken (or forgotten).
-    if (this.live.some((p) => p.job === job - RING) || !reached(Atomics.load(c, CONTROL.DONE), job - RING)) return;
+    // The descriptor's previous job must be finished and taken (or forgotten). Loops here and
+    // below, not closures: under tsx every closure made also gets its name set, about a
+    // microsecond each, and a sampler announces dozens of jobs.
+    for (let i = 0; i < this.live.length; i++) if (this.live[i].job === job - RING) return;
+    if (!reached(Atomics.load(c, CONTROL.DONE), job - RING)) return;
     const offset = this.place(length);
     if (offset === undefined) return;
     let words: { lo: number; hi: number }[];
@@ -147,10 +150,10 @@ export class NoisePrefetcher implements NoiseSource {
     c[d + JOB.STREAM_LO] = stream % TWO_POW_32;
     c[d + JOB.STREAM_HI] = Math.floor(stream / TWO_POW_32);
     c[d + JOB.SEEDS] = Array.isArray(seed) ? seeds.length : -1;
-    words.forEach((w, j) => {
-      c[d + JOB.SEED_WORDS + 2 * j] = w.lo;
-      c[d + JOB.SEED_WORDS + 2 * j + 1] = w.hi;
-    });
+    for (let j = 0; j < words.length; j++) {
+      c[d + JOB.SEED_WORDS + 2 * j] = words[j].lo;
+      c[d + JOB.SEED_WORDS + 2 * j + 1] = words[j].hi;
+    }
     this.end = offset + length;
     this.job = job;
     this.live.push({ seed, stream, length, job, offset });
