@@ -269,9 +269,9 @@ function checkFinite(arr: Float32Array, what: string, index: number): void {
 }
 
 /**
- * x0 = (x − b·ε̂)/a, written into `x0` and checked: a non-finite ε̂ makes a non-finite x0 (a > 0), so one pass over x0
- * finds it and the error then names the prediction's element. With `uncond`, ε̂ is the guided
- * prediction (cfgCombine's values, bit for bit), computed into `eps` in the same pass.
+ * x0 = (x − b·ε̂)/a, written into `x0` and checked: a non-finite ε̂ makes a non-finite x0 (a > 0),
+ * so one pass over x0 finds it and the error then names the prediction's element. With `uncond`,
+ * ε̂ is the guided prediction (cfgCombine's values, bit for bit), computed into `eps` in the same pass.
  */
 function predictX0(x0: Float32Array, x: Float32Array, eps: Float32Array, a: number, b: number, index: number, uncond?: Float32Array, cond?: Float32Array, w = 1): Float32Array {
   const n = x.length;
@@ -305,7 +305,7 @@ function predictX0(x0: Float32Array, x: Float32Array, eps: Float32Array, a: numb
 
 /**
  * A step's context. `noise` is a bound method rather than a closure made each step: under tsx every
- * closure also gets its name defined, about half a microsecond each.
+ * closure made also gets its name set, about a microsecond each.
  */
 class SamplerStep implements StepContext {
   private z?: Float32Array;

@@ -198,9 +198,7 @@ export class NoisePrefetcher implements NoiseSource {
     const at = this.find(seed, length, stream);
     if (at < 0) return this.inline(seed, length, stream);
     this.wake();
-    const { job, offset } = this.live[at];
-    if (at === 0) this.live.shift();
-    else this.live.splice(at, 1);
+    const [{ job, offset }] = this.live.splice(at, 1);
     const c = this.control;
     if (!reached(Atomics.load(c, CONTROL.DONE), job)) {
       // Normally finished long ago; this thread is a worker, so it may block while the helper ends.

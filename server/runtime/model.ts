@@ -174,29 +174,33 @@ function account(label: string, ms: number): void {
 }
 
 /**
- * One session run, timed into the model's account, errors translated; resolves to `finish` of the
- * result. One reaction on ONNX Runtime's promise, not a chain of async functions: a sampler waits
- * on this every step, and each layer of awaiting costs microseconds between model runs.
+ * Session runs of these wrapped feeds, each timed into the model's account, errors translated,
+ * resolving to `finish` of the result. One reaction on ONNX Runtime's promise, not a chain of async
+ * functions, and its handlers made once, not per call: a sampler runs this every step, and each
+ * layer of awaiting, like each closure made under tsx (it also sets the closure's name), costs about
+ * a microsecond between model runs. Calls come one at a time, each awaited before the next.
  */
-function timedSessionRun<T>(
+function timedRunner<T>(
   model: LoadedModel, ortFeeds: Record<string, ort.Tensor>, fetches: ort.InferenceSession.FetchesType,
   finish: (result: ort.InferenceSession.ReturnType) => T,
-): Promise<T> {
-  const started = performance.now();
-  return model.session.run(ortFeeds, fetches).then(
-    (result) => {
-      account(model.label, performance.now() - started);
-      return finish(result);
-    },
-    (e: unknown) => {
-      throw translateRunError(e, model.label, model.device);
-    },
-  );
+): () => Promise<T> {
+  let started = 0;
+  const done = (result: ort.InferenceSession.ReturnType) => {
+    account(model.label, performance.now() - started);
+    return finish(result);
+  };
+  const failed = (e: unknown): never => {
+    throw translateRunError(e, model.label, model.device);
+  };
+  return () => {
+    started = performance.now();
+    return model.session.run(ortFeeds, fetches).then(done, failed);
+  };
 }
 
-/** One run of wrapped feeds, timed into the model's account, errors translated, outputs as float32. */
-function timedRun(model: LoadedModel, ortFeeds: Record<string, ort.Tensor>, fetch: readonly string[]): Promise<Record<string, FloatTensor>> {
-  return timedSessionRun(model, ortFeeds, fetch, (result) => {
+/** A run's fetched outputs as float32 tensors, each one checked to be there. */
+function floatOutputs(model: LoadedModel, fetch: readonly string[]): (result: ort.InferenceSession.ReturnType) => Record<string, FloatTensor> {
+  return (result) => {
     const out: Record<string, FloatTensor> = {};
     for (const name of fetch) {
       const t = result[name];
@@ -204,7 +208,7 @@ function timedRun(model: LoadedModel, ortFeeds: Record<string, ort.Tensor>, fetc
       out[name] = fromOrt(t as ort.Tensor);
     }
     return out;
-  });
+  };
 }
 
 /**
@@ -214,7 +218,7 @@ function timedRun(model: LoadedModel, ortFeeds: Record<string, ort.Tensor>, fetc
  */
 export async function runModel(model: LoadedModel, feeds: Record<string, Feed>, outputs?: readonly string[]): Promise<Record<string, FloatTensor>> {
   const fetch = outputs ? [...outputs] : model.outputs.map((o) => o.name);
-  return timedRun(model, wrapFeeds(model, feeds, fetch), fetch);
+  return timedRunner(model, wrapFeeds(model, feeds, fetch), fetch, floatOutputs(model, fetch))();
 }
 
 /**
@@ -236,32 +240,21 @@ export function prepareRun(
     for (const name of converted) (ortFeeds[name].data as Uint16Array).set(float32ToFloat16(feeds[name].data));
   };
   const preallocated = outputs.every((name) => outputShapes[name] && model.outputs.find((o) => o.name === name)?.type === "float32");
-  if (!preallocated) {
-    return () => {
-      reconvert();
-      return timedRun(model, ortFeeds, outputs);
-    };
+  let run: () => Promise<Record<string, FloatTensor>>;
+  if (preallocated) {
+    const out: Record<string, FloatTensor> = {};
+    const fetches: Record<string, ort.Tensor> = {};
+    for (const name of outputs) {
+      const shape = [...outputShapes[name]];
+      out[name] = { data: new Float32Array(shapeSize(shape)), shape };
+      fetches[name] = new ort.Tensor("float32", out[name].data, shape);
+    }
+    run = timedRunner(model, ortFeeds, fetches, () => out);
+  } else {
+    run = timedRunner(model, ortFeeds, outputs, floatOutputs(model, outputs));
   }
-  const out: Record<string, FloatTensor> = {};
-  const fetches: Record<string, ort.Tensor> = {};
-  for (const name of outputs) {
-    const shape = [...outputShapes[name]];
-    out[name] = { data: new Float32Array(shapeSize(shape)), shape };
-    fetches[name] = new ort.Tensor("float32", out[name].data, shape);
-  }
-  // The promise's handlers are made once, not per call (under tsx each closure made also gets its
-  // name set, about a microsecond, and this runs every sampler step); calls come one at a time.
-  let started = 0;
-  const done = () => {
-    account(model.label, performance.now() - started);
-    return out;
-  };
-  const failed = (e: unknown): never => {
-    throw translateRunError(e, model.label, model.device);
-  };
   return () => {
     reconvert();
-    started = performance.now();
-    return model.session.run(ortFeeds, fetches).then(done, failed);
+    return run();
   };
 }

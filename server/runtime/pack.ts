@@ -135,7 +135,7 @@ export interface StageRunner {
 }
 
 /** ONNX Runtime feeds of token chunks seen before (feeds are only read by a run). */
-const chunkTensors = new WeakMap<TokenChunk, { ids: ReturnType<typeof int64Tensor>; mask: ReturnType<typeof int64Tensor> }>();
+const chunkTensors = new WeakMap<TokenChunk, { ids: ReturnType<typeof int64Tensor>; mask?: ReturnType<typeof int64Tensor> }>();
 
 export class Pack {
   readonly name: string;
@@ -229,10 +229,10 @@ export class Pack {
       // each id is a BigInt to convert.
       const known = n === 1 ? chunkTensors.get(part[0]) : undefined;
       const ids = known?.ids ?? int64Tensor(part.flatMap((r) => r.ids), [n, L]);
-      const mask = known?.mask ?? int64Tensor(part.flatMap((r) => r.mask), [n, L]);
+      const mask = hasMask ? (known?.mask ?? int64Tensor(part.flatMap((r) => r.mask), [n, L])) : undefined;
       if (n === 1 && !known) chunkTensors.set(part[0], { ids, mask });
       const feeds: Record<string, ReturnType<typeof int64Tensor>> = { input_ids: ids };
-      if (hasMask) feeds.attention_mask = mask;
+      if (mask) feeds.attention_mask = mask;
       return this.run("textEncoder", feeds, [hiddenOutput, pooledOutput]);
     };
     // An export with a fixed batch of 1 is run once per row.
