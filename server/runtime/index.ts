@@ -8,6 +8,9 @@ import { SessionCache } from "./sessions.ts";
 
 export * from "./device.ts";
 export * from "./errors.ts";
+export * from "./float16.ts";
+export * from "./hazards.ts";
+export * from "./onnx-graph.ts";
 export * from "./manifest.ts";
 export * from "./model.ts";
 export * from "./onnx-proto.ts";
@@ -23,6 +26,8 @@ export interface CascadeRuntimeOptions {
   modelsDir: string;
   /** Memory budget of loaded models in bytes (default 60% of RAM). */
   budgetBytes?: number;
+  /** Where float32 copies of float16 models are kept for the CPU (see SessionCacheOptions). */
+  convertedDir?: string;
   log?: (line: string) => void;
 }
 
@@ -44,7 +49,7 @@ export class CascadeRuntime {
 
   static async create(options: CascadeRuntimeOptions): Promise<CascadeRuntime> {
     const device = await resolveDevice(options.device ?? "auto", { log: options.log });
-    const sessions = new SessionCache({ device, budgetBytes: options.budgetBytes, log: options.log });
+    const sessions = new SessionCache({ device, budgetBytes: options.budgetBytes, convertedDir: options.convertedDir, log: options.log });
     return new CascadeRuntime(device, sessions, path.resolve(options.modelsDir));
   }
 

@@ -10,6 +10,7 @@ import { type ExpectedInput, type ExpectedOutput, checkDeclaredInputs, prepareRu
 import { type ModelSignature, OnnxParseError, readModelSignature } from "./onnx-proto.ts";
 import { type LoadedModel, SessionCache, preflightModel } from "./sessions.ts";
 import { type FloatTensor, checkTensor, int64Tensor, shapeSize } from "./tensors.ts";
+import { cropTile, pasteTile, planTiles } from "./tiling.ts";
 import { type ClipTokenizer, type TokenChunk, loadClipTokenizer } from "./tokenizer.ts";
 
 export const STAGE_FILES = {
@@ -149,6 +150,11 @@ export class Pack {
   private validated = new WeakSet<LoadedModel>();
   /** The model each stage last ran with: a sampler runs one stage many times in a row. */
   private current = new Map<StageName, LoadedModel>();
+  /**
+   * Stage A decodes latents larger than `size` latent pixels a side in tiles of that size, each
+   * with `margin` latent pixels of context (Stage A's receptive field is about 14).
+   */
+  stageATiling = { size: 128, margin: 16 };
 
   constructor(init: { name: string; dir: string; manifest: PackManifest; assumptions: string[]; files: PackFiles; hasManifest: boolean; sessions: SessionCache }) {
     this.name = init.name;
@@ -327,8 +333,27 @@ export class Pack {
     const scale = this.manifest.stageA.scale;
     const scaled = new Float32Array(latent.data.length);
     for (let i = 0; i < scaled.length; i++) scaled[i] = latent.data[i] * scale;
-    const out = await this.run("stageA", { sample: { data: scaled, shape: latent.shape } }, ["latent_sample"]);
-    return clamp01(out.latent_sample);
+    const sample: FloatTensor = { data: scaled, shape: latent.shape };
+    const [B, , H, W] = latent.shape;
+    const { size, margin } = this.stageATiling;
+    const model = await this.currentModel("stageA");
+    const fixedSize = model.inputs.find((i) => i.name === "sample")?.shape.slice(2).some((d) => typeof d === "number");
+    if ((H <= size && W <= size) || fixedSize) {
+      const out = await this.run("stageA", { sample }, ["latent_sample"]);
+      return clamp01(out.latent_sample);
+    }
+    // Large: decoded in tiles, each with a margin wider than Stage A's receptive field (tiling.ts).
+    let out: FloatTensor | undefined;
+    let up = 0;
+    for (const tile of planTiles(H, W, size, margin)) {
+      const decoded = (await this.run("stageA", { sample: cropTile(sample, tile) }, ["latent_sample"])).latent_sample;
+      if (!out) {
+        up = decoded.shape[2] / (tile.cy1 - tile.cy0);
+        out = { data: new Float32Array(B * decoded.shape[1] * H * up * W * up), shape: [B, decoded.shape[1], H * up, W * up] };
+      }
+      pasteTile(out, decoded, tile, up);
+    }
+    return clamp01(out!);
   }
 
   /** EffNet: an image [B,3,H,W] in [0,1] to a Stage C latent [B,16,H/c,W/c]. */

@@ -9,7 +9,7 @@ import path from "node:path";
 import { after, describe, it } from "node:test";
 import * as ort from "onnxruntime-node";
 import { RuntimeError } from "../../server/runtime/errors.ts";
-import { runModel } from "../../server/runtime/model.ts";
+import { modelTimings, resetModelTimings, runModel } from "../../server/runtime/model.ts";
 import { float16Weights, readOnnxGraph } from "../../server/runtime/onnx-graph.ts";
 import { loadPack } from "../../server/runtime/pack.ts";
 import { type LoadProgress, SessionCache } from "../../server/runtime/sessions.ts";
@@ -160,4 +160,24 @@ describe("real-architecture packs", () => {
       await cache.clear();
     });
   }
+});
+
+describe("Stage A in tiles", () => {
+  it("decodes a large latent in tiles to the pixels of a whole decode", async () => {
+    const { cache } = cacheWith();
+    const pack = await loadPack(path.join(PACKS, "real-small"), { sessions: cache });
+    const latent = floatTensor([1, 4, 48, 40]);
+    for (let i = 0; i < latent.data.length; i++) latent.data[i] = Math.sin(i * 0.37) * 2;
+    pack.stageATiling = { size: 1000, margin: 16 };
+    const whole = await pack.decodeStageA(latent);
+    pack.stageATiling = { size: 16, margin: 16 };
+    resetModelTimings();
+    const tiled = await pack.decodeStageA(latent);
+    assert.equal(modelTimings()["vae_decoder/model.onnx"].calls, 9, "3 x 3 tiles");
+    assert.deepEqual(tiled.shape, [1, 3, 192, 160]);
+    let maxDiff = 0;
+    for (let i = 0; i < whole.data.length; i++) maxDiff = Math.max(maxDiff, Math.abs(whole.data[i] - tiled.data[i]));
+    assert.ok(maxDiff < 1e-4, `tiled decode differs by ${maxDiff}`);
+    await cache.clear();
+  });
 });
