@@ -2,12 +2,12 @@
 // session options, the float32 conversion of float16 weights) or, with --raw, straight into ONNX
 // Runtime, then time steps of it. Prints one JSON line.
 //
-//   tsx bench/real/ort-step.ts --model FILE --feeds stageC|stageB|matmul --image 1024 --steps 3 [--raw] [--converted DIR]
+//   tsx bench/real/ort-step.ts --model FILE --feeds stageC|stageB|matmul --image 1024 --steps 3 [--raw] [--converted DIR] [--device cpu|cuda|webgpu]
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import * as ort from "onnxruntime-node";
-import { type FloatTensor, SessionCache, float16Weights, readOnnxGraph, runModel, sessionOptionsFor } from "../../server/runtime/index.ts";
+import { type FloatTensor, SessionCache, float16Weights, readOnnxGraph, resolveDevice, sessionOptionsFor } from "../../server/runtime/index.ts";
 
 const args = process.argv.slice(2);
 const arg = (name: string, fallback?: string): string => {
@@ -47,16 +47,17 @@ function feedsFor(width: number): Record<string, FloatTensor> {
   return { x: filled([Number(arg("m", "4096")), w.dims[0]], 0.1) };
 }
 
+const device = (await resolveDevice(arg("device", "cpu"))).device;
 const started = performance.now();
 let session: ort.InferenceSession;
 let converted = false;
 if (raw) {
-  session = await ort.InferenceSession.create(file, sessionOptionsFor("cpu"));
+  session = await ort.InferenceSession.create(file, sessionOptionsFor(device));
 } else {
-  const cache = new SessionCache({ device: "cpu", budgetBytes: 64e9, convertedDir: arg("converted", path.join(os.tmpdir(), "sluice-float32")) });
+  const cache = new SessionCache({ device, budgetBytes: 64e9, convertedDir: arg("converted", path.join(os.tmpdir(), "sluice-float32")) });
   const model = await cache.load(file, { label: path.relative(path.dirname(path.dirname(file)), file) });
   session = model.session;
-  converted = float16Weights(readOnnxGraph(file)).count > 0;
+  converted = device === "cpu" && float16Weights(readOnnxGraph(file)).count > 0;
 }
 const loadMs = performance.now() - started;
 /** A fixed dimension a model declares for an input (the text width), if it declares one. */
@@ -79,7 +80,7 @@ for (let i = 0; i < steps; i++) {
 }
 const modelBytes = fs.statSync(file).size + (fs.existsSync(`${file}.data`) ? fs.statSync(`${file}.data`).size : 0);
 console.log(JSON.stringify({
-  engine: "onnxruntime", kind, image, raw, converted, file, modelBytes, loadMs, stepMs, outMean,
+  engine: "onnxruntime", device, kind, image, raw, converted, file, modelBytes, loadMs, stepMs, outMean,
   peakRssBytes: process.resourceUsage().maxRSS * 1024, threads: os.availableParallelism(), ort: ort.env.versions.common,
 }));
 await session.release();
