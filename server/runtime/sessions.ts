@@ -64,6 +64,11 @@ export interface LoadOptions {
   device?: Device;
   /** Extra session options (part of the cache key). */
   sessionOptions?: Partial<ort.InferenceSession.SessionOptions>;
+  /**
+   * Load float16 weights as they are on the CPU too (no float32 copy): what a GPU gets, for
+   * tests and benchmarks of that path. Part of the cache key.
+   */
+  keepFloat16?: boolean;
 }
 
 /** Models smaller than this load without progress lines in the log. */
@@ -160,7 +165,23 @@ export function checkGraphHazards(graph: OnnxGraph, label: string): void {
   );
 }
 
-export class SessionCache {
+/**
+ * What a pack needs of sessions and devices: load a model file on the device (checked, converted
+ * where the device needs it, within the memory budget), pin it while it runs, release it. The
+ * SessionCache below is the implementation; a pack knows nothing else of ONNX Runtime's sessions.
+ */
+export interface ModelSessions {
+  load(file: string, options?: LoadOptions): Promise<LoadedModel>;
+  isLoaded(model: LoadedModel): boolean;
+  hold(model: LoadedModel): (() => Promise<void>) | undefined;
+  useLoaded<T>(model: LoadedModel, fn: (model: LoadedModel) => Promise<T>): Promise<T>;
+  unload(file: string, options?: LoadOptions): Promise<boolean>;
+  clear(): Promise<void>;
+  stats(): SessionCacheStats;
+  onLoadProgress(listener: (p: LoadProgress) => void): () => void;
+}
+
+export class SessionCache implements ModelSessions {
   readonly budgetBytes: number;
   readonly defaultDevice: Device;
   private entries = new Map<string, Entry>();
@@ -231,10 +252,10 @@ export class SessionCache {
   keyOf(file: string, options: LoadOptions = {}): string {
     const device = options.device ?? this.defaultDevice;
     // Asked on every model run: the common case (absolute path, default options) is remembered.
-    const memo = !options.sessionOptions && path.isAbsolute(file) ? `${device}\0${file}` : undefined;
+    const memo = !options.sessionOptions && !options.keepFloat16 && path.isAbsolute(file) ? `${device}\0${file}` : undefined;
     const known = memo === undefined ? undefined : this.plainKeys.get(memo);
     if (known !== undefined) return known;
-    const key = stableStringify({ file: path.resolve(file), device, options: options.sessionOptions ?? {} });
+    const key = stableStringify({ file: path.resolve(file), device, options: options.sessionOptions ?? {}, ...(options.keepFloat16 ? { keepFloat16: true } : {}) });
     if (memo !== undefined) this.plainKeys.set(memo, key);
     return key;
   }
@@ -265,7 +286,7 @@ export class SessionCache {
     entry.promise = (async () => {
       const started = performance.now();
       preflightModel(file, label);
-      const loadFile = this.fileForDevice(file, label, device, readOnnxGraph(file), started);
+      const loadFile = options.keepFloat16 ? file : this.fileForDevice(file, label, device, readOnnxGraph(file), started);
       entry.bytes = estimateModelBytes(loadFile);
       if (entry.bytes > this.budgetBytes) {
         throw new RuntimeError(

@@ -181,3 +181,15 @@ describe("Stage A in tiles", () => {
     await cache.clear();
   });
 });
+
+describe("float16 inputs and outputs on the CPU", () => {
+  it("a model declaring float16 inputs becomes a float32 model at load, computing the same", async () => {
+    const { cache } = cacheWith();
+    const m = await cache.load(path.join(PACKS, "broken-models", "fp16_io.onnx"), { label: "fp16_io.onnx" });
+    assert.deepEqual(m.inputs.map((i) => i.type), ["float32"]);
+    assert.deepEqual(m.outputs.map((o) => o.type), ["float32"]);
+    const out = await runModel(m, { sample: { data: new Float32Array([1, 2.5, -3, 0.25]), shape: [1, 4] } });
+    assert.deepEqual(Array.from(out.out_sample.data), [2, 5, -6, 0.5]);
+    await cache.clear();
+  });
+});
