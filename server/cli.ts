@@ -51,8 +51,14 @@ async function serve(args: Args): Promise<void> {
     modelsDir: resolve(flag(args, "models") ?? DEFAULT_MODELS_DIR),
     device: flag(args, "device") ?? "auto",
   });
-  const { url } = await server.listen(port, host);
-  const ready = await server.dispatcher.ready();
+  let url: string, ready: { device: string; deviceNote: string };
+  try {
+    ({ url } = await server.listen(port, host));
+    ready = await server.dispatcher.ready();
+  } catch (err) {
+    await server.close();
+    throw err;
+  }
   console.log(`Sluice is serving at ${url}  (device: ${ready.deviceNote || ready.device}; data: ${server.store.paths.home})`);
   const stop = async () => {
     await server.close();

@@ -27,7 +27,7 @@ export interface ExecutorHandlers {
  * module's code included; from source, the TypeScript file runs through tsx.
  */
 export function executorEntry(): { file: string; execArgv: string[] } {
-  if (!import.meta.url.endsWith(".ts")) return { file: fileURLToPath(new URL("./executor.js", import.meta.url)), execArgv: [] };
+  if (!import.meta.url.endsWith(".ts")) return { file: fileURLToPath(new URL("./executor.js", import.meta.url)), execArgv: process.execArgv };
   return { file: fileURLToPath(new URL("./executor-process.ts", import.meta.url)), execArgv: ["--import", import.meta.resolve("tsx")] };
 }
 

@@ -114,7 +114,9 @@ export class NoisePrefetcher implements NoiseSource {
       control: new SharedArrayBuffer(4 * CONTROL_WORDS),
       data: new SharedArrayBuffer(0, { maxByteLength: 4 * capacity }),
     };
-    const thread = new Worker(new URL("./noise-thread-entry.mjs", import.meta.url), { workerData: shared });
+    // Compiled, the helper's code lies beside this module's (dist/); from source it runs through tsx.
+    const entry = import.meta.url.endsWith(".ts") ? "./noise-thread-entry.mjs" : "./noise-thread.js";
+    const thread = new Worker(new URL(entry, import.meta.url), { workerData: shared });
     thread.unref();
     return new NoisePrefetcher(thread, shared, capacity);
   }
