@@ -59,7 +59,7 @@ async function serve(args: Args): Promise<void> {
     await server.close();
     throw err;
   }
-  console.log(`Sluice is serving at ${url}  (device: ${ready.deviceNote || ready.device}; data: ${server.store.paths.home})`);
+  console.log(`Sluice is serving at ${url}  (${ready.deviceNote || `device: ${ready.device}`}; data: ${server.store.paths.home})`);
   const stop = async () => {
     await server.close();
     process.exit(0);

@@ -5,8 +5,8 @@
 // operators run on one thread). The values are the same as drawing them on the sampler's own
 // thread (the helper runs the same fillBatchNoise).
 //
-// Announcing must cost next to nothing: waking a sleeping thread costs about 50 µs on this virtual
-// machine, so a sampler announces many steps at once and wakes the helper once. The two threads
+// Announcing must cost next to nothing: waking a sleeping thread costs about 50 µs on a small
+// virtual machine, so a sampler announces many steps at once and wakes the helper once. The two threads
 // share, for their whole life, a control block with a ring of job descriptors and one growable
 // data buffer that jobs fill one after another.
 import { Worker } from "node:worker_threads";
