@@ -131,10 +131,8 @@ export class NoisePrefetcher implements NoiseSource {
     if (this.find(seed, length, stream) >= 0) return;
     const c = this.control;
     const job = (this.job + 1) | 0;
-    // The descriptor's previous job must be finished and taken (or forgotten). Loops here and
-    // below, not closures: under tsx every closure made also gets its name set, about a
-    // microsecond each, and a sampler announces dozens of jobs.
-    for (let i = 0; i < this.live.length; i++) if (this.live[i].job === job - RING) return;
+    // The descriptor's previous job must be finished and taken (or forgotten).
+    if (this.live.some((p) => p.job === job - RING)) return;
     if (!reached(Atomics.load(c, CONTROL.DONE), job - RING)) return;
     const offset = this.place(length);
     if (offset === undefined) return;
@@ -188,12 +186,7 @@ export class NoisePrefetcher implements NoiseSource {
 
   /** Where the job drawing these values is in `live`, or −1. */
   private find(seed: Seed | readonly Seed[], length: number, stream: number): number {
-    const live = this.live;
-    for (let i = 0; i < live.length; i++) {
-      const p = live[i];
-      if (p.stream === stream && p.length === length && sameSeed(p.seed, seed)) return i;
-    }
-    return -1;
+    return this.live.findIndex((p) => p.stream === stream && p.length === length && sameSeed(p.seed, seed));
   }
 
   draw(seed: Seed | readonly Seed[], length: number, stream: number): Float32Array {
