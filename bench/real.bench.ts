@@ -5,6 +5,7 @@
 //
 //   nice -n 19 /usr/bin/python3 tools/real/export_pack.py --size lite --dtype fp32 --out DIR/lite-fp32
 //   npm run bench:real -- --packs DIR [--only matmul,stageC,stageB,fp16,cascade,reuse] [--steps-c 20 --steps-b 10]
+//                         [--ort-steps 2 --torch-steps 3]   (ONNX Runtime runs its steps twice: A-B-A)
 //
 // Measures: GEMM peak of ONNX Runtime's own kernels (a MatMul-only graph); one step of Stage C lite
 // at 1024² and Stage B lite at 512² (batch 2: classifier-free guidance) with session load time, peak
@@ -76,10 +77,12 @@ if (only.has("matmul")) {
   save();
 }
 
+const ortSteps = Number(arg("ort-steps", "2"));
+const torchSteps = Number(arg("torch-steps", "3"));
 function compareStage(key: string, model: "stage_c" | "stage_b", file: string, feeds: string, image: number) {
-  const a1 = ortStep(file, feeds, image, 2);
-  const t = torchStep(model, image, 3);
-  const a2 = ortStep(file, feeds, image, 2);
+  const a1 = ortStep(file, feeds, image, ortSteps);
+  const t = torchStep(model, image, torchSteps);
+  const a2 = ortStep(file, feeds, image, ortSteps);
   const ortMs = median([...a1.stepMs, ...a2.stepMs]);
   const torchMs = median(t.stepMs);
   const gflops = t.flops / (ortMs / 1000) / 1e9;
@@ -102,8 +105,8 @@ if (only.has("fp16")) {
     const r = spawnSync("nice", ["-n", "19", PYTHON, "tools/real/to_fp16.py", path.join(fp32, "prior", "model.onnx"), path.dirname(fp16Prior)], { cwd: ROOT, stdio: "inherit" });
     if (r.status !== 0) throw new Error("to_fp16.py failed");
   }
-  const converted = ortStep(fp16Prior, "stageC", 1024, 3);
-  const raw = ortStep(fp16Prior, "stageC", 1024, 2, ["--raw"]);
+  const converted = ortStep(fp16Prior, "stageC", 1024, ortSteps + 1);
+  const raw = ortStep(fp16Prior, "stageC", 1024, ortSteps, ["--raw"]);
   const f32 = results.stageC?.onnxruntime;
   results.fp16 = {
     stageC: {

@@ -140,6 +140,14 @@ export class Pack {
     return m;
   }
 
+  /**
+   * Start loading a stage's model when it fits the memory budget beside what is loaded: Stage C
+   * loads while the prompts are encoded, Stage B while Stage C samples, Stage A while Stage B does.
+   */
+  preload(stage: StageName): void {
+    if (this.files[stage] && !this.current.has(stage)) void this.sessions.loadIfRoom(this.path(stage), { label: labelFor(stage) });
+  }
+
   /** Run a stage with its session pinned for the duration. */
   private async run(stage: StageName, feeds: Record<string, FloatTensor | ReturnType<typeof int64Tensor>>, outputs: string[]): Promise<Record<string, FloatTensor>> {
     return this.sessions.useLoaded(await this.currentModel(stage), (m) => runModel(m, feeds, outputs));
@@ -168,6 +176,7 @@ export class Pack {
     const rows = perText.flatMap((chunks) => [...chunks, ...Array.from({ length: k - chunks.length }, () => empty)]);
     const L = tok.maxLength;
     const model = await this.model("textEncoder");
+    this.preload("stageC");
     const idsMeta = model.inputs.find((i) => i.name === "input_ids");
     const fixedBatch = typeof idsMeta?.shape[0] === "number" ? (idsMeta.shape[0] as number) : undefined;
     const hasMask = model.inputs.some((i) => i.name === "attention_mask");
@@ -253,6 +262,7 @@ export class Pack {
       model = await this.currentModel(stage);
       release = this.sessions.hold(model); // undefined when it was unloaded in between: look again
     } while (!release);
+    this.preload(stage === "stageC" ? "stageB" : "stageA");
     try {
       const run = prepareRun(model, { sample, timestep_ratio: ratio, ...conditioning }, ["sample", "timestep_ratio"], ["out_sample"], { out_sample: sampleShape });
       const prediction = (out: Record<string, FloatTensor>) => out.out_sample.data;

@@ -10,6 +10,8 @@ import { after, before, describe, it } from "node:test";
 import sharp from "sharp";
 import { FIXTURE_PACKS, imageBytes, startServer, template, withInputs, type Running } from "./harness.ts";
 
+const REAL_PACKS = path.join(FIXTURE_PACKS, "..", "real-packs");
+
 function realWorkflow(pack: string, prefix: string) {
   let wf = withInputs(template("text-to-image", pack), "4", { width: 128, height: 128, compression: 32 });
   wf = withInputs(wf, "5", { steps: 3 });
@@ -22,9 +24,9 @@ describe("real-architecture packs through the server", () => {
   let models: string;
   before(async () => {
     models = fs.mkdtempSync(path.join(os.tmpdir(), "sluice-real-models-"));
-    for (const pack of ["real-small", "real-small-fp16"]) fs.cpSync(path.join(FIXTURE_PACKS, pack), path.join(models, pack), { recursive: true });
+    for (const pack of ["real-small", "real-small-fp16"]) fs.cpSync(path.join(REAL_PACKS, pack), path.join(models, pack), { recursive: true });
     const hazard = path.join(models, "real-small-crashing");
-    fs.cpSync(path.join(FIXTURE_PACKS, "real-small"), hazard, { recursive: true });
+    fs.cpSync(path.join(REAL_PACKS, "real-small"), hazard, { recursive: true });
     fs.copyFileSync(path.join(FIXTURE_PACKS, "broken-models", "layernorm_scale_no_bias.onnx"), path.join(hazard, "prior", "model.onnx"));
     s = await startServer({ modelsDir: models });
   });

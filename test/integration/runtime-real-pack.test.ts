@@ -15,7 +15,8 @@ import { loadPack } from "../../server/runtime/pack.ts";
 import { type LoadProgress, SessionCache } from "../../server/runtime/sessions.ts";
 import { floatTensor } from "../../server/runtime/tensors.ts";
 
-const PACKS = path.resolve("test/fixtures/packs");
+const PACKS = path.resolve("test/fixtures/real-packs");
+const BROKEN = path.resolve("test/fixtures/packs/broken-models");
 const FP16_PRIOR = path.join(PACKS, "real-small-fp16", "prior", "model.onnx");
 const FP32_PRIOR = path.join(PACKS, "real-small", "prior", "model.onnx");
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sluice-real-pack-"));
@@ -108,7 +109,7 @@ describe("fp16 packs on the CPU", () => {
 describe("refusals before a session is made", () => {
   it("refuses a LayerNormalization with a Scale and no Bias, naming the node, without creating a session", async () => {
     const { cache, creates } = cacheWith();
-    await assert.rejects(cache.load(path.join(PACKS, "broken-models", "layernorm_scale_no_bias.onnx"), { label: "prior/model.onnx" }), (e: unknown) => {
+    await assert.rejects(cache.load(path.join(BROKEN, "layernorm_scale_no_bias.onnx"), { label: "prior/model.onnx" }), (e: unknown) => {
       assert.ok(e instanceof RuntimeError);
       assert.equal(e.kind, "unsafe-graph");
       assert.equal(e.node, "blocks.0.norm/LayerNormalization");
@@ -132,7 +133,7 @@ describe("refusals before a session is made", () => {
   it("refuses a pack whose Stage C has a hazardous node when the pack is opened", async () => {
     const dir = path.join(tmp, "hazard-pack");
     fs.cpSync(path.join(PACKS, "real-small"), dir, { recursive: true });
-    fs.copyFileSync(path.join(PACKS, "broken-models", "layernorm_scale_no_bias.onnx"), path.join(dir, "prior", "model.onnx"));
+    fs.copyFileSync(path.join(BROKEN, "layernorm_scale_no_bias.onnx"), path.join(dir, "prior", "model.onnx"));
     await assert.rejects(loadPack(dir), /prior\/model\.onnx: node 'blocks\.0\.norm\/LayerNormalization' \(LayerNormalization\) has a Scale and no Bias/);
   });
 });
@@ -185,11 +186,37 @@ describe("Stage A in tiles", () => {
 describe("float16 inputs and outputs on the CPU", () => {
   it("a model declaring float16 inputs becomes a float32 model at load, computing the same", async () => {
     const { cache } = cacheWith();
-    const m = await cache.load(path.join(PACKS, "broken-models", "fp16_io.onnx"), { label: "fp16_io.onnx" });
+    const m = await cache.load(path.join(BROKEN, "fp16_io.onnx"), { label: "fp16_io.onnx" });
     assert.deepEqual(m.inputs.map((i) => i.type), ["float32"]);
     assert.deepEqual(m.outputs.map((o) => o.type), ["float32"]);
     const out = await runModel(m, { sample: { data: new Float32Array([1, 2.5, -3, 0.25]), shape: [1, 4] } });
     assert.deepEqual(Array.from(out.out_sample.data), [2, 5, -6, 0.5]);
+    await cache.clear();
+  });
+});
+
+describe("loads overlapped with other work", () => {
+  it("starts loading Stage C when prompts are encoded, and Stage B when Stage C is prepared, if they fit the budget", async () => {
+    const { cache } = cacheWith();
+    const pack = await loadPack(path.join(PACKS, "real-small"), { sessions: cache });
+    const loaded = () => cache.stats().loaded.map((m) => m.label).sort();
+    const text = await pack.encodeText(["a red cat"]);
+    await cache.loadIfRoom(pack.path("stageC"), { label: "prior/model.onnx" }); // the load already under way
+    assert.deepEqual(loaded(), ["prior/model.onnx", "text_encoder/model.onnx"]);
+    const runner = await pack.prepareStageC([1, 16, 4, 4], text.clipText, text.pooled, floatTensor([1, 1, 768]));
+    await cache.loadIfRoom(pack.path("stageB"), { label: "decoder/model.onnx" });
+    assert.ok(loaded().includes("decoder/model.onnx"));
+    await runner.release();
+    await cache.clear();
+  });
+
+  it("loads nothing ahead when the next stage does not fit beside the loaded ones", async () => {
+    const te = path.join(PACKS, "real-small", "text_encoder", "model.onnx");
+    const { cache } = cacheWith({ budgetBytes: fs.statSync(te).size + 200_000 });
+    const pack = await loadPack(path.join(PACKS, "real-small"), { sessions: cache });
+    await pack.encodeText(["a red cat"]);
+    assert.equal(await cache.loadIfRoom(pack.path("stageC")), undefined);
+    assert.deepEqual(cache.stats().loaded.map((m) => m.label), ["text_encoder/model.onnx"]);
     await cache.clear();
   });
 });

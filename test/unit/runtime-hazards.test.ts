@@ -6,8 +6,8 @@ import { describe, it } from "node:test";
 import { findGraphHazards } from "../../server/runtime/hazards.ts";
 import { float16Weights, readOnnxGraph } from "../../server/runtime/onnx-graph.ts";
 
-const PACKS = path.join(import.meta.dirname, "..", "fixtures", "packs");
-const BROKEN = path.join(PACKS, "broken-models");
+const PACKS = path.join(import.meta.dirname, "..", "fixtures", "real-packs");
+const BROKEN = path.join(import.meta.dirname, "..", "fixtures", "packs", "broken-models");
 
 describe("graph hazards", () => {
   it("finds a LayerNormalization with a Scale and no Bias, by node name", () => {

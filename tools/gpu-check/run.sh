@@ -37,7 +37,7 @@ if [ -f "$PACKS/lite-fp32/prior/model.onnx" ]; then
   SIZE=lite; FP32="$PACKS/lite-fp32"; FP16="$PACKS/lite-fp16"
 else
   echo "no lite pack in $PACKS: measuring the small committed packs (not real-size numbers)"
-  SIZE=small; FP32=test/fixtures/packs/real-small; FP16=test/fixtures/packs/real-small-fp16; IMAGE=256
+  SIZE=small; FP32=test/fixtures/real-packs/real-small; FP16=test/fixtures/real-packs/real-small-fp16; IMAGE=256
 fi
 
 RESULTS="$OUT/gpu-check.jsonl"

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Write the committed test fixtures of the real architectures (small configuration):
 
-  test/fixtures/packs/real-small/       fp32, weights inside each model.onnx
-  test/fixtures/packs/real-small-fp16/  fp16 weights behind float32 inputs and outputs, every
+  test/fixtures/real-packs/real-small/       fp32, weights inside each model.onnx
+  test/fixtures/real-packs/real-small-fp16/  fp16 weights behind float32 inputs and outputs, every
                                         model's weights in model.onnx.data (external data)
   test/fixtures/packs/broken-models/layernorm_scale_no_bias.onnx
       a LayerNormalization with a Scale and no Bias: ONNX Runtime 1.30 crashes the process
@@ -22,11 +22,13 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-PACKS = os.path.join(HERE, "..", "..", "test", "fixtures", "packs")
+FIXTURES = os.path.join(HERE, "..", "..", "test", "fixtures")
+PACKS = os.path.join(FIXTURES, "packs")
+REAL_PACKS = os.path.join(FIXTURES, "real-packs")
 
 
 def export(name, *args):
-    subprocess.run([sys.executable, os.path.join(HERE, "export_pack.py"), "--size", "small", "--out", os.path.join(PACKS, name), "--name", name, *args], check=True)
+    subprocess.run([sys.executable, os.path.join(HERE, "export_pack.py"), "--size", "small", "--out", os.path.join(REAL_PACKS, name), "--name", name, *args], check=True)
 
 
 def layernorm_model(path, with_scale_input, bias):
