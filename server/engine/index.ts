@@ -2,7 +2,7 @@
 export { validateWorkflow, type ValidationReport, type CatalogLookup } from "./validate.ts";
 export { executeWorkflow, ExecutionFailed, ExecutionCancelled, literalInputs, type ExecutionResult, type ExecutionHooks, type ExecuteOptions } from "./execute.ts";
 export { OutputCache, estimateBytes } from "./cache.ts";
-export { executionOrder, findCycle, sourcesOf } from "./graph.ts";
+export { executionOrder, planExecution, findCycle, sourcesOf } from "./graph.ts";
 export { migrateWorkflow, parseWorkflow, WorkflowFormatError } from "./migrate.ts";
 export { buildCatalog } from "./catalog.ts";
 export { applyValues, coerceLiteral, ParamError } from "./params.ts";
