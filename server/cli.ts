@@ -5,7 +5,7 @@ import { basename, join, resolve } from "node:path";
 import type { Literal, NodeSpec } from "../nodes/schema.ts";
 import { applyValues, buildCatalog, ComponentError, expandComponents, executeWorkflow, ExecutionCancelled, ExecutionFailed, OutputCache, parseWorkflow, ParamError, validateWorkflow, WorkflowFormatError } from "./engine/index.ts";
 import { createNodeHost } from "./executor/node-host.ts";
-import { packOptions } from "./api/packs.ts";
+import { packOptions } from "./runtime/pack-list.ts";
 
 const ROOT = join(import.meta.dirname, "..");
 export const DEFAULT_MODELS_DIR = join(ROOT, "models");

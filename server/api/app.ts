@@ -12,7 +12,7 @@ import { applyValues, buildCatalog, ComponentError, expandComponents, foldCompon
 import { Dispatcher } from "../executor/dispatcher.ts";
 import { DEFAULT_PREVIEW_INTERVAL_MS } from "../executor/protocol.ts";
 import { Store } from "../store/store.ts";
-import { packOptions, listPackInfo } from "./packs.ts";
+import { packOptions, listPackInfo } from "../runtime/pack-list.ts";
 import { mountFiles } from "./files.ts";
 import { mountTemplates } from "./templates.ts";
 import { mountWorkflows } from "./workflows.ts";
