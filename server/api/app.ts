@@ -5,6 +5,7 @@ import { createServer, type Server as HttpServer } from "node:http";
 import { freemem, totalmem } from "node:os";
 import { join } from "node:path";
 import { Server as SocketServer } from "socket.io";
+import type { ClientToServerEvents, ServerToClientEvents } from "../../nodes/events.ts";
 import type { NodeSpec } from "../../nodes/schema.ts";
 import { GateAnswer, PromptRequest } from "../../nodes/schema.ts";
 import { ALL_NODES, createRegistry, loadNodeModules } from "../../nodes/index.ts";
@@ -32,7 +33,7 @@ export interface AppOptions {
 
 export interface SluiceServer {
   http: HttpServer;
-  io: SocketServer;
+  io: SocketServer<ClientToServerEvents, ServerToClientEvents>;
   store: Store;
   dispatcher: Dispatcher;
   catalog(): NodeSpec[];
@@ -58,8 +59,8 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
 
   const app = express();
   const http = createServer(app);
-  const io = new SocketServer(http, { maxHttpBufferSize: 50e6 });
-  const dispatcher = new Dispatcher(store, { emit: (name, payload) => io.emit(name, payload) }, {
+  const io = new SocketServer<ClientToServerEvents, ServerToClientEvents>(http, { maxHttpBufferSize: 50e6 });
+  const dispatcher = new Dispatcher(store, io, {
     outputsDir: store.paths.outputs,
     uploadsDir: store.paths.uploads,
     tempDir: store.paths.temp,

@@ -7,12 +7,14 @@ import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import sharp from "sharp";
 import type { GateAnswer } from "../../nodes/schema.ts";
+import type { ServerEvent, ServerEventName } from "../../nodes/events.ts";
 import { encodePng } from "../../nodes/png.ts";
 import type { PromptInput, Store } from "../store/store.ts";
 import type { FromWorker, ToWorker, WorkerOptions } from "./protocol.ts";
 
+/** Where the dispatcher's events go (socket.io's io in the server): the vocabulary's event map. */
 export interface EventSink {
-  emit(name: string, payload: Record<string, unknown>): void;
+  emit<E extends ServerEventName>(name: E, payload: ServerEvent<E>): void;
 }
 
 export interface DispatcherOptions extends WorkerOptions {
@@ -177,11 +179,11 @@ export class Dispatcher {
   private onMessage(msg: Exclude<FromWorker, { type: "ready" | "log" | "batch" }>): void {
     switch (msg.type) {
       case "event": {
-        const { name, ...payload } = msg.event;
-        if (name === "node:start") {
-          const { nodeType, ...rest } = payload as { nodeType: string };
-          this.sink.emit(name, { ...rest, type: nodeType });
-        } else this.sink.emit(name, payload);
+        const event = msg.event;
+        if (event.name === "node:start") this.sink.emit("node:start", { promptId: event.promptId, nodeId: event.nodeId, type: event.nodeType });
+        else if (event.name === "node:done") this.sink.emit("node:done", { promptId: event.promptId, nodeId: event.nodeId, outputs: event.outputs, ms: event.ms });
+        else if (event.name === "node:cached") this.sink.emit("node:cached", { promptId: event.promptId, nodeId: event.nodeId });
+        else this.sink.emit("execution:start", { promptId: event.promptId });
         break;
       }
       case "progress":
@@ -218,7 +220,7 @@ export class Dispatcher {
         // Clients hear first; the record is written in the same turn, before any request can read it.
         if (msg.status === "done") this.sink.emit("execution:done", { promptId: msg.promptId, outputs: msg.result.outputs, modelMs: msg.modelMs });
         else if (msg.status === "cancelled") this.sink.emit("execution:interrupted", { promptId: msg.promptId, node: msg.cancelledAt });
-        else this.sink.emit("execution:error", { promptId: msg.promptId, ...msg.error });
+        else this.sink.emit("execution:error", { promptId: msg.promptId, ...(msg.error ?? { message: "the run failed without a reported cause" }) });
         this.store.finish(msg.promptId, msg.status, msg.result, msg.error);
         this.tick();
         break;
