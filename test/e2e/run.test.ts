@@ -201,8 +201,9 @@ describe("running and watching", () => {
     }
   });
 
-  test("branching: several results side by side, picking one keeps its seed", async (t) => {
-    if (!(await canRunCascade(env.server.url)) || !(await nodeTypes(env.server.url)).includes("BranchSeeds")) { t.skip("needs the cascade template, a pack and BranchSeeds"); return; }
+  test("branching: several results side by side, picking one keeps its seed", async () => {
+    assert.ok(await canRunCascade(env.server.url), "the server serves the cascade template and a pack");
+    assert.ok((await nodeTypes(env.server.url)).includes("BranchSeeds"), "the server has the BranchSeeds node");
     const { context, page, errors } = await openEditor(env.browser, env.server.url);
     try {
       const wf = (await (await fetch(`${env.server.url}/api/templates/text-to-image`)).json()) as WorkflowLike;
@@ -225,8 +226,8 @@ describe("running and watching", () => {
     }
   });
 
-  test("queue panel: running and pending prompts, cancel one, clear all", async (t) => {
-    if (!(await canRunCascade(env.server.url))) { t.skip("needs runs slow enough to queue up (the cascade)"); return; }
+  test("queue panel: running and pending prompts, cancel one, clear all", async () => {
+    assert.ok(await canRunCascade(env.server.url), "the server serves the cascade template and a pack (runs slow enough to queue up)");
     const { context, page, errors } = await openEditor(env.browser, env.server.url);
     try {
       await page.click('[data-testid="panel-queue"]');
