@@ -1,4 +1,4 @@
-// Browser tests of later editor features: the workflow library (issue 7) and gates (issue 6).
+// Browser tests of the workflow library, gates, painting and the ComfyUI import in the editor.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { imageChain } from "./fixtures.ts";
