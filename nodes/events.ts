@@ -1,7 +1,7 @@
 // The socket.io events between server and client, defined once: the server's io and the
 // executor's event sink emit them, the client's socket listens to them, all through these maps.
 // Types only: nothing here runs.
-import type { ExecutionError, NodeResult } from "./schema.ts";
+import type { ExecutionError, NodeErrors, NodeResult } from "./schema.ts";
 
 /** A JPEG or PNG as socket.io carries binary: a Buffer on the server, an ArrayBuffer in the browser. */
 export type BinaryImage = Uint8Array | ArrayBuffer;
@@ -33,7 +33,8 @@ export interface ServerToClientEvents {
   /** `preview` is the gate's preview kept as a file under the outputs (GET /api/view). */
   "gate:waiting": (e: NodeEvent & { kind: "latent" | "image"; mime: string; image: BinaryImage; preview: string }) => void;
   "gate:rerolled": (e: PromptEvent & { note: string }) => void;
-  "execution:error": (e: PromptEvent & ExecutionError) => void;
+  /** `nodeErrors`: when a queued prompt no longer compiles (the catalog changed), its errors per node. */
+  "execution:error": (e: PromptEvent & ExecutionError & { nodeErrors?: NodeErrors }) => void;
   /** `node` is where the run stopped, when it stopped inside one. */
   "execution:interrupted": (e: PromptEvent & { node?: string }) => void;
   /** `modelMs`: the time the prompt spent inside ONNX Runtime. */
