@@ -6,6 +6,8 @@ import type { Literal, NodeSpec } from "../nodes/schema.ts";
 import { applyValues, buildCatalog, ComponentError, expandComponents, executeWorkflow, ExecutionCancelled, ExecutionFailed, OutputCache, parseWorkflow, ParamError, validateWorkflow, WorkflowFormatError } from "./engine/index.ts";
 import { createNodeHost } from "./executor/node-host.ts";
 import { packOptions } from "./api/packs.ts";
+import { checkMemory } from "./api/memory-check.ts";
+import { decideMemoryBudget } from "./runtime/index.ts";
 
 const ROOT = join(import.meta.dirname, "..");
 export const DEFAULT_MODELS_DIR = join(ROOT, "models");
@@ -14,8 +16,12 @@ const USAGE = `sluice: a node-graph studio for Stable Cascade
 
 usage:
   sluice serve [--port 8788] [--host 127.0.0.1] [--home DIR] [--models DIR] [--device auto|cpu|cuda|webgpu]
+               [--memory-budget 6GB]
   sluice run <workflow.json> [--out DIR] [--set NAME=VALUE ...] [--set NODE.INPUT=VALUE ...]
-             [--models DIR] [--device ...] [--home DIR]
+             [--models DIR] [--device ...] [--home DIR] [--memory-budget 6GB]
+
+--memory-budget: the most memory a prompt may need (e.g. 6GB, 6000MB); a prompt estimated over it
+is refused before it runs. Default: 70% of available RAM (80% of free GPU memory with --device cuda).
 
 The data folder (database, outputs, uploads) is --home, else $SLUICE_HOME, else ~/.sluice.`;
 
@@ -50,6 +56,7 @@ async function serve(args: Args): Promise<void> {
     nodeModules: (args.flags.get("nodes") ?? []).map((p) => resolve(p)),
     modelsDir: resolve(flag(args, "models") ?? DEFAULT_MODELS_DIR),
     device: flag(args, "device") ?? "auto",
+    memoryBudget: flag(args, "memory-budget"),
   });
   const { url } = await server.listen(port, host);
   const ready = await server.dispatcher.ready();
@@ -104,6 +111,7 @@ async function run(args: Args): Promise<number> {
   const uploadsDir = join(home, "uploads");
   mkdirSync(out, { recursive: true });
   mkdirSync(uploadsDir, { recursive: true });
+  const budget = decideMemoryBudget({ flag: flag(args, "memory-budget"), device: flag(args, "device") ?? "auto" });
   const tempDir = mkdtempSync(join(tmpdir(), "sluice-run-"));
 
   const host = await createNodeHost({ outputsDir: tempDir, uploadsDir, tempDir, modelsDir, device: flag(args, "device") ?? "auto", noiseThread: true, nodeModules: (args.flags.get("nodes") ?? []).map((p) => resolve(p)) }, (level, message) => {
@@ -137,6 +145,8 @@ async function run(args: Args): Promise<number> {
       }
       return 1;
     }
+    const memory = checkMemory(workflow, host.registry, modelsDir, budget.bytes);
+    if (!memory.ok) { console.error(`sluice run: ${file}: ${memory.message} (budget: ${budget.note})`); return 1; }
     console.error(host.deviceNote);
     const bar = progressBar();
     const label = (id: string) => `${workflow.nodes.find((n) => n.id === id)?.type} #${id}`;

@@ -17,6 +17,8 @@ import { mountFiles } from "./files.ts";
 import { mountTemplates } from "./templates.ts";
 import { mountWorkflows } from "./workflows.ts";
 import { IMPORT_PATH, mountImport } from "./import.ts";
+import { checkMemory } from "./memory-check.ts";
+import { decideMemoryBudget } from "../runtime/index.ts";
 
 export interface AppOptions {
   home: string;
@@ -27,6 +29,8 @@ export interface AppOptions {
   previewIntervalMs?: number;
   /** Extra node modules (plugins, test fixtures) exporting `nodes`. */
   nodeModules?: string[];
+  /** --memory-budget ("6GB"); default: a share of free RAM (of GPU memory with --device cuda). */
+  memoryBudget?: string;
   log?: (level: "info" | "warn" | "error", message: string) => void;
 }
 
@@ -52,6 +56,7 @@ export class HttpError extends Error {
 
 export async function createSluiceServer(options: AppOptions): Promise<SluiceServer> {
   const log = options.log ?? ((level, message) => console[level === "info" ? "log" : level](message));
+  const budget = decideMemoryBudget({ flag: options.memoryBudget, device: options.device });
   const store = new Store(options.home);
   const failed = store.recoverAfterRestart();
   if (failed.length) log("warn", `marked ${failed.length} prompt(s) that were running at the last stop as failed`);
@@ -129,6 +134,8 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
       const first = report.errors[0] ?? Object.entries(report.nodeErrors).map(([id, list]) => `node ${id}: ${list[0].input ? `${list[0].input}: ` : ""}${list[0].message}`)[0];
       throw new HttpError(400, `the workflow has ${count} problem${count === 1 ? "" : "s"}: ${first}`, { nodeErrors: report.nodeErrors, errors: report.errors });
     }
+    const memory = checkMemory(flat, registry, options.modelsDir, budget.bytes);
+    if (!memory.ok) throw new HttpError(400, memory.message, { nodeErrors: foldComponentErrors(memory.nodeErrors, workflow), errors: [] });
     const promptId = dispatcher.submit({ workflow, requestedOutputs: body.data.outputs, clientId: body.data.clientId });
     res.json({ promptId });
   });
@@ -179,6 +186,8 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
       device: dispatcher.device,
       deviceNote: dispatcher.deviceNote,
       versions: { node: process.version, sluice: VERSION, onnxruntime: onnxVersion() },
+      memoryBudget: budget.bytes,
+      memoryBudgetFrom: { source: budget.source, note: budget.note },
       memory: { rss: process.memoryUsage().rss, heapUsed: process.memoryUsage().heapUsed, systemTotal: totalmem(), systemFree: freemem() },
       packs: listPackInfo(options.modelsDir),
       home: store.paths.home,

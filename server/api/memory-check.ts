@@ -1,0 +1,14 @@
+// The memory check of a prompt as the API and the CLI run it: pack facts read from the models
+// folder (once per pack per check), then the pure estimate and verdict of server/engine/memory.ts.
+import type { NodeDef, Workflow } from "../../nodes/schema.ts";
+import { checkBudget, estimatePlan, type BudgetVerdict } from "../engine/index.ts";
+import { readPackMemoryInfo, type PackMemoryInfo } from "../runtime/index.ts";
+
+export function checkMemory(flat: Workflow, registry: Map<string, NodeDef>, modelsDir: string, budgetBytes: number): BudgetVerdict {
+  const packs = new Map<string, PackMemoryInfo | undefined>();
+  const packInfo = (name: string) => {
+    if (!packs.has(name)) packs.set(name, readPackMemoryInfo(modelsDir, name));
+    return packs.get(name);
+  };
+  return checkBudget(estimatePlan(flat, (type) => registry.get(type), packInfo), budgetBytes);
+}
