@@ -17,7 +17,7 @@ import { mountFiles } from "./files.ts";
 import { mountTemplates } from "./templates.ts";
 import { mountWorkflows } from "./workflows.ts";
 import { IMPORT_PATH, mountImport } from "./import.ts";
-import { checkMemory } from "./memory-check.ts";
+import { checkMemory, warmPackMemory } from "./memory-check.ts";
 import { decideMemoryBudget } from "../runtime/index.ts";
 
 export interface AppOptions {
@@ -57,6 +57,7 @@ export class HttpError extends Error {
 export async function createSluiceServer(options: AppOptions): Promise<SluiceServer> {
   const log = options.log ?? ((level, message) => console[level === "info" ? "log" : level](message));
   const budget = decideMemoryBudget({ flag: options.memoryBudget, device: options.device });
+  warmPackMemory(options.modelsDir);
   const store = new Store(options.home);
   const failed = store.recoverAfterRestart();
   if (failed.length) log("warn", `marked ${failed.length} prompt(s) that were running at the last stop as failed`);

@@ -2,7 +2,7 @@
 // folder (once per pack per check), then the pure estimate and verdict of server/engine/memory.ts.
 import type { NodeDef, Workflow } from "../../nodes/schema.ts";
 import { checkBudget, estimatePlan, type BudgetVerdict } from "../engine/index.ts";
-import { readPackMemoryInfo, type PackMemoryInfo } from "../runtime/index.ts";
+import { listPacks, readPackMemoryInfo, type PackMemoryInfo } from "../runtime/index.ts";
 
 export function checkMemory(flat: Workflow, registry: Map<string, NodeDef>, modelsDir: string, budgetBytes: number): BudgetVerdict {
   const packs = new Map<string, PackMemoryInfo | undefined>();
@@ -11,4 +11,9 @@ export function checkMemory(flat: Workflow, registry: Map<string, NodeDef>, mode
     return packs.get(name);
   };
   return checkBudget(estimatePlan(flat, (type) => registry.get(type), packInfo), budgetBytes);
+}
+
+/** Reads every pack's memory facts once at start, so the first prompt's check does not parse models. */
+export function warmPackMemory(modelsDir: string): void {
+  for (const pack of listPacks(modelsDir)) readPackMemoryInfo(modelsDir, pack.name);
 }

@@ -17,6 +17,20 @@ interface ManifestPart {
   effnet?: { compression?: number };
 }
 
+/** Model sizes by file, size and mtime: finding a model's external data parses its graph. */
+const modelBytesCache = new Map<string, number>();
+
+function modelBytesOf(file: string): number {
+  const st = fs.statSync(file);
+  const key = `${file}\0${st.size}\0${st.mtimeMs}`;
+  let bytes = modelBytesCache.get(key);
+  if (bytes === undefined) {
+    bytes = estimateModelBytes(file);
+    modelBytesCache.set(key, bytes);
+  }
+  return bytes;
+}
+
 /**
  * Memory facts of pack `name` in `modelsDir`, or undefined where there is no such pack (the
  * loader node reports that when it runs). A broken manifest falls back to the release profile:
@@ -39,7 +53,7 @@ export function readPackMemoryInfo(modelsDir: string, name: string): PackMemoryI
     const file = path.join(pack.dir, STAGE_FILES[stage]);
     if (!fs.existsSync(file)) continue;
     try {
-      modelBytes[stage] = estimateModelBytes(file);
+      modelBytes[stage] = modelBytesOf(file);
     } catch {
       // an unreadable model is reported when the pack loads
     }
