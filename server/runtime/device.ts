@@ -68,9 +68,7 @@ export function sessionOptionsFor(device: Device, extra: Partial<ort.InferenceSe
     interOpNumThreads: 1,
     executionMode: "sequential",
     enableMemPattern: true,
-    // Off: the arena keeps the peak of the largest run for the life of the session; without it
-    // the memory a big run took goes back to the system when the run ends.
-    enableCpuMemArena: process.env.TMP_ARENA === "on",
+    enableCpuMemArena: true,
     logSeverityLevel: 3,
     // Intra-op threads that spin after a run steal the cores the sampler's own JS (and the
     // preview encoder) needs between model calls; sleeping costs less than it takes.

@@ -23,6 +23,9 @@ export const STAGE_FILES = {
 } as const;
 export type StageName = keyof typeof STAGE_FILES;
 
+/** Growth of the process during one stage's runs above which its session is unloaded afterwards (see giveBackAfterBigRun). */
+export const ARENA_KEEP_BYTES = 128 * 1024 ** 2;
+
 export const STAGE_TITLES: Record<StageName, string> = {
   textEncoder: "text encoder", stageC: "Stage C", stageB: "Stage B", stageA: "Stage A",
   effnet: "EffNet encoder", previewer: "previewer", clipVision: "CLIP vision encoder",
@@ -193,7 +196,22 @@ export class Pack {
 
   /** Run a stage with its session pinned for the duration. */
   private async run(stage: StageName, feeds: Record<string, FloatTensor | ReturnType<typeof int64Tensor>>, outputs: string[]): Promise<Record<string, FloatTensor>> {
-    return this.sessions.useLoaded(await this.currentModel(stage), (m) => runModel(m, feeds, outputs));
+    const before = process.memoryUsage.rss();
+    const out = await this.sessions.useLoaded(await this.currentModel(stage), (m) => runModel(m, feeds, outputs));
+    await this.giveBackAfterBigRun(stage, before);
+    return out;
+  }
+
+  /**
+   * ONNX Runtime's CPU arena keeps the peak of a session's largest run for as long as the session
+   * lives (onnxruntime-node has no run option to shrink it). A run that grew the process by more
+   * than ARENA_KEEP_BYTES unloads its session afterwards, which frees the arena; the next run loads
+   * it again. Runs at ordinary sizes keep their sessions warm.
+   */
+  private async giveBackAfterBigRun(stage: StageName, rssBefore: number): Promise<void> {
+    if (process.memoryUsage.rss() - rssBefore <= ARENA_KEEP_BYTES) return;
+    this.current.delete(stage);
+    await this.sessions.unload(this.path(stage), { label: labelFor(stage) });
   }
 
   /** The stage's model: the one it last ran with while that is still loaded, else loaded (again). */
@@ -298,6 +316,7 @@ export class Pack {
     const sample: FloatTensor = { data: new Float32Array(shapeSize(sampleShape)), shape: [...sampleShape] };
     const ratio: FloatTensor = { data: new Float32Array(sampleShape[0]), shape: [sampleShape[0]] };
     checkBatch(label, sample, ratio.data, conditioning);
+    const rssBefore = process.memoryUsage.rss();
     let model: LoadedModel;
     let release: (() => Promise<void>) | undefined;
     do {
@@ -313,7 +332,10 @@ export class Pack {
           ratio.data.fill(r);
           return run().then(prediction);
         },
-        release,
+        release: async () => {
+          await release!();
+          await this.giveBackAfterBigRun(stage, rssBefore);
+        },
       };
     } catch (e) {
       await release();
