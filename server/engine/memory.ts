@@ -75,7 +75,7 @@ export function estimatePlan(workflow: Workflow, lookup: DefLookup, packInfo: Pa
       const file = info?.modelBytes[est.model.stage as keyof typeof info.modelBytes];
       if (!loaded.has(key) && info && file !== undefined) {
         loaded.add(key);
-        modelBytes = Math.ceil(file * info.profile.weightFactor);
+        modelBytes = Math.ceil(file * info.profile.weightFactor) + info.profile.sessionBytes;
         modelsBytes += modelBytes;
       }
     }

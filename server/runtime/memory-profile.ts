@@ -29,6 +29,8 @@ export const MemoryProfileSchema = z.object({
   textEncoder: z.object({ chunkBytes: positive.optional() }).strict().optional(),
   /** Resident bytes per byte of model file once a session is loaded (optimised graph, pre-packed weights). */
   weightFactor: positive.optional(),
+  /** Fixed bytes of each loaded session besides its weights (kernels, thread pools, planner). */
+  sessionBytes: positive.optional(),
 }).strict();
 export type MemoryProfileFile = z.infer<typeof MemoryProfileSchema>;
 
@@ -40,6 +42,7 @@ export interface MemoryProfile {
   effnet: { pixelBytes: number };
   textEncoder: { chunkBytes: number };
   weightFactor: number;
+  sessionBytes: number;
 }
 
 const MB = 1024 ** 2;
@@ -57,6 +60,7 @@ export const RELEASE_MEMORY_PROFILE: MemoryProfile = {
   effnet: { pixelBytes: 256 },
   textEncoder: { chunkBytes: 64 * MB },
   weightFactor: 1.25,
+  sessionBytes: 64 * MB,
 };
 
 export function resolveMemoryProfile(file: MemoryProfileFile | undefined): MemoryProfile {
@@ -68,6 +72,7 @@ export function resolveMemoryProfile(file: MemoryProfileFile | undefined): Memor
     effnet: { ...r.effnet, ...file?.effnet },
     textEncoder: { ...r.textEncoder, ...file?.textEncoder },
     weightFactor: file?.weightFactor ?? r.weightFactor,
+    sessionBytes: file?.sessionBytes ?? r.sessionBytes,
   };
 }
 
@@ -97,11 +102,6 @@ export function diffusionCallBytes(p: DiffusionMemory, rows: number, h: number, 
   const tokens = Math.ceil(h / p.attentionDownscale) * Math.ceil(w / p.attentionDownscale);
   const attentionBytes = rows * p.attentionHeads * tokens * (tokens + condTokens) * 4 * p.attentionCopies;
   return { bytes: rows * h * w * p.cellBytes + attentionBytes, tokens, attentionBytes };
-}
-
-/** Resident bytes of a loaded model. */
-export function modelResidentBytes(profile: MemoryProfile, fileBytes: number): number {
-  return Math.ceil(fileBytes * profile.weightFactor);
 }
 
 /** Parses "6GB", "6000MB", "512 MiB", "1.5g" or a byte count; throws a message naming the value. */
