@@ -196,8 +196,9 @@ export class Pack {
 
   /** Run a stage with its session pinned for the duration. */
   private async run(stage: StageName, feeds: Record<string, FloatTensor | ReturnType<typeof int64Tensor>>, outputs: string[]): Promise<Record<string, FloatTensor>> {
+    const model = await this.currentModel(stage);
     const before = process.memoryUsage.rss();
-    const out = await this.sessions.useLoaded(await this.currentModel(stage), (m) => runModel(m, feeds, outputs));
+    const out = await this.sessions.useLoaded(model, (m) => runModel(m, feeds, outputs));
     await this.giveBackAfterBigRun(stage, before);
     return out;
   }
@@ -316,13 +317,14 @@ export class Pack {
     const sample: FloatTensor = { data: new Float32Array(shapeSize(sampleShape)), shape: [...sampleShape] };
     const ratio: FloatTensor = { data: new Float32Array(sampleShape[0]), shape: [sampleShape[0]] };
     checkBatch(label, sample, ratio.data, conditioning);
-    const rssBefore = process.memoryUsage.rss();
     let model: LoadedModel;
     let release: (() => Promise<void>) | undefined;
     do {
       model = await this.currentModel(stage);
       release = this.sessions.hold(model); // undefined when it was unloaded in between: look again
     } while (!release);
+    // Measured once the model is loaded: only what its runs add counts.
+    const rssBefore = process.memoryUsage.rss();
     try {
       const run = prepareRun(model, { sample, timestep_ratio: ratio, ...conditioning }, ["sample", "timestep_ratio"], ["out_sample"], { out_sample: sampleShape });
       const prediction = (out: Record<string, FloatTensor>) => out.out_sample.data;
