@@ -45,16 +45,24 @@ function estimate(c: { width: number; height: number; compression: number }): nu
 
 interface Row { size: string; compression: number; estimate: number; measured?: number; peakRss?: number; rssAfter?: number; ratio?: number; ms?: number; refused?: boolean }
 const rows: Row[] = [];
+// Written after every row, so a long run interrupted keeps what it measured.
+const save = () => {
+  mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
+  writeFileSync(join(ROOT, "bench", "results", "memory.json"), `${JSON.stringify({ pack: packName, maxBytes, date: new Date().toISOString(), rows }, null, 2)}\n`);
+};
 const mb = (b: number) => `${(b / 1024 ** 2).toFixed(0)} MB`;
 console.log(`pack ${packName}; sizes with an estimate over ${formatBytes(maxBytes)} are not run\n`);
 console.log("| size | estimate | measured | ratio | RSS after | peak RSS | time |");
 console.log("|---|---|---|---|---|---|---|");
-for (const c of cases) {
+// Sizes refused by the limit first (they take no time), then the runs from small to large.
+const planned = cases.map((c) => ({ ...c, est: estimate(c) }));
+for (const c of [...planned.filter((p) => p.est > maxBytes), ...planned.filter((p) => p.est <= maxBytes)]) {
   const size = `${c.width}×${c.height} c${c.compression}`;
-  const est = estimate(c);
+  const est = c.est;
   if (est > maxBytes) {
     rows.push({ size, compression: c.compression, estimate: est, refused: true });
     console.log(`| ${size} | ${formatBytes(est)} | refused by budget (estimate ${formatBytes(est)}) | | | | |`);
+    save();
     continue;
   }
   const out = execFileSync(process.execPath, ["--expose-gc", "--import", "tsx", join(import.meta.dirname, "memory-child.ts"),
@@ -64,8 +72,7 @@ for (const c of cases) {
   const row: Row = { size, compression: c.compression, estimate: est, measured, peakRss: m.peak, rssAfter: m.after - m.before, ratio: measured / est, ms: m.ms };
   rows.push(row);
   console.log(`| ${size} | ${mb(est)} | ${mb(measured)} | ${row.ratio!.toFixed(2)} | ${mb(row.rssAfter!)} | ${mb(m.peak)} | ${(m.ms / 1000).toFixed(1)} s |`);
+  save();
 }
 const over = rows.filter((r) => r.ratio !== undefined && r.ratio > 1);
 console.log(over.length ? `\nNOT CONSERVATIVE: measured above the estimate at ${over.map((r) => r.size).join(", ")}` : "\nevery size run measured at or under its estimate");
-mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
-writeFileSync(join(ROOT, "bench", "results", "memory.json"), `${JSON.stringify({ pack: packName, maxBytes, date: new Date().toISOString(), rows }, null, 2)}\n`);
