@@ -1,16 +1,12 @@
-// The memory check of a prompt as the API and the CLI run it: pack facts read from the models
-// folder (once per pack per check), then the pure estimate and verdict of server/engine/memory.ts.
-import type { NodeDef, Workflow } from "../../nodes/schema.ts";
-import { checkBudget, estimatePlan, type BudgetVerdict } from "../engine/index.ts";
-import { listPacks, readPackMemoryInfo, type PackMemoryInfo } from "../runtime/index.ts";
+// The compiler's memory option bound to a models folder, as the API and the CLI pass it: pack
+// facts read from the folder (server/runtime/pack-memory.ts), the pure estimate and verdict in
+// server/engine/memory.ts.
+import type { NodeDef } from "../../nodes/schema.ts";
+import type { CompileOptions } from "../engine/index.ts";
+import { listPacks, readPackMemoryInfo } from "../runtime/index.ts";
 
-export function checkMemory(flat: Workflow, registry: Map<string, NodeDef>, modelsDir: string, budgetBytes: number): BudgetVerdict {
-  const packs = new Map<string, PackMemoryInfo | undefined>();
-  const packInfo = (name: string) => {
-    if (!packs.has(name)) packs.set(name, readPackMemoryInfo(modelsDir, name));
-    return packs.get(name);
-  };
-  return checkBudget(estimatePlan(flat, (type) => registry.get(type), packInfo), budgetBytes);
+export function memoryOption(registry: Map<string, NodeDef>, modelsDir: string, budgetBytes: number): NonNullable<CompileOptions["memory"]> {
+  return { budgetBytes, defs: (type) => registry.get(type), packInfo: (name) => readPackMemoryInfo(modelsDir, name) };
 }
 
 /** Reads every pack's memory facts once at start, so the first prompt's check does not parse models. */

@@ -8,4 +8,5 @@ export { buildCatalog } from "./catalog.ts";
 export { applyValues, coerceLiteral, ParamError } from "./params.ts";
 export { rerollUpstream, ancestorsOf } from "./reroll.ts";
 export { expandComponents, foldComponentErrors, componentKey, ComponentError, COMPONENT_PREFIX } from "./components.ts";
-export { estimatePlan, checkBudget, formatBytes, type MemoryPlan, type NodeMemory, type BudgetVerdict, type PackInfoLookup } from "./memory.ts";
+export { compilePrompt, type CompileOptions, type CompileResult, type Plan } from "./compile.ts";
+export { estimatePlan, checkBudget, formatBytes, type MemoryPlan, type NodeMemory, type BudgetVerdict, type PackInfoLookup, type DefLookup } from "./memory.ts";
