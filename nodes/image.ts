@@ -5,6 +5,7 @@ import sharp from "sharp";
 import { imageSize, parseHexColor, pixelsToPlanes, tensorToPixels } from "./image-tensor.ts";
 import { asciiJson, encodePng } from "./png.ts";
 import type { ExecContext, NodeDef, NodeResult, OutputImage, Tensor } from "./schema.ts";
+import { estimateEmptyImage, estimateImageBlend, estimateImageScale, estimateImageWrite } from "./memory-estimates.ts";
 
 const CATEGORY = "image";
 
@@ -20,6 +21,7 @@ export const EmptyImage: NodeDef = {
     { name: "color", type: "STRING", default: "#000000", color: true },
   ],
   outputs: [{ name: "image", type: "IMAGE" }],
+  estimateMemory: estimateEmptyImage,
   execute({ width, height, batch, color }) {
     const [r, g, b] = parseHexColor(color as string).map((v) => v / 255);
     const w = width as number, h = height as number, n = batch as number;
@@ -128,6 +130,7 @@ export const SaveImage: NodeDef = {
   ],
   outputs: [],
   output: true,
+  estimateMemory: estimateImageWrite,
   async execute({ image, prefix }, ctx) {
     const images = await writeImages(image as Tensor, ctx, ctx.services.outputsDir, "", String(prefix), true);
     return { ui: { images } satisfies NodeResult };
@@ -142,6 +145,7 @@ export const PreviewImage: NodeDef = {
   inputs: [{ name: "image", type: "IMAGE" }],
   outputs: [],
   output: true,
+  estimateMemory: estimateImageWrite,
   async execute({ image }, ctx) {
     const images = await writeImages(image as Tensor, ctx, ctx.services.outputsDir, "temp", "preview", false);
     return { ui: { images } satisfies NodeResult };
@@ -162,6 +166,7 @@ export const ImageScale: NodeDef = {
     { name: "method", type: "COMBO", default: "bilinear", options: Object.keys(SCALE_METHODS) },
   ],
   outputs: [{ name: "image", type: "IMAGE" }],
+  estimateMemory: estimateImageScale,
   async execute({ image, width, height, method }, ctx) {
     const src = image as Tensor;
     const { batch, channels } = imageSize(src);
@@ -199,6 +204,7 @@ export const ImageBlend: NodeDef = {
     { name: "mode", type: "COMBO", default: "normal", options: Object.keys(BLEND_MODES) },
   ],
   outputs: [{ name: "image", type: "IMAGE" }],
+  estimateMemory: estimateImageBlend,
   execute({ a, b, factor, mode }) {
     const ta = a as Tensor, tb = b as Tensor;
     if (ta.shape.join() !== tb.shape.join()) {

@@ -6,6 +6,8 @@ import type { Literal, NodeSpec } from "../nodes/schema.ts";
 import { buildCatalog, compilePrompt, executeWorkflow, ExecutionCancelled, ExecutionFailed, OutputCache } from "./engine/index.ts";
 import { createNodeHost } from "./executor/node-host.ts";
 import { packOptions } from "./runtime/pack-list.ts";
+import { memoryOption } from "./api/memory-check.ts";
+import { decideMemoryBudget } from "./runtime/index.ts";
 
 const ROOT = join(import.meta.dirname, "..");
 export const DEFAULT_MODELS_DIR = join(ROOT, "models");
@@ -14,8 +16,12 @@ const USAGE = `sluice: a node-graph studio for Stable Cascade
 
 usage:
   sluice serve [--port 8788] [--host 127.0.0.1] [--home DIR] [--models DIR] [--device auto|cpu|cuda|webgpu]
+               [--memory-budget 6GB]
   sluice run <workflow.json> [--out DIR] [--set NAME=VALUE ...] [--set NODE.INPUT=VALUE ...]
-             [--models DIR] [--device ...] [--home DIR]
+             [--models DIR] [--device ...] [--home DIR] [--memory-budget 6GB]
+
+--memory-budget: the most memory a prompt may need (e.g. 6GB, 6000MB); a prompt estimated over it
+is refused before it runs. Default: 70% of available RAM (80% of free GPU memory with --device cuda).
 
 The data folder (database, outputs, uploads) is --home, else $SLUICE_HOME, else ~/.sluice.`;
 
@@ -50,6 +56,7 @@ async function serve(args: Args): Promise<void> {
     nodeModules: (args.flags.get("nodes") ?? []).map((p) => resolve(p)),
     modelsDir: resolve(flag(args, "models") ?? DEFAULT_MODELS_DIR),
     device: flag(args, "device") ?? "auto",
+    memoryBudget: flag(args, "memory-budget"),
   });
   let url: string, ready: { device: string; deviceNote: string };
   try {
@@ -110,6 +117,7 @@ async function run(args: Args): Promise<number> {
   const uploadsDir = join(home, "uploads");
   mkdirSync(out, { recursive: true });
   mkdirSync(uploadsDir, { recursive: true });
+  const budget = decideMemoryBudget({ flag: flag(args, "memory-budget"), device: flag(args, "device") ?? "auto" });
   const tempDir = mkdtempSync(join(tmpdir(), "sluice-run-"));
 
   const host = await createNodeHost({ outputsDir: tempDir, uploadsDir, tempDir, modelsDir, device: flag(args, "device") ?? "auto", noiseThread: true, nodeModules: (args.flags.get("nodes") ?? []).map((p) => resolve(p)) }, (level, message) => {
@@ -125,7 +133,7 @@ async function run(args: Args): Promise<number> {
       if (eq <= 0) { console.error(`sluice run: --set expects NAME=VALUE, got "${s}"`); return 1; }
       sets[s.slice(0, eq)] = s.slice(eq + 1);
     }
-    const compiled = compilePrompt(raw, { lookup, params: sets });
+    const compiled = compilePrompt(raw, { lookup, params: sets, memory: memoryOption(host.registry, modelsDir, budget.bytes) });
     if (!compiled.ok) {
       console.error(`sluice run: ${file} is not valid:`);
       for (const e of compiled.errors) console.error(`  ${e}`);

@@ -19,6 +19,8 @@ import { mountFiles } from "./files.ts";
 import { mountTemplates } from "./templates.ts";
 import { mountWorkflows } from "./workflows.ts";
 import { IMPORT_PATH, mountImport } from "./import.ts";
+import { memoryOption, warmPackMemory } from "./memory-check.ts";
+import { decideMemoryBudget } from "../runtime/index.ts";
 
 export interface AppOptions {
   home: string;
@@ -29,6 +31,8 @@ export interface AppOptions {
   previewIntervalMs?: number;
   /** Extra node modules (plugins, test fixtures) exporting `nodes`. */
   nodeModules?: string[];
+  /** --memory-budget ("6GB"); default: a share of free RAM (of GPU memory with --device cuda). */
+  memoryBudget?: string;
   log?: (level: "info" | "warn" | "error", message: string) => void;
 }
 
@@ -57,6 +61,8 @@ export class HttpError extends Error {
 export async function createSluiceServer(options: AppOptions): Promise<SluiceServer> {
   const log = options.log ?? ((level, message) => console[level === "info" ? "log" : level](message));
   // Taken before the store opens: a second server must not touch the first one's records.
+  const budget = decideMemoryBudget({ flag: options.memoryBudget, device: options.device });
+  warmPackMemory(options.modelsDir);
   const lock = lockHome(options.home);
   let store: Store;
   try {
@@ -78,7 +84,7 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
   const catalog = () => buildCatalog(registry, services);
   const compile = (raw: unknown, opts: { params?: Record<string, Literal>; outputs?: string[] } = {}) => {
     const byType = new Map(catalog().map((s) => [s.type, s]));
-    return compilePrompt(raw, { lookup: (type) => byType.get(type), ...opts });
+    return compilePrompt(raw, { lookup: (type) => byType.get(type), memory: memoryOption(registry, options.modelsDir, budget.bytes), ...opts });
   };
 
   const app = express();
@@ -166,6 +172,8 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
       deviceNote: dispatcher.deviceNote,
       executor: { pid: dispatcher.executorPid, restarts: dispatcher.restarts },
       versions: { node: process.version, sluice: VERSION, onnxruntime: onnxVersion() },
+      memoryBudget: budget.bytes,
+      memoryBudgetFrom: { source: budget.source, note: budget.note },
       memory: { rss: process.memoryUsage().rss, heapUsed: process.memoryUsage().heapUsed, systemTotal: totalmem(), systemFree: freemem() },
       packs: listPackInfo(options.modelsDir),
       home: store.paths.home,
