@@ -1,13 +1,13 @@
 // The main-thread side of execution: takes prompts from the store's queue one at a time, hands
 // them to the worker thread, records results and relays events. A prompt paused at a gate steps
 // aside so the next one can run; when answered it resumes before any new prompt starts.
-import { writeFileSync } from "node:fs";
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import sharp from "sharp";
 import type { GateAnswer } from "../../nodes/schema.ts";
-import { encodePng } from "../../nodes/png.ts";
+import { encodePng } from "../media/png.ts";
+import { writeFileAtomic } from "../media/write.ts";
 import type { PromptInput, Store } from "../store/store.ts";
 import type { FromWorker, ToWorker, WorkerOptions } from "./protocol.ts";
 
@@ -26,12 +26,14 @@ export class Dispatcher {
   private resumeQueue: { promptId: string; nodeId: string; answer: GateAnswer }[] = [];
   private readyPromise: Promise<{ device: string; deviceNote: string }>;
   private closed = false;
+  private readonly log: NonNullable<DispatcherOptions["log"]>;
   device = "starting";
   deviceNote = "";
 
   constructor(private readonly store: Store, private readonly sink: EventSink, options: DispatcherOptions) {
     const { log: givenLog, ...workerOptions } = options;
     const log = givenLog ?? ((level, message) => console[level === "info" ? "log" : level](message));
+    this.log = log;
     this.worker = new Worker(new URL("./worker-entry.mjs", import.meta.url), { workerData: workerOptions satisfies WorkerOptions });
     this.readyPromise = new Promise((resolve, reject) => {
       this.worker.once("error", reject);
@@ -201,10 +203,17 @@ export class Dispatcher {
         // The preview is kept as a file so a reloaded page (or another tab) can show the gate.
         const previewFile = `temp/gate_${msg.promptId}_${msg.nodeId.replace(/[^\w-]/g, "_")}.jpg`;
         this.store.markWaiting(msg.promptId, msg.nodeId, previewFile, msg.kind);
+        // A disk that is full or read-only loses the file, not the gate: the picture still goes out with the event.
         void encodeGatePreview(msg.rgb, msg.width, msg.height).then((image) => {
-          writeFileSync(join(this.store.paths.outputs, previewFile), image);
-          this.sink.emit("gate:waiting", { promptId: msg.promptId, nodeId: msg.nodeId, kind: msg.kind, mime: "image/jpeg", image, preview: previewFile });
-        });
+          let preview: string | undefined = previewFile;
+          try {
+            writeFileAtomic(join(this.store.paths.outputs, previewFile), image);
+          } catch (err) {
+            preview = undefined;
+            this.log("error", `prompt ${msg.promptId} gate ${msg.nodeId}: the preview was not saved: ${(err as Error).message}`);
+          }
+          this.sink.emit("gate:waiting", { promptId: msg.promptId, nodeId: msg.nodeId, kind: msg.kind, mime: "image/jpeg", image, preview });
+        }).catch((err: unknown) => this.log("error", `prompt ${msg.promptId} gate ${msg.nodeId}: the preview could not be made: ${(err as Error).message}`));
         this.tick();
         break;
       }
