@@ -6,6 +6,7 @@ import type { Literal, NodeSpec } from "../nodes/schema.ts";
 import { applyValues, buildCatalog, ComponentError, expandComponents, executeWorkflow, ExecutionCancelled, ExecutionFailed, OutputCache, parseWorkflow, ParamError, validateWorkflow, WorkflowFormatError } from "./engine/index.ts";
 import { createNodeHost } from "./executor/node-host.ts";
 import { packOptions } from "./api/packs.ts";
+import { isLoopbackHost } from "./api/security.ts";
 
 const ROOT = join(import.meta.dirname, "..");
 export const DEFAULT_MODELS_DIR = join(ROOT, "models");
@@ -14,10 +15,13 @@ const USAGE = `sluice: a node-graph studio for Stable Cascade
 
 usage:
   sluice serve [--port 8788] [--host 127.0.0.1] [--home DIR] [--models DIR] [--device auto|cpu|cuda|webgpu]
+               [--token TOKEN] [--allow-host NAME ...] [--allow-origin ORIGIN ...]
   sluice run <workflow.json> [--out DIR] [--set NAME=VALUE ...] [--set NODE.INPUT=VALUE ...]
              [--models DIR] [--device ...] [--home DIR]
 
-The data folder (database, outputs, uploads) is --home, else $SLUICE_HOME, else ~/.sluice.`;
+The data folder (database, outputs, uploads) is --home, else $SLUICE_HOME, else ~/.sluice.
+Off loopback (--host 0.0.0.0 or any other address) every request needs a token: --token, else
+$SLUICE_TOKEN, else one generated and printed at start. On loopback a token is used when given.`;
 
 interface Args { command: string; positional: string[]; flags: Map<string, string[]> }
 
@@ -50,10 +54,17 @@ async function serve(args: Args): Promise<void> {
     nodeModules: (args.flags.get("nodes") ?? []).map((p) => resolve(p)),
     modelsDir: resolve(flag(args, "models") ?? DEFAULT_MODELS_DIR),
     device: flag(args, "device") ?? "auto",
+    token: flag(args, "token") ?? (process.env.SLUICE_TOKEN || undefined),
+    allowedHosts: args.flags.get("allow-host"),
+    allowedOrigins: args.flags.get("allow-origin"),
   });
   const { url } = await server.listen(port, host);
   const ready = await server.dispatcher.ready();
   console.log(`Sluice is serving at ${url}  (device: ${ready.deviceNote || ready.device}; data: ${server.store.paths.home})`);
+  if (server.token !== undefined) {
+    console.log(`Every request needs the token. Open ${url}/?token=${server.token}  (or send "Authorization: Bearer <token>")`);
+    if (!isLoopbackHost(host)) console.log("The studio is reachable from the network over plain HTTP: put it behind an HTTPS proxy, or reach it through an SSH tunnel (see the README).");
+  }
   const stop = async () => {
     await server.close();
     process.exit(0);
