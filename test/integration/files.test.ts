@@ -41,7 +41,7 @@ async function noisePng(width: number, height: number): Promise<Buffer> {
 
 async function upload(s: Running, bytes: Buffer, name: string) {
   const form = new FormData();
-  form.append("image", new Blob([bytes], { type: "image/png" }), name);
+  form.append("image", new Blob([new Uint8Array(bytes)], { type: "image/png" }), name);
   const res = await fetch(`${s.url}/api/upload`, { method: "POST", body: form });
   return { status: res.status, body: await res.json() };
 }

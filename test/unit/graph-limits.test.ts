@@ -8,7 +8,7 @@ import { jsonDepth } from "../../server/api/json-body.ts";
 import type { Workflow, WorkflowNode } from "../../nodes/schema.ts";
 
 const chain = (n: number): WorkflowNode[] =>
-  Array.from({ length: n }, (_, i) => ({ id: String(i), type: "Step", inputs: i === 0 ? {} : { x: { node: String(i - 1), output: "x" } } }));
+  Array.from({ length: n }, (_, i): WorkflowNode => ({ id: String(i), type: "Step", inputs: i === 0 ? {} : { x: { node: String(i - 1), output: "x" } } }));
 
 function fanOut(perLevel: number, levels: number): Workflow {
   const components: Workflow["components"] = {};
