@@ -100,6 +100,15 @@ const MUTATORS: Record<string, Mutation> = {
     wf.nodes.push(inst);
   },
   paramsProto(wf, r) { wf.params = [{ name: r.pick(PROTO_NAMES), node: r.pick([...PROTO_NAMES, "4"]), input: r.pick([...PROTO_NAMES, "width"]) }]; },
+  legacyFormat(wf, r) {
+    // The 0.1.0 layout (nodes keyed by id, links as pairs), broken in the ways a hand-edited file is.
+    wf.version = "0.1.0";
+    wf.nodes = r.pick([
+      { a: null }, { a: { type: "EmptyImage", links: { x: null } } }, { a: { type: "EmptyImage", links: { x: [1] } } },
+      { a: { type: "EmptyImage", widgets: "text", links: "text" } }, JSON.parse('{"__proto__": {"type": "EmptyImage"}, "constructor": {"type": 5}}'),
+      JSON.parse('{"a": {"type": "PreviewImage", "links": {"__proto__": ["b", "image"]}}}'), [],
+    ]);
+  },
   extraProto(wf, r) { wf.extra = JSON.parse(`{"__proto__": {"polluted": ${r.int(9)}}, "constructor": {"prototype": {"x": 1}}}`); },
 };
 
