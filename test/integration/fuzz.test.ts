@@ -167,3 +167,24 @@ test("a few hundred mutated templates posted to /api/prompt: no 5xx, every refus
     await s.stop();
   }
 });
+
+test("imports whose ids, types and input names are prototype names are converted or refused, never a 5xx", async () => {
+  const s = await startServer({ modelsDir: join(ROOT, "models") });
+  const r = prng(SEED + 1);
+  try {
+    for (let i = 0; i < 40; i++) {
+      const name = () => r.pick(PROTO_NAMES);
+      const body = r.pick([
+        () => ({ nodes: [{ id: name(), type: name(), widgets_values: [r.pick(WEIRD_VALUES)] }], links: [[1, name(), 0, name(), 0, name()]] }),
+        () => JSON.parse(`{"${name()}": {"class_type": "${name()}", "inputs": {"${name()}": ["${name()}", 0]}}}`),
+        () => ({ nodes: [{ id: 1, type: r.pick(["KSampler", "StableCascade_EmptyLatentImage", name()]), widgets_values: r.pick(WEIRD_VALUES) }], links: r.pick(WEIRD_VALUES) }),
+        () => ({ format: "sluice.workflow", version: "0.1.0", nodes: { a: r.pick(WEIRD_VALUES) } }),
+      ])();
+      const res = await s.post("/api/workflows/import", body);
+      assert.ok(res.status < 500, `#${i} ${JSON.stringify(body).slice(0, 200)} answered ${res.status}: ${JSON.stringify(res.body).slice(0, 200)}`);
+      if (res.status >= 400) assert.equal(typeof res.body.error, "string");
+    }
+  } finally {
+    await s.stop();
+  }
+});
