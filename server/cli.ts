@@ -8,6 +8,7 @@ import { createNodeHost } from "./executor/node-host.ts";
 import { packOptions } from "./runtime/pack-list.ts";
 import { memoryOption } from "./api/memory-check.ts";
 import { decideMemoryBudget } from "./runtime/index.ts";
+import { isLoopbackHost } from "./api/security.ts";
 
 const ROOT = join(import.meta.dirname, "..");
 export const DEFAULT_MODELS_DIR = join(ROOT, "models");
@@ -16,14 +17,16 @@ const USAGE = `sluice: a node-graph studio for Stable Cascade
 
 usage:
   sluice serve [--port 8788] [--host 127.0.0.1] [--home DIR] [--models DIR] [--device auto|cpu|cuda|webgpu]
-               [--memory-budget 6GB]
+               [--memory-budget 6GB] [--token TOKEN] [--allow-host NAME ...] [--allow-origin ORIGIN ...]
   sluice run <workflow.json> [--out DIR] [--set NAME=VALUE ...] [--set NODE.INPUT=VALUE ...]
              [--models DIR] [--device ...] [--home DIR] [--memory-budget 6GB]
 
 --memory-budget: the most memory a prompt may need (e.g. 6GB, 6000MB); a prompt estimated over it
 is refused before it runs. Default: 70% of available RAM (80% of free GPU memory with --device cuda).
 
-The data folder (database, outputs, uploads) is --home, else $SLUICE_HOME, else ~/.sluice.`;
+The data folder (database, outputs, uploads) is --home, else $SLUICE_HOME, else ~/.sluice.
+Off loopback (--host 0.0.0.0 or any other address) every request needs a token: --token, else
+$SLUICE_TOKEN, else one generated and printed at start. On loopback a token is used when given.`;
 
 interface Args { command: string; positional: string[]; flags: Map<string, string[]> }
 
@@ -57,6 +60,9 @@ async function serve(args: Args): Promise<void> {
     modelsDir: resolve(flag(args, "models") ?? DEFAULT_MODELS_DIR),
     device: flag(args, "device") ?? "auto",
     memoryBudget: flag(args, "memory-budget"),
+    token: flag(args, "token") ?? (process.env.SLUICE_TOKEN || undefined),
+    allowedHosts: args.flags.get("allow-host"),
+    allowedOrigins: args.flags.get("allow-origin"),
   });
   let url: string, ready: { device: string; deviceNote: string };
   try {
@@ -67,6 +73,10 @@ async function serve(args: Args): Promise<void> {
     throw err;
   }
   console.log(`Sluice is serving at ${url}  (${ready.deviceNote || `device: ${ready.device}`}; data: ${server.store.paths.home})`);
+  if (server.token !== undefined) {
+    console.log(`Every request needs the token. Open ${url}/?token=${server.token}  (or send "Authorization: Bearer <token>")`);
+    if (!isLoopbackHost(host)) console.log("The studio is reachable from the network over plain HTTP: put it behind an HTTPS proxy, or reach it through an SSH tunnel (see the README).");
+  }
   const stop = async () => {
     await server.close();
     process.exit(0);

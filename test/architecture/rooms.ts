@@ -43,11 +43,7 @@ export const ALLOWED_ARROWS: Readonly<Record<Room, readonly Room[]>> = {
  * app.ts for its own module. Each entry is "from → to"; an entry that no longer matches an import
  * fails the check, so the list only shrinks.
  */
-export const KNOWN_EXCEPTIONS: readonly string[] = [
-  "server/api/files.ts → nodes/image.ts",
-  "server/executor/dispatcher.ts → nodes/png.ts",
-  "server/import/index.ts → nodes/png.ts",
-];
+export const KNOWN_EXCEPTIONS: readonly string[] = [];
 
 const SERVER_ROOMS: readonly Room[] = ["engine", "diffusion", "runtime", "media", "executor", "store", "import", "api"];
 
