@@ -13,6 +13,7 @@ export * from "./float16.ts";
 export * from "./hazards.ts";
 export * from "./onnx-graph.ts";
 export * from "./manifest.ts";
+export * from "./memory-profile.ts";
 export * from "./model.ts";
 export * from "./onnx-proto.ts";
 export * from "./pack.ts";
@@ -20,6 +21,7 @@ export * from "./discovery.ts";
 export * from "./processing.ts";
 export * from "./specs.ts";
 export * from "./tiling.ts";
+export * from "./pack-memory.ts";
 export * from "./sessions.ts";
 export * from "./tensors.ts";
 export * from "./tokenizer.ts";
@@ -89,3 +91,4 @@ export class CascadeRuntime {
     return p;
   }
 }
+export * from "./budget.ts";
