@@ -69,12 +69,24 @@ const save = () => {
   fs.writeFileSync(RESULTS, `${JSON.stringify(results, null, 2)}\n`);
 };
 
+// The stages' share of the MatMul peak is computed against the peak in the results file, which
+// should come from the same run (the default runs the MatMul graph first).
+const refreshPeakShare = () => {
+  for (const key of ["stageC", "stageB"]) {
+    const s = results[key];
+    if (s && results.matmulPeak) {
+      s.pctOfMatmulPeak = (100 * s.gflops) / results.matmulPeak.gflops;
+      s.matmulPeakDate = results.matmulPeak.date;
+    }
+  }
+};
+
 if (only.has("matmul")) {
   const file = path.join(os.tmpdir(), "sluice-matmul-4096x1536x6144.onnx");
   if (!fs.existsSync(file)) spawnSync(PYTHON, ["tools/real/matmul_graph.py", file, "4096", "1536", "6144"], { cwd: ROOT, stdio: "inherit" });
   const r = ortStep(file, "matmul", 0, 7, ["--m", "4096"]);
   const flops = 2 * 4096 * 1536 * 6144;
-  results.matmulPeak = { shape: [4096, 1536, 6144], stepMs: r.stepMs, gflops: flops / (Math.min(...r.stepMs) / 1000) / 1e9, gflopsMedian: flops / (median(r.stepMs) / 1000) / 1e9 };
+  results.matmulPeak = { date: new Date().toISOString(), loadAverage: os.loadavg().map((v) => +v.toFixed(1)), shape: [4096, 1536, 6144], stepMs: r.stepMs, gflops: flops / (Math.min(...r.stepMs) / 1000) / 1e9, gflopsMedian: flops / (median(r.stepMs) / 1000) / 1e9 };
   save();
 }
 
@@ -92,7 +104,7 @@ function compareStage(key: string, model: "stage_c" | "stage_b", file: string, f
     onnxruntime: { stepMs: [...a1.stepMs, ...a2.stepMs], medianMs: ortMs, loadMs: [a1.loadMs, a2.loadMs], peakRssGB: Math.max(a1.peakRssBytes, a2.peakRssBytes) / 1e9, modelGB: a1.modelBytes / 1e9 },
     pytorch: { stepMs: t.stepMs, medianMs: torchMs, buildMs: t.buildMs, peakRssGB: t.peakRssBytes / 1e9, version: t.torch },
     ratio: ortMs / torchMs,
-    gflops, pctOfMatmulPeak: results.matmulPeak ? (100 * gflops) / results.matmulPeak.gflops : undefined,
+    gflops, date: new Date().toISOString(), loadAverage: os.loadavg().map((v) => +v.toFixed(1)),
   };
   save();
 }
@@ -144,6 +156,9 @@ if (only.has("reuse")) {
   results.reuse = { budgetGB: r.budgetBytes / 1e9, firstPromptLoads: r.prompts[0].loads, secondPromptLoads: r.prompts[1].loads, peakRssGB: r.peakRssBytes / 1e9 };
   save();
 }
+
+refreshPeakShare();
+save();
 
 // Goals and guards, each its own line.
 const line = (what: string, ok: boolean | undefined, detail: string) => console.log(`${ok === undefined ? "n/a " : ok ? "MET " : "MISS"}  ${what}: ${detail}`);
