@@ -41,7 +41,7 @@ def main():
             f = files.setdefault(path, open(path, "rb"))
             f.seek(int(info.get("offset", 0)))
             raw = f.read(int(info["length"]))
-            dtype = onnx.helper.tensor_dtype_to_np_dtype(t.data_type)
+            dtype = onnx.mapping.TENSOR_TYPE_TO_NP_TYPE[t.data_type]
             arr = np.frombuffer(raw, dtype=dtype).reshape(tuple(t.dims))
         else:
             arr = numpy_helper.to_array(t)
