@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync, copyFileSync, mkdtempSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
 import type { Literal, NodeSpec } from "../nodes/schema.ts";
+import { applyNodeModes } from "./engine/modes.ts";
 import { applyValues, buildCatalog, ComponentError, expandComponents, executeWorkflow, ExecutionCancelled, ExecutionFailed, OutputCache, parseWorkflow, ParamError, validateWorkflow, WorkflowFormatError } from "./engine/index.ts";
 import { createNodeHost } from "./executor/node-host.ts";
 import { packOptions } from "./api/packs.ts";
@@ -122,7 +123,7 @@ async function run(args: Args): Promise<number> {
         if (eq <= 0) throw new ParamError(`--set expects NAME=VALUE, got "${s}"`);
         sets[s.slice(0, eq)] = s.slice(eq + 1);
       }
-      workflow = expandComponents(applyValues(workflow, sets, lookup));
+      workflow = expandComponents(applyNodeModes(applyValues(workflow, sets, lookup), lookup).workflow);
     } catch (err) {
       if (err instanceof WorkflowFormatError || err instanceof ParamError || err instanceof ComponentError) { console.error(`sluice run: ${file}: ${err.message}`); return 1; }
       throw err;

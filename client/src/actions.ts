@@ -3,6 +3,7 @@ import type { Workflow } from "../../nodes/schema.ts";
 import { api, ApiError, type PromptRejection } from "./api.ts";
 import { replayEarly, clientId } from "./socket.ts";
 import { usedComponents } from "./graph/components.ts";
+import { WORKFLOW_VERSION } from "./graph/vocab.ts";
 import { useGraph } from "./store/graph.ts";
 import { useRun } from "./store/run.ts";
 import { toast, useUi } from "./store/ui.ts";
@@ -77,7 +78,7 @@ export function loadWorkflow(wf: Workflow, source?: string) {
 }
 
 export function newWorkflow() {
-  useGraph.getState().load({ format: "sluice.workflow", version: "1.0.0", nodes: [], groups: [], components: {}, params: [] }, { record: true });
+  useGraph.getState().load({ format: "sluice.workflow", version: WORKFLOW_VERSION, nodes: [], groups: [], components: {}, params: [] }, { record: true });
 }
 
 export function exportWorkflow() {

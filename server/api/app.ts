@@ -11,6 +11,7 @@ import { ALL_NODES, createRegistry, loadNodeModules } from "../../nodes/index.ts
 import { applyValues, buildCatalog, ComponentError, expandComponents, foldComponentErrors, parseWorkflow, ParamError, validateWorkflow, WorkflowFormatError } from "../engine/index.ts";
 import { Dispatcher } from "../executor/dispatcher.ts";
 import { DEFAULT_PREVIEW_INTERVAL_MS } from "../executor/protocol.ts";
+import { applyNodeModes } from "../engine/modes.ts";
 import { Store } from "../store/store.ts";
 import { packOptions, listPackInfo } from "./packs.ts";
 import { mountFiles } from "./files.ts";
@@ -115,6 +116,8 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
         throw err;
       }
     }
+    const { workflow: moded, skipped } = applyNodeModes(workflow, lookup);
+    workflow = moded;
     let flat;
     try {
       flat = expandComponents(workflow);
@@ -129,8 +132,8 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
       const first = report.errors[0] ?? Object.entries(report.nodeErrors).map(([id, list]) => `node ${id}: ${list[0].input ? `${list[0].input}: ` : ""}${list[0].message}`)[0];
       throw new HttpError(400, `the workflow has ${count} problem${count === 1 ? "" : "s"}: ${first}`, { nodeErrors: report.nodeErrors, errors: report.errors });
     }
-    const promptId = dispatcher.submit({ workflow, requestedOutputs: body.data.outputs, clientId: body.data.clientId });
-    res.json({ promptId });
+    const promptId = dispatcher.submit({ workflow, requestedOutputs: body.data.outputs, clientId: body.data.clientId, front: body.data.front });
+    res.json({ promptId, ...(skipped.length ? { skipped } : {}) });
   });
 
   app.get("/api/queue", (_req, res) => { res.json(store.queue()); });

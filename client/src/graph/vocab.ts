@@ -5,7 +5,7 @@ import type * as Schema from "../../../nodes/schema.ts";
 import type { Link, SocketType } from "../../../nodes/schema.ts";
 
 export const WORKFLOW_FORMAT = "sluice.workflow" satisfies typeof Schema.WORKFLOW_FORMAT;
-export const WORKFLOW_VERSION: typeof Schema.WORKFLOW_VERSION = "1.0.0";
+export const WORKFLOW_VERSION: typeof Schema.WORKFLOW_VERSION = "1.1.0";
 export const LITERAL_TYPES: readonly SocketType[] = ["INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"];
 export const MAX_SEED: typeof Schema.MAX_SEED = (1n << 64n) - 1n;
 

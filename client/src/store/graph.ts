@@ -4,7 +4,7 @@
 import { applyEdgeChanges, applyNodeChanges, type EdgeChange, type NodeChange } from "@xyflow/react";
 import { create } from "zustand";
 import { type ComponentDef, type Literal, type NodeSpec, type SeedControl, type SocketType, type Workflow } from "../../../nodes/schema.ts";
-import { isLink, MAX_SEED, WORKFLOW_FORMAT } from "../graph/vocab.ts";
+import { isLink, MAX_SEED, WORKFLOW_FORMAT, WORKFLOW_VERSION } from "../graph/vocab.ts";
 import { checkConnection, compatibleSocket, type ConnectionLike } from "../graph/connect.ts";
 import { defaultValue, flowToWorkflow, groupToFrame, inputType, isWidgetInput, makeEdge, outputType, relayout, workflowToFlow, type Catalog } from "../graph/convert.ts";
 import { COMPONENT_PREFIX, componentKey, effectiveCatalog, usedComponents, makeComponent as buildComponent, uniqueKey, unpackComponent as unpackDef } from "../graph/components.ts";
@@ -544,7 +544,7 @@ export const useGraph = create<GraphState>((set, get) => ({
     const taken: { id: string }[] = [...nodes];
     const newId = () => { const id = nextNodeId(taken); taken.push({ id }); return id; };
     const un = unpackDef({ id: inst.id, position: inst.position, values: inst.data.values }, def, edges, newId);
-    const flow = workflowToFlow({ format: WORKFLOW_FORMAT, version: "1.0.0", nodes: un.nodes, groups: [], components: meta.components ?? {}, params: [] }, get().catalog);
+    const flow = workflowToFlow({ format: WORKFLOW_FORMAT, version: WORKFLOW_VERSION, nodes: un.nodes, groups: [], components: meta.components ?? {}, params: [] }, get().catalog);
     const catalog = get().catalog;
     const socketOf = (src: string, handle: string, target: string, targetHandle: string) => {
       const srcType = [...flow.nodes, ...nodes].find((n) => n.id === src);
