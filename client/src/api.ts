@@ -52,7 +52,7 @@ export interface SystemInfo {
   memory: { rss: number; heapUsed: number; systemTotal: number; systemFree: number };
   packs: { name: string; stages: string[]; assumptions: string[] }[];
 }
-export type PromptAnswer = { promptId: string };
+export type PromptAnswer = { promptId: string; skipped?: { node: string; type: string; reason: string }[] };
 export interface PromptRejection { error: string; nodeErrors?: NodeErrors }
 
 export interface LibraryEntry { id: string; name: string; tags: string[]; createdAt: string; updatedAt: string; version: number }
@@ -62,7 +62,8 @@ export const api = {
   nodes: () => request<NodeSpec[]>("GET", "/nodes"),
   templates: () => request<TemplateInfo[]>("GET", "/templates"),
   template: (id: string) => request<Workflow>("GET", `/templates/${encodeURIComponent(id)}`),
-  prompt: (workflow: Workflow, clientId?: string) => request<PromptAnswer>("POST", "/prompt", { workflow, ...(clientId ? { clientId } : {}) }),
+  prompt: (workflow: Workflow, clientId?: string, opts?: { front?: boolean }) =>
+    request<PromptAnswer>("POST", "/prompt", { workflow, ...(clientId ? { clientId } : {}), ...(opts?.front ? { front: true } : {}) }),
   queue: () => request<QueueState>("GET", "/queue"),
   cancel: (promptId: string) => request<unknown>("DELETE", `/queue/${encodeURIComponent(promptId)}`),
   clearQueue: () => request<unknown>("DELETE", "/queue"),

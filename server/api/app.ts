@@ -15,6 +15,7 @@ import { applyNodeModes } from "../engine/modes.ts";
 import { Store } from "../store/store.ts";
 import { packOptions, listPackInfo } from "./packs.ts";
 import { mountFiles } from "./files.ts";
+import { mountGallery } from "./gallery.ts";
 import { mountTemplates } from "./templates.ts";
 import { mountWorkflows } from "./workflows.ts";
 import { IMPORT_PATH, mountImport } from "./import.ts";
@@ -189,6 +190,7 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
   });
 
   mountFiles(app, store);
+  mountGallery(app, store);
   mountTemplates(app);
   mountImport(app, { packs: () => listPackInfo(options.modelsDir) });
   const library = mountWorkflows(app, store);

@@ -9,7 +9,8 @@ import { api, viewUrl } from "../api.ts";
 import { componentKey } from "../graph/components.ts";
 import { nodeColor, socketColor } from "../graph/colors.ts";
 import { hasPreviewArea, isWidgetInput } from "../graph/convert.ts";
-import { NODE_WIDTH, type SluiceNode } from "../graph/types.ts";
+import { rerouteType } from "../graph/connect.ts";
+import { MODE_BYPASS, MODE_MUTE, NODE_WIDTH, REROUTE_TYPE, type SluiceNode } from "../graph/types.ts";
 import { useGraph } from "../store/graph.ts";
 import { inputErrors, useRun, type NodeRun } from "../store/run.ts";
 import { toast, useUi } from "../store/ui.ts";
@@ -24,7 +25,25 @@ function useLinkedInputs(id: string): Set<string> {
   return new Set(key ? key.split("\u0000") : []);
 }
 
-function NodeViewImpl({ id, data, selected }: NodeProps<SluiceNode>) {
+function NodeViewImpl(props: NodeProps<SluiceNode>) {
+  return props.data.type === REROUTE_TYPE ? <RerouteView {...props} /> : <CatalogNodeView {...props} />;
+}
+
+/** A Reroute: a small dot with one input and one output, coloured by the type of its link. */
+function RerouteView({ id, data, selected }: NodeProps<SluiceNode>) {
+  const type = useGraph(useCallback((s) => rerouteType(id, s.edges) ?? "*", [id]));
+  const color = socketColor(type);
+  const mode = data.mode === MODE_BYPASS ? " mode-bypass" : data.mode === MODE_MUTE ? " mode-mute" : "";
+  return (
+    <div className={`reroute${selected ? " selected" : ""}${mode}`} data-node-id={id} data-node-type={REROUTE_TYPE} data-status="idle" data-socket={type} title={`Reroute (${type})`} style={{ ["--sock" as string]: color }}>
+      <Handle type="target" position={Position.Left} id="input" className="shandle" style={{ background: color }} />
+      <span className="reroute-dot" />
+      <Handle type="source" position={Position.Right} id="output" className="shandle" style={{ background: color }} />
+    </div>
+  );
+}
+
+function CatalogNodeView({ id, data, selected }: NodeProps<SluiceNode>) {
   const spec = useGraph(useCallback((s) => s.catalog.get(data.type), [data.type]));
   const run = useRun(useCallback((s) => s.nodes[id], [id]));
   const errors = useRun(useCallback((s) => s.nodeErrors[id], [id]));
@@ -40,6 +59,7 @@ function NodeViewImpl({ id, data, selected }: NodeProps<SluiceNode>) {
   const hasErr = !!errors?.length || status === "error" || !!data.placeholder;
   const progress = run?.total ? Math.min(1, (run.step ?? 0) / run.total) : status === "done" ? 1 : 0;
 
+  // An edit clears the node's errors: the cause may be gone; the next queue checks again.
   const setValue = useCallback((name: string, v: Literal) => {
     useGraph.getState().setValue(id, name, v);
     useRun.getState().clearNodeError(id);
@@ -62,8 +82,9 @@ function NodeViewImpl({ id, data, selected }: NodeProps<SluiceNode>) {
 
   return (
     <div
-      className={`snode status-${status}${selected ? " selected" : ""}${hasErr ? " has-error" : ""}${collapsed ? " collapsed" : ""}`}
+      className={`snode status-${status}${selected ? " selected" : ""}${hasErr ? " has-error" : ""}${collapsed ? " collapsed" : ""}${data.mode === MODE_BYPASS ? " mode-bypass" : data.mode === MODE_MUTE ? " mode-mute" : ""}`}
       data-node-id={id}
+      data-mode={data.mode === MODE_BYPASS ? "bypass" : data.mode === MODE_MUTE ? "mute" : "always"}
       data-node-type={data.placeholder?.originalType ?? data.type}
       data-status={status}
       style={{ width: collapsed ? undefined : data.width ?? NODE_WIDTH, ["--cat" as string]: color }}
@@ -98,6 +119,8 @@ function NodeViewImpl({ id, data, selected }: NodeProps<SluiceNode>) {
           </span>
         )}
         <span className="snode-badges">
+          {data.mode === MODE_BYPASS && <span className="badge mode" data-testid="bypass-badge" title="Bypassed: its inputs pass through to its outputs (Ctrl+B)">bypassed</span>}
+          {data.mode === MODE_MUTE && <span className="badge mode" data-testid="mute-badge" title="Muted: it and what needs it do not run (Ctrl+M)">muted</span>}
           {status === "cached" && <span className="badge cached" data-testid="cached-badge" title="Result reused from the cache">cached</span>}
           {status === "done" && run?.ms !== undefined && <span className="badge ms">{run.ms < 1000 ? `${Math.round(run.ms)}ms` : `${(run.ms / 1000).toFixed(1)}s`}</span>}
           {status === "running" && run?.total ? <span className="badge step">{run.step}/{run.total}</span> : null}

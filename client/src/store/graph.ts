@@ -8,7 +8,7 @@ import { isLink, MAX_SEED, WORKFLOW_FORMAT, WORKFLOW_VERSION } from "../graph/vo
 import { checkConnection, compatibleSocket, type ConnectionLike } from "../graph/connect.ts";
 import { defaultValue, flowToWorkflow, groupToFrame, inputType, isWidgetInput, makeEdge, outputType, relayout, workflowToFlow, type Catalog } from "../graph/convert.ts";
 import { COMPONENT_PREFIX, componentKey, effectiveCatalog, usedComponents, makeComponent as buildComponent, uniqueKey, unpackComponent as unpackDef } from "../graph/components.ts";
-import { NODE_WIDTH, NOTE_TYPE, type FlowEdge, type FlowNode, type FrameNode, type SluiceNodeData } from "../graph/types.ts";
+import { NODE_WIDTH, NOTE_TYPE, type NodeMode, type FlowEdge, type FlowNode, type FrameNode, type SluiceNodeData } from "../graph/types.ts";
 import { toast } from "./ui.ts";
 
 interface Snapshot { nodes: FlowNode[]; edges: FlowEdge[]; meta: Partial<Meta> }
@@ -50,6 +50,11 @@ interface GraphState {
   setValue(nodeId: string, input: string, value: Literal): void;
   patchNode(nodeId: string, patch: Partial<SluiceNodeData>, recordKey?: string | false): void;
   patchFrame(id: string, patch: Partial<FrameNode["data"]>): void;
+  /**
+   * Sets the mode of the selected nodes (or `ids`): bypassed or muted; when every one of them
+   * has that mode already, they run again.
+   */
+  toggleMode(mode: NodeMode, ids?: string[]): void;
   deleteSelected(): void;
   deleteNodes(ids: string[]): void;
   selectionWorkflow(): Workflow | null;
@@ -280,6 +285,21 @@ export const useGraph = create<GraphState>((set, get) => ({
   patchFrame(id, patch) {
     get().record(`frame:${id}`);
     set({ nodes: get().nodes.map((n) => (n.id === id && n.type === "frame" ? { ...n, data: { ...n.data, ...patch } } : n)) as FlowNode[] });
+  },
+
+  toggleMode(mode, ids) {
+    const pick = new Set(ids ?? get().nodes.filter((n) => n.selected && n.type === "sluice").map((n) => n.id));
+    const targets = get().nodes.filter((n) => pick.has(n.id) && n.type === "sluice");
+    if (!targets.length) return;
+    const off = targets.every((n) => n.type === "sluice" && n.data.mode === mode);
+    get().record();
+    set({
+      nodes: get().nodes.map((n) => {
+        if (!pick.has(n.id) || n.type !== "sluice") return n;
+        const { mode: _old, ...data } = n.data;
+        return { ...n, data: off ? data : { ...data, mode } };
+      }) as FlowNode[],
+    });
   },
 
   deleteSelected() {

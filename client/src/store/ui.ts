@@ -20,6 +20,9 @@ export type PainterRequest = { nodeId: string; input: string } | { nodeId: strin
 export type PanelName = "queue" | "history" | "library" | "system";
 
 interface UiState {
+  /** How many prompts one Queue press sends (batch count). */
+  batchCount: number;
+  setBatchCount(n: number): void;
   toasts: Toast[];
   palette: PaletteRequest | null;
   lightbox: { src: string; full?: string; caption?: string } | null;
@@ -53,6 +56,8 @@ interface UiState {
 let nextToast = 1;
 
 export const useUi = create<UiState>((set, get) => ({
+  batchCount: 1,
+  setBatchCount(n) { set({ batchCount: Math.max(1, Math.min(100, Math.floor(n) || 1)) }); },
   toasts: [],
   palette: null,
   lightbox: null,
