@@ -51,7 +51,14 @@ export interface SystemInfo {
   versions: Record<string, string>;
   memory: { rss: number; heapUsed: number; systemTotal: number; systemFree: number };
   packs: { name: string; stages: string[]; assumptions: string[] }[];
+  /** Bytes a prompt may use, when the server reports it. */
+  memoryBudget?: number;
 }
+export interface GalleryItem {
+  promptId: string; file: string; width?: number; height?: number; seed?: string; prompt: string; pack?: string;
+  createdAt: string; finishedAt?: string;
+}
+export interface PackInfo { name: string; title: string; stages: string[]; native?: { width: number; height: number; compression: number; dynamic: boolean } }
 export type PromptAnswer = { promptId: string; skipped?: { node: string; type: string; reason: string }[] };
 export interface PromptRejection { error: string; nodeErrors?: NodeErrors }
 
@@ -71,6 +78,10 @@ export const api = {
   history: (limit = 60) => request<HistoryEntry[]>("GET", `/history?limit=${limit}`),
   historyEntry: (promptId: string) => request<HistoryEntry>("GET", `/history/${encodeURIComponent(promptId)}`),
   system: () => request<SystemInfo>("GET", "/system"),
+  packs: () => request<PackInfo[]>("GET", "/packs"),
+  gallery: (f: { q?: string; pack?: string } = {}) =>
+    request<GalleryItem[]>("GET", `/gallery?${new URLSearchParams({ ...(f.q ? { q: f.q } : {}), ...(f.pack ? { pack: f.pack } : {}) })}`),
+  galleryDelete: (promptId: string) => request<unknown>("DELETE", `/gallery/${encodeURIComponent(promptId)}`),
   gate: (promptId: string, nodeId: string, action: "continue" | "reroll" | "cancel", value?: unknown) =>
     request<unknown>("POST", `/prompt/${encodeURIComponent(promptId)}/gate/${encodeURIComponent(nodeId)}`, { action, ...(value !== undefined ? { value } : {}) }),
   library: (q?: string) => request<LibraryEntry[]>("GET", `/workflows${q ? `?q=${encodeURIComponent(q)}` : ""}`),

@@ -9,7 +9,7 @@ import type { SocketType, Workflow } from "../../../nodes/schema.ts";
 import { nodeColor, socketColor } from "../graph/colors.ts";
 import { checkConnection } from "../graph/connect.ts";
 import { inputType, outputType } from "../graph/convert.ts";
-import type { FlowEdge, FlowNode } from "../graph/types.ts";
+import { MODE_BYPASS, MODE_MUTE, REROUTE_TYPE, type FlowEdge, type FlowNode } from "../graph/types.ts";
 import { useGraph } from "../store/graph.ts";
 import { toast, useUi, type MenuItem } from "../store/ui.ts";
 import { copySelection, editComponent, exportComponent, makeComponentFromSelection, pasteFromStorage, saveComponentToLibrary } from "../actions.ts";
@@ -179,6 +179,8 @@ export function Canvas() {
         { label: "Duplicate", hint: "Ctrl+D", action: () => g.duplicate() },
         { label: "Copy", hint: "Ctrl+C", action: () => copySelection() },
         { label: "Make component of selection", hint: "Ctrl+Shift+G", action: () => makeComponentFromSelection() },
+        { label: node.data.mode === MODE_BYPASS ? "Stop bypassing" : "Bypass (pass inputs through)", hint: "Ctrl+B", action: () => g.toggleMode(MODE_BYPASS) },
+        { label: node.data.mode === MODE_MUTE ? "Unmute" : "Mute (skip it and what needs it)", hint: "Ctrl+M", action: () => g.toggleMode(MODE_MUTE) },
       );
       if (key !== undefined) {
         items.push({ label: "Edit component definition", action: () => editComponent(node.id, key) });
@@ -203,6 +205,7 @@ export function Canvas() {
       x: at.x, y: at.y, items: [
         { label: "Add node…", hint: "Space", action: () => useUi.getState().openPalette({ flowPos: rf.screenToFlowPosition(at), screenPos: at }) },
         { label: "Add note", action: () => g.addNode("Note", rf.screenToFlowPosition(at)) },
+        ...(g.catalog.get(REROUTE_TYPE) ? [{ label: "Add reroute", action: () => g.addNode(REROUTE_TYPE, rf.screenToFlowPosition(at)) }] : []),
         { label: "Paste", hint: "Ctrl+V", action: () => pasteFromStorage(rf.screenToFlowPosition(at)) },
         { label: "Group selection", hint: "Ctrl+G", action: () => g.groupSelection() },
         { label: "Arrange left to right", action: () => g.arrange() },
@@ -325,7 +328,13 @@ export function Canvas() {
 export async function loadWorkflowText(text: string, source: string): Promise<boolean> {
   let raw: unknown;
   try { raw = JSON.parse(text); } catch { toast(`${source} is not JSON`, "error"); return false; }
-  const { parseWorkflow } = await import("../graph/validate.ts");
+  let parseWorkflow: typeof import("../graph/validate.ts").parseWorkflow;
+  try {
+    ({ parseWorkflow } = await import("../graph/validate.ts"));
+  } catch {
+    toast(`Cannot open ${source} right now: the checker could not be loaded (is the server reachable?). Try again.`, "error");
+    return false;
+  }
   if (raw && typeof raw === "object" && (raw as { format?: unknown }).format === "sluice.workflow") {
     const res = parseWorkflow(raw);
     if (!res.ok) { toast(`${source}: ${res.error}`, "error"); return false; }

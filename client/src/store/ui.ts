@@ -17,7 +17,7 @@ export interface MenuItem { label: string; hint?: string; danger?: boolean; disa
 
 export type PainterRequest = { nodeId: string; input: string } | { nodeId: string; gate: { promptId: string; src: string; kind: "latent" | "image" } };
 
-export type PanelName = "queue" | "history" | "library" | "system";
+export type PanelName = "queue" | "gallery" | "history" | "library" | "system";
 
 interface UiState {
   /** How many prompts one Queue press sends (batch count). */
