@@ -204,7 +204,14 @@ export function pasteFromStorage(at?: { x: number; y: number }): boolean {
 export async function saveToLibrary(opts: { name?: string; asNew?: boolean; note?: string } = {}): Promise<boolean> {
   const g = useGraph.getState();
   const lib = g.library;
-  const name = (opts.name ?? lib?.name ?? g.meta.name ?? "").trim();
+  let name = (opts.name ?? lib?.name ?? "").trim();
+  // A canvas that is no library entry yet (a template, a file, a new graph) is named by the person:
+  // its workflow's own name (a template's) is only offered.
+  if (!name && opts.name === undefined) {
+    const asked = window.prompt("Save to the library as:", g.meta.name ?? "");
+    if (asked === null) return false;
+    name = asked.trim();
+  }
   if (!name) {
     useUi.getState().setPanel("library");
     toast("Name the workflow to save it", "info");

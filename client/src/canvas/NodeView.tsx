@@ -11,7 +11,9 @@ import { nodeColor, socketColor } from "../graph/colors.ts";
 import { hasPreviewArea, isWidgetInput } from "../graph/convert.ts";
 import { rerouteType } from "../graph/connect.ts";
 import { MODE_BYPASS, MODE_MUTE, NODE_WIDTH, REROUTE_TYPE, type SluiceNode } from "../graph/types.ts";
-import { useGraph } from "../store/graph.ts";
+import { packInUse, sizedLatent, useGraph } from "../store/graph.ts";
+import { packSize, usePacks } from "../store/packs.ts";
+import { sizeAdvice, sizePresets } from "../graph/sizes.ts";
 import { inputErrors, useRun, type NodeRun } from "../store/run.ts";
 import { toast, useUi } from "../store/ui.ts";
 import { widgetFor } from "../widgets/Widgets.tsx";
@@ -163,12 +165,42 @@ function CatalogNodeView({ id, data, selected }: NodeProps<SluiceNode>) {
               param={params.get(input.name)}
             />
           ))}
+          {spec && sizedLatent(spec) && <SizeAdvice id={id} values={data.values} />}
           {hasPreviewArea(spec) && <ImageArea id={id} spec={spec!} run={run} />}
           {nodeErrs.map((e, i) => <div key={i} className="snode-error" data-testid="node-error">{e.message}</div>)}
           {status === "error" && run?.error && <div className="snode-error" data-testid="node-error">{run.error}</div>}
         </div>
       )}
     </div>
+  );
+}
+
+/** Size presets of the pack in use, and warnings when the size is beyond it or the memory budget. */
+function SizeAdvice({ id, values }: { id: string; values: Record<string, Literal> }) {
+  const packName = useGraph((s) => packInUse(s.nodes));
+  const packs = usePacks((s) => s.packs);
+  const budget = usePacks((s) => s.memoryBudget);
+  const pack = packSize(packs, packName);
+  const warnings = sizeAdvice(values, pack, budget);
+  const presets = pack ? sizePresets(pack) : [];
+  const apply = (i: number) => {
+    const p = presets[i];
+    if (!p || !pack) return;
+    useGraph.getState().patchNode(id, { values: { ...values, width: p.width, height: p.height, compression: pack.compression } });
+    useRun.getState().clearNodeError(id);
+  };
+  return (
+    <>
+      {presets.length > 0 && (
+        <div className="size-presets nodrag">
+          <select data-testid="size-preset" value="" onChange={(e) => apply(Number(e.target.value))} title={`Sizes for pack “${pack!.name}”: its native size first, then aspect ratios of about the same area`}>
+            <option value="">Size presets ({pack!.name})…</option>
+            {presets.map((p, i) => <option key={p.label} value={i}>{p.label}</option>)}
+          </select>
+        </div>
+      )}
+      {warnings.map((w) => <div key={w} className="snode-warning" data-testid="size-warning">{w}</div>)}
+    </>
   );
 }
 

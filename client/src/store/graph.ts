@@ -10,6 +10,7 @@ import { defaultValue, flowToWorkflow, groupToFrame, inputType, isWidgetInput, m
 import { COMPONENT_PREFIX, componentKey, effectiveCatalog, usedComponents, makeComponent as buildComponent, uniqueKey, unpackComponent as unpackDef } from "../graph/components.ts";
 import { NODE_WIDTH, NOTE_TYPE, type NodeMode, type FlowEdge, type FlowNode, type FrameNode, type SluiceNodeData } from "../graph/types.ts";
 import { toast } from "./ui.ts";
+import { packSize, usePacks } from "./packs.ts";
 
 interface Snapshot { nodes: FlowNode[]; edges: FlowEdge[]; meta: Partial<Meta> }
 
@@ -239,6 +240,12 @@ export const useGraph = create<GraphState>((set, get) => ({
     const values: Record<string, Literal> = {};
     if (type === NOTE_TYPE) values.text = "";
     for (const input of spec?.inputs ?? []) if (isWidgetInput(input)) values[input.name] = defaultValue(input);
+    // A latent size defaults to the size the pack in use was made for, not the catalog's default
+    // (which is the released models' 1024² at compression 42).
+    if (spec && sizedLatent(spec)) {
+      const pack = packSize(usePacks.getState().packs, packInUse(nodes));
+      if (pack) Object.assign(values, { width: pack.width, height: pack.height, compression: pack.compression });
+    }
     Object.assign(values, opts?.values ?? {});
     const data: SluiceNodeData = { type, values };
     const seedInputs = spec?.inputs.filter((i) => i.seed) ?? [];
@@ -630,6 +637,21 @@ export const useGraph = create<GraphState>((set, get) => ({
     });
   },
 }));
+
+/** Nodes that make a latent of a size: width, height and compression widgets. */
+export function sizedLatent(spec: NodeSpec): boolean {
+  return ["width", "height", "compression"].every((n) => spec.inputs.some((i) => i.name === n && i.type === "INT"));
+}
+
+/** The pack the canvas uses: the first pack chosen on a node, if any. */
+export function packInUse(nodes: FlowNode[]): string | undefined {
+  for (const n of nodes) {
+    if (n.type !== "sluice") continue;
+    const p = n.data.values.pack;
+    if (typeof p === "string" && p) return p;
+  }
+  return undefined;
+}
 
 /** Lenient, for the seed controls: a half-typed or empty seed counts as 0 (validation names it on queue). */
 export function seedOrZero(v: unknown): bigint {
