@@ -1,7 +1,7 @@
 // The React Flow canvas: wiring store ↔ React Flow, connection rules with reasons, palette on
 // double-click / dropped links, file drops, fit view on load.
 import {
-  Background, BackgroundVariant, ConnectionMode, Controls, MiniMap, ReactFlow, SelectionMode, getBezierPath, useReactFlow,
+  Background, BackgroundVariant, ConnectionMode, Controls, MiniMap, ReactFlow, SelectionMode, getBezierPath, useReactFlow, useStore, type ReactFlowState,
   type ConnectionLineComponentProps, type FinalConnectionState, type IsValidConnection, type NodeTypes, type OnConnectEnd,
 } from "@xyflow/react";
 import { useCallback, useEffect, useRef, type DragEvent, type MouseEvent as RMouseEvent } from "react";
@@ -25,6 +25,9 @@ import { api } from "../api.ts";
 
 /** Below this zoom, node text gets too small to read; larger graphs open at this zoom from their left end. */
 const READABLE_ZOOM = 0.55;
+/** Below this zoom nodes are drawn as their frame and title only. */
+const LOW_DETAIL_ZOOM = 0.45;
+const lowDetailOf = (s: ReactFlowState) => s.transform[2] < LOW_DETAIL_ZOOM;
 
 const nodeTypes: NodeTypes = { sluice: NodeView, note: NoteNode, frame: FrameNode };
 
@@ -59,6 +62,9 @@ export function Canvas() {
   const onEdgesChange = useGraph((s) => s.onEdgesChange);
   const rf = useReactFlow<FlowNode, FlowEdge>();
   const wrapper = useRef<HTMLDivElement>(null);
+  // Zoomed out, node text is too small to read: nodes draw only their frame and title bar (see
+  // styles.css), which keeps pan and zoom smooth on big graphs. A boolean: re-renders on crossing.
+  const lowDetail = useStore(lowDetailOf);
 
   // Fit the whole graph when that keeps it readable; otherwise show it from its left end (where a
   // pipeline starts: loaders and prompts) at the smallest readable zoom. "Fit" (F) shows it all.
@@ -260,7 +266,7 @@ export function Canvas() {
 
   return (
     <div
-      className="canvas"
+      className={`canvas${lowDetail ? " low-detail" : ""}`}
       ref={wrapper}
       onMouseMove={(e) => { pointer.x = e.clientX; pointer.y = e.clientY; pointer.inside = true; }}
       onMouseLeave={() => { pointer.inside = false; }}
@@ -305,16 +311,18 @@ export function Canvas() {
         defaultEdgeOptions={{ type: "default" }}
         colorMode="dark"
         proOptions={{ hideAttribution: true }}
-        onlyRenderVisibleElements={false}
+        onlyRenderVisibleElements
       >
-        <Background variant={BackgroundVariant.Dots} gap={20} size={1.2} color="#2b3440" />
-        <MiniMap<FlowNode>
+        {/* Zoomed out, the dot grid is thousands of dots and the minimap shows what the view
+            shows: neither is drawn then (both repaint on every frame of a pan or zoom). */}
+        {!lowDetail && <Background variant={BackgroundVariant.Dots} gap={20} size={1.2} color="#2b3440" />}
+        {!lowDetail && <MiniMap<FlowNode>
           pannable
           zoomable
           nodeColor={(n) => (n.type === "frame" ? "rgba(90,110,130,0.25)" : n.type === "note" ? "#7a6b3a" : nodeColor(n.data.type, useGraph.getState().catalog.get(n.data.type)?.category))}
           maskColor="rgba(10,14,18,0.6)"
           style={{ background: "#151a20" }}
-        />
+        />}
         <Controls showInteractive={false} />
       </ReactFlow>
     </div>
