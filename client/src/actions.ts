@@ -198,7 +198,7 @@ export function pasteFromStorage(at?: { x: number; y: number }): boolean {
   try { return pasteText(localStorage.getItem(CLIPBOARD_KEY), at); } catch { return false; }
 }
 
-// ----- the library (issue 7) -----
+// ----- the library -----
 
 /** Saves the canvas to the library: a new version of its entry, or a new entry named `name`. */
 export async function saveToLibrary(opts: { name?: string; asNew?: boolean; note?: string } = {}): Promise<boolean> {
@@ -243,7 +243,7 @@ export async function openFromLibrary(id: string, version?: number): Promise<voi
   }
 }
 
-// ----- components (issue 7) -----
+// ----- components -----
 
 export function makeComponentFromSelection() {
   const g = useGraph.getState();

@@ -275,6 +275,86 @@ describe("gallery", () => {
   });
 });
 
+describe("components", () => {
+  test("an inner widget of a component is promoted to its instances in one click, keeping its value", async () => {
+    const { context, page } = await openEditor(env.browser, env.server.url);
+    try {
+      await loadWorkflow(page, {
+        format: "sluice.workflow", version: "1.1.0",
+        nodes: [
+          { id: "1", type: "component/box", inputs: {}, ui: { pos: [0, 0] } },
+          { id: "2", type: "SaveImage", inputs: { image: { node: "1", output: "image" }, prefix: "box" }, ui: { pos: [400, 0] } },
+        ],
+        components: {
+          box: {
+            name: "Box", inputs: [],
+            nodes: [{ id: "a", type: "EmptyImage", inputs: { width: 24, height: 24, batch: 1, color: "#123456" } }],
+            outputs: [{ name: "image", type: "IMAGE", source: { node: "a", output: "image" } }],
+          },
+        },
+      } as WorkflowLike);
+      assert.equal(await page.locator('[data-node-id="1"] [data-input="color"]').count(), 0);
+      await page.click('[data-node-id="1"] [data-testid="component-inner"]');
+      await page.click('[data-node-id="1"] [data-testid="promote-widget"][data-inner="a.color"]');
+      await page.locator('[data-node-id="1"] [data-input="color"]').waitFor();
+      const wf = await currentWorkflow(page) as WorkflowLike & { components: Record<string, { inputs: { name: string; targets: unknown[] }[] }> };
+      assert.deepEqual(wf.components.box!.inputs.map((p) => [p.name, p.targets]), [["color", [{ node: "a", input: "color" }]]]);
+      assert.equal(wf.nodes.find((n) => n.id === "1")!.inputs.color, "#123456");
+    } finally {
+      await context.close();
+    }
+  });
+});
+
+describe("layout", () => {
+  test("the gated-review template: groups do not overlap and each of its staged nodes sits inside a group", async () => {
+    const { context, page } = await openEditor(env.browser, env.server.url);
+    try {
+      const wf = (await (await fetch(`${env.server.url}/api/templates/gated-review`)).json()) as WorkflowLike;
+      await loadWorkflow(page, wf);
+      await page.waitForTimeout(1000);
+      const boxes = await page.evaluate(() => [...document.querySelectorAll(".react-flow__node")].map((e) => {
+        const r = e.getBoundingClientRect();
+        return { frame: e.classList.contains("react-flow__node-frame"), id: e.getAttribute("data-id")!, x: r.x, y: r.y, r: r.right, b: r.bottom };
+      }));
+      const frames = boxes.filter((b) => b.frame);
+      assert.equal(frames.length, 3);
+      for (const f of frames) for (const g of frames) {
+        if (f === g) continue;
+        const overlap = f.x < g.r - 1 && g.x < f.r - 1 && f.y < g.b - 1 && g.y < f.b - 1;
+        assert.ok(!overlap, `groups ${f.id} and ${g.id} overlap`);
+      }
+      for (const id of ["5", "10", "6", "7", "8", "9"]) {
+        const n = boxes.find((b) => b.id === id)!;
+        assert.ok(frames.some((f) => n.x >= f.x && n.y >= f.y && n.r <= f.r && n.b <= f.b), `node ${id} lies inside a group`);
+      }
+    } finally {
+      await context.close();
+    }
+  });
+
+  test("the first node added to an empty canvas lands where the person double-clicked", async () => {
+    const { context, page } = await openEditor(env.browser, env.server.url);
+    try {
+      await page.click('[data-testid="file-menu"]');
+      await page.click("text=New (empty canvas)");
+      await page.locator('[data-testid="empty-hint"]').waitFor();
+      const pane = (await page.locator(".react-flow__pane").boundingBox())!;
+      const at = { x: pane.x + 260, y: pane.y + 180 };
+      await page.mouse.dblclick(at.x, at.y);
+      await page.fill('[data-testid="palette-search"]', "Empty Image");
+      await page.keyboard.press("Enter");
+      const node = page.locator('.react-flow__node:has([data-node-type="EmptyImage"])');
+      await node.waitFor();
+      await page.waitForTimeout(1000);
+      const box = (await node.boundingBox())!;
+      assert.ok(Math.abs(box.x - at.x) < 30 && Math.abs(box.y - at.y) < 30, `the node's corner (${box.x}, ${box.y}) is at the click (${at.x}, ${at.y})`);
+    } finally {
+      await context.close();
+    }
+  });
+});
+
 describe("resilience", () => {
   test("with the server down the panels still open, a banner says so, and everything comes back without a reload", async () => {
     const port = await freePort();

@@ -118,6 +118,7 @@ export interface WorkflowLike {
   version: string;
   nodes: { id: string; type: string; inputs: Record<string, unknown>; ui?: Record<string, unknown>; mode?: number }[];
   groups?: unknown[];
+  components?: Record<string, unknown>;
 }
 
 /** Loads a workflow into the editor through its test hook (as if opened from a file). */

@@ -25,6 +25,11 @@ import { api } from "../api.ts";
 
 /** Below this zoom, node text gets too small to read; larger graphs open at this zoom from their left end. */
 const READABLE_ZOOM = 0.55;
+/**
+ * Graphs bigger than this render only the nodes and links in view. Smaller ones render all (their
+ * cost is small, and mounting nodes as they scroll into view costs more than it saves there).
+ */
+const CULL_ABOVE = 60;
 /** Below this zoom nodes are drawn as their frame and title only. */
 const LOW_DETAIL_ZOOM = 0.45;
 const lowDetailOf = (s: ReactFlowState) => s.transform[2] < LOW_DETAIL_ZOOM;
@@ -71,7 +76,9 @@ export function Canvas() {
   const showReadable = useCallback(() => {
     const nodes = rf.getNodes();
     const el = wrapper.current;
-    if (!nodes.length || !el) { void rf.fitView({ padding: 0.06, duration: 0, maxZoom: 1 }); return; }
+    // An empty canvas keeps its view: fitView would wait for the first node added and then move
+    // the view away from where the person put it.
+    if (!nodes.length || !el) return;
     const b = rf.getNodesBounds(nodes);
     const w = el.clientWidth;
     const h = el.clientHeight;
@@ -311,7 +318,7 @@ export function Canvas() {
         defaultEdgeOptions={{ type: "default" }}
         colorMode="dark"
         proOptions={{ hideAttribution: true }}
-        onlyRenderVisibleElements
+        onlyRenderVisibleElements={nodes.length > CULL_ABOVE}
       >
         {/* Zoomed out, the dot grid is thousands of dots and the minimap shows what the view
             shows: neither is drawn then (both repaint on every frame of a pan or zoom). */}

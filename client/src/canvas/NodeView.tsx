@@ -6,9 +6,9 @@ import { memo, useCallback, useRef, useState } from "react";
 import type { InputSpec, Literal, NodeSpec, SeedControl } from "../../../nodes/schema.ts";
 import { editComponent } from "../actions.ts";
 import { api, viewUrl } from "../api.ts";
-import { componentKey } from "../graph/components.ts";
+import { COMPONENT_PREFIX, componentKey } from "../graph/components.ts";
 import { nodeColor, socketColor } from "../graph/colors.ts";
-import { hasPreviewArea, isWidgetInput } from "../graph/convert.ts";
+import { defaultValue, hasPreviewArea, isWidgetInput } from "../graph/convert.ts";
 import { rerouteType } from "../graph/connect.ts";
 import { MODE_BYPASS, MODE_MUTE, NODE_WIDTH, REROUTE_TYPE, type SluiceNode } from "../graph/types.ts";
 import { packInUse, sizedLatent, useGraph } from "../store/graph.ts";
@@ -116,7 +116,7 @@ function CatalogNodeView({ id, data, selected }: NodeProps<SluiceNode>) {
         {componentKey(data.type) !== undefined && (
           <span className="snode-comp nodrag">
             <button title="Edit the definition (every instance follows)" data-testid="component-edit" onClick={() => editComponent(id, componentKey(data.type)!)}>Edit</button>
-            <button title="Rename and reorder its inputs and outputs, expose inner widgets" data-testid="component-ports" onClick={() => useUi.getState().openPorts(componentKey(data.type)!)}>Ports</button>
+            <button title="Rename and reorder its inputs and outputs, expose inner widgets" data-testid="component-ports-button" onClick={() => useUi.getState().openPorts(componentKey(data.type)!)}>Ports</button>
             <button title="Unpack: replace this instance by its nodes (unlinks it)" data-testid="component-unpack" onClick={() => useGraph.getState().unpackComponent(id)}>Unpack</button>
           </span>
         )}
@@ -165,11 +165,61 @@ function CatalogNodeView({ id, data, selected }: NodeProps<SluiceNode>) {
               param={params.get(input.name)}
             />
           ))}
+          {componentKey(data.type) !== undefined && <PromoteInner componentKey={componentKey(data.type)!} />}
           {spec && sizedLatent(spec) && <SizeAdvice id={id} values={data.values} />}
           {hasPreviewArea(spec) && <ImageArea id={id} spec={spec!} run={run} />}
           {nodeErrs.map((e, i) => <div key={i} className="snode-error" data-testid="node-error">{e.message}</div>)}
           {status === "error" && run?.error && <div className="snode-error" data-testid="node-error">{run.error}</div>}
         </div>
+      )}
+    </div>
+  );
+}
+
+/**
+ * A component's inner widgets that are not on its instances yet, each promoted in one click: it
+ * becomes an input of the component (a widget on every instance) that keeps its current value.
+ */
+function PromoteInner({ componentKey: key }: { componentKey: string }) {
+  const [open, setOpen] = useState(false);
+  const def = useGraph((s) => s.meta.components?.[key]);
+  const catalog = useGraph((s) => s.catalog);
+  if (!def) return null;
+  const fed = new Set(def.inputs.flatMap((p) => p.targets.map((t) => `${t.node}\u0000${t.input}`)));
+  const candidates = open ? def.nodes.flatMap((n) => {
+    const spec = catalog.get(n.type);
+    return (spec?.inputs ?? [])
+      .filter((i) => isWidgetInput(i) && !fed.has(`${n.id}\u0000${i.name}`) && !(n.inputs[i.name] && typeof n.inputs[i.name] === "object"))
+      .map((i) => ({ node: n.id, title: (n.ui?.title as string | undefined) ?? spec?.displayName ?? n.type, input: i, value: n.inputs[i.name] }));
+  }) : [];
+  const promote = (c: (typeof candidates)[number]) => {
+    const g = useGraph.getState();
+    const taken = def.inputs.map((p) => p.name);
+    let name = c.input.name;
+    for (let k = 2; taken.includes(name); k++) name = `${c.input.name}_${k}`;
+    g.setComponentPorts(key, [...def.inputs, { name, type: c.input.type, targets: [{ node: c.node, input: c.input.name }] }], def.outputs, { inputs: {}, outputs: {} });
+    // Every instance starts from the value the inner node holds.
+    const value = c.value ?? defaultValue(c.input);
+    if (value !== undefined && typeof value !== "object") {
+      for (const n of useGraph.getState().nodes) if (n.type === "sluice" && n.data.type === COMPONENT_PREFIX + key) useGraph.getState().patchNode(n.id, { values: { ...n.data.values, [name]: value } }, false);
+    }
+    toast(`“${c.input.name}” of ${c.title} is now an input of “${def.name}”`);
+  };
+  return (
+    <div className="promote nodrag">
+      <button className="small" data-testid="component-inner" onClick={() => setOpen(!open)} title="Edit an inner widget here: promote it to an input of the component">
+        {open ? "▾" : "▸"} Inner widgets
+      </button>
+      {open && (
+        <ul>
+          {candidates.map((c) => (
+            <li key={`${c.node}:${c.input.name}`}>
+              <span className="muted">{c.title} ·</span> {c.input.label ?? c.input.name}
+              <button className="small" data-testid="promote-widget" data-inner={`${c.node}.${c.input.name}`} onClick={() => promote(c)} title="Show this widget on the component's instances">＋</button>
+            </li>
+          ))}
+          {!candidates.length && <li className="muted">Every inner widget is an input already.</li>}
+        </ul>
       )}
     </div>
   );
@@ -368,7 +418,7 @@ function ImageArea({ id, spec, run }: { id: string; spec: NodeSpec; run: NodeRun
 }
 
 /**
- * Branching (issue 6): picking one of several results keeps its seed. The nearest upstream node
+ * Branching: picking one of several results keeps its seed. The nearest upstream node
  * that branches seeds (an input named "seeds") gets just this seed; failing that, the nearest
  * upstream seed widget is set to it.
  */

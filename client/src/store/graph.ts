@@ -25,7 +25,7 @@ interface GraphState {
   nodes: FlowNode[];
   edges: FlowEdge[];
   meta: Partial<Meta>;
-  /** The library entry this canvas was opened from / saved to (issue 7), if any. */
+  /** The library entry this canvas was opened from / saved to, if any. */
   library: { id: string; name: string; version: number } | null;
   past: Snapshot[];
   future: Snapshot[];
@@ -72,7 +72,7 @@ interface GraphState {
   beginFrameDrag(frameId: string): void;
   endFrameDrag(): void;
   applySeedControls(): void;
-  /** Replaces the selected nodes by an instance of a new component (issue 7). */
+  /** Replaces the selected nodes by an instance of a new component. */
   makeComponent(name: string, key?: string): string | null;
   /**
    * Rewrites a component's ports (names, order, exposed widgets) and, given, its name. `renamed`
@@ -80,7 +80,7 @@ interface GraphState {
    * gone lose theirs.
    */
   setComponentPorts(key: string, inputs: ComponentDef["inputs"], outputs: ComponentDef["outputs"], renamed: { inputs: Record<string, string>; outputs: Record<string, string> }, name?: string): void;
-  /** Workflow parameters (issue 7): named inputs for `sluice run --set` and the API. */
+  /** Workflow parameters: named inputs for `sluice run --set` and the API. */
   setParams(params: NonNullable<Meta["params"]>): void;
   /** Replaces an instance by its nodes (unlinks it from the definition). */
   unpackComponent(instanceId: string): string[];

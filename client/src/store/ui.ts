@@ -30,7 +30,7 @@ interface UiState {
   banner: string | null;
   /** A hint shown only while the canvas is empty (e.g. the default template is missing). */
   emptyHint: string | null;
-  /** The painter (issue 6): a mask for a node's paint input, or paint over a gate's image. */
+  /** The painter: a mask for a node's paint input, or paint over a gate's image. */
   painter: PainterRequest | null;
   /** A component whose definition is being edited on the canvas (unpacked), by key. */
   editingComponent: string | null;
