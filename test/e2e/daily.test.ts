@@ -174,17 +174,18 @@ describe("queueing", () => {
       await loadWorkflow(page, wf);
       await page.click('[data-testid="queue-button"]');
       await page.locator('[data-status="running"]').first().waitFor(LONG);
-      await page.click('[data-testid="queue-button"]');
-      await page.click('[data-testid="panel-queue"]');
+      // While a run streams previews the page is busy: clicks skip the wait for a still frame.
+      await page.click('[data-testid="queue-button"]', { force: true });
+      await page.click('[data-testid="panel-queue"]', { force: true });
       const pending = page.locator('.q-item.pending [title="Remove from the queue"]');
       await pending.first().waitFor(LONG);
-      await pending.first().click();
+      await pending.first().click({ force: true });
       await page.locator('[data-testid="toast"]', { hasText: "Queued prompt cancelled before it ran" }).waitFor(LONG);
       assert.equal(await page.locator('[data-testid="toast"]', { hasText: "Run interrupted" }).count(), 0);
       // The running one shows its progress in the Queue panel and the tab title.
       await page.locator('[data-testid="queue-progress"]').waitFor(LONG);
       await page.waitForFunction(() => document.title.startsWith("["), undefined, LONG);
-      await page.click('[data-testid="stop-button"]');
+      await page.click('[data-testid="stop-button"]', { force: true });
       await page.waitForFunction(() => !document.querySelector('[data-status="running"]'), undefined, LONG);
     } finally {
       await context.close();
