@@ -3,7 +3,7 @@ import type { Workflow } from "../../nodes/schema.ts";
 import { api, ApiError, type PromptRejection } from "./api.ts";
 import { replayEarly, clientId } from "./socket.ts";
 import { usedComponents } from "./graph/components.ts";
-import { WORKFLOW_VERSION } from "./graph/vocab.ts";
+import { WORKFLOW_VERSION } from "../../nodes/format.ts";
 import { useGraph } from "./store/graph.ts";
 import { useRun } from "./store/run.ts";
 import { toast, useUi } from "./store/ui.ts";

@@ -5,20 +5,29 @@ import { createServer, type Server as HttpServer } from "node:http";
 import { freemem, totalmem } from "node:os";
 import { join } from "node:path";
 import { Server as SocketServer } from "socket.io";
-import type { NodeSpec } from "../../nodes/schema.ts";
+import type { ClientToServerEvents, ServerToClientEvents } from "../../nodes/events.ts";
+import type { Literal, NodeSpec } from "../../nodes/schema.ts";
 import { GateAnswer, PromptRequest } from "../../nodes/schema.ts";
 import { ALL_NODES, createRegistry, loadNodeModules } from "../../nodes/index.ts";
-import { applyValues, buildCatalog, ComponentError, expandComponents, foldComponentErrors, parseWorkflow, ParamError, validateWorkflow, WorkflowFormatError } from "../engine/index.ts";
+import { buildCatalog, compilePrompt } from "../engine/index.ts";
 import { Dispatcher } from "../executor/dispatcher.ts";
 import { DEFAULT_PREVIEW_INTERVAL_MS } from "../executor/protocol.ts";
-import { applyNodeModes } from "../engine/modes.ts";
+import { lockHome, type HomeLock } from "../store/home-lock.ts";
 import { Store } from "../store/store.ts";
-import { packOptions, listPackInfo } from "./packs.ts";
-import { mountFiles } from "./files.ts";
+import { packOptions, listPackInfo } from "../runtime/pack-list.ts";
+import { mountFiles, UPLOAD_PATH } from "./files.ts";
 import { mountGallery } from "./gallery.ts";
 import { mountTemplates } from "./templates.ts";
 import { mountWorkflows } from "./workflows.ts";
 import { IMPORT_PATH, mountImport } from "./import.ts";
+import { memoryOption, warmPackMemory } from "./memory-check.ts";
+import { decideMemoryBudget } from "../runtime/index.ts";
+import { HttpError } from "./http-error.ts";
+import { jsonBodies } from "./json-body.ts";
+import { generateToken, needsToken, Security, type SecurityOptions } from "./security.ts";
+import { ImageRefused } from "../media/decode.ts";
+import { PathRefused } from "../media/paths.ts";
+import { StorageError } from "../media/write.ts";
 
 export interface AppOptions {
   home: string;
@@ -29,15 +38,27 @@ export interface AppOptions {
   previewIntervalMs?: number;
   /** Extra node modules (plugins, test fixtures) exporting `nodes`. */
   nodeModules?: string[];
+  /** --memory-budget ("6GB"); default: a share of free RAM (of GPU memory with --device cuda). */
+  memoryBudget?: string;
+  /** Required on every request and socket.io handshake when set; generated at listen() off loopback. */
+  token?: string;
+  /** Further names the Host header may carry (the name a proxy forwards). */
+  allowedHosts?: string[];
+  /** Further origins allowed to change state (a development server on another port). */
+  allowedOrigins?: string[];
   log?: (level: "info" | "warn" | "error", message: string) => void;
 }
 
 export interface SluiceServer {
   http: HttpServer;
-  io: SocketServer;
+  io: SocketServer<ClientToServerEvents, ServerToClientEvents>;
   store: Store;
   dispatcher: Dispatcher;
+  /** The data folder's lock, held until close(). */
+  lock: HomeLock;
   catalog(): NodeSpec[];
+  /** The token requests must carry, if any (known once listen() has decided). */
+  readonly token: string | undefined;
   listen(port: number, host: string): Promise<{ port: number; url: string }>;
   close(): Promise<void>;
 }
@@ -45,33 +66,24 @@ export interface SluiceServer {
 const ROOT = join(import.meta.dirname, "..", "..");
 const VERSION = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version as string;
 
-/** An error with an HTTP status and a JSON body. */
-export class HttpError extends Error {
-  constructor(readonly status: number, message: string, readonly body: Record<string, unknown> = {}) {
-    super(message);
-  }
-}
-
 export async function createSluiceServer(options: AppOptions): Promise<SluiceServer> {
   const log = options.log ?? ((level, message) => console[level === "info" ? "log" : level](message));
-  const store = new Store(options.home);
+  // Taken before the store opens: a second server must not touch the first one's records.
+  const budget = decideMemoryBudget({ flag: options.memoryBudget, device: options.device });
+  warmPackMemory(options.modelsDir);
+  const lock = lockHome(options.home);
+  let store: Store;
+  try {
+    store = new Store(options.home);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
   const failed = store.recoverAfterRestart();
   if (failed.length) log("warn", `marked ${failed.length} prompt(s) that were running at the last stop as failed`);
 
-  const app = express();
-  const http = createServer(app);
-  const io = new SocketServer(http, { maxHttpBufferSize: 50e6 });
-  const dispatcher = new Dispatcher(store, { emit: (name, payload) => io.emit(name, payload) }, {
-    outputsDir: store.paths.outputs,
-    uploadsDir: store.paths.uploads,
-    tempDir: store.paths.temp,
-    modelsDir: options.modelsDir,
-    device: options.device,
-    cacheBytes: options.cacheBytes ?? 2 * 1024 ** 3,
-    previewIntervalMs: options.previewIntervalMs ?? DEFAULT_PREVIEW_INTERVAL_MS,
-    nodeModules: options.nodeModules,
-    log,
-  });
+  const securityOptions: SecurityOptions = { host: "127.0.0.1", token: options.token, allowedHosts: options.allowedHosts, allowedOrigins: options.allowedOrigins };
+  const security = new Security(securityOptions);
 
   const registry = createRegistry([...ALL_NODES, ...(await loadNodeModules(options.nodeModules ?? []))]);
   const services = {
@@ -81,13 +93,32 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
     listOptions: (key: string) => (key === "packs" ? packOptions(options.modelsDir) : []),
   };
   const catalog = () => buildCatalog(registry, services);
-  const lookupFrom = (specs: NodeSpec[]) => {
-    const byType = new Map(specs.map((s) => [s.type, s]));
-    return (type: string) => byType.get(type);
+  const compile = (raw: unknown, opts: { params?: Record<string, Literal>; outputs?: string[] } = {}) => {
+    const byType = new Map(catalog().map((s) => [s.type, s]));
+    return compilePrompt(raw, { lookup: (type) => byType.get(type), memory: memoryOption(registry, options.modelsDir, budget.bytes), ...opts });
   };
 
-  const jsonParser = express.json({ limit: "50mb" });
-  app.use((req, res, next) => (req.path === IMPORT_PATH ? next() : jsonParser(req, res, next)));
+  const app = express();
+  app.disable("x-powered-by");
+  const http = createServer(app);
+  const io = new SocketServer<ClientToServerEvents, ServerToClientEvents>(http, { maxHttpBufferSize: 50e6, allowRequest: security.allowRequest() });
+  const dispatcher = new Dispatcher(store, io, {
+    executor: {
+      outputsDir: store.paths.outputs,
+      uploadsDir: store.paths.uploads,
+      tempDir: store.paths.temp,
+      modelsDir: options.modelsDir,
+      device: options.device,
+      cacheBytes: options.cacheBytes ?? 2 * 1024 ** 3,
+      previewIntervalMs: options.previewIntervalMs ?? DEFAULT_PREVIEW_INTERVAL_MS,
+      nodeModules: options.nodeModules,
+    },
+    compile: (workflow, outputs) => compile(workflow, { outputs }),
+    log,
+  });
+
+  app.use(security.middleware());
+  app.use(jsonBodies([IMPORT_PATH, UPLOAD_PATH]));
 
   app.get("/api/nodes", (_req, res) => { res.json(catalog()); });
 
@@ -100,40 +131,10 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
       if (raw === undefined) throw new HttpError(404, `no saved workflow with id "${body.data.workflowId}"`, { nodeErrors: {} });
     }
     if (raw === undefined) throw new HttpError(400, "the request needs a \"workflow\" or a \"workflowId\"", { nodeErrors: {} });
-    let workflow;
-    try {
-      workflow = parseWorkflow(raw);
-    } catch (err) {
-      if (err instanceof WorkflowFormatError) throw new HttpError(400, err.message, { nodeErrors: {} });
-      throw err;
-    }
-    const specs = catalog();
-    const lookup = lookupFrom(specs);
-    if (body.data.params) {
-      try {
-        workflow = applyValues(workflow, body.data.params, lookup);
-      } catch (err) {
-        if (err instanceof ParamError) throw new HttpError(400, err.message, { nodeErrors: {} });
-        throw err;
-      }
-    }
-    const { workflow: moded, skipped } = applyNodeModes(workflow, lookup);
-    workflow = moded;
-    let flat;
-    try {
-      flat = expandComponents(workflow);
-    } catch (err) {
-      if (err instanceof ComponentError) throw new HttpError(400, `node ${err.nodeId}: ${err.message}`, { nodeErrors: { [err.nodeId]: [{ message: err.message }] } });
-      throw err;
-    }
-    const flatReport = validateWorkflow(flat, lookup, body.data.outputs);
-    const report = { ...flatReport, nodeErrors: foldComponentErrors(flatReport.nodeErrors, workflow) };
-    if (!report.ok) {
-      const count = Object.values(report.nodeErrors).reduce((n, list) => n + list.length, 0) + report.errors.length;
-      const first = report.errors[0] ?? Object.entries(report.nodeErrors).map(([id, list]) => `node ${id}: ${list[0].input ? `${list[0].input}: ` : ""}${list[0].message}`)[0];
-      throw new HttpError(400, `the workflow has ${count} problem${count === 1 ? "" : "s"}: ${first}`, { nodeErrors: report.nodeErrors, errors: report.errors });
-    }
-    const promptId = dispatcher.submit({ workflow, requestedOutputs: body.data.outputs, clientId: body.data.clientId, front: body.data.front });
+    const compiled = compile(raw, { params: body.data.params, outputs: body.data.outputs });
+    if (!compiled.ok) throw new HttpError(compiled.status, compiled.message, { nodeErrors: compiled.nodeErrors, errors: compiled.errors });
+    const promptId = dispatcher.submit({ plan: compiled.plan, clientId: body.data.clientId, front: body.data.front });
+    const { skipped } = compiled.plan;
     res.json({ promptId, ...(skipped.length ? { skipped } : {}) });
   });
 
@@ -182,7 +183,10 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
     res.json({
       device: dispatcher.device,
       deviceNote: dispatcher.deviceNote,
+      executor: { pid: dispatcher.executorPid, restarts: dispatcher.restarts },
       versions: { node: process.version, sluice: VERSION, onnxruntime: onnxVersion() },
+      memoryBudget: budget.bytes,
+      memoryBudgetFrom: { source: budget.source, note: budget.note },
       memory: { rss: process.memoryUsage().rss, heapUsed: process.memoryUsage().heapUsed, systemTotal: totalmem(), systemFree: freemem() },
       packs: listPackInfo(options.modelsDir),
       home: store.paths.home,
@@ -207,6 +211,9 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
   app.use("/api", (req, _res) => { throw new HttpError(404, `no such endpoint: ${req.method} ${req.originalUrl}`); });
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     if (err instanceof HttpError) { res.status(err.status).json({ error: err.message, ...err.body }); return; }
+    if (err instanceof StorageError) { log("error", err.message); res.status(err.full ? 507 : 500).json({ error: err.message }); return; }
+    if (err instanceof PathRefused) { res.status(403).json({ error: err.message }); return; }
+    if (err instanceof ImageRefused) { res.status(err.tooLarge ? 413 : 400).json({ error: err.message }); return; }
     const e = err as { status?: number; type?: string; message?: string };
     if (e?.type === "entity.parse.failed") { res.status(400).json({ error: `the request body is not valid JSON: ${e.message}` }); return; }
     if (typeof e?.status === "number" && e.status < 500) { res.status(e.status).json({ error: e.message }); return; }
@@ -215,8 +222,11 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
   });
 
   return {
-    http, io, store, dispatcher, catalog,
+    http, io, store, dispatcher, lock, catalog,
+    get token() { return security.token; },
     listen: (port, host) => new Promise((resolve, reject) => {
+      securityOptions.host = host;
+      if (securityOptions.token === undefined && needsToken(host)) securityOptions.token = generateToken();
       http.once("error", reject);
       http.listen(port, host, () => {
         const address = http.address();
@@ -229,6 +239,7 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
       await dispatcher.close();
       await new Promise<void>((resolve) => http.close(() => resolve()));
       store.close();
+      lock.release();
     },
   };
 }

@@ -2,10 +2,10 @@
 // ?pack= filter) and DELETE /api/gallery/:promptId (a finished run and its images).
 import type { Express } from "express";
 import { rmSync } from "node:fs";
-import { resolveInside } from "../../nodes/image.ts";
+import { resolveInside } from "../media/paths.ts";
 import { forgetRun, galleryItems } from "../store/gallery.ts";
 import type { Store } from "../store/store.ts";
-import { HttpError } from "./app.ts";
+import { HttpError } from "./http-error.ts";
 
 export function mountGallery(app: Express, store: Store): void {
   app.get("/api/gallery", (req, res) => {

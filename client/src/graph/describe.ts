@@ -1,7 +1,7 @@
 // What a person calls a prompt: the text feeding a sampler's positive input, else the first
 // non-empty text in the workflow.
 import type { Workflow } from "../../../nodes/schema.ts";
-import { isLink } from "./vocab.ts";
+import { isLink } from "../../../nodes/format.ts";
 
 export function promptTextOf(wf: Workflow): string {
   const byId = new Map(wf.nodes.map((n) => [n.id, n]));
