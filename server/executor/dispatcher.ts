@@ -189,7 +189,7 @@ export class Dispatcher {
   private start(promptId: string, plan: Plan): void {
     this.active = promptId;
     this.activeNode = null;
-    this.executor.send({ type: "run", promptId, workflow: plan.flat, ...(plan.outputs ? { outputs: plan.outputs } : {}) });
+    this.executor.send({ type: "run", promptId, workflow: plan.flat, embedded: plan.workflow, ...(plan.outputs ? { outputs: plan.outputs } : {}) });
   }
 
   /** Starts the next prompt when the executor is free. Called after every change to the queue. */
