@@ -2,7 +2,7 @@
 // a fixed-size image area on samplers/outputs/gates, progress bar, badges and errors.
 // Memoised; run-time state is read per node from the run store.
 import { Handle, Position, useReactFlow, type NodeProps } from "@xyflow/react";
-import { memo, useCallback, useRef, useState } from "react";
+import { memo, useCallback, useMemo, useRef, useState } from "react";
 import type { InputSpec, Literal, NodeSpec, SeedControl } from "../../../nodes/schema.ts";
 import { editComponent } from "../actions.ts";
 import { api, viewUrl } from "../api.ts";
@@ -10,7 +10,7 @@ import { COMPONENT_PREFIX, componentKey } from "../graph/components.ts";
 import { nodeColor, socketColor } from "../graph/colors.ts";
 import { defaultValue, hasPreviewArea, isWidgetInput } from "../graph/convert.ts";
 import { rerouteType } from "../graph/connect.ts";
-import { MODE_BYPASS, MODE_MUTE, NODE_WIDTH, REROUTE_TYPE, type SluiceNode } from "../graph/types.ts";
+import { MODE_BYPASS, MODE_MUTE, NODE_WIDTH, REROUTE_TYPE, type FlowEdge, type SluiceNode } from "../graph/types.ts";
 import { packInUse, sizedLatent, useGraph } from "../store/graph.ts";
 import { packSize, usePacks } from "../store/packs.ts";
 import { sizeAdvice, sizePresets } from "../graph/sizes.ts";
@@ -20,11 +20,25 @@ import { widgetFor } from "../widgets/Widgets.tsx";
 
 const EMPTY: never[] = [];
 
+/**
+ * The linked inputs of every node, computed once per edges array (not once per node): a change
+ * anywhere in a big graph then costs each node one map lookup.
+ */
+const linkedIndex = new WeakMap<readonly FlowEdge[], Map<string, string>>();
+function linkedKeys(edges: readonly FlowEdge[]): Map<string, string> {
+  let index = linkedIndex.get(edges);
+  if (!index) {
+    const lists = new Map<string, string[]>();
+    for (const e of edges) (lists.get(e.target) ?? lists.set(e.target, []).get(e.target)!).push(e.targetHandle ?? "");
+    index = new Map([...lists].map(([k, v]) => [k, v.sort().join("\u0000")]));
+    linkedIndex.set(edges, index);
+  }
+  return index;
+}
+
 function useLinkedInputs(id: string): Set<string> {
-  const key = useGraph(
-    useCallback((s) => s.edges.filter((e) => e.target === id).map((e) => e.targetHandle ?? "").sort().join("\u0000"), [id]),
-  );
-  return new Set(key ? key.split("\u0000") : []);
+  const key = useGraph(useCallback((s) => linkedKeys(s.edges).get(id) ?? "", [id]));
+  return useMemo(() => new Set(key ? key.split("\u0000") : []), [key]);
 }
 
 function NodeViewImpl(props: NodeProps<SluiceNode>) {
