@@ -239,7 +239,15 @@ function Toasts() {
   );
 }
 
-/** The tab title follows the running prompt: "[3/20] Sluice", with the number waiting. */
+/**
+ * The tab title follows the running prompt: "[15% 3/20] Sluice", with the number waiting. A
+ * component of its own that draws nothing: progress events re-render it, not the shell.
+ */
+function TitleSync() {
+  useTitle();
+  return null;
+}
+
 function useTitle() {
   const live = useRun((s) => s.live);
   const running = useRun((s) => s.serverRunning);
@@ -274,7 +282,6 @@ function DisconnectedBanner() {
 
 function Shell() {
   useShortcuts();
-  useTitle();
   const palette = useUi((s) => s.palette);
   const lightbox = useUi((s) => s.lightbox);
   const painter = useUi((s) => s.painter);
@@ -311,6 +318,7 @@ function Shell() {
         <DisconnectedBanner />
         {panel && <SidePanel panel={panel} />}
       </div>
+      <TitleSync />
       <Toasts />
       <ContextMenu />
       {palette && <Palette req={palette} />}
