@@ -8,7 +8,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
-import { launchBrowser, loadWorkflow, openEditor, ROOT, startServer, type WorkflowLike } from "../test/e2e/harness.ts";
+import { launchBrowser, openEditor, ROOT, startServer, type WorkflowLike } from "../test/e2e/harness.ts";
 
 const args = process.argv.slice(2);
 const arg = (name: string, fallback: string) => {
@@ -87,7 +87,11 @@ try {
   for (const target of TARGETS) {
     const t = tile(target);
     const { context, page } = await openEditor(browser, server.url);
-    await loadWorkflow(page, t.workflow);
+    // Big graphs render only what is in view: wait for the workflow, not for every node's element.
+    await page.evaluate((w) => (window as unknown as { __sluice: { load(w: unknown): void } }).__sluice.load(w), t.workflow);
+    await page.waitForFunction((n) => (window as unknown as { __sluice: { workflow(): { nodes: unknown[] } } }).__sluice.workflow().nodes.length === n, t.nodes);
+    await page.waitForSelector(".react-flow__node");
+    await page.waitForTimeout(1500);
     // Fit everything in view first (the worst case: every node visible), then let it settle.
     await page.keyboard.press("f");
     await page.waitForTimeout(800);
