@@ -31,6 +31,8 @@ export interface Submission {
   plan: Plan;
   clientId?: string;
   name?: string;
+  /** Run before the prompts already pending. */
+  front?: boolean;
 }
 
 /**
@@ -160,7 +162,7 @@ export class Dispatcher {
    * request can read the queue in between): the run starts without waiting for the store.
    */
   submit(input: Submission): string {
-    const record = { workflow: input.plan.workflow, requestedOutputs: input.plan.outputs, clientId: input.clientId, name: input.name };
+    const record = { workflow: input.plan.workflow, requestedOutputs: input.plan.outputs, clientId: input.clientId, name: input.name, front: input.front };
     if (!this.free() || this.store.pendingCount() > 0) {
       const promptId = this.store.enqueue(record);
       this.tick();
@@ -187,7 +189,7 @@ export class Dispatcher {
   private start(promptId: string, plan: Plan): void {
     this.active = promptId;
     this.activeNode = null;
-    this.executor.send({ type: "run", promptId, workflow: plan.flat, ...(plan.outputs ? { outputs: plan.outputs } : {}) });
+    this.executor.send({ type: "run", promptId, workflow: plan.flat, embedded: plan.workflow, ...(plan.outputs ? { outputs: plan.outputs } : {}) });
   }
 
   /** Starts the next prompt when the executor is free. Called after every change to the queue. */

@@ -94,9 +94,12 @@ async function run(msg: Extract<ToExecutor, { type: "run" }>): Promise<void> {
   // Wall time at a gate is nobody's model time; prompts that run beside a waiting one add theirs too.
   const modelBefore = totalModelMs();
 
+  // Images carry the workflow as it was queued; after a re-roll, the one that ran.
+  let embedded = msg.embedded;
   const runOnce = (workflow: Workflow) => executeWorkflow({
     promptId,
     workflow,
+    ...(embedded ? { embedded } : {}),
     outputs: msg.outputs,
     registry: host.registry,
     cache,
@@ -139,6 +142,7 @@ async function run(msg: Extract<ToExecutor, { type: "run" }>): Promise<void> {
         if ((err as Error)?.name !== "GateReroll") throw err;
         const rolled = rerollUpstream(workflow, (err as { nodeId: string }).nodeId, host.registry);
         workflow = rolled.workflow;
+        embedded = undefined;
         send({ type: "workflow", promptId, workflow, note: `re-rolled ${rolled.changed.join(", ") || "nothing (no seeds upstream)"}` });
       }
     }

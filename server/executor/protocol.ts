@@ -23,7 +23,7 @@ export interface ExecutorOptions {
 
 export type ToExecutor =
   /** A compiled plan: the flat workflow (components already expanded, checked against the catalog). */
-  | { type: "run"; promptId: string; workflow: Workflow; outputs?: string[] }
+  | { type: "run"; promptId: string; workflow: Workflow; outputs?: string[]; embedded?: Workflow }
   | { type: "cancel"; promptId: string }
   | { type: "finish"; promptId: string; nodeId: string }
   | { type: "gate"; promptId: string; nodeId: string; answer: GateAnswer }

@@ -104,6 +104,8 @@ export interface PromptInput {
   requestedOutputs?: string[];
   clientId?: string;
   name?: string;
+  /** Run before the prompts already pending (queue to front). */
+  front?: boolean;
 }
 
 export const RESTART_MESSAGE = "the server stopped while this prompt was running; queue it again";
@@ -155,6 +157,7 @@ export class Store {
   enqueue(input: PromptInput): string {
     const id = randomUUID();
     this.insertPrompt(id, input, JSON.stringify(input.workflow), "pending");
+    if (input.front) this.moveToFront(id);
     return id;
   }
 
@@ -170,6 +173,16 @@ export class Store {
       id, status, input.name ?? input.workflow.name ?? null, workflowJson,
       input.requestedOutputs ? JSON.stringify(input.requestedOutputs) : null, input.clientId ?? null, at, status === "running" ? at : null,
     );
+  }
+
+  /** Gives a pending prompt the first place among the pending ones; the others move one back. */
+  private moveToFront(id: string): void {
+    this.db.transaction(() => {
+      const first = (this.sql("SELECT MIN(seq) AS seq FROM prompts WHERE status = 'pending' AND id != ?").get(id) as { seq: number | null }).seq;
+      if (first === null) return;
+      this.sql("UPDATE prompts SET seq = seq + 1 WHERE status = 'pending' AND id != ?").run(id);
+      this.sql("UPDATE prompts SET seq = ? WHERE id = ?").run(first, id);
+    })();
   }
 
   /** The oldest pending prompt, if any: what the executor needs to run it (the workflow as stored, JSON). */
