@@ -42,6 +42,29 @@ def build_extras(shipped):
     return C, nets
 
 
+@torch.no_grad()
+def fit_image_layout(C, te, tok, clipv, n=2048, ridge=1e-2):
+    """Starts the image layout path where the text's is: a ridge regression from the image embedding
+    of a scene to what its caption adds to the layout (over the empty prompt's), so an image prompt
+    places its objects' colours from the first step; training then refines it."""
+    stream = SceneStream(seed=777)
+    e_ids, e_mask = tok.encode_batch([""])
+    base = C.layout_mapper(te(e_ids, e_mask)[0])
+    X, Y = [], []
+    for _ in range(n // 256):
+        x, caps, _ = stream.batch(256, p_nobg=0.0)
+        ids, mask = tok.encode_batch(caps)
+        Y.append(C.layout_mapper(te(ids, mask)[0]) - base)
+        X.append(clipv(clip_vision_input(x))[0])
+    X, Y = torch.cat(X).double(), torch.cat(Y).double()
+    A = X.T @ X
+    A += torch.eye(A.shape[0], dtype=A.dtype) * ridge * torch.trace(A) / A.shape[0]
+    W = torch.linalg.solve(A, X.T @ Y)
+    C.img_layout_mapper.weight.copy_(W.T.float())
+    fit = 1 - float(((X @ W - Y) ** 2).sum() / ((Y - Y.mean(0)) ** 2).sum())
+    print(f"image layout path fitted to the text's: R^2 {fit:.3f} on {X.shape[0]} scenes", flush=True)
+
+
 def object_box_mask(scene, obj, size=64, margin=3.0):
     """1 over the object's box (its largest extent plus a margin), in a size x size mask."""
     cx, cy = POSITIONS[obj["position"]]
@@ -97,8 +120,12 @@ def main():
             nets[k].load_state_dict(ck["nets"][k])
         state = ck["state"]
         print(f"resumed {args.ckpt}: {state}", flush=True)
-    C_ema = copy.deepcopy(C)
+    C_ema = None
     nets_ema = {k: copy.deepcopy(v) for k, v in nets.items()}
+    clipv = TinyClipVision()
+    if not os.path.exists(args.ckpt):
+        fit_image_layout(C, te, tok, clipv, n=256 if args.smoke else 2048)
+    C_ema = copy.deepcopy(C)
     if os.path.exists(args.ckpt):
         C_ema.load_state_dict(ck["C_ema"])
         for k in nets:
@@ -106,7 +133,6 @@ def main():
     for m in [C_ema, *nets_ema.values()]:
         for p in m.parameters():
             p.requires_grad_(False)
-    clipv = TinyClipVision()
     new_c = [p for n, p in C.named_parameters() if n.startswith("img_layout_mapper")]
     old_c = [p for n, p in C.named_parameters() if not n.startswith("img_layout_mapper")]
     groups = [dict(params=old_c, base=args.lr_c), dict(params=new_c, base=args.lr_new)]
