@@ -43,7 +43,7 @@ def build_extras(shipped):
 
 
 @torch.no_grad()
-def fit_image_layout(C, te, tok, clipv, n=2048, ridge=1e-2):
+def fit_image_layout(C, te, tok, clipv, n=2048, ridge=1e-5):
     """Starts the image layout path where the text's is: a ridge regression from the image embedding
     of a scene to what its caption adds to the layout (over the empty prompt's), so an image prompt
     places its objects' colours from the first step; training then refines it."""
