@@ -768,6 +768,8 @@ function mapNodes(nodes: CNode[], ctx: ImportContext, warnings: string[]): { nod
     switch (n.type) {
       case "CheckpointLoaderSimple":
       case "unCLIPCheckpointLoader":
+      case "VAELoader":
+      case "CLIPVisionLoader":
         type = "LoadCascadePack";
         inputs.pack = loaderPacks.get(n.id)!;
         break;
