@@ -5,12 +5,13 @@ import { createServer, type Server as HttpServer } from "node:http";
 import { freemem, totalmem } from "node:os";
 import { join } from "node:path";
 import { Server as SocketServer } from "socket.io";
-import type { NodeSpec } from "../../nodes/schema.ts";
+import type { Literal, NodeSpec } from "../../nodes/schema.ts";
 import { GateAnswer, PromptRequest } from "../../nodes/schema.ts";
 import { ALL_NODES, createRegistry, loadNodeModules } from "../../nodes/index.ts";
-import { applyValues, buildCatalog, ComponentError, expandComponents, foldComponentErrors, parseWorkflow, ParamError, validateWorkflow, WorkflowFormatError } from "../engine/index.ts";
+import { buildCatalog, compilePrompt } from "../engine/index.ts";
 import { Dispatcher } from "../executor/dispatcher.ts";
 import { DEFAULT_PREVIEW_INTERVAL_MS } from "../executor/protocol.ts";
+import { lockHome, type HomeLock } from "../store/home-lock.ts";
 import { Store } from "../store/store.ts";
 import { packOptions, listPackInfo } from "./packs.ts";
 import { mountFiles } from "./files.ts";
@@ -35,6 +36,8 @@ export interface SluiceServer {
   io: SocketServer;
   store: Store;
   dispatcher: Dispatcher;
+  /** The data folder's lock, held until close(). */
+  lock: HomeLock;
   catalog(): NodeSpec[];
   listen(port: number, host: string): Promise<{ port: number; url: string }>;
   close(): Promise<void>;
@@ -52,24 +55,17 @@ export class HttpError extends Error {
 
 export async function createSluiceServer(options: AppOptions): Promise<SluiceServer> {
   const log = options.log ?? ((level, message) => console[level === "info" ? "log" : level](message));
-  const store = new Store(options.home);
+  // Taken before the store opens: a second server must not touch the first one's records.
+  const lock = lockHome(options.home);
+  let store: Store;
+  try {
+    store = new Store(options.home);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
   const failed = store.recoverAfterRestart();
   if (failed.length) log("warn", `marked ${failed.length} prompt(s) that were running at the last stop as failed`);
-
-  const app = express();
-  const http = createServer(app);
-  const io = new SocketServer(http, { maxHttpBufferSize: 50e6 });
-  const dispatcher = new Dispatcher(store, { emit: (name, payload) => io.emit(name, payload) }, {
-    outputsDir: store.paths.outputs,
-    uploadsDir: store.paths.uploads,
-    tempDir: store.paths.temp,
-    modelsDir: options.modelsDir,
-    device: options.device,
-    cacheBytes: options.cacheBytes ?? 2 * 1024 ** 3,
-    previewIntervalMs: options.previewIntervalMs ?? DEFAULT_PREVIEW_INTERVAL_MS,
-    nodeModules: options.nodeModules,
-    log,
-  });
 
   const registry = createRegistry([...ALL_NODES, ...(await loadNodeModules(options.nodeModules ?? []))]);
   const services = {
@@ -79,10 +75,28 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
     listOptions: (key: string) => (key === "packs" ? packOptions(options.modelsDir) : []),
   };
   const catalog = () => buildCatalog(registry, services);
-  const lookupFrom = (specs: NodeSpec[]) => {
-    const byType = new Map(specs.map((s) => [s.type, s]));
-    return (type: string) => byType.get(type);
+  const compile = (raw: unknown, opts: { params?: Record<string, Literal>; outputs?: string[] } = {}) => {
+    const byType = new Map(catalog().map((s) => [s.type, s]));
+    return compilePrompt(raw, { lookup: (type) => byType.get(type), ...opts });
   };
+
+  const app = express();
+  const http = createServer(app);
+  const io = new SocketServer(http, { maxHttpBufferSize: 50e6 });
+  const dispatcher = new Dispatcher(store, { emit: (name, payload) => io.emit(name, payload) }, {
+    executor: {
+      outputsDir: store.paths.outputs,
+      uploadsDir: store.paths.uploads,
+      tempDir: store.paths.temp,
+      modelsDir: options.modelsDir,
+      device: options.device,
+      cacheBytes: options.cacheBytes ?? 2 * 1024 ** 3,
+      previewIntervalMs: options.previewIntervalMs ?? DEFAULT_PREVIEW_INTERVAL_MS,
+      nodeModules: options.nodeModules,
+    },
+    compile: (workflow, outputs) => compile(workflow, { outputs }),
+    log,
+  });
 
   const jsonParser = express.json({ limit: "50mb" });
   app.use((req, res, next) => (req.path === IMPORT_PATH ? next() : jsonParser(req, res, next)));
@@ -98,38 +112,9 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
       if (raw === undefined) throw new HttpError(404, `no saved workflow with id "${body.data.workflowId}"`, { nodeErrors: {} });
     }
     if (raw === undefined) throw new HttpError(400, "the request needs a \"workflow\" or a \"workflowId\"", { nodeErrors: {} });
-    let workflow;
-    try {
-      workflow = parseWorkflow(raw);
-    } catch (err) {
-      if (err instanceof WorkflowFormatError) throw new HttpError(400, err.message, { nodeErrors: {} });
-      throw err;
-    }
-    const specs = catalog();
-    const lookup = lookupFrom(specs);
-    if (body.data.params) {
-      try {
-        workflow = applyValues(workflow, body.data.params, lookup);
-      } catch (err) {
-        if (err instanceof ParamError) throw new HttpError(400, err.message, { nodeErrors: {} });
-        throw err;
-      }
-    }
-    let flat;
-    try {
-      flat = expandComponents(workflow);
-    } catch (err) {
-      if (err instanceof ComponentError) throw new HttpError(400, `node ${err.nodeId}: ${err.message}`, { nodeErrors: { [err.nodeId]: [{ message: err.message }] } });
-      throw err;
-    }
-    const flatReport = validateWorkflow(flat, lookup, body.data.outputs);
-    const report = { ...flatReport, nodeErrors: foldComponentErrors(flatReport.nodeErrors, workflow) };
-    if (!report.ok) {
-      const count = Object.values(report.nodeErrors).reduce((n, list) => n + list.length, 0) + report.errors.length;
-      const first = report.errors[0] ?? Object.entries(report.nodeErrors).map(([id, list]) => `node ${id}: ${list[0].input ? `${list[0].input}: ` : ""}${list[0].message}`)[0];
-      throw new HttpError(400, `the workflow has ${count} problem${count === 1 ? "" : "s"}: ${first}`, { nodeErrors: report.nodeErrors, errors: report.errors });
-    }
-    const promptId = dispatcher.submit({ workflow, requestedOutputs: body.data.outputs, clientId: body.data.clientId });
+    const compiled = compile(raw, { params: body.data.params, outputs: body.data.outputs });
+    if (!compiled.ok) throw new HttpError(compiled.status, compiled.message, { nodeErrors: compiled.nodeErrors, errors: compiled.errors });
+    const promptId = dispatcher.submit({ plan: compiled.plan, clientId: body.data.clientId });
     res.json({ promptId });
   });
 
@@ -178,6 +163,7 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
     res.json({
       device: dispatcher.device,
       deviceNote: dispatcher.deviceNote,
+      executor: { pid: dispatcher.executorPid, restarts: dispatcher.restarts },
       versions: { node: process.version, sluice: VERSION, onnxruntime: onnxVersion() },
       memory: { rss: process.memoryUsage().rss, heapUsed: process.memoryUsage().heapUsed, systemTotal: totalmem(), systemFree: freemem() },
       packs: listPackInfo(options.modelsDir),
@@ -210,7 +196,7 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
   });
 
   return {
-    http, io, store, dispatcher, catalog,
+    http, io, store, dispatcher, lock, catalog,
     listen: (port, host) => new Promise((resolve, reject) => {
       http.once("error", reject);
       http.listen(port, host, () => {
@@ -224,6 +210,7 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
       await dispatcher.close();
       await new Promise<void>((resolve) => http.close(() => resolve()));
       store.close();
+      lock.release();
     },
   };
 }

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import sharp from "sharp";
 import { readPngText } from "../../nodes/png.ts";
-import { link, startServer, workflow, type Running } from "./harness.ts";
+import { crash, link, startServer, workflow, type Running } from "./harness.ts";
 
 const redToSave = (color = "#ff0000") => workflow([
   { id: "1", type: "EmptyImage", inputs: { width: 32, height: 24, color } },
@@ -220,11 +220,7 @@ describe("restart", () => {
     const running = (await s1.post("/api/prompt", { workflow: slow(500, 20) })).body.promptId;
     const pending = (await s1.post("/api/prompt", { workflow: redToSave("#f0f0f0") })).body.promptId;
     await s1.waitFor("node:progress", (p) => p.promptId === running);
-    // Simulate a crash: the worker dies, the database stays as it was.
-    s1.socket.close();
-    await s1.server.dispatcher.close();
-    s1.server.io.close();
-    s1.server.store.close();
+    await crash(s1);
 
     const s2 = await startServer({ home: s1.home });
     try {
