@@ -107,14 +107,16 @@ def export_extras(base, extras_path, out):
     """The --from-pack form: see the module's docstring."""
     import shutil
 
-    from finetune import CONTROL_BLOCKS, CONTROLNETS, build_extras
+    from finetune import CONTROLNETS, build_extras
     from models import TinyClipVision
     from onnx_weights import load_shipped
+    from train import FULL, SMOKE
     if os.path.abspath(base) != os.path.abspath(out):
         shutil.copytree(base, out, dirs_exist_ok=True)
-    shipped = load_shipped(base)
-    C, nets = build_extras(shipped)
     ck = torch.load(extras_path)
+    cfg = SMOKE if ck.get("smoke") else FULL
+    shipped = load_shipped(base, cfg)
+    C, nets = build_extras(shipped, cfg)
     C.load_state_dict(ck["C_ema"])
     for k in nets:
         nets[k].load_state_dict(ck["nets_ema"][k])
@@ -122,7 +124,7 @@ def export_extras(base, extras_path, out):
     affine_layernorms(C)
     D = shipped["te"].d
     width = C.c
-    ctrl = [f"control_{i}" for i in range(len(CONTROL_BLOCKS))]
+    ctrl = [f"control_{i}" for i in range(len(C.control_blocks))]
     B, h = 2, 8
     dyn = {"sample": {0: "batch", 2: "height", 3: "width"}, "timestep_ratio": {0: "batch"},
            "clip_text_pooled": {0: "batch"}, "clip_text": {0: "batch", 1: "sequence"},

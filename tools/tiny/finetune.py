@@ -28,17 +28,19 @@ from data import POSITIONS, SceneStream, render  # noqa: E402
 from filters import canny, inpaint_input  # noqa: E402
 from models import ControlNet, StageC, TinyClipVision, ab_r, clip_vision_input  # noqa: E402
 from onnx_weights import load_shipped  # noqa: E402
-from train import FULL, ema_update, object_weight, save, set_lr  # noqa: E402
+from train import FULL, SMOKE, ema_update, object_weight, save, set_lr  # noqa: E402
 
 CONTROL_BLOCKS = (0, 1, 2, 3, 4)
 CONTROLNETS = {"canny": 1, "inpaint": 4}
 TASKS = ("text", "image", "canny", "inpaint")
 
 
-def build_extras(shipped):
-    C = StageC(c_text=FULL["text"]["d"], img_layout=True, control_blocks=CONTROL_BLOCKS, **FULL["C"])
+def build_extras(shipped, cfg=FULL):
+    blocks = tuple(b for b in CONTROL_BLOCKS if b < cfg["C"]["depth"])
+    C = StageC(c_text=cfg["text"]["d"], img_layout=True, control_blocks=blocks, **cfg["C"])
     C.load_state_dict(shipped["C"].state_dict(), strict=False)
-    nets = {k: ControlNet(ch, c_out=FULL["C"]["c"], n_out=len(CONTROL_BLOCKS)) for k, ch in CONTROLNETS.items()}
+    w = 96 if cfg is FULL else 16
+    nets = {k: ControlNet(ch, c_out=cfg["C"]["c"], w=w, n_out=len(blocks)) for k, ch in CONTROLNETS.items()}
     return C, nets
 
 
@@ -109,9 +111,10 @@ def main():
     ap.add_argument("--smoke", action="store_true", help="a few steps on a small batch")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    shipped = load_shipped(args.pack)
+    cfg = SMOKE if args.smoke else FULL
+    shipped = load_shipped(args.pack, cfg)
     te, eff_enc, tok = shipped["te"], shipped["eff_enc"], shipped["tok"]
-    C, nets = build_extras(shipped)
+    C, nets = build_extras(shipped, cfg)
     state = dict(elapsed=0.0, steps=0, task_steps={t: 0 for t in TASKS})
     if os.path.exists(args.ckpt):
         ck = torch.load(args.ckpt)
@@ -145,7 +148,7 @@ def main():
     def checkpoint():
         save(args.ckpt, dict(C=C.state_dict(), C_ema=C_ema.state_dict(), nets={k: v.state_dict() for k, v in nets.items()},
                              nets_ema={k: v.state_dict() for k, v in nets_ema.items()}, opt=opt.state_dict(), state=state,
-                             control_blocks=CONTROL_BLOCKS, controlnets=CONTROLNETS))
+                             control_blocks=CONTROL_BLOCKS, controlnets=CONTROLNETS, smoke=args.smoke))
 
     seed = 5000 + state["steps"]
     rng = random.Random(seed)
