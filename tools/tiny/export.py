@@ -109,7 +109,7 @@ def export_extras(base, extras_path, out):
 
     from finetune import CONTROLNETS, build_extras
     from models import TinyClipVision
-    from onnx_weights import load_shipped
+    from onnx_weights import controlnet_spec, load_shipped, stage_c_control_spec
     from train import FULL, SMOKE
     if os.path.abspath(base) != os.path.abspath(out):
         shutil.copytree(base, out, dirs_exist_ok=True)
@@ -123,26 +123,16 @@ def export_extras(base, extras_path, out):
     C.eval()
     affine_layernorms(C)
     D = shipped["te"].d
-    width = C.c
     ctrl = [f"control_{i}" for i in range(len(C.control_blocks))]
-    B, h = 2, 8
-    dyn = {"sample": {0: "batch", 2: "height", 3: "width"}, "timestep_ratio": {0: "batch"},
-           "clip_text_pooled": {0: "batch"}, "clip_text": {0: "batch", 1: "sequence"},
-           "clip_img": {0: "batch", 1: "image_tokens"}, "out_sample": {0: "batch", 2: "height", 3: "width"}}
-    dyn.update({n: {0: "batch", 2: "control_height", 3: "control_width"} for n in ctrl})
-    export_onnx(C, (torch.randn(B, 16, h, h), torch.rand(B), torch.randn(B, 1, D), torch.randn(B, MAX_LEN, D),
-                    torch.zeros(B, 1, 768), *[torch.zeros(B, width, h, h) for _ in ctrl]),
-                os.path.join(out, "prior", "model.onnx"),
-                ["sample", "timestep_ratio", "clip_text_pooled", "clip_text", "clip_img", *ctrl], ["out_sample"], dyn)
+    export_onnx(C, *stage_c_control_spec(D, C.c, len(ctrl))[:1], os.path.join(out, "prior", "model.onnx"),
+                *stage_c_control_spec(D, C.c, len(ctrl))[1:])
     export_onnx(TinyClipVision(), (torch.randn(1, 3, 224, 224),), os.path.join(out, "vae_encoder", "model.onnx"),
                 ["sample"], ["image_embeds", "last_hidden_state"],
                 {"sample": {0: "batch"}, "image_embeds": {0: "batch"}, "last_hidden_state": {0: "batch"}})
     for name, ch in CONTROLNETS.items():
         nets[name].eval()
-        export_onnx(nets[name], (torch.rand(1, ch, 64, 64),), os.path.join(out, "controlnet", name, "model.onnx"),
-                    ["control_image"], ctrl,
-                    {"control_image": {0: "batch", 2: "height", 3: "width"},
-                     **{n: {0: "batch", 2: "latent_height", 3: "latent_width"} for n in ctrl}})
+        args_, ins, outs, dyn_ = controlnet_spec(ch, len(ctrl))
+        export_onnx(nets[name], args_, os.path.join(out, "controlnet", name, "model.onnx"), ins, outs, dyn_)
     with open(os.path.join(base, "manifest.json")) as f:
         manifest = json.load(f)
     manifest["stageC"]["controlInputs"] = ctrl

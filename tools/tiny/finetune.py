@@ -36,35 +36,51 @@ TASKS = ("text", "image", "canny", "inpaint")
 
 
 def build_extras(shipped, cfg=FULL):
+    """Stage C with the image layout path and control inputs, and the ControlNets: the shipped ones
+    where the pack has them (a pack exported with them), else new (zero-initialised additions)."""
     blocks = tuple(b for b in CONTROL_BLOCKS if b < cfg["C"]["depth"])
     C = StageC(c_text=cfg["text"]["d"], img_layout=True, control_blocks=blocks, **cfg["C"])
     C.load_state_dict(shipped["C"].state_dict(), strict=False)
     w = 96 if cfg is FULL else 16
     nets = {k: ControlNet(ch, c_out=cfg["C"]["c"], w=w, n_out=len(blocks)) for k, ch in CONTROLNETS.items()}
+    for k, net in shipped.get("nets", {}).items():
+        if k in nets:
+            nets[k].load_state_dict(net.state_dict())
     return C, nets
 
 
 @torch.no_grad()
-def fit_image_layout(C, te, tok, clipv, n=2048, ridge=1e-5):
-    """Starts the image layout path where the text's is: a ridge regression from the image embedding
-    of a scene to what its caption adds to the layout (over the empty prompt's), so an image prompt
-    places its objects' colours from the first step; training then refines it."""
+def fit_image_layout(C, te, tok, clipv, n=2048, ridges=(1e-7, 1e-6, 1e-5, 1e-4, 1e-3)):
+    """Starts the image layout path where the text's is: a ridge regression (no intercept: a zero
+    embedding must add nothing) from the image embedding of a scene to what its caption adds to the
+    layout over the empty prompt's, so an image prompt places its objects' colours from the first
+    step; training then refines it. The ridge is picked on a held-out fifth of the scenes."""
     stream = SceneStream(seed=777)
     e_ids, e_mask = tok.encode_batch([""])
     base = C.layout_mapper(te(e_ids, e_mask)[0])
     X, Y = [], []
-    for _ in range(n // 256):
+    for _ in range(max(1, n // 256)):
         x, caps, _ = stream.batch(256, p_nobg=0.0)
         ids, mask = tok.encode_batch(caps)
         Y.append(C.layout_mapper(te(ids, mask)[0]) - base)
         X.append(clipv(clip_vision_input(x))[0])
     X, Y = torch.cat(X).double(), torch.cat(Y).double()
-    A = X.T @ X
-    A += torch.eye(A.shape[0], dtype=A.dtype) * ridge * torch.trace(A) / A.shape[0]
-    W = torch.linalg.solve(A, X.T @ Y)
+    k = X.shape[0] * 4 // 5
+
+    def solve(Xa, Ya, ridge):
+        A = Xa.T @ Xa
+        A = A + torch.eye(A.shape[0], dtype=A.dtype) * ridge * torch.trace(A) / A.shape[0]
+        return torch.linalg.solve(A, Xa.T @ Ya)
+
+    def r2(W, Xa, Ya):
+        return 1 - float(((Xa @ W - Ya) ** 2).sum() / ((Ya - Ya.mean(0)) ** 2).sum())
+
+    scores = {r: r2(solve(X[:k], Y[:k], r), X[k:], Y[k:]) for r in ridges}
+    best = max(scores, key=scores.get)
+    W = solve(X, Y, best)
     C.img_layout_mapper.weight.copy_(W.T.float())
-    fit = 1 - float(((X @ W - Y) ** 2).sum() / ((Y - Y.mean(0)) ** 2).sum())
-    print(f"image layout path fitted to the text's: R^2 {fit:.3f} on {X.shape[0]} scenes", flush=True)
+    print(f"image layout path fitted to the text's: held-out R^2 {scores[best]:.3f} at ridge {best:g} "
+          f"({', '.join(f'{r:g}: {v:.3f}' for r, v in scores.items())}); {X.shape[0]} scenes", flush=True)
 
 
 def object_box_mask(scene, obj, size=64, margin=3.0):
@@ -109,6 +125,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--save-every", type=float, default=120.0)
     ap.add_argument("--smoke", action="store_true", help="a few steps on a small batch")
+    ap.add_argument("--refit-image-layout", action="store_true",
+                    help="on resuming, fit the image layout path to the text's again (fit_image_layout)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     cfg = SMOKE if args.smoke else FULL
@@ -126,11 +144,14 @@ def main():
     C_ema = None
     nets_ema = {k: copy.deepcopy(v) for k, v in nets.items()}
     clipv = TinyClipVision()
-    if not os.path.exists(args.ckpt):
+    if not os.path.exists(args.ckpt) and not shipped["C"].img_layout:
         fit_image_layout(C, te, tok, clipv, n=256 if args.smoke else 2048)
     C_ema = copy.deepcopy(C)
     if os.path.exists(args.ckpt):
         C_ema.load_state_dict(ck["C_ema"])
+        if args.refit_image_layout:
+            fit_image_layout(C_ema, te, tok, clipv)
+            C.img_layout_mapper.weight.data.copy_(C_ema.img_layout_mapper.weight.data)
         for k in nets:
             nets_ema[k].load_state_dict(ck["nets_ema"][k])
     for m in [C_ema, *nets_ema.values()]:

@@ -103,9 +103,35 @@ def stage_c_spec(d=128, B=2, h=8):
     return args, inputs, ["out_sample"], dyn
 
 
+def stage_c_control_spec(d, width, n_control, B=2, h=8):
+    """The export of a Stage C with image tokens and control inputs (export.py --from-pack)."""
+    from tokenizer import MAX_LEN
+    ctrl = [f"control_{i}" for i in range(n_control)]
+    args = (torch.randn(B, 16, h, h), torch.rand(B), torch.randn(B, 1, d), torch.randn(B, MAX_LEN, d),
+            torch.zeros(B, 1, 768), *[torch.zeros(B, width, h, h) for _ in ctrl])
+    dyn = {"sample": {0: "batch", 2: "height", 3: "width"}, "timestep_ratio": {0: "batch"},
+           "clip_text_pooled": {0: "batch"}, "clip_text": {0: "batch", 1: "sequence"},
+           "clip_img": {0: "batch", 1: "image_tokens"}, "out_sample": {0: "batch", 2: "height", 3: "width"}}
+    dyn.update({n: {0: "batch", 2: "control_height", 3: "control_width"} for n in ctrl})
+    return args, ["sample", "timestep_ratio", "clip_text_pooled", "clip_text", "clip_img", *ctrl], ["out_sample"], dyn
+
+
+def controlnet_spec(channels, n_control):
+    ctrl = [f"control_{i}" for i in range(n_control)]
+    return ((torch.rand(1, channels, 64, 64),), ["control_image"], ctrl,
+            {"control_image": {0: "batch", 2: "height", 3: "width"},
+             **{n: {0: "batch", 2: "latent_height", 3: "latent_width"} for n in ctrl}})
+
+
+def _input_names(path):
+    return [i.name for i in onnx.load(path, load_external_data=False).graph.input]
+
+
 def load_shipped(pack_dir, cfg=None):
-    """The shipped pack's text encoder, Stage C (as trained: no image layout, no control inputs) and
-    EffNet stand-in as PyTorch modules. -> dict(te, C, eff_enc, tok)."""
+    """The shipped pack's text encoder, Stage C and EffNet stand-in as PyTorch modules, and its
+    ControlNets where it has them. A prior with control inputs (a pack exported by export.py
+    --from-pack) comes back with its image layout path and control blocks.
+    -> dict(te, C, eff_enc, tok, nets: {name: ControlNet})."""
     from export import TextWrap
     from models import PatchPCAEncoder, StageC, TextEncoder
     from tokenizer import Tokenizer
@@ -122,9 +148,27 @@ def load_shipped(pack_dir, cfg=None):
     left = load_onnx_weights(te, os.path.join(pack_dir, "text_encoder", "model.onnx"), TextWrap, (ids, mask),
                              ["input_ids", "attention_mask"], ["text_embeds", "last_hidden_state"] + hs, dyn)
     assert not left, f"text encoder: not in the file: {left}"
-    C = StageC(c_text=d, **cfg["C"])
-    left = load_onnx_weights(C, os.path.join(pack_dir, "prior", "model.onnx"), _Ident, *stage_c_spec(d))
+    prior = os.path.join(pack_dir, "prior", "model.onnx")
+    n_control = sum(1 for n in _input_names(prior) if n.startswith("control_"))
+    if n_control:
+        C = StageC(c_text=d, img_layout=True, control_blocks=tuple(range(n_control)), **cfg["C"])
+        left = load_onnx_weights(C, prior, _Ident, *stage_c_control_spec(d, cfg["C"]["c"], n_control))
+    else:
+        C = StageC(c_text=d, **cfg["C"])
+        left = load_onnx_weights(C, prior, _Ident, *stage_c_spec(d))
     assert not left, f"Stage C: not in the file: {left}"
+    nets = {}
+    root = os.path.join(pack_dir, "controlnet")
+    for name in sorted(os.listdir(root)) if os.path.isdir(root) and n_control else []:
+        path = os.path.join(root, name, "model.onnx")
+        if not os.path.exists(path):
+            continue
+        ch = onnx.load(path, load_external_data=False).graph.input[0].type.tensor_type.shape.dim[1].dim_value
+        from models import ControlNet
+        net = ControlNet(ch, c_out=cfg["C"]["c"], w=96 if cfg is FULL else 16, n_out=n_control)
+        left = load_onnx_weights(net, path, _Ident, *controlnet_spec(ch, n_control))
+        assert not left, f"ControlNet {name}: not in the file: {left}"
+        nets[name] = net.eval()
     eff = PatchPCAEncoder(16, 8, 1.0)
     left = load_onnx_weights(eff, os.path.join(pack_dir, "effnet", "model.onnx"), _Ident, (torch.rand(1, 3, 64, 64),),
                              ["pixel_values"], ["image_embeds"],
@@ -133,7 +177,7 @@ def load_shipped(pack_dir, cfg=None):
     assert not left, f"EffNet: not in the file: {left}"
     for m in (te, C, eff):
         m.eval()
-    return dict(te=te, C=C, eff_enc=eff, tok=tok)
+    return dict(te=te, C=C, eff_enc=eff, tok=tok, nets=nets)
 
 
 def reexport_matches(model, wrap, spec, onnx_path):
@@ -157,8 +201,19 @@ def main():
     m = load_shipped(pack)
     from models import StageC
     from train import FULL
-    n, worst = reexport_matches(m["C"], _Ident, stage_c_spec(), os.path.join(pack, "prior", "model.onnx"))
+    C0 = m["C"]
+    spec = stage_c_control_spec(128, C0.c, len(C0.control_blocks)) if C0.control_blocks else stage_c_spec()
+    n, worst = reexport_matches(C0, _Ident, spec, os.path.join(pack, "prior", "model.onnx"))
     print(f"Stage C: {n} initializers re-exported from the loaded weights, largest difference {worst:.2e}")
+    for name, net in m["nets"].items():
+        ch = net.body[1].in_channels // 64
+        k, w = reexport_matches(net, _Ident, controlnet_spec(ch, len(net.heads)), os.path.join(pack, "controlnet", name, "model.onnx"))
+        print(f"ControlNet {name}: {k} initializers, largest difference {w:.2e}")
+        worst = max(worst, w)
+    if C0.control_blocks:
+        ok = worst == 0.0
+        print("round trip OK" if ok else "round trip FAILED")
+        sys.exit(0 if ok else 1)
     # a Stage C with new parts starts exactly where the shipped one is (zero-initialised additions)
     gen = torch.Generator().manual_seed(3)
     x = torch.randn(2, 16, 8, 8, generator=gen)
