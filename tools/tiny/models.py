@@ -291,19 +291,28 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 class TinyClipVision(nn.Module):
     """Stands in for CLIP ViT-L/14's image encoder (the public export's vae_encoder/): a CLIP-normalised
-    224x224 image -> image_embeds [B,768], the image's colours on a 16x16 grid (x2 - 1), flattened
-    channel-major. Fixed, not trained (as the patch-PCA encoders stand in for EffNet): what the tiny
-    world's image prompts need to carry is colour and place, and Stage C learns to read this."""
+    224x224 image -> image_embeds [B,768]: on an 8x8 grid of the image, how much of each cell each of
+    the world's 9 colours covers (each pixel softly assigned to its nearest palette colour), 576
+    values, then each cell's mean colour (x2 - 1), 192 values. Fixed, not trained (as the patch-PCA
+    encoders stand in for EffNet): like CLIP's embedding it names what is where in words of the
+    world (which colour, which region), so Stage C can read it linearly."""
 
-    def __init__(self):
+    def __init__(self, tau=0.01):
         super().__init__()
+        from data import BACKGROUNDS, COLORS
+        palette = [COLORS[c] for c in COLORS] + [BACKGROUNDS["gray"]]
+        self.register_buffer("palette", torch.tensor(palette, dtype=torch.float32).view(1, -1, 3, 1, 1) / 255.0)
         self.register_buffer("mean", torch.tensor(CLIP_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(CLIP_STD).view(1, 3, 1, 1))
+        self.tau = tau
 
     def forward(self, sample):
         x = sample * self.std + self.mean
-        grid = F.adaptive_avg_pool2d(x, 16) * 2 - 1
-        return grid.flatten(1), grid.flatten(2).transpose(1, 2)
+        d2 = ((x[:, None] - self.palette) ** 2).sum(2)
+        share = F.adaptive_avg_pool2d(torch.softmax(-d2 / self.tau, dim=1), 8)
+        rgb = F.adaptive_avg_pool2d(x, 8) * 2 - 1
+        tokens = torch.cat([share, rgb], dim=1)
+        return tokens.flatten(1), tokens.flatten(2).transpose(1, 2)
 
 
 def clip_vision_input(images):
