@@ -98,7 +98,8 @@ async function throughExecutor(workflows: Workflow[]): Promise<ThroughExecutor[]
   let endedAt = 0;
   let done: (() => void) | undefined;
   const sink = {
-    emit(name: string, payload: Record<string, unknown>) {
+    emit(name: string, event: object) {
+      const payload = event as { ms?: number; modelMs?: number };
       if (name === "node:done") nodeMs += payload.ms as number;
       else if (name === "execution:done" || name === "execution:error") {
         // Stamped as clients hear it; the store's record is written after, in the same turn.

@@ -1,9 +1,10 @@
 // Stage nodes: load a pack, encode text, make latents, sample Stage C and Stage B, decode with
 // Stage A, encode images into the Stage C latent space, condition on an image.
-import { gaussianNoise, latentToRgb, parseSeed, sample, SAMPLER_NAMES, isSamplerName, type Predict } from "../server/diffusion/index.ts";
+import { decideGuidance, gaussianNoise, latentToRgb, parseSeed, sample, SAMPLER_NAMES, isSamplerName, type NoiseSource, type Predict } from "../server/diffusion/index.ts";
 import type { CascadeRuntime, Pack, StageRunner } from "../server/runtime/index.ts";
 import { maskedSampling, stageCControl } from "./sampler-extras.ts";
 import type { Conditioning, ExecContext, Latent, NodeDef, NodeServices, PreviewFrame, Tensor } from "./schema.ts";
+import { estimateEmptyCascadeLatent, estimateImageVariation, estimateLoadPack, estimateSampler, estimateStageADecode, estimateStageBConditioning, estimateStageCEncode, estimateTextEncode } from "./memory-estimates.ts";
 
 const CATEGORY = "cascade";
 
@@ -34,6 +35,16 @@ function runtimeOf(services: NodeServices): CascadeRuntime {
   return services.runtime as CascadeRuntime;
 }
 
+/** The host's noise source, when it gives one (the vocabulary leaves its type to diffusion). */
+function noiseSourceOf(services: NodeServices): NoiseSource | undefined {
+  const noise = services.noise;
+  if (noise === undefined) return undefined;
+  if (typeof noise !== "object" || noise === null || typeof (noise as { draw?: unknown }).draw !== "function") {
+    throw new Error("the host's noise source has no draw function");
+  }
+  return noise as NoiseSource;
+}
+
 function handle(value: unknown, kind: StageKind | StageKind[], input: string): StageHandle {
   const kinds = Array.isArray(kind) ? kind : [kind];
   if (!(value instanceof StageHandle)) throw new Error(`input "${input}" needs a ${kinds.join(" or ")} model from LoadCascadePack`);
@@ -62,6 +73,7 @@ export const LoadCascadePack: NodeDef = {
     { name: "previewer", type: "PREVIEWER", description: "where the pack has one" },
   ],
   dynamicOptions: { pack: (services) => services.listOptions?.("packs") ?? [] },
+  estimateMemory: estimateLoadPack,
   async execute({ pack }, ctx) {
     const loaded = await runtimeOf(ctx.services).pack(String(pack));
     const out: Record<string, StageHandle | undefined> = {};
@@ -86,6 +98,7 @@ export const TextEncode: NodeDef = {
     { name: "text", type: "STRING", default: "", multiline: true },
   ],
   outputs: [{ name: "conditioning", type: "CONDITIONING" }],
+  estimateMemory: estimateTextEncode,
   async execute({ text_encoder, text }) {
     const h = handle(text_encoder, "text_encoder", "text_encoder");
     const { clipText, pooled } = await h.pack.encodeText([String(text)]);
@@ -105,6 +118,7 @@ export const StageBConditioning: NodeDef = {
     { name: "stage_c", type: "LATENT" },
   ],
   outputs: [{ name: "conditioning", type: "CONDITIONING" }],
+  estimateMemory: estimateStageBConditioning,
   execute({ conditioning, stage_c }) {
     const latent = stage_c as Latent;
     if (latent.stage !== "c") throw new Error(`input "stage_c" needs a Stage C latent, got a Stage ${latent.stage.toUpperCase()} latent`);
@@ -129,6 +143,7 @@ export const EmptyCascadeLatent: NodeDef = {
     { name: "batch", type: "INT", default: 1, min: 1, max: 64 },
   ],
   outputs: [{ name: "stage_c", type: "LATENT" }, { name: "stage_b", type: "LATENT" }],
+  estimateMemory: estimateEmptyCascadeLatent,
   execute({ width, height, compression, batch }) {
     const w = width as number, h = height as number, c = compression as number, b = batch as number;
     // ComfyUI's rounding (h // c): 1024 px at 42 is 24 × 24.
@@ -210,6 +225,7 @@ export const CascadeSampler: NodeDef = {
     { name: "cfg_rescale", type: "FLOAT", default: 0, min: 0, max: 1, step: 0.05 },
   ],
   outputs: [{ name: "latent", type: "LATENT" }],
+  estimateMemory: estimateSampler,
   async execute(inputs, ctx) {
     const model = handle(inputs.model, ["stage_c", "stage_b"], "model");
     const stage = model.kind === "stage_c" ? "c" : "b";
@@ -227,9 +243,11 @@ export const CascadeSampler: NodeDef = {
     const seed = seedOf(inputs.seed);
     const seeds = latent.seeds && latent.seeds.length === B ? latent.seeds : undefined;
 
-    // The model sees the unconditional and conditional halves as one batch of 2B (uncond first);
-    // with cfg 1 only the conditional B.
-    const withUncond = (inputs.cfg as number) !== 1;
+    // Guidance is decided once: the runner is sized from it (the unconditional and conditional
+    // halves as one batch of 2B, uncond first; with cfg 1 only the conditional B) and the sampler
+    // combines by it.
+    const guidance = decideGuidance(inputs.cfg as number, inputs.cfg_rescale as number);
+    const { withUncond } = guidance;
     const sampleShape = [withUncond ? 2 * B : B, ...shape.slice(1)];
     let runner: StageRunner;
     if (stage === "c") {
@@ -303,13 +321,12 @@ export const CascadeSampler: NodeDef = {
         addNoise: continues ? false : (inputs.add_noise as boolean),
         returnLeftoverNoise: inputs.return_leftover_noise as boolean,
         seed: seeds ?? seed,
-        cfg: inputs.cfg as number,
-        cfgRescale: inputs.cfg_rescale as number,
+        guidance,
         predict,
         signal: ctx.signal,
         finishRequested: ctx.finishRequested,
         history: (latent as Latent & { history?: Parameters<typeof sample>[0]["history"] }).history,
-        noise: ctx.services.noise,
+        noise: noiseSourceOf(ctx.services),
         onStep: (info) => {
           ctx.progress(info.step, info.total);
           if (preview) sendPreview(ctx, preview, info.x0, shape, info.step, info.total);
@@ -371,6 +388,7 @@ export const StageADecode: NodeDef = {
   description: "Decodes a Stage B latent into an image with Stage A (4× up).",
   inputs: [{ name: "stage_a", type: "STAGE_A" }, { name: "latent", type: "LATENT" }],
   outputs: [{ name: "image", type: "IMAGE" }],
+  estimateMemory: estimateStageADecode,
   async execute({ stage_a, latent }, ctx) {
     const h = handle(stage_a, "stage_a", "stage_a");
     const l = latent as Latent;
@@ -429,6 +447,7 @@ export const StageCEncode: NodeDef = {
     { name: "compression", type: "INT", default: 32, min: 4, max: 128, description: "32 for the released models; the tiny pack uses 8" },
   ],
   outputs: [{ name: "stage_c", type: "LATENT" }, { name: "stage_b", type: "LATENT" }],
+  estimateMemory: estimateStageCEncode,
   async execute({ effnet, image, compression }) {
     const h = handle(effnet, "effnet", "effnet");
     const img = image as Tensor;
@@ -459,6 +478,7 @@ export const ImageVariation: NodeDef = {
     { name: "crop", type: "COMBO", default: "center", options: ["center", "none"], description: "center: the largest centred square (as CLIP's preprocessing); none: the whole image stretched" },
   ],
   outputs: [{ name: "conditioning", type: "CONDITIONING" }],
+  estimateMemory: estimateImageVariation,
   async execute({ clip_vision, conditioning, image, strength, crop }) {
     const h = handle(clip_vision, "clip_vision", "clip_vision");
     let img = image as Tensor;

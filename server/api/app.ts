@@ -5,6 +5,7 @@ import { createServer, type Server as HttpServer } from "node:http";
 import { freemem, totalmem } from "node:os";
 import { join } from "node:path";
 import { Server as SocketServer } from "socket.io";
+import type { ClientToServerEvents, ServerToClientEvents } from "../../nodes/events.ts";
 import type { Literal, NodeSpec } from "../../nodes/schema.ts";
 import { GateAnswer, PromptRequest } from "../../nodes/schema.ts";
 import { ALL_NODES, createRegistry, loadNodeModules } from "../../nodes/index.ts";
@@ -13,11 +14,19 @@ import { Dispatcher } from "../executor/dispatcher.ts";
 import { DEFAULT_PREVIEW_INTERVAL_MS } from "../executor/protocol.ts";
 import { lockHome, type HomeLock } from "../store/home-lock.ts";
 import { Store } from "../store/store.ts";
-import { packOptions, listPackInfo } from "./packs.ts";
-import { mountFiles } from "./files.ts";
+import { packOptions, listPackInfo } from "../runtime/pack-list.ts";
+import { mountFiles, UPLOAD_PATH } from "./files.ts";
 import { mountTemplates } from "./templates.ts";
 import { mountWorkflows } from "./workflows.ts";
 import { IMPORT_PATH, mountImport } from "./import.ts";
+import { memoryOption, warmPackMemory } from "./memory-check.ts";
+import { decideMemoryBudget } from "../runtime/index.ts";
+import { HttpError } from "./http-error.ts";
+import { jsonBodies } from "./json-body.ts";
+import { generateToken, needsToken, Security, type SecurityOptions } from "./security.ts";
+import { ImageRefused } from "../media/decode.ts";
+import { PathRefused } from "../media/paths.ts";
+import { StorageError } from "../media/write.ts";
 
 export interface AppOptions {
   home: string;
@@ -28,17 +37,27 @@ export interface AppOptions {
   previewIntervalMs?: number;
   /** Extra node modules (plugins, test fixtures) exporting `nodes`. */
   nodeModules?: string[];
+  /** --memory-budget ("6GB"); default: a share of free RAM (of GPU memory with --device cuda). */
+  memoryBudget?: string;
+  /** Required on every request and socket.io handshake when set; generated at listen() off loopback. */
+  token?: string;
+  /** Further names the Host header may carry (the name a proxy forwards). */
+  allowedHosts?: string[];
+  /** Further origins allowed to change state (a development server on another port). */
+  allowedOrigins?: string[];
   log?: (level: "info" | "warn" | "error", message: string) => void;
 }
 
 export interface SluiceServer {
   http: HttpServer;
-  io: SocketServer;
+  io: SocketServer<ClientToServerEvents, ServerToClientEvents>;
   store: Store;
   dispatcher: Dispatcher;
   /** The data folder's lock, held until close(). */
   lock: HomeLock;
   catalog(): NodeSpec[];
+  /** The token requests must carry, if any (known once listen() has decided). */
+  readonly token: string | undefined;
   listen(port: number, host: string): Promise<{ port: number; url: string }>;
   close(): Promise<void>;
 }
@@ -46,16 +65,11 @@ export interface SluiceServer {
 const ROOT = join(import.meta.dirname, "..", "..");
 const VERSION = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version as string;
 
-/** An error with an HTTP status and a JSON body. */
-export class HttpError extends Error {
-  constructor(readonly status: number, message: string, readonly body: Record<string, unknown> = {}) {
-    super(message);
-  }
-}
-
 export async function createSluiceServer(options: AppOptions): Promise<SluiceServer> {
   const log = options.log ?? ((level, message) => console[level === "info" ? "log" : level](message));
   // Taken before the store opens: a second server must not touch the first one's records.
+  const budget = decideMemoryBudget({ flag: options.memoryBudget, device: options.device });
+  warmPackMemory(options.modelsDir);
   const lock = lockHome(options.home);
   let store: Store;
   try {
@@ -67,6 +81,9 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
   const failed = store.recoverAfterRestart();
   if (failed.length) log("warn", `marked ${failed.length} prompt(s) that were running at the last stop as failed`);
 
+  const securityOptions: SecurityOptions = { host: "127.0.0.1", token: options.token, allowedHosts: options.allowedHosts, allowedOrigins: options.allowedOrigins };
+  const security = new Security(securityOptions);
+
   const registry = createRegistry([...ALL_NODES, ...(await loadNodeModules(options.nodeModules ?? []))]);
   const services = {
     outputsDir: store.paths.outputs,
@@ -77,13 +94,14 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
   const catalog = () => buildCatalog(registry, services);
   const compile = (raw: unknown, opts: { params?: Record<string, Literal>; outputs?: string[] } = {}) => {
     const byType = new Map(catalog().map((s) => [s.type, s]));
-    return compilePrompt(raw, { lookup: (type) => byType.get(type), ...opts });
+    return compilePrompt(raw, { lookup: (type) => byType.get(type), memory: memoryOption(registry, options.modelsDir, budget.bytes), ...opts });
   };
 
   const app = express();
+  app.disable("x-powered-by");
   const http = createServer(app);
-  const io = new SocketServer(http, { maxHttpBufferSize: 50e6 });
-  const dispatcher = new Dispatcher(store, { emit: (name, payload) => io.emit(name, payload) }, {
+  const io = new SocketServer<ClientToServerEvents, ServerToClientEvents>(http, { maxHttpBufferSize: 50e6, allowRequest: security.allowRequest() });
+  const dispatcher = new Dispatcher(store, io, {
     executor: {
       outputsDir: store.paths.outputs,
       uploadsDir: store.paths.uploads,
@@ -98,8 +116,8 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
     log,
   });
 
-  const jsonParser = express.json({ limit: "50mb" });
-  app.use((req, res, next) => (req.path === IMPORT_PATH ? next() : jsonParser(req, res, next)));
+  app.use(security.middleware());
+  app.use(jsonBodies([IMPORT_PATH, UPLOAD_PATH]));
 
   app.get("/api/nodes", (_req, res) => { res.json(catalog()); });
 
@@ -165,6 +183,8 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
       deviceNote: dispatcher.deviceNote,
       executor: { pid: dispatcher.executorPid, restarts: dispatcher.restarts },
       versions: { node: process.version, sluice: VERSION, onnxruntime: onnxVersion() },
+      memoryBudget: budget.bytes,
+      memoryBudgetFrom: { source: budget.source, note: budget.note },
       memory: { rss: process.memoryUsage().rss, heapUsed: process.memoryUsage().heapUsed, systemTotal: totalmem(), systemFree: freemem() },
       packs: listPackInfo(options.modelsDir),
       home: store.paths.home,
@@ -188,6 +208,9 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
   app.use("/api", (req, _res) => { throw new HttpError(404, `no such endpoint: ${req.method} ${req.originalUrl}`); });
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     if (err instanceof HttpError) { res.status(err.status).json({ error: err.message, ...err.body }); return; }
+    if (err instanceof StorageError) { log("error", err.message); res.status(err.full ? 507 : 500).json({ error: err.message }); return; }
+    if (err instanceof PathRefused) { res.status(403).json({ error: err.message }); return; }
+    if (err instanceof ImageRefused) { res.status(err.tooLarge ? 413 : 400).json({ error: err.message }); return; }
     const e = err as { status?: number; type?: string; message?: string };
     if (e?.type === "entity.parse.failed") { res.status(400).json({ error: `the request body is not valid JSON: ${e.message}` }); return; }
     if (typeof e?.status === "number" && e.status < 500) { res.status(e.status).json({ error: e.message }); return; }
@@ -197,7 +220,10 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
 
   return {
     http, io, store, dispatcher, lock, catalog,
+    get token() { return security.token; },
     listen: (port, host) => new Promise((resolve, reject) => {
+      securityOptions.host = host;
+      if (securityOptions.token === undefined && needsToken(host)) securityOptions.token = generateToken();
       http.once("error", reject);
       http.listen(port, host, () => {
         const address = http.address();

@@ -3,19 +3,21 @@
 // paused at a gate steps aside so the next one can run; when answered it resumes before any new
 // prompt starts. It also supervises the executor: when the process dies, the prompts it held are
 // failed with the cause and a new executor is started, and the queue goes on.
-import { writeFile } from "node:fs/promises";
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import sharp from "sharp";
 import type { GateAnswer } from "../../nodes/schema.ts";
-import { encodePng } from "../../nodes/png.ts";
+import type { ServerEvent, ServerEventName } from "../../nodes/events.ts";
+import { encodePng } from "../media/png.ts";
+import { writeFileAtomic } from "../media/write.ts";
 import type { CompileResult, Plan } from "../engine/index.ts";
 import type { Store } from "../store/store.ts";
 import { describeExit, ExecutorChild, type ExecutorExit } from "./executor-child.ts";
 import type { ExecutorOptions, FromExecutor } from "./protocol.ts";
 
+/** Where the dispatcher's events go (socket.io's io in the server): the vocabulary's event map. */
 export interface EventSink {
-  emit(name: string, payload: Record<string, unknown>): void;
+  emit<E extends ServerEventName>(name: E, payload: ServerEvent<E>): void;
 }
 
 export interface DispatcherOptions {
@@ -305,12 +307,13 @@ export class Dispatcher {
         this.log(msg.level, msg.message);
         break;
       case "event": {
-        const { name, ...payload } = msg.event;
-        if (name === "node:start") {
-          const { nodeType, ...rest } = payload as { nodeType: string };
-          if (msg.event.promptId === this.active) this.activeNode = { id: msg.event.nodeId, type: nodeType };
-          this.sink.emit(name, { ...rest, type: nodeType });
-        } else this.sink.emit(name, payload);
+        const event = msg.event;
+        if (event.name === "node:start") {
+          if (event.promptId === this.active) this.activeNode = { id: event.nodeId, type: event.nodeType };
+          this.sink.emit("node:start", { promptId: event.promptId, nodeId: event.nodeId, type: event.nodeType });
+        } else if (event.name === "node:done") this.sink.emit("node:done", { promptId: event.promptId, nodeId: event.nodeId, outputs: event.outputs, ms: event.ms });
+        else if (event.name === "node:cached") this.sink.emit("node:cached", { promptId: event.promptId, nodeId: event.nodeId });
+        else this.sink.emit("execution:start", { promptId: event.promptId });
         break;
       }
       case "progress":
@@ -337,12 +340,17 @@ export class Dispatcher {
         const previewFile = `temp/gate_${msg.promptId}_${msg.nodeId.replace(/[^\w-]/g, "_")}.jpg`;
         this.store.markWaiting(msg.promptId, msg.nodeId, previewFile, msg.kind);
         encodeGatePreview(msg.rgb, msg.width, msg.height)
-          .then(async (image) => {
-            // A preview that cannot be kept (a full disk) still reaches the clients listening now.
-            await writeFile(join(this.store.paths.outputs, previewFile), image).catch((err: Error) => {
-              this.log("warn", `the gate preview of prompt ${msg.promptId} could not be kept: ${err.message}`);
-            });
-            this.sink.emit("gate:waiting", { promptId: msg.promptId, nodeId: msg.nodeId, kind: msg.kind, mime: "image/jpeg", image, preview: previewFile });
+          .then((image) => {
+            // A preview that cannot be kept (a full disk) still reaches the clients listening now;
+            // written through a temporary name, so no half file is left to be served.
+            let preview: string | undefined = previewFile;
+            try {
+              writeFileAtomic(join(this.store.paths.outputs, previewFile), image);
+            } catch (err) {
+              preview = undefined;
+              this.log("warn", `the gate preview of prompt ${msg.promptId} could not be kept: ${(err as Error).message}`);
+            }
+            this.sink.emit("gate:waiting", { promptId: msg.promptId, nodeId: msg.nodeId, kind: msg.kind, mime: "image/jpeg", image, preview });
           })
           .catch((err: Error) => this.log("warn", `the gate preview of prompt ${msg.promptId} could not be encoded: ${err.message}`));
         this.tick();
@@ -364,7 +372,7 @@ export class Dispatcher {
         // Clients hear first; the record is written in the same turn, before any request can read it.
         if (msg.status === "done") this.sink.emit("execution:done", { promptId: msg.promptId, outputs: msg.result.outputs, modelMs: msg.modelMs });
         else if (msg.status === "cancelled") this.sink.emit("execution:interrupted", { promptId: msg.promptId, node: msg.cancelledAt });
-        else this.sink.emit("execution:error", { promptId: msg.promptId, ...msg.error });
+        else this.sink.emit("execution:error", { promptId: msg.promptId, ...(msg.error ?? { message: "the run failed without a reported cause" }) });
         this.store.finish(msg.promptId, msg.status, msg.result, msg.error);
         this.tick();
         break;

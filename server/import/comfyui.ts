@@ -56,7 +56,12 @@ const SEED_CONTROLS = ["fixed", "increment", "decrement", "randomize"];
 
 interface ComfyClass { title: string; widgets: string[]; outputs: string[] }
 
-const CLASSES: Record<string, ComfyClass> = {
+/** A lookup table whose keys are only its own: a class named "constructor" or "__proto__" finds nothing. */
+function withoutPrototype<T>(entries: Record<string, T>): Record<string, T> {
+  return Object.assign(Object.create(null) as Record<string, T>, entries);
+}
+
+const CLASSES: Record<string, ComfyClass> = withoutPrototype({
   CheckpointLoaderSimple: { title: "Load Checkpoint", widgets: ["ckpt_name"], outputs: ["MODEL", "CLIP", "VAE"] },
   unCLIPCheckpointLoader: { title: "unCLIPCheckpointLoader", widgets: ["ckpt_name"], outputs: ["MODEL", "CLIP", "VAE", "CLIP_VISION"] },
   CLIPTextEncode: { title: "CLIP Text Encode (Prompt)", widgets: ["text"], outputs: ["CONDITIONING"] },
@@ -100,7 +105,7 @@ const CLASSES: Record<string, ComfyClass> = {
   Note: { title: "Note", widgets: ["text"], outputs: [] },
   MarkdownNote: { title: "Markdown Note", widgets: ["text"], outputs: [] },
   PrimitiveNode: { title: "Primitive", widgets: ["value", CONTROL], outputs: ["*"] },
-};
+});
 
 const CHECKPOINTS = new Set(["CheckpointLoaderSimple", "unCLIPCheckpointLoader", "VAELoader", "CLIPVisionLoader"]);
 /** Nodes that wrap a sampler's model: folded into the sampler (shift, cfg_rescale). */
@@ -108,7 +113,7 @@ const MODEL_PATCHES = new Set(["ModelSamplingStableCascade", "RescaleCFG"]);
 const SAMPLERS = new Set(["KSampler", "KSamplerAdvanced"]);
 
 /** Sluice output name of each ComfyUI output slot (checkpoints map by role, see checkpointOutput). */
-const OUTPUT_NAMES: Record<string, string[]> = {
+const OUTPUT_NAMES: Record<string, string[]> = withoutPrototype({
   CLIPTextEncode: ["conditioning"],
   StableCascade_EmptyLatentImage: ["stage_c", "stage_b"],
   StableCascade_StageC_VAEEncode: ["stage_c", "stage_b"],
@@ -138,10 +143,11 @@ const OUTPUT_NAMES: Record<string, string[]> = {
   RepeatLatentBatch: ["latent"],
   ImageCrop: ["image"],
   ImagePadForOutpaint: ["image", "mask"],
-};
+});
 
 /** ComfyUI nodes that map onto a Sluice node of another name with the same inputs (renamed where listed). */
-const SIMPLE: Record<string, { type: string; links?: Record<string, string>; widgets?: Record<string, string> }> = {
+interface SimpleMapping { type: string; links?: Record<string, string>; widgets?: Record<string, string> }
+const SIMPLE: Record<string, SimpleMapping> = withoutPrototype<SimpleMapping>({
   Canny: { type: "Canny", links: { image: "image" }, widgets: { low_threshold: "low_threshold", high_threshold: "high_threshold" } },
   ImageToMask: { type: "ImageToMask", links: { image: "image" }, widgets: { channel: "channel" } },
   MaskToImage: { type: "MaskToImage", links: { mask: "mask" } },
@@ -157,9 +163,9 @@ const SIMPLE: Record<string, { type: string; links?: Record<string, string>; wid
   RepeatLatentBatch: { type: "RepeatLatentBatch", links: { samples: "latent" }, widgets: { amount: "amount" } },
   ImageCrop: { type: "ImageCrop", links: { image: "image" }, widgets: { width: "width", height: "height", x: "x", y: "y" } },
   ImagePadForOutpaint: { type: "ImagePadForOutpaint", links: { image: "image" }, widgets: { left: "left", top: "top", right: "right", bottom: "bottom", feathering: "feathering" } },
-};
+});
 
-const UNMAPPED_REASONS: Record<string, string> = {
+const UNMAPPED_REASONS: Record<string, string> = withoutPrototype({
   DiffControlNetLoader: "Sluice loads ControlNets from a pack (ControlNetLoader), not as a difference to a model",
   ControlNetApply: "the old single-conditioning ControlNet apply: use Apply ControlNet (ControlNetApplyAdvanced), which Sluice maps",
   VAEEncode: "Sluice has no Stage A encoder; image-to-image goes through StableCascade_StageC_VAEEncode (Sluice's StageCEncode)",
@@ -169,7 +175,7 @@ const UNMAPPED_REASONS: Record<string, string> = {
   CLIPVisionEncode: "its output feeds no unCLIPConditioning, the only place Sluice encodes an image with CLIP vision",
   ModelSamplingStableCascade: "it feeds no sampler; Sluice sets the shift on the sampler itself",
   RescaleCFG: "it feeds no sampler; Sluice sets cfg_rescale on the sampler itself",
-};
+});
 const UNKNOWN_REASON = "no Sluice node for this ComfyUI type (a custom node, or one outside Stable Cascade)";
 
 const SLUICE_SAMPLERS = new Set(["ddpm", "ddim", "euler", "euler_ancestral", "dpmpp_2m", "lcm"]);
@@ -187,7 +193,7 @@ export function mapSamplerName(name: string): string {
   return "ddpm";
 }
 
-const SCALE_METHODS: Record<string, string> = { "nearest-exact": "nearest", nearest: "nearest", bilinear: "bilinear", bicubic: "bicubic", lanczos: "lanczos" };
+const SCALE_METHODS: Record<string, string> = withoutPrototype({ "nearest-exact": "nearest", nearest: "nearest", bilinear: "bilinear", bicubic: "bicubic", lanczos: "lanczos" });
 
 // ---------------------------------------------------------------------------------------------
 // The intermediate shape both formats are read into

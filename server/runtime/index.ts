@@ -10,9 +10,11 @@ export * from "./controlnet.ts";
 export * from "./device.ts";
 export * from "./errors.ts";
 export * from "./manifest.ts";
+export * from "./memory-profile.ts";
 export * from "./model.ts";
 export * from "./onnx-proto.ts";
 export * from "./pack.ts";
+export * from "./pack-memory.ts";
 export * from "./sessions.ts";
 export * from "./tensors.ts";
 export * from "./tokenizer.ts";
@@ -69,3 +71,4 @@ export class CascadeRuntime {
     return p;
   }
 }
+export * from "./budget.ts";

@@ -10,7 +10,7 @@ import { after, before, describe, it } from "node:test";
 import { importComfyUi } from "../../server/import/index.ts";
 import { executeWorkflow, OutputCache } from "../../server/engine/index.ts";
 import { createNodeHost } from "../../server/executor/node-host.ts";
-import { packSize } from "../../server/api/packs.ts";
+import { packSize } from "../../server/runtime/pack-list.ts";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 const FIXTURES = join(ROOT, "test", "fixtures", "comfyui");

@@ -7,7 +7,7 @@ import { describe, it } from "node:test";
 import { deflateSync } from "node:zlib";
 import sharp from "sharp";
 import { EmptyCascadeLatent } from "../../nodes/cascade.ts";
-import { addPngText } from "../../nodes/png.ts";
+import { addPngText } from "../../server/media/png.ts";
 import type { ExecContext, Latent } from "../../nodes/schema.ts";
 import { importComfyUi, importPng, type ImportContext } from "../../server/import/index.ts";
 
