@@ -103,7 +103,7 @@ def _lsq(lat, rgb):
     return sol[:C].float(), sol[C].float()
 
 
-def export_extras(base, extras_path, out):
+def export_extras(base, extras_path, out, keep_stage_c=False):
     """The --from-pack form: see the module's docstring."""
     import shutil
 
@@ -117,7 +117,13 @@ def export_extras(base, extras_path, out):
     cfg = SMOKE if ck.get("smoke") else FULL
     shipped = load_shipped(base, cfg)
     C, nets = build_extras(shipped, cfg)
-    C.load_state_dict(ck["C_ema"])
+    if keep_stage_c:
+        # the shipped Stage C as it is, only the parts it lacked from the checkpoint: text-to-image
+        # stays exactly the shipped pack's (zero image tokens and zero control features add nothing)
+        new = {k: v for k, v in ck["C_ema"].items() if k.startswith("img_layout_mapper")}
+        C.load_state_dict({**C.state_dict(), **new})
+    else:
+        C.load_state_dict(ck["C_ema"])
     for k in nets:
         nets[k].load_state_dict(ck["nets_ema"][k])
     C.eval()
@@ -160,6 +166,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--from-pack", help="with --extras: the pack whose other models are kept")
     ap.add_argument("--extras", help="finetune.py's checkpoint")
+    ap.add_argument("--keep-stage-c", action="store_true",
+                    help="with --extras: keep the pack's Stage C weights, take only its new parts (image layout path) from the checkpoint")
     ap.add_argument("--ckpt", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "checkpoints", "main.pt"))
     ap.add_argument("--out", required=True)
     ap.add_argument("--steps-c", type=int, default=20)
@@ -172,7 +180,7 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(2)
     if args.from_pack:
-        export_extras(args.from_pack, args.extras, args.out)
+        export_extras(args.from_pack, args.extras, args.out, keep_stage_c=args.keep_stage_c)
         return
     ck, tok, m = load(args.ckpt)
     out = args.out
