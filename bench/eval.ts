@@ -4,6 +4,7 @@
 //
 //   npm run eval [-- --cfg N] [-- --pack tiny --models DIR --limit N --seed S --no-composition]
 //                [-- --prompts FILE]   (another list of {prompt, background, objects})
+//                [-- --no-control] [-- --control-only]   (the image prompt / ControlNet / inpaint lines)
 // Results go to bench/results/ only for the bundled pack on the held-out prompts.
 //
 // Prints the lines below and writes bench/results/eval.json.
@@ -15,6 +16,7 @@ import { tensorToPixels } from "../nodes/image-tensor.ts";
 import { executeWorkflow, OutputCache, parseWorkflow } from "../server/engine/index.ts";
 import { createNodeHost } from "../server/executor/node-host.ts";
 import type { CascadeRuntime } from "../server/runtime/index.ts";
+import { controlEvals, type ControlEvalResult } from "./eval-control.ts";
 import { aggregate, caption, scoreImage, scorerCeiling, type Expectation, type SceneScore } from "./scorer.ts";
 
 const ROOT = join(import.meta.dirname, "..");
@@ -82,7 +84,8 @@ const promptFile = arg("prompts") ?? join(ROOT, "bench", "heldout-prompts.json")
 const prompts: (Expectation & { prompt: string })[] = JSON.parse(readFileSync(promptFile, "utf8")).slice(0, limit);
 const started = performance.now();
 const scored: { expectation: Expectation; score: SceneScore }[] = [];
-for (const [i, p] of prompts.entries()) {
+const controlOnly = args.includes("--control-only");
+for (const [i, p] of (controlOnly ? [] : prompts).entries()) {
   const wf = defaults(load("text-to-image"), ["5"], baseSeed + i);
   setText(wf, "2", p.prompt);
   const rgb = await generate(wf);
@@ -94,7 +97,7 @@ process.stderr.write("\n");
 // Composition: the object pairs of the held-out two-object prompts, the first object placed on
 // the left and the second on the right; the left half of the Stage C latent comes from the left
 // object's prompt and the right half from the right object's.
-const pairs = args.includes("--no-composition") ? [] : prompts.filter((p) => p.objects.length === 2);
+const pairs = args.includes("--no-composition") || controlOnly ? [] : prompts.filter((p) => p.objects.length === 2);
 let compositionOk = 0;
 for (const [i, p] of pairs.entries()) {
   const left = { ...p.objects[0], position: "left" }, right = { ...p.objects[1], position: "right" };
@@ -108,20 +111,42 @@ for (const [i, p] of pairs.entries()) {
 }
 process.stderr.write("\n");
 
+// Image prompts, the canny ControlNet and inpainting, where the pack has what they need.
+let control: ControlEvalResult | undefined;
+const hasControl = pack.has("clipVision") && m.controlnets.canny && m.controlnets.inpaint;
+if (!args.includes("--no-control") && hasControl) {
+  control = await controlEvals({
+    root: ROOT, registry: host.registry, services: host.servicesFor("eval"), cache, packName, size: width, seed: baseSeed,
+    steps: { c: m.stageC.steps, b: m.stageB.steps, cfgC, cfgB: m.stageB.cfg, sampler: m.stageC.sampler, samplerB: m.stageB.sampler },
+  }, prompts, (s) => process.stderr.write(s));
+}
+
 const a = aggregate(scored);
 const ceiling = scorerCeiling(prompts, width);
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 const composition = pairs.length ? compositionOk / pairs.length : 0;
 console.log(`pack ${packName}: ${prompts.length} held-out prompts, Stage C cfg ${cfgC}, ${m.stageC.steps}+${m.stageB.steps} steps (${m.stageC.sampler}/${m.stageB.sampler}), ${((performance.now() - started) / 1000).toFixed(0)} s`);
-console.log(`scorer ceiling (real images): ${pct(ceiling)}`);
-console.log(`single-object colour+position: ${pct(a.singleColorPosition)}`);
-console.log(`single-object shape: ${pct(a.singleShape)}`);
-console.log(`two-object colour+position: ${pct(a.twoColorPosition)}`);
-console.log(`two-object shape: ${pct(a.twoShape)}`);
+if (!controlOnly) {
+  console.log(`scorer ceiling (real images): ${pct(ceiling)}`);
+  console.log(`single-object colour+position: ${pct(a.singleColorPosition)}`);
+  console.log(`single-object shape: ${pct(a.singleShape)}`);
+  console.log(`two-object colour+position: ${pct(a.twoColorPosition)}`);
+  console.log(`two-object shape: ${pct(a.twoShape)}`);
+}
 if (pairs.length) console.log(`two-prompt composition (each side follows its prompt, ${pairs.length} pairs): ${pct(composition)}`);
+if (control) {
+  console.log(`image prompt carried: ${pct(control.imagePrompt)}`);
+  console.log(`  two images mixed (one object each, ${control.twoImagesItems} pairs): ${pct(control.twoImages)}`);
+  console.log(`canny edges followed: ${pct(control.canny)}`);
+  console.log(`  without the ControlNet (strength 0, prompt alone): ${pct(control.cannyWithout)}`);
+  console.log(`inpaint kept outside mask: ${control.inpaintPsnrRaw.toFixed(1)} dB`);
+  console.log(`  after the template's composite through the mask: ${control.inpaintPsnrComposited >= 99 ? "exact" : `${control.inpaintPsnrComposited.toFixed(1)} dB`}`);
+  console.log(`inpaint object in mask: ${pct(control.inpaintObject)}`);
+  console.log(`  without the ControlNet (masked sampling and prompt alone): ${pct(control.inpaintObjectWithout)}`);
+} else if (!args.includes("--no-control")) console.log(`(no control lines: pack ${packName} lacks a CLIP vision model or a canny / inpaint ControlNet)`);
 
 // Only the bundled pack on the held-out prompts is the recorded result; other runs just print.
-if (arg("prompts") !== undefined || arg("models") !== undefined || arg("pack") !== undefined) {
+if (arg("prompts") !== undefined || arg("models") !== undefined || arg("pack") !== undefined || controlOnly || arg("limit") !== undefined) {
   await host.dispose();
   process.exit(0);
 }
@@ -132,5 +157,6 @@ writeFileSync(join(ROOT, "bench", "results", resultFile), JSON.stringify({
   date: new Date().toISOString(), pack: packName, cfg: cfgC, prompts: prompts.length,
   scorerCeiling: ceiling, singleColorPosition: a.singleColorPosition, singleShape: a.singleShape,
   twoColorPosition: a.twoColorPosition, twoShape: a.twoShape, composition, compositionPairs: pairs.length,
+  ...(control ? { control } : {}),
 }, null, 2) + "\n");
 await host.dispose();

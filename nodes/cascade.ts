@@ -1,7 +1,8 @@
 // Stage nodes: load a pack, encode text, make latents, sample Stage C and Stage B, decode with
 // Stage A, encode images into the Stage C latent space, condition on an image.
-import { decideGuidance, latentToRgb, parseSeed, sample, SAMPLER_NAMES, isSamplerName, type NoiseSource, type Predict } from "../server/diffusion/index.ts";
+import { decideGuidance, gaussianNoise, latentToRgb, parseSeed, sample, SAMPLER_NAMES, isSamplerName, type NoiseSource, type Predict } from "../server/diffusion/index.ts";
 import type { CascadeRuntime, Pack, StageRunner } from "../server/runtime/index.ts";
+import { maskedSampling, stageCControl } from "./sampler-extras.ts";
 import type { Conditioning, ExecContext, Latent, NodeDef, NodeServices, PreviewFrame, Tensor } from "./schema.ts";
 import { estimateEmptyCascadeLatent, estimateImageVariation, estimateLoadPack, estimateSampler, estimateStageADecode, estimateStageBConditioning, estimateStageCEncode, estimateTextEncode } from "./memory-estimates.ts";
 
@@ -134,7 +135,7 @@ export const EmptyCascadeLatent: NodeDef = {
   type: "EmptyCascadeLatent",
   displayName: "Empty Cascade Latent",
   category: CATEGORY,
-  description: "Empty latents for a width × height image: Stage C at ceil(size / compression), Stage B at size / 4.",
+  description: "Empty latents for a width × height image: Stage C at floor(size / compression), Stage B at size / 4.",
   inputs: [
     { name: "width", type: "INT", default: 1024, min: 16, max: 8192, step: 8 },
     { name: "height", type: "INT", default: 1024, min: 16, max: 8192, step: 8 },
@@ -145,7 +146,8 @@ export const EmptyCascadeLatent: NodeDef = {
   estimateMemory: estimateEmptyCascadeLatent,
   execute({ width, height, compression, batch }) {
     const w = width as number, h = height as number, c = compression as number, b = batch as number;
-    const ch = Math.ceil(h / c), cw = Math.ceil(w / c);
+    // ComfyUI's rounding (h // c): 1024 px at 42 is 24 × 24.
+    const ch = Math.max(1, Math.floor(h / c)), cw = Math.max(1, Math.floor(w / c));
     const bh = Math.floor(h / 4), bw = Math.floor(w / 4);
     return {
       stage_c: { samples: { data: new Float32Array(b * 16 * ch * cw), shape: [b, 16, ch, cw] }, stage: "c" } satisfies Latent,
@@ -274,10 +276,31 @@ export const CascadeSampler: NodeDef = {
       }
       return halves;
     };
-    const predict: Predict = (x, r) => {
+    const usedShift = (latent.noisyAt ?? 0) > 0 && (inputs.start_step as number) === 0 && latent.renoiseShift ? latent.renoiseShift : shift;
+    // ControlNets (Stage C) write their features into the runner's control inputs before each step;
+    // a noise mask keeps the unmasked latent (noised to each step's level) and its prediction.
+    let control: Awaited<ReturnType<typeof stageCControl>>;
+    try {
+      control = stage === "c" ? await stageCControl(runner, positive, negative, shape, withUncond, pack.manifest.effnet.compression) : undefined;
+    } catch (e) {
+      await runner.release();
+      throw e;
+    }
+    const masked = latent.noiseMask ? maskedSampling(latent.samples, latent.noiseMask, gaussianNoise(seed, latent.samples.data.length, 0x6d61736b), usedShift) : undefined;
+    const plainPredict: Predict = (x, r) => {
       runner.sample.set(x, 0);
       if (withUncond) runner.sample.set(x, x.length);
       return runner.run(r).then(split);
+    };
+    const predict: Predict = !control && !masked ? plainPredict : async (x, r, u, pctx) => {
+      control?.beforeStep(pctx.t);
+      masked?.beforeStep(x, pctx.t);
+      const out = await plainPredict(x, r, u, pctx);
+      if (masked) {
+        masked.afterStep(out.cond);
+        if (out.uncond) masked.afterStep(out.uncond);
+      }
+      return out;
     };
 
     const preview = previewFactors(pack, stage);
@@ -312,6 +335,7 @@ export const CascadeSampler: NodeDef = {
     } finally {
       await runner.release();
     }
+    if (masked && result.noisyAt === 0) masked.finish(result.samples);
     const out: Latent & { history?: unknown } = {
       samples: { data: result.samples, shape: [...shape] },
       stage,
@@ -319,6 +343,7 @@ export const CascadeSampler: NodeDef = {
       ...(latent.seeds ? { seeds: latent.seeds } : {}),
       ...(result.history ? { history: result.history } : {}),
       ...(preview ? { preview } : {}),
+      ...(latent.noiseMask ? { noiseMask: latent.noiseMask } : {}),
     };
     return { latent: out };
   },
@@ -396,6 +421,21 @@ export function resizePlanes(t: Tensor, outH: number, outW: number): Tensor {
   return { data, shape: [B, C, outH, outW] };
 }
 
+/** The largest centred crop of an image with the aspect aw : ah. */
+export function centerCrop(t: Tensor, aw: number, ah: number): Tensor {
+  const [B, C, H, W] = t.shape;
+  let cw = W, chh = H;
+  if (W * ah > H * aw) cw = Math.max(1, Math.round((H * aw) / ah));
+  else chh = Math.max(1, Math.round((W * ah) / aw));
+  if (cw === W && chh === H) return t;
+  const x0 = Math.floor((W - cw) / 2), y0 = Math.floor((H - chh) / 2);
+  const data = new Float32Array(B * C * chh * cw);
+  for (let p = 0; p < B * C; p++) {
+    for (let y = 0; y < chh; y++) data.set(t.data.subarray(p * H * W + (y0 + y) * W + x0, p * H * W + (y0 + y) * W + x0 + cw), (p * chh + y) * cw);
+  }
+  return { data, shape: [B, C, chh, cw] };
+}
+
 export const StageCEncode: NodeDef = {
   type: "StageCEncode",
   displayName: "Stage C Encode (EffNet)",
@@ -413,10 +453,11 @@ export const StageCEncode: NodeDef = {
     const img = image as Tensor;
     const [B, , H, W] = img.shape;
     const c = compression as number;
-    const ch = Math.max(1, Math.round(H / c)), cw = Math.max(1, Math.round(W / c));
+    // ComfyUI's StageC_VAEEncode: sizes floored, the image center-cropped to the latent's aspect.
+    const ch = Math.max(1, Math.floor(H / c)), cw = Math.max(1, Math.floor(W / c));
     const e = h.pack.manifest.effnet.compression;
-    const latent = await h.pack.encodeEffnet(resizePlanes(img, ch * e, cw * e));
-    const bh = Math.floor(H / 4), bw = Math.floor(W / 4);
+    const latent = await h.pack.encodeEffnet(resizePlanes(centerCrop(img, cw, ch), ch * e, cw * e));
+    const bh = Math.floor(H / 8) * 2, bw = Math.floor(W / 8) * 2;
     return {
       stage_c: { samples: latent, stage: "c" } satisfies Latent,
       stage_b: { samples: { data: new Float32Array(B * 4 * bh * bw), shape: [B, 4, bh, bw] }, stage: "b" } satisfies Latent,
@@ -426,25 +467,44 @@ export const StageCEncode: NodeDef = {
 
 export const ImageVariation: NodeDef = {
   type: "ImageVariation",
-  displayName: "Image Variation (CLIP vision)",
+  displayName: "Image Prompt (CLIP vision)",
   category: CATEGORY,
-  description: "Conditions Stage C on images through the pack's CLIP vision encoder (image variation / remix). Several images in the batch are averaged.",
+  description: "Conditions Stage C on images through the pack's CLIP vision encoder (image variation / remix). Each image adds its embedding, times strength, to the conditioning's image tokens: chain several (or give a batch) and Stage C sees them all, as ComfyUI concatenates them.",
   inputs: [
     { name: "clip_vision", type: "CLIP_VISION" },
     { name: "conditioning", type: "CONDITIONING", description: "usually the empty prompt" },
     { name: "image", type: "IMAGE" },
-    { name: "strength", type: "FLOAT", default: 1, min: 0, max: 2, step: 0.05 },
+    { name: "strength", type: "FLOAT", default: 1, min: 0, max: 10, step: 0.05 },
+    { name: "crop", type: "COMBO", default: "center", options: ["center", "none"], description: "center: the largest centred square (as CLIP's preprocessing); none: the whole image stretched" },
   ],
   outputs: [{ name: "conditioning", type: "CONDITIONING" }],
   estimateMemory: estimateImageVariation,
-  async execute({ clip_vision, conditioning, image, strength }) {
+  async execute({ clip_vision, conditioning, image, strength, crop }) {
     const h = handle(clip_vision, "clip_vision", "clip_vision");
-    const embeds = await h.pack.encodeClipVision(resizePlanes(image as Tensor, 224, 224));
+    let img = image as Tensor;
+    if (img.shape[1] > 3) img = dropAlpha(img);
+    if ((crop ?? "center") === "center") img = centerCrop(img, 1, 1);
+    const embeds = await h.pack.encodeClipVision(resizePlanes(img, 224, 224));
     const [n, , dim] = embeds.shape;
-    const mixed = new Float32Array(dim);
-    for (let i = 0; i < n; i++) for (let d = 0; d < dim; d++) mixed[d] += (embeds.data[i * dim + d] * (strength as number)) / n;
-    return { conditioning: { ...(conditioning as Conditioning), clipImg: { data: mixed, shape: [1, 1, dim] } } satisfies Conditioning };
+    const cond = conditioning as Conditioning;
+    const s = strength as number;
+    const prior = cond.images ? cond.clipImg : undefined;
+    if (prior && prior.shape[0] !== 1) throw new Error(`input "conditioning" carries image prompts of batch ${prior.shape[0]}; chain image prompts on a single conditioning`);
+    if (prior && prior.shape[2] !== dim) throw new Error(`input "conditioning" carries image embeddings of width ${prior.shape[2]}, this encoder gives ${dim}`);
+    const before = prior ? prior.shape[1] : 0;
+    const data = new Float32Array((before + n) * dim);
+    if (prior) data.set(prior.data, 0);
+    for (let i = 0; i < n * dim; i++) data[before * dim + i] = embeds.data[i] * s;
+    return { conditioning: { ...cond, clipImg: { data, shape: [1, before + n, dim] }, images: (cond.images ?? 0) + n } satisfies Conditioning };
   },
 };
+
+/** The first three channels of an image (an RGBA image's colour). */
+function dropAlpha(t: Tensor): Tensor {
+  const [B, C, H, W] = t.shape;
+  const plane = H * W, data = new Float32Array(B * 3 * plane);
+  for (let b = 0; b < B; b++) data.set(t.data.subarray(b * C * plane, b * C * plane + 3 * plane), b * 3 * plane);
+  return { data, shape: [B, 3, H, W] };
+}
 
 export const cascadeNodes: NodeDef[] = [LoadCascadePack, TextEncode, EmptyCascadeLatent, CascadeSampler, StageBConditioning, StageADecode, StageCEncode, ImageVariation];

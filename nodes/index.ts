@@ -4,10 +4,15 @@ import { controlNodes } from "./control.ts";
 import { gateNodes } from "./gate.ts";
 import { latentNodes } from "./latents.ts";
 import { imageNodes } from "./image.ts";
+import { imageCropNodes } from "./image-crop.ts";
+import { latentBatchNodes } from "./latent-batch.ts";
+import { maskNodes } from "./masks.ts";
 import { pathToFileURL } from "node:url";
 import type { NodeDef } from "./schema.ts";
 
-export const ALL_NODES: NodeDef[] = [...cascadeNodes, ...latentNodes, ...imageNodes, ...gateNodes, ...controlNodes];
+export const ALL_NODES: NodeDef[] = [
+  ...cascadeNodes, ...latentNodes, ...latentBatchNodes, ...imageNodes, ...imageCropNodes, ...maskNodes, ...gateNodes, ...controlNodes,
+];
 
 export function createRegistry(defs: NodeDef[] = ALL_NODES): Map<string, NodeDef> {
   const registry = new Map<string, NodeDef>();

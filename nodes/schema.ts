@@ -94,6 +94,20 @@ export interface Latent {
   renoiseShift?: number;
   /** Latent → RGB factors of the pack that made it, for previews at gates. */
   preview?: { factors: number[][]; bias?: number[] };
+  /** Where a sampler may change the latent ([B or 1, 1, H, W], 1 = repaint, any size): masked sampling. */
+  noiseMask?: Tensor;
+}
+
+/** A ControlNet applied to a conditioning (the sampler runs it at the latent's size). */
+export interface ControlApplication {
+  /** The loaded ControlNet (a handle of the node family that made it). */
+  net: unknown;
+  /** The control image as the ControlNet takes it ([B or 1, channels, H, W]). */
+  image: Tensor;
+  strength: number;
+  /** The part of the schedule it acts on: fractions of the way from pure noise (0) to clean (1). */
+  start: number;
+  end: number;
 }
 
 export interface Conditioning {
@@ -103,6 +117,10 @@ export interface Conditioning {
   /** Stage B's conditioning carries the Stage C latent it decodes. */
   stageC?: Tensor;
   text?: string;
+  /** How many image prompts clipImg holds (its tokens); 0 or absent: clipImg is the zero placeholder. */
+  images?: number;
+  /** ControlNets applied to Stage C under this conditioning. */
+  control?: ControlApplication[];
 }
 
 /**

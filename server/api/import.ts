@@ -4,7 +4,7 @@
 import express, { type Express, type NextFunction, type Request, type Response } from "express";
 import multer from "multer";
 import { basename, extname } from "node:path";
-import { importFile, ImportError, importJsonText, importWorkflowValue, type ImportContext, type ImportResult } from "../import/index.ts";
+import { importFile, ImportError, importJsonText, importWorkflowValue, type ImportContext, type ImportResult, type PackSize } from "../import/index.ts";
 import { HttpError } from "./http-error.ts";
 
 export const IMPORT_PATH = "/api/workflows/import";
@@ -12,7 +12,7 @@ const MAX_FILE_BYTES = 32 * 1024 * 1024;
 
 export interface ImportDeps {
   /** The packs as GET /api/packs lists them; the first is the default for unknown checkpoints. */
-  packs(): { name: string; stages?: string[] }[];
+  packs(): { name: string; stages?: string[]; size?: PackSize }[];
 }
 
 function nameOf(filename: string | undefined): string | undefined {
@@ -33,6 +33,7 @@ export function mountImport(app: Express, deps: ImportDeps): void {
       packs: names,
       defaultPack: names[0] ?? "tiny",
       packStages: Object.fromEntries(packs.filter((p) => p.stages).map((p) => [p.name, p.stages!])),
+      packSizes: Object.fromEntries(packs.filter((p) => p.native).map((p) => [p.name, p.native!])),
       name: nameOf(filename),
     };
   };

@@ -20,12 +20,24 @@ export interface ImportContext {
   packStages?: Record<string, string[]>;
   /** The workflow's name (e.g. from the file name). */
   name?: string;
+  /** Each pack's native image size and compressions, to scale sizes when a checkpoint falls back to it. */
+  packSizes?: Record<string, PackSize>;
+}
+
+export interface PackSize {
+  width: number;
+  height: number;
+  /** Stage C compression (EmptyCascadeLatent). */
+  compression: number;
+  /** EffNet compression (StageCEncode). */
+  effnetCompression: number;
 }
 
 export interface ImportResult {
   workflow: Workflow;
   warnings: string[];
 }
+
 
 /** Nothing usable in the input; `reasons` says what was looked for. */
 export class ImportError extends Error {
@@ -69,12 +81,35 @@ const CLASSES: Record<string, ComfyClass> = withoutPrototype({
   ModelSamplingStableCascade: { title: "ModelSamplingStableCascade", widgets: ["shift"], outputs: ["MODEL"] },
   ControlNetLoader: { title: "Load ControlNet Model", widgets: ["control_net_name"], outputs: ["CONTROL_NET"] },
   ControlNetApplyAdvanced: { title: "Apply ControlNet", widgets: ["strength", "start_percent", "end_percent"], outputs: ["positive", "negative"] },
+  Canny: { title: "Canny", widgets: ["low_threshold", "high_threshold"], outputs: ["IMAGE"] },
+  VAELoader: { title: "Load VAE", widgets: ["vae_name"], outputs: ["VAE"] },
+  CLIPVisionLoader: { title: "Load CLIP Vision", widgets: ["clip_name"], outputs: ["CLIP_VISION"] },
+  VAEDecodeTiled: { title: "VAE Decode (Tiled)", widgets: ["tile_size", "overlap", "temporal_size", "temporal_overlap"], outputs: ["IMAGE"] },
+  RescaleCFG: { title: "RescaleCFG", widgets: ["multiplier"], outputs: ["MODEL"] },
+  EmptyImage: { title: "EmptyImage", widgets: ["width", "height", "batch_size", "color"], outputs: ["IMAGE"] },
+  SaveImageWebsocket: { title: "SaveImageWebsocket", widgets: [], outputs: [] },
+  ImageToMask: { title: "Convert Image to Mask", widgets: ["channel"], outputs: ["MASK"] },
+  MaskToImage: { title: "Convert Mask to Image", widgets: [], outputs: ["IMAGE"] },
+  SolidMask: { title: "SolidMask", widgets: ["value", "width", "height"], outputs: ["MASK"] },
+  ThresholdMask: { title: "ThresholdMask", widgets: ["value"], outputs: ["MASK"] },
+  InvertMask: { title: "InvertMask", widgets: [], outputs: ["MASK"] },
+  GrowMask: { title: "GrowMask", widgets: ["expand", "tapered_corners"], outputs: ["MASK"] },
+  FeatherMask: { title: "FeatherMask", widgets: ["left", "top", "right", "bottom"], outputs: ["MASK"] },
+  ImageCompositeMasked: { title: "ImageCompositeMasked", widgets: ["x", "y", "resize_source"], outputs: ["IMAGE"] },
+  JoinImageWithAlpha: { title: "Join Image with Alpha", widgets: [], outputs: ["IMAGE"] },
+  SetLatentNoiseMask: { title: "Set Latent Noise Mask", widgets: [], outputs: ["LATENT"] },
+  LatentFromBatch: { title: "Latent From Batch", widgets: ["batch_index", "length"], outputs: ["LATENT"] },
+  RepeatLatentBatch: { title: "Repeat Latent Batch", widgets: ["amount"], outputs: ["LATENT"] },
+  ImageCrop: { title: "ImageCrop", widgets: ["width", "height", "x", "y"], outputs: ["IMAGE"] },
+  ImagePadForOutpaint: { title: "Pad Image for Outpainting", widgets: ["left", "top", "right", "bottom", "feathering"], outputs: ["IMAGE", "MASK"] },
   Note: { title: "Note", widgets: ["text"], outputs: [] },
   MarkdownNote: { title: "Markdown Note", widgets: ["text"], outputs: [] },
   PrimitiveNode: { title: "Primitive", widgets: ["value", CONTROL], outputs: ["*"] },
 });
 
-const CHECKPOINTS = new Set(["CheckpointLoaderSimple", "unCLIPCheckpointLoader"]);
+const CHECKPOINTS = new Set(["CheckpointLoaderSimple", "unCLIPCheckpointLoader", "VAELoader", "CLIPVisionLoader"]);
+/** Nodes that wrap a sampler's model: folded into the sampler (shift, cfg_rescale). */
+const MODEL_PATCHES = new Set(["ModelSamplingStableCascade", "RescaleCFG"]);
 const SAMPLERS = new Set(["KSampler", "KSamplerAdvanced"]);
 
 /** Sluice output name of each ComfyUI output slot (checkpoints map by role, see checkpointOutput). */
@@ -89,21 +124,57 @@ const OUTPUT_NAMES: Record<string, string[]> = withoutPrototype({
   LoadImage: ["image", "mask"],
   ImageScale: ["image"],
   unCLIPConditioning: ["conditioning"],
+  ControlNetLoader: ["control_net"],
+  ControlNetApplyAdvanced: ["positive", "negative"],
+  Canny: ["image"],
+  VAEDecodeTiled: ["image"],
+  EmptyImage: ["image"],
+  ImageToMask: ["mask"],
+  MaskToImage: ["image"],
+  SolidMask: ["mask"],
+  ThresholdMask: ["mask"],
+  InvertMask: ["mask"],
+  GrowMask: ["mask"],
+  FeatherMask: ["mask"],
+  ImageCompositeMasked: ["image"],
+  JoinImageWithAlpha: ["image"],
+  SetLatentNoiseMask: ["latent"],
+  LatentFromBatch: ["latent"],
+  RepeatLatentBatch: ["latent"],
+  ImageCrop: ["image"],
+  ImagePadForOutpaint: ["image", "mask"],
 });
 
-const NO_CONTROLNET = "Sluice has no ControlNet nodes";
+/** ComfyUI nodes that map onto a Sluice node of another name with the same inputs (renamed where listed). */
+interface SimpleMapping { type: string; links?: Record<string, string>; widgets?: Record<string, string> }
+const SIMPLE: Record<string, SimpleMapping> = withoutPrototype<SimpleMapping>({
+  Canny: { type: "Canny", links: { image: "image" }, widgets: { low_threshold: "low_threshold", high_threshold: "high_threshold" } },
+  ImageToMask: { type: "ImageToMask", links: { image: "image" }, widgets: { channel: "channel" } },
+  MaskToImage: { type: "MaskToImage", links: { mask: "mask" } },
+  SolidMask: { type: "SolidMask", widgets: { value: "value", width: "width", height: "height" } },
+  ThresholdMask: { type: "ThresholdMask", links: { mask: "mask" }, widgets: { value: "value" } },
+  InvertMask: { type: "InvertMask", links: { mask: "mask" } },
+  GrowMask: { type: "GrowMask", links: { mask: "mask" }, widgets: { expand: "expand", tapered_corners: "tapered_corners" } },
+  FeatherMask: { type: "FeatherMask", links: { mask: "mask" }, widgets: { left: "left", top: "top", right: "right", bottom: "bottom" } },
+  ImageCompositeMasked: { type: "ImageCompositeMasked", links: { destination: "destination", source: "source", mask: "mask" }, widgets: { x: "x", y: "y", resize_source: "resize_source" } },
+  JoinImageWithAlpha: { type: "JoinImageWithAlpha", links: { image: "image", alpha: "alpha" } },
+  SetLatentNoiseMask: { type: "SetLatentNoiseMask", links: { samples: "latent", mask: "mask" } },
+  LatentFromBatch: { type: "LatentFromBatch", links: { samples: "latent" }, widgets: { batch_index: "batch_index", length: "length" } },
+  RepeatLatentBatch: { type: "RepeatLatentBatch", links: { samples: "latent" }, widgets: { amount: "amount" } },
+  ImageCrop: { type: "ImageCrop", links: { image: "image" }, widgets: { width: "width", height: "height", x: "x", y: "y" } },
+  ImagePadForOutpaint: { type: "ImagePadForOutpaint", links: { image: "image" }, widgets: { left: "left", top: "top", right: "right", bottom: "bottom", feathering: "feathering" } },
+});
+
 const UNMAPPED_REASONS: Record<string, string> = withoutPrototype({
-  ControlNetLoader: NO_CONTROLNET,
-  DiffControlNetLoader: NO_CONTROLNET,
-  ControlNetApply: NO_CONTROLNET,
-  ControlNetApplyAdvanced: NO_CONTROLNET,
+  DiffControlNetLoader: "Sluice loads ControlNets from a pack (ControlNetLoader), not as a difference to a model",
+  ControlNetApply: "the old single-conditioning ControlNet apply: use Apply ControlNet (ControlNetApplyAdvanced), which Sluice maps",
   VAEEncode: "Sluice has no Stage A encoder; image-to-image goes through StableCascade_StageC_VAEEncode (Sluice's StageCEncode)",
   EmptyLatentImage: "an SD latent; Stable Cascade starts from StableCascade_EmptyLatentImage",
   LoraLoader: "Sluice has no LoRA support",
   LoraLoaderModelOnly: "Sluice has no LoRA support",
-  CLIPVisionLoader: "Sluice takes the CLIP vision model from the pack (LoadCascadePack's clip_vision output)",
   CLIPVisionEncode: "its output feeds no unCLIPConditioning, the only place Sluice encodes an image with CLIP vision",
   ModelSamplingStableCascade: "it feeds no sampler; Sluice sets the shift on the sampler itself",
+  RescaleCFG: "it feeds no sampler; Sluice sets cfg_rescale on the sampler itself",
 });
 const UNKNOWN_REASON = "no Sluice node for this ComfyUI type (a custom node, or one outside Stable Cascade)";
 
@@ -274,7 +345,9 @@ function expandGroupNode(instance: UiNode, def: Json, links: Map<string, UiLink>
   const linkedInputs = new Set<string>();
   (Array.isArray(def.links) ? def.links : []).forEach((l: unknown, k: number) => {
     if (!Array.isArray(l)) return;
-    const [si, ss, di, ds, , type] = l as [number, number, number, number, unknown, string];
+    const [si, ss, di, ds, , type] = l as [number | null, number, number, number, unknown, string];
+    // A link from outside the group (source null) is the instance's input, wired below.
+    if (si === null || si === undefined) return;
     const src = byIndex.get(si), dst = byIndex.get(di);
     if (!src || !dst || !dst.inputs[ds]) { warnings.push(`node ${g} (${instance.type}): an inner link of the group (${si}:${ss} → ${di}:${ds}) names a node or input the group does not have; dropped`); return; }
     const id = `${g}:link${k}`;
@@ -321,7 +394,7 @@ function expandGroupNode(instance: UiNode, def: Json, links: Map<string, UiLink>
   return inner;
 }
 
-type Resolved = { src: Src } | { literal: unknown } | { dropped: string };
+type Resolved = { src: Src } | { literal: unknown; control?: string } | { dropped: string };
 
 /** Follows a link through reroutes and bypassed nodes to the node that makes the value. */
 function resolveUiLink(linkId: string, byId: Map<string, UiNode>, links: Map<string, UiLink>): Resolved {
@@ -345,7 +418,12 @@ function resolveUiLink(linkId: string, byId: Map<string, UiNode>, links: Map<str
       continue;
     }
     if (src.mode === 2) return { dropped: `it came from node ${src.id} (${src.type}), which is muted` };
-    if (src.type === "PrimitiveNode") return { literal: Array.isArray(src.widgetsValues) ? src.widgetsValues[0] : undefined };
+    if (src.type === "PrimitiveNode") {
+      const values = Array.isArray(src.widgetsValues) ? src.widgetsValues : [];
+      // A primitive driving a seed holds its own "control after generate" next to its value.
+      const control = typeof values[1] === "string" && SEED_CONTROLS.includes(values[1]) ? values[1] : undefined;
+      return { literal: values[0], ...(control ? { control } : {}) };
+    }
     return { src: { node: src.id, slot: link.srcSlot } };
   }
   return { dropped: "its links form a loop" };
@@ -385,7 +463,11 @@ function readUi(raw: Json, warnings: string[]): { nodes: CNode[]; groups: Group[
       const name = n.type === "Reroute" ? "input" : inp.name;
       const r = resolveUiLink(inp.link, byId, links);
       const first = links.get(inp.link);
-      if ("literal" in r) { if (r.literal !== undefined) node.widgets[name] = r.literal; continue; }
+      if ("literal" in r) {
+        if (r.literal !== undefined) node.widgets[name] = r.literal;
+        if (r.control) node.controls[name] = r.control;
+        continue;
+      }
       if (first && special(byId.get(first.src))) (node.direct ??= {})[name] = { node: first.src, slot: first.srcSlot };
       if ("src" in r) node.links[name] = r.src;
       else if (!node.direct?.[name]) warnings.push(`${label}: input "${name}" is left unconnected: ${r.dropped}`);
@@ -452,7 +534,7 @@ const int = (v: unknown): number | undefined => { const n = num(v); return n ===
 const str = (v: unknown): string | undefined => (typeof v === "string" ? v : typeof v === "number" || typeof v === "boolean" ? String(v) : undefined);
 const clamp = (v: number | undefined, lo: number, hi: number) => (v === undefined ? undefined : Math.min(hi, Math.max(lo, v)));
 
-function mapNodes(nodes: CNode[], ctx: ImportContext, warnings: string[]): WorkflowNode[] {
+function mapNodes(nodes: CNode[], ctx: ImportContext, warnings: string[]): { nodes: WorkflowNode[]; blocked: BlockedOutput[] } {
   const byId = new Map(nodes.map((n) => [n.id, n]));
   const label = (n: CNode) => `node ${n.id} (${n.type})`;
   const warn = (n: CNode, message: string) => warnings.push(`${label(n)}: ${message}`);
@@ -465,12 +547,25 @@ function mapNodes(nodes: CNode[], ctx: ImportContext, warnings: string[]): Workf
       const users = nodes.filter((c) => c.type === "unCLIPConditioning" && c.links.clip_vision_output?.node === n.id);
       if (users.length) folded.set(n.id, `folded into ImageVariation node(s) ${users.map((u) => u.id).join(", ")}, which encode the image themselves`);
     }
-    if (n.type === "ModelSamplingStableCascade") {
-      const users = nodes.filter((c) => SAMPLERS.has(c.type) && c.links.model?.node === n.id);
-      if (users.length) folded.set(n.id, `folded into sampler node(s) ${users.map((u) => u.id).join(", ")} as their shift (${String(n.widgets.shift)})`);
+  }
+  // Model patches (shift, guidance rescale) between a sampler and its checkpoint, in any order.
+  const patchUsers = new Map<string, string[]>();
+  for (const c of nodes) {
+    if (!SAMPLERS.has(c.type)) continue;
+    let src = c.links.model;
+    for (let hops = 0; src && hops < 100; hops++) {
+      const p = byId.get(src.node);
+      if (!p || !MODEL_PATCHES.has(p.type)) break;
+      patchUsers.set(p.id, [...(patchUsers.get(p.id) ?? []), c.id]);
+      src = p.links.model;
     }
   }
-  const MAPPED = new Set([...CHECKPOINTS, ...SAMPLERS, ...Object.keys(OUTPUT_NAMES), "SaveImage", "PreviewImage", "Note", "MarkdownNote", "Reroute"]);
+  for (const [id, users] of patchUsers) {
+    const n = byId.get(id)!;
+    const what = n.type === "RescaleCFG" ? `cfg_rescale (${String(n.widgets.multiplier)})` : `shift (${String(n.widgets.shift)})`;
+    folded.set(id, `folded into sampler node(s) ${[...new Set(users)].join(", ")} as their ${what}`);
+  }
+  const MAPPED = new Set([...CHECKPOINTS, ...SAMPLERS, ...Object.keys(OUTPUT_NAMES), "SaveImage", "PreviewImage", "SaveImageWebsocket", "Note", "MarkdownNote", "Reroute"]);
   const placeholderReason = (n: CNode): string | undefined => {
     if (folded.has(n.id) || MAPPED.has(n.type)) return undefined;
     if (GROUP_NODE_PREFIX.test(n.type)) return `the definition of group node "${n.type.replace(GROUP_NODE_PREFIX, "")}" is missing from extra.groupNodes`;
@@ -487,16 +582,17 @@ function mapNodes(nodes: CNode[], ctx: ImportContext, warnings: string[]): Workf
     return undefined;
   };
   /** The model behind a sampler, past ModelSamplingStableCascade nodes (whose shift it takes). */
-  const modelOf = (sampler: CNode): { src?: Src; shift?: number } => {
+  const modelOf = (sampler: CNode): { src?: Src; shift?: number; rescale?: number } => {
     let src = sampler.links.model;
-    let shift: number | undefined;
+    let shift: number | undefined, rescale: number | undefined;
     for (let hops = 0; src && hops < 100; hops++) {
       const n = byId.get(src.node);
-      if (n?.type !== "ModelSamplingStableCascade") break;
-      shift ??= num(n.widgets.shift);
+      if (!n || !MODEL_PATCHES.has(n.type)) break;
+      if (n.type === "ModelSamplingStableCascade") shift ??= num(n.widgets.shift);
+      else rescale ??= num(n.widgets.multiplier);
       src = n.links.model;
     }
-    return { src, shift };
+    return { src, shift, rescale };
   };
   const nameRole = (ckpt: CNode): "c" | "b" | undefined => {
     const name = String(ckpt.widgets.ckpt_name ?? "");
@@ -528,6 +624,11 @@ function mapNodes(nodes: CNode[], ctx: ImportContext, warnings: string[]): Workf
     return nameRole(ckpt);
   };
   const checkpointOutput = (ckpt: CNode, slot: number, consumer: CNode): string | undefined => {
+    if (ckpt.type === "CLIPVisionLoader") return slot === 0 ? "clip_vision" : undefined;
+    if (ckpt.type === "VAELoader") {
+      if (slot !== 0) return undefined;
+      return consumer.type === "StableCascade_StageC_VAEEncode" ? "effnet" : "stage_a";
+    }
     switch (slot) {
       case 0: return (SAMPLERS.has(consumer.type) ? samplerStage(consumer) : checkpointRole(ckpt) ?? "c") === "c" ? "stage_c" : "stage_b";
       case 1: return "text_encoder";
@@ -542,6 +643,8 @@ function mapNodes(nodes: CNode[], ctx: ImportContext, warnings: string[]): Workf
 
   // Links into one node: each one taken is marked, so that the rest can be named in warnings.
   const used = new Map<string, Set<string>>();
+  /** Nodes with an input link that could not be kept, and why (the first one). */
+  const cutInputs = new Map<string, string>();
   const linkFrom = (consumer: CNode, input: string, src?: Src, owner: CNode = consumer): Link | undefined => {
     (used.get(owner.id) ?? used.set(owner.id, new Set()).get(owner.id)!).add(input);
     const direct = consumer.direct?.[input];
@@ -552,7 +655,11 @@ function mapNodes(nodes: CNode[], ctx: ImportContext, warnings: string[]): Workf
     if (via && placeholderReason(via) === undefined && !folded.has(via.id)) src = direct;
     if (!src) return undefined;
     const source = byId.get(src.node);
-    const drop = (why: string) => { warn(consumer, `input "${input}" is left unconnected: ${why}`); return undefined; };
+    const drop = (why: string) => {
+      warn(consumer, `input "${input}" is left unconnected: ${why}`);
+      if (!cutInputs.has(owner.id)) cutInputs.set(owner.id, `its input "${input}" is left unconnected: ${why}`);
+      return undefined;
+    };
     if (!source) return drop(`it came from node ${src.node}, which is not in the workflow`);
     if (placeholderReason(source) !== undefined) return drop(`it came from ${label(source)}, which could not be mapped`);
     if (folded.has(source.id)) return drop(`it came from ${label(source)}, which Sluice folds into the nodes it feeds and cannot link from here`);
@@ -589,12 +696,21 @@ function mapNodes(nodes: CNode[], ctx: ImportContext, warnings: string[]): Workf
     return "fixed";
   };
 
+  const fellBack = new Set<string>();
   const packFor = (n: CNode): string => {
+    if (n.type === "VAELoader" || n.type === "CLIPVisionLoader") {
+      // Stage A / CLIP vision come with a pack: the pack of the workflow's checkpoint, where it names one.
+      literal(n, n.type === "VAELoader" ? "vae_name" : "clip_name");
+      const ckpt = nodes.find((c) => c.type === "CheckpointLoaderSimple" || c.type === "unCLIPCheckpointLoader");
+      const lower = String(ckpt?.widgets.ckpt_name ?? "").toLowerCase();
+      return ctx.packs.filter((p) => p && lower.includes(p.toLowerCase())).sort((a, b) => b.length - a.length)[0] ?? ctx.defaultPack;
+    }
     const ckpt = str(literal(n, "ckpt_name")) ?? "";
     const lower = ckpt.toLowerCase();
     const hit = ctx.packs.filter((p) => p && lower.includes(p.toLowerCase())).sort((a, b) => b.length - a.length)[0];
     if (hit) return hit;
     warn(n, `checkpoint '${ckpt}' is not among the packs (${ctx.packs.join(", ") || "none"}); using '${ctx.defaultPack}'`);
+    fellBack.add(ctx.defaultPack);
     return ctx.defaultPack;
   };
 
@@ -623,6 +739,7 @@ function mapNodes(nodes: CNode[], ctx: ImportContext, warnings: string[]): Workf
     const scheduler = str(literal(n, "scheduler"));
     if (scheduler !== undefined && scheduler !== "simple" && scheduler !== "normal") warn(n, `scheduler '${scheduler}' is not used: Sluice samples with the Stable Cascade cosine schedule`);
     inputs.shift = model.shift ?? 0;
+    inputs.cfg_rescale = clamp(model.rescale, 0, 1) ?? 0;
     if (advanced) {
       inputs.denoise = 1;
       const start = int(literal(n, "start_at_step")), end = int(literal(n, "end_at_step"));
@@ -635,7 +752,6 @@ function mapNodes(nodes: CNode[], ctx: ImportContext, warnings: string[]): Workf
       put(inputs, "denoise", num(literal(n, "denoise")));
       Object.assign(inputs, { start_step: 0, end_step: 10000, add_noise: true, return_leftover_noise: false });
     }
-    inputs.cfg_rescale = 0;
     return { inputs, seedControl: seedControl(n, seedName) };
   };
 
@@ -645,6 +761,14 @@ function mapNodes(nodes: CNode[], ctx: ImportContext, warnings: string[]): Workf
   const out: WorkflowNode[] = [];
   const loaderPacks = new Map<string, string>();
   for (const n of nodes) if (CHECKPOINTS.has(n.type)) loaderPacks.set(n.id, packFor(n));
+  // Sizes made for the checkpoint's own models, scaled to the pack a checkpoint fell back to.
+  const fallback = [...fellBack].map((p) => ({ pack: p, size: ctx.packSizes?.[p] })).find((f) => f.size);
+  const snap = (v: number, c: number) => Math.max(c, Math.round(v / c) * c);
+  const scaledSize = (w: number, h: number, size: PackSize): [number, number] => {
+    const k = Math.sqrt((size.width * size.height) / (w * h));
+    return [snap(w * k, size.compression), snap(h * k, size.compression)];
+  };
+  const workflowPack = [...loaderPacks.values()][0] ?? ctx.defaultPack;
 
   for (const n of nodes) {
     if (folded.has(n.id)) { warn(n, folded.get(n.id)!); continue; }
@@ -669,6 +793,8 @@ function mapNodes(nodes: CNode[], ctx: ImportContext, warnings: string[]): Workf
     switch (n.type) {
       case "CheckpointLoaderSimple":
       case "unCLIPCheckpointLoader":
+      case "VAELoader":
+      case "CLIPVisionLoader":
         type = "LoadCascadePack";
         inputs.pack = loaderPacks.get(n.id)!;
         break;
@@ -683,12 +809,24 @@ function mapNodes(nodes: CNode[], ctx: ImportContext, warnings: string[]): Workf
         put(inputs, "height", int(literal(n, "height")));
         put(inputs, "compression", int(literal(n, "compression")));
         put(inputs, "batch", int(literal(n, "batch_size")));
+        if (fallback?.size && typeof inputs.width === "number" && typeof inputs.height === "number") {
+          const [w, h] = scaledSize(inputs.width, inputs.height, fallback.size);
+          const c = fallback.size.compression;
+          if (w !== inputs.width || h !== inputs.height || c !== inputs.compression) {
+            warn(n, `sized for the checkpoint's own models (${inputs.width}×${inputs.height} at compression ${String(inputs.compression)}); scaled to pack '${fallback.pack}': ${w}×${h} at compression ${c}`);
+            Object.assign(inputs, { width: w, height: h, compression: c });
+          }
+        }
         break;
       case "StableCascade_StageC_VAEEncode":
         type = "StageCEncode";
         put(inputs, "effnet", linkFrom(n, "vae", n.links.vae));
         put(inputs, "image", linkFrom(n, "image", n.links.image));
         put(inputs, "compression", int(literal(n, "compression")));
+        if (fallback?.size && inputs.compression !== fallback.size.effnetCompression) {
+          warn(n, `compression ${String(inputs.compression)} is for the checkpoint's own models; scaled to pack '${fallback.pack}': ${fallback.size.effnetCompression}`);
+          inputs.compression = fallback.size.effnetCompression;
+        }
         break;
       case "StableCascade_StageB_Conditioning":
         type = "StageBConditioning";
@@ -704,6 +842,8 @@ function mapNodes(nodes: CNode[], ctx: ImportContext, warnings: string[]): Workf
         break;
       }
       case "VAEDecode":
+      case "VAEDecodeTiled":
+        if (n.type === "VAEDecodeTiled") for (const w of ["tile_size", "overlap", "temporal_size", "temporal_overlap"]) literal(n, w);
         type = "StageADecode";
         put(inputs, "stage_a", linkFrom(n, "vae", n.links.vae));
         put(inputs, "latent", linkFrom(n, "samples", n.links.samples));
@@ -714,9 +854,46 @@ function mapNodes(nodes: CNode[], ctx: ImportContext, warnings: string[]): Workf
         put(inputs, "prefix", str(literal(n, "filename_prefix")));
         break;
       case "PreviewImage":
+      case "SaveImageWebsocket":
         type = "PreviewImage";
         put(inputs, "image", linkFrom(n, "images", n.links.images));
+        if (n.type === "SaveImageWebsocket") warn(n, "images sent over ComfyUI's websocket become a Preview Image (its images arrive with the prompt's results)");
         break;
+      case "ControlNetLoader": {
+        type = "LoadControlNet";
+        inputs.pack = workflowPack;
+        put(inputs, "name", str(literal(n, "control_net_name")));
+        break;
+      }
+      case "ControlNetApplyAdvanced": {
+        type = "ControlNetApply";
+        put(inputs, "positive", linkFrom(n, "positive", n.links.positive));
+        put(inputs, "negative", linkFrom(n, "negative", n.links.negative));
+        put(inputs, "control_net", linkFrom(n, "control_net", n.links.control_net));
+        put(inputs, "image", linkFrom(n, "image", n.links.image));
+        put(inputs, "strength", clamp(num(literal(n, "strength")), 0, 10));
+        put(inputs, "start", clamp(num(literal(n, "start_percent")), 0, 1));
+        put(inputs, "end", clamp(num(literal(n, "end_percent")), 0, 1));
+        if (n.links.vae) (used.get(n.id) ?? used.set(n.id, new Set()).get(n.id)!).add("vae");
+        // An inpainting ControlNet fed a loaded image takes that image's mask (its alpha), as
+        // ComfyUI's inpainting examples paint the area to repaint transparent.
+        const net = n.links.control_net && byId.get(n.links.control_net.node);
+        const img = n.links.image && byId.get(n.links.image.node);
+        if (net?.type === "ControlNetLoader" && /inpaint/i.test(String(net.widgets.control_net_name ?? "")) && img?.type === "LoadImage" && n.links.image!.slot === 0) {
+          inputs.mask = { node: img.id, output: "mask" };
+          warn(n, `the inpainting ControlNet takes the mask of ${label(img)} (its transparent area)`);
+        }
+        break;
+      }
+      case "EmptyImage": {
+        type = "EmptyImage";
+        put(inputs, "width", int(literal(n, "width")));
+        put(inputs, "height", int(literal(n, "height")));
+        put(inputs, "batch", int(literal(n, "batch_size")));
+        const color = int(literal(n, "color"));
+        if (color !== undefined) inputs.color = `#${(color & 0xffffff).toString(16).padStart(6, "0")}`;
+        break;
+      }
       case "LoadImage": {
         type = "LoadImage";
         const image = str(literal(n, "image"));
@@ -750,6 +927,8 @@ function mapNodes(nodes: CNode[], ctx: ImportContext, warnings: string[]): Workf
           const clipVision = linkFrom(cv, "clip_vision", cv.links.clip_vision);
           put(inputs, "clip_vision", clipVision);
           put(inputs, "image", linkFrom(cv, "image", cv.links.image));
+          const crop = str(cv.widgets.crop);
+          inputs.crop = crop === "none" ? "none" : "center";
           const pack = packOf(clipVision, loaderPacks);
           const stages = pack !== undefined ? ctx.packStages?.[pack] : undefined;
           if (pack !== undefined && stages && !stages.includes("clipVision") && !stages.includes("clip_vision")) {
@@ -757,8 +936,8 @@ function mapNodes(nodes: CNode[], ctx: ImportContext, warnings: string[]): Workf
           }
         } else if (cvSrc) warn(n, `input "clip_vision_output" is left unconnected: it comes from ${cv ? label(cv) : `node ${cvSrc.node}`}, not from a CLIPVisionEncode`);
         const strength = num(literal(n, "strength"));
-        put(inputs, "strength", clamp(strength, 0, 2));
-        if (strength !== undefined && strength > 2) warn(n, `strength ${strength} is above Sluice's 2; using 2`);
+        put(inputs, "strength", clamp(strength, 0, 10));
+        if (strength !== undefined && strength > 10) warn(n, `strength ${strength} is above Sluice's 10; using 10`);
         const noise = num(literal(n, "noise_augmentation"));
         if (noise) warn(n, `noise_augmentation ${noise} is not supported: Sluice conditions on the clean image embedding`);
         break;
@@ -772,8 +951,16 @@ function mapNodes(nodes: CNode[], ctx: ImportContext, warnings: string[]): Workf
         type = "Reroute";
         put(inputs, "input", linkFrom(n, "input", n.links.input));
         break;
-      default:
-        throw new Error(`unreachable: ${n.type}`);
+      default: {
+        const simple = SIMPLE[n.type];
+        if (!simple) throw new Error(`unreachable: ${n.type}`);
+        type = simple.type;
+        for (const [from, to] of Object.entries(simple.links ?? {})) put(inputs, to, linkFrom(n, from, n.links[from]));
+        for (const [from, to] of Object.entries(simple.widgets ?? {})) {
+          const v = literal(n, from);
+          if (typeof v === "number" || typeof v === "string" || typeof v === "boolean") inputs[to] = v;
+        }
+      }
     }
     for (const [name, src] of Object.entries(n.links)) {
       if (used.get(n.id)?.has(name) && !(name in n.widgets)) continue;
@@ -782,7 +969,54 @@ function mapNodes(nodes: CNode[], ctx: ImportContext, warnings: string[]): Workf
     }
     out.push(withUi({ id: n.id, type, inputs, ...(n.mode ? { mode: n.mode } : {}) }));
   }
-  return out;
+  return { nodes: out, blocked: blockedOutputs(out, nodes, cutInputs, warnings) };
+}
+
+/** An output node the import leaves unable to run, and why. */
+export interface BlockedOutput {
+  node: string;
+  reason: string;
+}
+
+const OUTPUT_TYPES = new Set(["SaveImage", "PreviewImage"]);
+
+/**
+ * Output nodes that will not run because a node they depend on could not be mapped or lost an input
+ * link: named in a warning each (the chain from the output to the cause) and returned.
+ */
+function blockedOutputs(out: WorkflowNode[], source: CNode[], cutInputs: Map<string, string>, warnings: string[]): BlockedOutput[] {
+  const byId = new Map(out.map((n) => [n.id, n]));
+  const originalType = new Map(source.map((n) => [n.id, n.type]));
+  const label = (id: string) => `node ${id} (${originalType.get(id) ?? byId.get(id)?.type})`;
+  const memo = new Map<string, string | null>();
+  const cause = (id: string, seen: Set<string>): string | null => {
+    if (memo.has(id)) return memo.get(id)!;
+    if (seen.has(id)) return null;
+    seen.add(id);
+    const n = byId.get(id);
+    let why: string | null = null;
+    if (!n) why = `${label(id)} is not in the imported workflow`;
+    else if (n.placeholder) why = `${label(id)} could not be mapped: ${n.placeholder.reason}`;
+    else if (cutInputs.has(id)) why = `${label(id)}: ${cutInputs.get(id)}`;
+    else {
+      for (const [input, v] of Object.entries(n.inputs)) {
+        if (!v || typeof v !== "object") continue;
+        const up = cause((v as Link).node, seen);
+        if (up) { why = `input "${input}" ← ${up}`; break; }
+      }
+    }
+    memo.set(id, why);
+    return why;
+  };
+  const blocked: BlockedOutput[] = [];
+  for (const n of out) {
+    if (!OUTPUT_TYPES.has(n.type)) continue;
+    const why = cause(n.id, new Set());
+    if (!why) continue;
+    blocked.push({ node: n.id, reason: why });
+    warnings.push(`output ${label(n.id)} will not run: ${why}`);
+  }
+  return blocked;
 }
 
 /** Places nodes without positions left to right by depth in the graph (x = 320·depth), stacked in y. */
@@ -848,7 +1082,7 @@ export function importComfyUi(raw: unknown, ctx: ImportContext): ImportResult {
   }
   if (!nodes.length) throw new ImportError("the ComfyUI workflow has no nodes Sluice could use", warnings.length ? warnings : ["its node list is empty"]);
 
-  const mapped = mapNodes(nodes, ctx, warnings);
+  const { nodes: mapped, blocked } = mapNodes(nodes, ctx, warnings);
   if (format === "api") layOut(mapped);
 
   const candidate = {
@@ -859,7 +1093,7 @@ export function importComfyUi(raw: unknown, ctx: ImportContext): ImportResult {
     groups,
     components: {},
     params: [],
-    extra: { importedFrom: { app: "ComfyUI", format } },
+    extra: { importedFrom: { app: "ComfyUI", format, ...(blocked.length ? { blockedOutputs: blocked } : {}) } },
   };
   const parsed = Workflow.safeParse(candidate);
   if (!parsed.success) {

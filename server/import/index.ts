@@ -1,11 +1,11 @@
 // Import of workflow files: a Sluice workflow (migrated forward), a ComfyUI UI workflow or API
 // prompt, as JSON text or inside a PNG's tEXt chunks. Pure: bytes and text in, workflow out.
-import { readPngText } from "../media/png.ts";
 import { WORKFLOW_FORMAT, WORKFLOW_VERSION } from "../../nodes/schema.ts";
 import { migrateWorkflow, parseWorkflow, WorkflowFormatError } from "../engine/index.ts";
+import { readPngTexts } from "./png-text.ts";
 import { importComfyUi, ImportError, isComfyUiPrompt, isComfyUiWorkflow, parseJsonKeepingBigInts, type ImportContext, type ImportResult } from "./comfyui.ts";
 
-export { importComfyUi, ImportError, mapSamplerName, parseJsonKeepingBigInts, type ImportContext, type ImportResult } from "./comfyui.ts";
+export { importComfyUi, ImportError, mapSamplerName, parseJsonKeepingBigInts, type ImportContext, type ImportResult, type PackSize } from "./comfyui.ts";
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
@@ -43,29 +43,33 @@ export function importJsonText(text: string, ctx: ImportContext): ImportResult {
 
 /**
  * A PNG's embedded workflow: Sluice's "sluice.workflow" chunk first, else ComfyUI's "workflow"
- * (UI format), else its "prompt" (API format).
+ * (UI format), else its "prompt" (API format); tEXt, zTXt or iTXt. A chunk passed over because it
+ * could not be used is named in the warnings (a "prompt" import has no layout).
  */
 export function importPng(png: Buffer, ctx: ImportContext): ImportResult {
-  let chunks: Record<string, string>;
+  let chunks: ReturnType<typeof readPngTexts>;
   try {
-    chunks = readPngText(png);
+    chunks = readPngTexts(png);
   } catch (err) {
     throw new ImportError("the PNG could not be read", [(err as Error).message]);
   }
-  const reasons: string[] = [];
+  const reasons: string[] = [...chunks.unusable];
   for (const key of ["sluice.workflow", "workflow", "prompt"]) {
-    const text = chunks[key];
+    const text = chunks.texts[key];
     if (text === undefined) continue;
     try {
-      return importJsonText(text, ctx);
+      const result = importJsonText(text, ctx);
+      const passed = reasons.map((r) => `${r}; imported the "${key}" chunk instead${key === "prompt" ? " (API format: no positions or groups)" : ""}`);
+      return { ...result, warnings: [...passed, ...result.warnings] };
     } catch (err) {
       if (!(err instanceof ImportError)) throw err;
-      reasons.push(`tEXt chunk "${key}": ${err.message}${err.reasons.length ? ` (${err.reasons.join("; ")})` : ""}`);
+      reasons.push(`text chunk "${key}": ${err.message}${err.reasons.length ? ` (${err.reasons.join("; ")})` : ""}`);
     }
   }
   if (reasons.length) throw new ImportError("the PNG's workflow could not be imported", reasons);
+  const keys = Object.keys(chunks.texts);
   throw new ImportError("the PNG carries no workflow (no sluice.workflow, workflow or prompt text chunk)", [
-    Object.keys(chunks).length ? `its text chunks are: ${Object.keys(chunks).join(", ")}` : "it has no text chunks",
+    keys.length ? `its text chunks are: ${keys.join(", ")}` : "it has no text chunks",
   ]);
 }
 

@@ -7,6 +7,7 @@ import { RuntimeError } from "./errors.ts";
 import { type Pack, type PackSummary, listPacks, loadPack } from "./pack.ts";
 import { SessionCache } from "./sessions.ts";
 
+export * from "./controlnet.ts";
 export * from "./device.ts";
 export * from "./errors.ts";
 export * from "./float16.ts";

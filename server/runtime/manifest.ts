@@ -17,6 +17,19 @@ const DiffusionStageSchema = z.object({
   sampler: z.string().min(1).optional(),
 });
 
+/** The filters a ControlNet is trained on (CASCADE.md "ControlNets"). */
+export const CONTROL_FILTERS = ["canny", "inpaint", "super_resolution"] as const;
+export type ControlFilter = (typeof CONTROL_FILTERS)[number];
+
+const ControlNetEntrySchema = z.object({
+  /** The model file, relative to the pack folder. */
+  file: z.string().min(1),
+  filter: z.enum(CONTROL_FILTERS),
+  /** Channels of its control image (canny 1, inpaint 4, super_resolution 3). */
+  channels: z.number().int().positive(),
+}).strict();
+export type ControlNetEntry = z.infer<typeof ControlNetEntrySchema>;
+
 export const ManifestSchema = z.object({
   format: z.literal("sluice.pack"),
   version: z.literal(1),
@@ -32,10 +45,15 @@ export const ManifestSchema = z.object({
     hiddenOutput: z.string().min(1).optional(),
     pooledOutput: z.string().min(1).optional(),
   }).strict().optional(),
-  stageC: DiffusionStageSchema.extend({ clipImgDim: z.number().int().positive().optional() }).strict().optional(),
+  stageC: DiffusionStageSchema.extend({
+    clipImgDim: z.number().int().positive().optional(),
+    /** The prior's extra inputs that take ControlNet features (zeros when none is applied). */
+    controlInputs: z.array(z.string().min(1)).optional(),
+  }).strict().optional(),
   stageB: DiffusionStageSchema.strict().optional(),
   stageA: z.object({ scale: pos.optional(), upscale: z.number().int().positive().optional() }).strict().optional(),
   effnet: z.object({ compression: pos.optional() }).strict().optional(),
+  controlnets: z.record(z.string().regex(/^[\w.-]+$/), ControlNetEntrySchema).optional(),
   preview: z.object({
     stageC: z.array(rgb).optional(),
     stageB: z.array(rgb).optional(),
@@ -57,10 +75,12 @@ export interface PackManifest {
   description: string;
   resolution: { default: [number, number]; dynamic: boolean };
   textEncoder: { width: number; maxLength: number; hiddenOutput: string; pooledOutput: string };
-  stageC: DiffusionStage & { clipImgDim: number };
+  stageC: DiffusionStage & { clipImgDim: number; controlInputs: string[] };
   stageB: DiffusionStage;
   stageA: { scale: number; upscale: number };
   effnet: { compression: number };
+  /** The pack's ControlNets by name (manifest.json's, else found under controlnet/<name>/). */
+  controlnets: Record<string, ControlNetEntry>;
   /** Latent → RGB factors ([channels][3]) for cheap previews; absent where none are known. */
   preview: { stageC?: [number, number, number][]; stageB?: [number, number, number][]; stageCBias?: [number, number, number]; stageBBias?: [number, number, number] };
 }
@@ -98,6 +118,12 @@ export interface Signatures {
   effnet?: ModelSignature;
   previewer?: ModelSignature;
   clipVision?: ModelSignature;
+}
+
+/** A prior's ControlNet inputs where no manifest names them: control_0, control_1, ... in order. */
+function controlInputsOf(sig: ModelSignature | undefined): string[] {
+  const found = (sig?.inputs ?? []).map((v) => /^control_(\d+)$/.exec(v.name)).filter((m): m is RegExpExecArray => !!m);
+  return found.sort((a, b) => Number(a[1]) - Number(b[1])).map((m) => m[0]);
 }
 
 function dim(v: ValueSignature | undefined, i: number): number | undefined {
@@ -158,6 +184,7 @@ export function resolveManifest(file: ManifestFile | undefined, sigs: Signatures
   const stageC = {
     ...diffusionStage("Stage C", f.stageC, RELEASE_DEFAULTS.stageC, dim(cSample, 1), "prior sample"),
     clipImgDim: pick(f.stageC?.clipImgDim, dim(find(sigs.stageC?.inputs, "clip_img"), 2), RELEASE_DEFAULTS.stageC.clipImgDim, "clip_img width", "prior clip_img"),
+    controlInputs: f.stageC?.controlInputs ?? controlInputsOf(sigs.stageC),
   };
   const stageB = diffusionStage("Stage B", f.stageB, RELEASE_DEFAULTS.stageB, dim(bSample, 1), "decoder sample");
   // Stage A's upscale from fixed sizes when the export has them.
@@ -200,6 +227,7 @@ export function resolveManifest(file: ManifestFile | undefined, sigs: Signatures
     stageB,
     stageA,
     effnet,
+    controlnets: { ...(f.controlnets ?? {}) },
     preview,
   };
   const assumptions: string[] = [];

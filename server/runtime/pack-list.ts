@@ -8,13 +8,29 @@ export function packOptions(modelsDir: string): string[] {
   return existsSync(modelsDir) ? listPacks(modelsDir).map((p) => p.name) : [];
 }
 
-/** The image size a pack was made for, and its Stage C compression (for size presets and warnings). */
-export interface PackNative { width: number; height: number; compression: number; dynamic: boolean }
+/**
+ * The image size a pack was made for and its compressions, from its manifest.json (undefined
+ * without one, or when it does not say): size presets, warnings and the importer's size scaling.
+ */
+export interface PackNative { width: number; height: number; compression: number; effnetCompression: number; dynamic: boolean }
+
+export function packSize(dir: string): PackNative | undefined {
+  try {
+    const m = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8")) as { resolution?: { default?: unknown; dynamic?: unknown }; stageC?: { compression?: unknown }; effnet?: { compression?: unknown } };
+    const d = m.resolution?.default;
+    const c = m.stageC?.compression;
+    if (!Array.isArray(d) || typeof d[0] !== "number" || typeof d[1] !== "number" || typeof c !== "number") return undefined;
+    const e = m.effnet?.compression;
+    return { width: d[0], height: d[1], compression: c, effnetCompression: typeof e === "number" ? e : c, dynamic: m.resolution?.dynamic !== false };
+  } catch {
+    return undefined;
+  }
+}
 
 export function listPackInfo(modelsDir: string): { name: string; title: string; stages: string[]; hasManifest: boolean; native?: PackNative }[] {
   if (!existsSync(modelsDir)) return [];
   return listPacks(modelsDir).map((p) => {
-    const native = p.hasManifest ? nativeSize(join(p.dir, "manifest.json")) : undefined;
+    const native = p.hasManifest ? packSize(p.dir) : undefined;
     return {
       name: p.name,
       title: p.title,
@@ -24,16 +40,4 @@ export function listPackInfo(modelsDir: string): { name: string; title: string; 
     };
   });
 }
-
-/** Read from the manifest's resolution and stageC fields; absent when the manifest does not say. */
-function nativeSize(file: string): PackNative | undefined {
-  try {
-    const m = JSON.parse(readFileSync(file, "utf8")) as { resolution?: { default?: unknown; dynamic?: unknown }; stageC?: { compression?: unknown } };
-    const d = m.resolution?.default;
-    const c = m.stageC?.compression;
-    if (!Array.isArray(d) || typeof d[0] !== "number" || typeof d[1] !== "number" || typeof c !== "number") return undefined;
-    return { width: d[0], height: d[1], compression: c, dynamic: m.resolution?.dynamic !== false };
-  } catch {
-    return undefined;
-  }
 }

@@ -3,10 +3,11 @@
 // any weights; the stage methods load sessions on first use through the session cache.
 import fs from "node:fs";
 import path from "node:path";
+import { checkControlNetSignature, discoverControlNets } from "./controlnet.ts";
 import { type Device, type DeviceChoice } from "./device.ts";
 import { RuntimeError } from "./errors.ts";
 import { type ManifestFile, ManifestSchema, type PackManifest, type Signatures, formatManifestError, resolveManifest } from "./manifest.ts";
-import { type ExpectedOutput, checkDeclaredInputs, prepareRun, runModel } from "./model.ts";
+import { type ExpectedInput, type ExpectedOutput, checkDeclaredInputs, prepareRun, runModel } from "./model.ts";
 import { type ModelSignature, OnnxParseError, readModelSignature } from "./onnx-proto.ts";
 import { type LoadedModel, type ModelSessions, SessionCache, preflightModel } from "./sessions.ts";
 import { type FloatTensor, checkTensor, int64Tensor, shapeSize } from "./tensors.ts";
@@ -64,6 +65,13 @@ function readSignature(file: string, label: string): ModelSignature {
   }
 }
 
+function expectedFor(stage: StageName, declaredNames: readonly string[], manifest: PackManifest): ExpectedInput[] {
+  const base = expectedInputsFor(stage, declaredNames);
+  // The prior's ControlNet inputs, where the manifest (or its inference) names them.
+  if (stage === "stageC") return [...base, ...manifest.stageC.controlInputs.map((name) => ({ name, rank: 4, kind: "float" as const }))];
+  return base;
+}
+
 function expectedOutputsFor(stage: StageName, manifest: PackManifest): ExpectedOutput[] {
   if (stage === "textEncoder") return [{ name: manifest.textEncoder.hiddenOutput, rank: 3 }, { name: manifest.textEncoder.pooledOutput }];
   return STAGE_OUTPUTS[stage];
@@ -77,6 +85,11 @@ function expectedOutputsFor(stage: StageName, manifest: PackManifest): ExpectedO
  */
 export interface StageRunner {
   readonly sample: Float32Array;
+  /**
+   * Stage C's ControlNet inputs (control_0, ...) by name, [batch, width, h, w] each, zeros until the
+   * caller writes features into them (in place) before a run; empty where the prior takes none.
+   */
+  readonly control: Record<string, Float32Array>;
   run(r: number): Promise<Float32Array>;
   release(): Promise<void>;
 }
@@ -137,7 +150,7 @@ export class Pack {
     }
     const m = await this.sessions.load(this.path(stage), { label });
     if (!this.validated.has(m)) {
-      checkDeclaredInputs(label, m.inputs, expectedInputsFor(stage, m.inputs.map((i) => i.name)), expectedOutputsFor(stage, this.manifest), m.outputs);
+      checkDeclaredInputs(label, m.inputs, expectedFor(stage, m.inputs.map((i) => i.name), this.manifest), expectedOutputsFor(stage, this.manifest), m.outputs);
       this.validated.add(m);
     }
     return m;
@@ -242,8 +255,9 @@ export class Pack {
   async runStageC(x: FloatTensor, r: Float32Array, clipText: FloatTensor, pooled: FloatTensor, clipImg: FloatTensor): Promise<FloatTensor> {
     const label = STAGE_FILES.stageC;
     checkBatch(label, x, r, { clip_text: clipText, clip_text_pooled: pooled, clip_img: clipImg });
+    const control = this.zeroControl(await this.currentModel("stageC"), x.shape);
     const out = await this.run("stageC", {
-      sample: x, timestep_ratio: { data: r, shape: [r.length] }, clip_text_pooled: pooled, clip_text: clipText, clip_img: clipImg,
+      sample: x, timestep_ratio: { data: r, shape: [r.length] }, clip_text_pooled: pooled, clip_text: clipText, clip_img: clipImg, ...control,
     }, ["out_sample"]);
     return out.out_sample;
   }
@@ -285,10 +299,12 @@ export class Pack {
     // Measured once the model is loaded: only what its runs add counts.
     const rssBefore = process.memoryUsage.rss();
     try {
-      const run = prepareRun(model, { sample, timestep_ratio: ratio, ...conditioning }, ["sample", "timestep_ratio"], ["out_sample"], { out_sample: sampleShape });
+      const control = stage === "stageC" ? this.zeroControl(model, sampleShape) : {};
+      const run = prepareRun(model, { sample, timestep_ratio: ratio, ...conditioning, ...control }, ["sample", "timestep_ratio", ...Object.keys(control)], ["out_sample"], { out_sample: sampleShape });
       const prediction = (out: Record<string, FloatTensor>) => out.out_sample.data;
       return {
         sample: sample.data,
+        control: Object.fromEntries(Object.entries(control).map(([k, v]) => [k, v.data])),
         run: (r) => {
           ratio.data.fill(r);
           return run().then(prediction);
@@ -302,6 +318,48 @@ export class Pack {
       await release();
       throw e;
     }
+  }
+
+  /** Zero feeds for the prior's ControlNet inputs at a sample shape [B, C, h, w]. */
+  private zeroControl(model: LoadedModel, sampleShape: readonly number[]): Record<string, FloatTensor> {
+    const out: Record<string, FloatTensor> = {};
+    for (const name of this.manifest.stageC.controlInputs) {
+      const width = model.inputs.find((i) => i.name === name)?.shape[1];
+      if (typeof width !== "number" || width <= 0) {
+        throw new RuntimeError("bad-input", `${STAGE_FILES.stageC}: ControlNet input '${name}' must declare its channels (dimension 1), it declares [${model.inputs.find((i) => i.name === name)?.shape.join(", ")}]`, { file: STAGE_FILES.stageC, tensor: name });
+      }
+      const shape = [sampleShape[0], width, sampleShape[2], sampleShape[3]];
+      out[name] = { data: new Float32Array(shapeSize(shape)), shape };
+    }
+    return out;
+  }
+
+  /**
+   * A ControlNet of this pack: a control image [B, channels, H, W] (H, W multiples of 8 for the
+   * tiny pack) to one feature map per control input of the prior, in the prior's order.
+   */
+  async runControlNet(name: string, image: FloatTensor): Promise<FloatTensor[]> {
+    const entry = this.manifest.controlnets[name];
+    if (!entry) {
+      const known = Object.keys(this.manifest.controlnets);
+      throw new RuntimeError("missing-file", `pack '${this.name}' has no ControlNet '${name}' (it has: ${known.join(", ") || "none"})`, { file: `controlnet/${name}/` });
+    }
+    const inputs = this.manifest.stageC.controlInputs;
+    if (!inputs.length) throw new RuntimeError("bad-input", `${STAGE_FILES.stageC} of pack '${this.name}' takes no ControlNet features (no control_N inputs): its ControlNets cannot be applied`, { file: STAGE_FILES.stageC });
+    const label = entry.file;
+    const file = path.join(this.dir, entry.file);
+    if (!fs.existsSync(file)) throw new RuntimeError("missing-file", `${label}: ControlNet '${name}' of pack '${this.name}' not found (${file})`, { file: label });
+    const m = await this.sessions.load(file, { label });
+    if (!this.validated.has(m)) {
+      checkControlNetSignature(label, m, entry, inputs);
+      this.validated.add(m);
+    }
+    checkTensor(image, `${label}: ${m.inputs[0].name}`);
+    if (image.shape[1] !== entry.channels) {
+      throw new RuntimeError("bad-input", `${label}: control image has ${image.shape[1]} channels, this ${entry.filter} ControlNet takes ${entry.channels}`, { file: label, tensor: m.inputs[0].name });
+    }
+    const out = await this.sessions.useLoaded(m, (loaded) => runModel(loaded, { [m.inputs[0].name]: image }, inputs));
+    return inputs.map((n) => out[n]);
   }
 
   /** Stage A: a Stage B latent [B,4,h,w] to an image [B,3,4h,4w] in [0,1] (the latent is multiplied by stageA.scale first). */
@@ -364,6 +422,7 @@ export class Pack {
     for (const stage of Object.keys(STAGE_FILES) as StageName[]) {
       if (this.files[stage]) await this.sessions.unload(this.path(stage), { label: labelFor(stage) });
     }
+    for (const entry of Object.values(this.manifest.controlnets)) await this.sessions.unload(path.join(this.dir, entry.file), { label: entry.file });
   }
 }
 
@@ -427,9 +486,12 @@ export async function loadPack(dir: string, options: LoadPackOptions = {}): Prom
     sigs[stage] = readSignature(file, label);
   }
   const { manifest, assumptions } = resolveManifest(manifestFile, sigs, name);
+  const controlnets = discoverControlNets(abs, manifest.controlnets);
+  manifest.controlnets = controlnets.entries;
+  assumptions.push(...controlnets.assumptions);
   for (const stage of Object.keys(sigs) as StageName[]) {
     const sig = sigs[stage]!;
-    checkDeclaredInputs(STAGE_FILES[stage], sig.inputs, expectedInputsFor(stage, sig.inputs.map((i) => i.name)), expectedOutputsFor(stage, manifest), sig.outputs);
+    checkDeclaredInputs(STAGE_FILES[stage], sig.inputs, expectedFor(stage, sig.inputs.map((i) => i.name), manifest), expectedOutputsFor(stage, manifest), sig.outputs);
   }
   const sessions = options.sessions ?? new SessionCache({ device: options.device ?? "cpu" });
   return new Pack({ name, dir: abs, manifest, assumptions, files, hasManifest: !!manifestFile, sessions });

@@ -105,8 +105,9 @@ describe("POST /api/workflows/import", () => {
     const { entry } = await importAndRun();
     assert.equal(entry.status, "done", JSON.stringify(entry.error));
     for (const id of ["1", "2", "3", "4", "5", "6", "7:0", "7:1", "9", "10"]) assert.ok([...entry.executed, ...entry.cached].includes(id), `node ${id} ran (executed ${entry.executed}, cached ${entry.cached})`);
+    // The checkpoint falls back to the fixture pack, whose native size (128 px) the import scales to.
     const image = entry.outputs["10"].images[0];
-    assert.deepEqual([image.width, image.height], [64, 64]);
+    assert.deepEqual([image.width, image.height], [128, 128]);
   });
 
   it("round-trips an image Sluice made from the imported workflow back into that workflow", async () => {

@@ -1,6 +1,7 @@
 // Smoke test of the tiny pack: the Python tooling trains a few steps and exports a pack whose models
 // load in onnxruntime-node with the public Stable Cascade ONNX tensor names; the committed pack in
-// models/tiny/ loads, has those names, fits in 30 MB and runs one forward pass of each model.
+// models/tiny/ loads, has those names, fits in 36 MB and runs one forward pass of each model,
+// ControlNets and the CLIP vision stand-in included.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -13,20 +14,27 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const PACK = process.env.TINY_PACK ?? join(ROOT, 'models', 'tiny');
 const PYTHON = process.env.PYTHON ?? '/usr/bin/python3';
 
-const EXPECTED: Record<string, { inputs: string[]; outputs: (layers: number) => string[]; optional?: boolean }> = {
+const EXPECTED: Record<string, { inputs: string[] | ((control: string[]) => string[]); outputs: (layers: number, control: string[]) => string[]; optional?: boolean }> = {
   text_encoder: {
     inputs: ['input_ids', 'attention_mask'],
     outputs: (L) => ['text_embeds', 'last_hidden_state', ...Array.from({ length: L + 1 }, (_, i) => `hidden_states.${i}`)],
   },
   prior: {
-    inputs: ['sample', 'timestep_ratio', 'clip_text_pooled', 'clip_text', 'clip_img'],
+    inputs: (control) => ['sample', 'timestep_ratio', 'clip_text_pooled', 'clip_text', 'clip_img', ...control],
     outputs: () => ['out_sample'],
   },
   decoder: { inputs: ['sample', 'timestep_ratio', 'clip_text_pooled', 'effnet'], outputs: () => ['out_sample'] },
   vae_decoder: { inputs: ['sample'], outputs: () => ['latent_sample'] },
   effnet: { inputs: ['pixel_values'], outputs: () => ['image_embeds'] },
   previewer: { inputs: ['sample'], outputs: () => ['image'], optional: true },
+  vae_encoder: { inputs: ['sample'], outputs: () => ['image_embeds', 'last_hidden_state'], optional: true },
+  'controlnet/canny': { inputs: ['control_image'], outputs: (_L, control) => control, optional: true },
+  'controlnet/inpaint': { inputs: ['control_image'], outputs: (_L, control) => control, optional: true },
 };
+
+function controlInputs(pack: string): string[] {
+  return JSON.parse(readFileSync(join(pack, 'manifest.json'), 'utf8')).stageC.controlInputs ?? [];
+}
 
 function hiddenLayers(pack: string): number {
   const m = JSON.parse(readFileSync(join(pack, 'manifest.json'), 'utf8'));
@@ -35,6 +43,7 @@ function hiddenLayers(pack: string): number {
 
 async function checkNames(pack: string): Promise<Record<string, ort.InferenceSession>> {
   const L = hiddenLayers(pack);
+  const control = controlInputs(pack);
   const sessions: Record<string, ort.InferenceSession> = {};
   for (const [name, spec] of Object.entries(EXPECTED)) {
     const file = join(pack, name, 'model.onnx');
@@ -43,8 +52,8 @@ async function checkNames(pack: string): Promise<Record<string, ort.InferenceSes
       continue;
     }
     const s = await ort.InferenceSession.create(file, { intraOpNumThreads: 2 });
-    assert.deepEqual([...s.inputNames], spec.inputs, `${name} inputs`);
-    assert.deepEqual([...s.outputNames], spec.outputs(L), `${name} outputs`);
+    assert.deepEqual([...s.inputNames], typeof spec.inputs === 'function' ? spec.inputs(control) : spec.inputs, `${name} inputs`);
+    assert.deepEqual([...s.outputNames], spec.outputs(L, control), `${name} outputs`);
     sessions[name] = s;
   }
   for (const f of ['vocab.json', 'merges.txt', 'special_tokens_map.json']) {
@@ -104,13 +113,27 @@ async function forwardAll(pack: string, sessions: Record<string, ort.InferenceSe
   const [H, W] = manifest.resolution.default as [number, number];
   const hc = Math.ceil(H / manifest.stageC.compression);
   const wc = Math.ceil(W / manifest.stageC.compression);
+  // ControlNet features (zeros: none applied) where the prior takes them, from the canny net's shapes
+  const controlFeeds: Record<string, ort.Tensor> = {};
+  if (sessions['controlnet/canny']) {
+    const feats = await sessions['controlnet/canny'].run({ control_image: f32([B, 1, H, W], (i) => (i % 13 === 0 ? 1 : 0)) });
+    for (const n of controlInputs(pack)) {
+      assert.deepEqual(feats[n].dims.slice(2), [hc, wc], `canny ${n} at the latent's size`);
+      controlFeeds[n] = f32([...feats[n].dims]);
+    }
+  }
   const c = await sessions.prior.run({
     sample: f32([B, 16, hc, wc], randn(1)),
     timestep_ratio: f32([B], () => 0.5),
     clip_text_pooled: pooled,
     clip_text: clipText,
     clip_img: f32([B, 1, manifest.stageC.clipImgDim]),
+    ...controlFeeds,
   });
+  if (sessions.vae_encoder) {
+    const v = await sessions.vae_encoder.run({ sample: f32([1, 3, 224, 224], (i) => (i % 5) / 5) });
+    assert.deepEqual(v.image_embeds.dims, [1, manifest.stageC.clipImgDim]);
+  }
   assert.deepEqual(c.out_sample.dims, [B, 16, hc, wc]);
   const hb = H / manifest.stageB.compression;
   const wb = W / manifest.stageB.compression;
@@ -147,9 +170,9 @@ const hasTorch = spawnSync(PYTHON, ['-c', 'import torch, onnx'], { encoding: 'ut
 
 test(
   'python smoke: a few training steps and an export that loads in onnxruntime-node',
-  { skip: hasTorch ? false : `${PYTHON} cannot import torch and onnx (apt-get install python3-torch python3-onnx)`, timeout: 240_000 },
+  { skip: hasTorch ? false : `${PYTHON} cannot import torch and onnx (apt-get install python3-torch python3-onnx)`, timeout: 480_000 },
   async () => {
-    const r = spawnSync('sh', [join(ROOT, 'tools', 'tiny', 'smoke.sh')], { encoding: 'utf8', timeout: 230_000 });
+    const r = spawnSync('sh', [join(ROOT, 'tools', 'tiny', 'smoke.sh')], { encoding: 'utf8', timeout: 470_000 });
     assert.equal(r.status, 0, `smoke.sh failed:\n${r.stdout}\n${r.stderr}`);
     const pack = r.stdout.trim().split('\n').pop()!;
     const sessions = await checkNames(pack);
@@ -166,7 +189,7 @@ test('models/tiny: every model loads with the expected names, the pack fits 30 M
   assert.equal(manifest.preview.stageC.length, 16);
   assert.equal(manifest.preview.stageB.length, 4);
   const size = dirSize(PACK);
-  assert.ok(size <= 30_000_000, `pack is ${(size / 1e6).toFixed(1)} MB`);
+  assert.ok(size <= 36_000_000, `pack is ${(size / 1e6).toFixed(1)} MB`);
   const sessions = await checkNames(PACK);
   await forwardAll(PACK, sessions);
 });

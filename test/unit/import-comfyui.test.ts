@@ -222,7 +222,7 @@ describe("ComfyUI API prompt", () => {
     assert.equal(workflow.nodes.some((n) => n.id === "6"), false);
     assert.deepEqual(node(workflow.nodes, "7"), {
       id: "7", type: "ImageVariation",
-      inputs: { conditioning: { node: "2", output: "conditioning" }, clip_vision: { node: "1", output: "clip_vision" }, image: { node: "5", output: "image" }, strength: 0.8 },
+      inputs: { conditioning: { node: "2", output: "conditioning" }, clip_vision: { node: "1", output: "clip_vision" }, image: { node: "5", output: "image" }, crop: "none", strength: 0.8 },
       ui: node(workflow.nodes, "7").ui,
     });
     assert.deepEqual(node(workflow.nodes, "4").inputs.positive, { node: "7", output: "conditioning" });
@@ -232,19 +232,50 @@ describe("ComfyUI API prompt", () => {
     assert.ok(warnings.some((w) => w.startsWith("node 5 (LoadImage): the image 'cat.png' is not part of the workflow")));
   });
 
-  it("keeps ControlNet nodes as placeholders, and drops the links that come out of them with a warning", () => {
+  it("maps ControlNetLoader and ControlNetApplyAdvanced onto LoadControlNet and ControlNetApply", () => {
+    const base = stageCPrompt();
+    const { workflow, warnings } = importComfyUi({
+      ...base,
+      "4": { ...base["4"], inputs: { ...base["4"].inputs, positive: ["9", 0], negative: ["9", 1] } },
+      "5": { class_type: "LoadImage", inputs: { image: "edges.png", upload: "image" } },
+      "8": { class_type: "ControlNetLoader", inputs: { control_net_name: "canny.safetensors" } },
+      "9": { class_type: "ControlNetApplyAdvanced", inputs: { strength: 0.8, start_percent: 0.1, end_percent: 0.9, positive: ["2", 0], negative: ["2", 0], control_net: ["8", 0], image: ["5", 0] } },
+    }, CTX);
+    assert.deepEqual(node(workflow.nodes, "8").inputs, { pack: "tiny", name: "canny.safetensors" });
+    assert.deepEqual(node(workflow.nodes, "9").inputs, {
+      positive: { node: "2", output: "conditioning" }, negative: { node: "2", output: "conditioning" }, control_net: { node: "8", output: "control_net" },
+      image: { node: "5", output: "image" }, strength: 0.8, start: 0.1, end: 0.9,
+    });
+    assert.deepEqual([node(workflow.nodes, "4").inputs.positive, node(workflow.nodes, "4").inputs.negative], [{ node: "9", output: "positive" }, { node: "9", output: "negative" }]);
+    assert.equal(warnings.some((w) => /placeholder|will not run/.test(w)), false, warnings.join("\n"));
+  });
+
+  it("gives an inpainting ControlNet fed a loaded image that image's mask", () => {
+    const base = stageCPrompt();
+    const { workflow } = importComfyUi({
+      ...base,
+      "4": { ...base["4"], inputs: { ...base["4"].inputs, positive: ["9", 0], negative: ["9", 1] } },
+      "5": { class_type: "LoadImage", inputs: { image: "hole.png", upload: "image" } },
+      "8": { class_type: "ControlNetLoader", inputs: { control_net_name: "inpainting.safetensors" } },
+      "9": { class_type: "ControlNetApplyAdvanced", inputs: { strength: 1, start_percent: 0, end_percent: 1, positive: ["2", 0], negative: ["2", 0], control_net: ["8", 0], image: ["5", 0] } },
+    }, CTX);
+    assert.deepEqual(node(workflow.nodes, "9").inputs.mask, { node: "5", output: "mask" });
+  });
+
+  it("names the outputs an unmapped node keeps from running, with the chain to the cause", () => {
     const base = stageCPrompt();
     const { workflow, warnings } = importComfyUi({
       ...base,
       "4": { ...base["4"], inputs: { ...base["4"].inputs, positive: ["9", 0] } },
-      "8": { class_type: "ControlNetLoader", inputs: { control_net_name: "canny.safetensors" } },
-      "9": { class_type: "ControlNetApplyAdvanced", inputs: { strength: 1, start_percent: 0, end_percent: 1, positive: ["2", 0], negative: ["2", 0], control_net: ["8", 0], image: ["2", 0] } },
+      "9": { class_type: "SomeCustomConditioning", inputs: { conditioning: ["2", 0] } },
+      "10": { class_type: "VAEDecode", inputs: { samples: ["4", 0], vae: ["1", 2] } },
+      "11": { class_type: "SaveImage", inputs: { filename_prefix: "x", images: ["10", 0] } },
     }, CTX);
-    assert.deepEqual(node(workflow.nodes, "8").placeholder, { originalType: "ControlNetLoader", reason: "Sluice has no ControlNet nodes" });
-    assert.equal(node(workflow.nodes, "9").placeholder?.originalType, "ControlNetApplyAdvanced");
-    assert.equal(node(workflow.nodes, "4").inputs.positive, undefined);
-    assert.ok(warnings.includes("node 4 (KSampler): input \"positive\" is left unconnected: it came from node 9 (ControlNetApplyAdvanced), which could not be mapped"), warnings.join("\n"));
-    assert.ok(warnings.some((w) => w.startsWith("node 8 (ControlNetLoader): kept as a placeholder: Sluice has no ControlNet nodes")));
+    assert.equal(node(workflow.nodes, "9").placeholder?.originalType, "SomeCustomConditioning");
+    const line = warnings.find((w) => w.startsWith("output node 11 (SaveImage) will not run"));
+    assert.ok(line, warnings.join("\n"));
+    assert.match(line!, /input "image" ← input "latent" ← node 4 \(KSampler\): its input "positive" is left unconnected: it came from node 9 \(SomeCustomConditioning\), which could not be mapped/);
+    assert.deepEqual((workflow.extra as { importedFrom: { blockedOutputs: unknown } }).importedFrom.blockedOutputs, [{ node: "11", reason: line!.replace("output node 11 (SaveImage) will not run: ", "") }]);
   });
 });
 
@@ -276,8 +307,9 @@ describe("ComfyUI import: odd corners of the UI format", () => {
     assert.equal(s.inputs.steps, 4);
     assert.equal(node(workflow.nodes, "1").inputs.pack, "tiny");
     assert.equal(workflow.nodes.some((n) => n.id === "4" || n.id === "5"), false);
+    // The primitive's own "fixed" drives the seed, not the sampler's hidden "decrement".
     assert.deepEqual(s.ui?.seedControl, { seed: "fixed" });
-    assert.ok(warnings.includes("node 6 (KSampler): seed control \"decrement\" is not in Sluice (fixed, increment, randomize); using \"fixed\""), warnings.join("\n"));
+    assert.equal(warnings.some((w) => w.includes("decrement")), false, warnings.join("\n"));
   });
 
   it("reads widget values that lack the control-after-generate value", () => {

@@ -1,6 +1,10 @@
 """Export a checkpoint as a Sluice pack (the public Stable Cascade ONNX layout + manifest.json).
 
 usage: python3 export.py --ckpt checkpoints/main.pt --out ../../models/tiny [--steps-c 20 --cfg-c 4 ...]
+       python3 export.py --from-pack ../../models/tiny --extras checkpoints/extras.pt --out /tmp/pack
+The second form (finetune.py's checkpoint) copies the pack's other models unchanged and writes its
+Stage C (with clip_img tokens and the control inputs), the CLIP vision stand-in (vae_encoder/) and
+the ControlNets (controlnet/<name>/), and adds them to the manifest.
 """
 import argparse
 import json
@@ -99,8 +103,71 @@ def _lsq(lat, rgb):
     return sol[:C].float(), sol[C].float()
 
 
+def export_extras(base, extras_path, out, keep_stage_c=False):
+    """The --from-pack form: see the module's docstring."""
+    import shutil
+
+    from finetune import CONTROLNETS, build_extras
+    from models import TinyClipVision
+    from onnx_weights import controlnet_spec, load_shipped, stage_c_control_spec
+    from train import FULL, SMOKE
+    if os.path.abspath(base) != os.path.abspath(out):
+        shutil.copytree(base, out, dirs_exist_ok=True)
+    ck = torch.load(extras_path)
+    cfg = SMOKE if ck.get("smoke") else FULL
+    shipped = load_shipped(base, cfg)
+    C, nets = build_extras(shipped, cfg)
+    if keep_stage_c:
+        # the shipped Stage C as it is, only the parts it lacked from the checkpoint: text-to-image
+        # stays exactly the shipped pack's (zero image tokens and zero control features add nothing)
+        new = {k: v for k, v in ck["C_ema"].items() if k.startswith("img_layout_mapper")}
+        C.load_state_dict({**C.state_dict(), **new})
+    else:
+        C.load_state_dict(ck["C_ema"])
+    for k in nets:
+        nets[k].load_state_dict(ck["nets_ema"][k])
+    C.eval()
+    affine_layernorms(C)
+    D = shipped["te"].d
+    ctrl = [f"control_{i}" for i in range(len(C.control_blocks))]
+    export_onnx(C, *stage_c_control_spec(D, C.c, len(ctrl))[:1], os.path.join(out, "prior", "model.onnx"),
+                *stage_c_control_spec(D, C.c, len(ctrl))[1:])
+    export_onnx(TinyClipVision(), (torch.randn(1, 3, 224, 224),), os.path.join(out, "vae_encoder", "model.onnx"),
+                ["sample"], ["image_embeds", "last_hidden_state"],
+                {"sample": {0: "batch"}, "image_embeds": {0: "batch"}, "last_hidden_state": {0: "batch"}})
+    for name, ch in CONTROLNETS.items():
+        nets[name].eval()
+        args_, ins, outs, dyn_ = controlnet_spec(ch, len(ctrl))
+        export_onnx(nets[name], args_, os.path.join(out, "controlnet", name, "model.onnx"), ins, outs, dyn_)
+    with open(os.path.join(base, "manifest.json")) as f:
+        manifest = json.load(f)
+    manifest["stageC"]["controlInputs"] = ctrl
+    manifest["controlnets"] = {
+        "canny": {"file": "controlnet/canny/model.onnx", "filter": "canny", "channels": 1},
+        "inpaint": {"file": "controlnet/inpaint/model.onnx", "filter": "inpaint", "channels": 4},
+    }
+    with open(os.path.join(out, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=1)
+        f.write("\n")
+    with open(os.path.join(base, "training.json")) as f:
+        training = json.load(f)
+    st = ck["state"]
+    training["extras"] = {"steps": st["steps"], "minutes": round(st["elapsed"] / 60, 1), "scenes_per_task": st["task_steps"],
+                          "params": {"C_image_layout": sum(p.numel() for n, p in C.named_parameters() if n.startswith("img_layout")),
+                                     **{f"controlnet_{k}": sum(p.numel() for p in v.parameters()) for k, v in nets.items()}}}
+    with open(os.path.join(out, "training.json"), "w") as f:
+        json.dump(training, f, indent=1)
+        f.write("\n")
+    total = sum(os.path.getsize(os.path.join(r, fn)) for r, _, fs in os.walk(out) for fn in fs)
+    print(f"exported to {out}: {total / 1e6:.2f} MB", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--from-pack", help="with --extras: the pack whose other models are kept")
+    ap.add_argument("--extras", help="finetune.py's checkpoint")
+    ap.add_argument("--keep-stage-c", action="store_true",
+                    help="with --extras: keep the pack's Stage C weights, take only its new parts (image layout path) from the checkpoint")
     ap.add_argument("--ckpt", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "checkpoints", "main.pt"))
     ap.add_argument("--out", required=True)
     ap.add_argument("--steps-c", type=int, default=20)
@@ -112,6 +179,9 @@ def main():
     ap.add_argument("--no-previewer", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(2)
+    if args.from_pack:
+        export_extras(args.from_pack, args.extras, args.out, keep_stage_c=args.keep_stage_c)
+        return
     ck, tok, m = load(args.ckpt)
     out = args.out
     os.makedirs(out, exist_ok=True)

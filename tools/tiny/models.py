@@ -213,7 +213,13 @@ class ParseHeads(nn.Module):
 
 # ----------------------------------------------------------------------------- Stage C
 class StageC(nn.Module):
-    def __init__(self, c_in=16, c=160, depth=6, nhead=4, c_text=128, c_r=64, c_clip_img=768, pooled_tokens=2, layout_c=16):
+    """img_layout: the image embeddings (summed over clip_img's tokens) also map straight to the coarse
+    layout, as the pooled text does (zero-initialised, no bias: zero embeddings change nothing).
+    control_blocks: the ResBlocks (0-based, in walking order) that take a ControlNet feature map,
+    exported as the extra inputs control_0, control_1, ... (added before the block; zeros = none)."""
+
+    def __init__(self, c_in=16, c=160, depth=6, nhead=4, c_text=128, c_r=64, c_clip_img=768, pooled_tokens=2, layout_c=16,
+                 img_layout=False, control_blocks=()):
         super().__init__()
         self.c, self.c_r, self.pooled_tokens = c, c_r, pooled_tokens
         self.clip_txt_mapper = nn.Linear(c_text, c)
@@ -233,6 +239,11 @@ class StageC(nn.Module):
         nn.init.zeros_(self.layout_proj.weight)
         nn.init.zeros_(self.layout_proj.bias)
         self.layout_c = layout_c
+        self.img_layout = img_layout
+        if img_layout:
+            self.img_layout_mapper = nn.Linear(c_clip_img, layout_c * 8 * 8, bias=False)
+            nn.init.zeros_(self.img_layout_mapper.weight)
+        self.control_blocks = tuple(control_blocks)
         self.blocks = nn.ModuleList()
         for _ in range(depth):
             self.blocks.append(ResBlock(c))
@@ -242,7 +253,7 @@ class StageC(nn.Module):
         nn.init.zeros_(self.clf[1].weight)
         nn.init.zeros_(self.clf[1].bias)
 
-    def forward(self, sample, timestep_ratio, clip_text_pooled, clip_text, clip_img):
+    def forward(self, sample, timestep_ratio, clip_text_pooled, clip_text, clip_img, *control):
         B = sample.shape[0]
         r_embed = r_embedding(timestep_ratio, self.c_r)
         clip = torch.cat([
@@ -255,15 +266,80 @@ class StageC(nn.Module):
         x = self.embedding(sample)
         x = x + F.interpolate(self.pos_embed, size=x.shape[-2:], mode="bilinear", align_corners=False)
         layout = self.layout_mapper(clip_text_pooled[:, 0]).reshape(B, self.layout_c, 8, 8)
+        if self.img_layout:
+            layout = layout + self.img_layout_mapper(clip_img.sum(1)).reshape(B, self.layout_c, 8, 8)
         x = x + self.layout_proj(F.interpolate(layout, size=x.shape[-2:], mode="bilinear", align_corners=False))
+        res_i = 0
         for blk in self.blocks:
             if isinstance(blk, ResBlock):
+                if res_i in self.control_blocks and control:
+                    feat = control[self.control_blocks.index(res_i)]
+                    x = x + F.interpolate(feat, size=x.shape[-2:], mode="bilinear", align_corners=True)
+                res_i += 1
                 x = blk(x)
             elif isinstance(blk, TimestepBlock):
                 x = blk(x, r_embed)
             else:
                 x = blk(x, clip)
         return eps_from_v(self.clf(x), sample, timestep_ratio)
+
+
+# ----------------------------------------------------------------------------- image prompts, ControlNets
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+class TinyClipVision(nn.Module):
+    """Stands in for CLIP ViT-L/14's image encoder (the public export's vae_encoder/): a CLIP-normalised
+    224x224 image -> image_embeds [B,768]: on an 8x8 grid of the image, how much of each cell each of
+    the world's 9 colours covers (each pixel softly assigned to its nearest palette colour), 576
+    values, then each cell's mean colour (x2 - 1), 192 values. Fixed, not trained (as the patch-PCA
+    encoders stand in for EffNet): like CLIP's embedding it names what is where in words of the
+    world (which colour, which region), so Stage C can read it linearly."""
+
+    def __init__(self, tau=0.01):
+        super().__init__()
+        from data import BACKGROUNDS, COLORS
+        palette = [COLORS[c] for c in COLORS] + [BACKGROUNDS["gray"]]
+        self.register_buffer("palette", torch.tensor(palette, dtype=torch.float32).view(1, -1, 3, 1, 1) / 255.0)
+        self.register_buffer("mean", torch.tensor(CLIP_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(CLIP_STD).view(1, 3, 1, 1))
+        self.tau = tau
+
+    def forward(self, sample):
+        x = sample * self.std + self.mean
+        d2 = ((x[:, None] - self.palette) ** 2).sum(2)
+        share = F.adaptive_avg_pool2d(torch.softmax(-d2 / self.tau, dim=1), 8)
+        rgb = F.adaptive_avg_pool2d(x, 8) * 2 - 1
+        tokens = torch.cat([share, rgb], dim=1)
+        return tokens.flatten(1), tokens.flatten(2).transpose(1, 2)
+
+
+def clip_vision_input(images):
+    """images [B,3,H,W] in [0,1] -> the encoder's input (bilinear to 224, CLIP-normalised)."""
+    x = F.interpolate(images, size=(224, 224), mode="bilinear", align_corners=False)
+    return (x - torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)) / torch.tensor(CLIP_STD).view(1, 3, 1, 1)
+
+
+class ControlNet(nn.Module):
+    """The official form in miniature: a feature extractor over the control image (first layer sized to
+    the filter's channels) down to Stage C's latent grid (1/8), then per chosen Stage C block a
+    projection (1x1 conv, LeakyReLU 0.2, 1x1 conv to Stage C's width, zero-initialised)."""
+
+    def __init__(self, c_in, c_out=160, w=96, n_out=5, blocks=2):
+        super().__init__()
+        self.body = nn.Sequential(nn.PixelUnshuffle(8), nn.Conv2d(c_in * 64, w, 3, padding=1),
+                                  *[ResConv(w) for _ in range(blocks)], nn.GELU())
+        self.heads = nn.ModuleList()
+        for _ in range(n_out):
+            last = nn.Conv2d(w, c_out, 1)
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
+            self.heads.append(nn.Sequential(nn.Conv2d(w, w, 1), nn.LeakyReLU(0.2), last))
+
+    def forward(self, control_image):
+        f = self.body(control_image)
+        return tuple(h(f) for h in self.heads)
 
 
 # ----------------------------------------------------------------------------- Stage B

@@ -13,6 +13,7 @@ export const SOCKET_COLORS: Record<string, string> = {
   EFFNET: "#4db6ac",
   CLIP_VISION: "#a1887f",
   PREVIEWER: "#90a4ae",
+  CONTROL_NET: "#4db6ac",
   INT: "#aed581",
   FLOAT: "#dce775",
   STRING: "#e0e0e0",
