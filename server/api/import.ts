@@ -12,7 +12,7 @@ const MAX_FILE_BYTES = 32 * 1024 * 1024;
 
 export interface ImportDeps {
   /** The packs as GET /api/packs lists them; the first is the default for unknown checkpoints. */
-  packs(): { name: string; stages?: string[]; size?: PackSize }[];
+  packs(): { name: string; stages?: string[]; native?: PackSize }[];
 }
 
 function nameOf(filename: string | undefined): string | undefined {

@@ -40,4 +40,3 @@ export function listPackInfo(modelsDir: string): { name: string; title: string; 
     };
   });
 }
-}
