@@ -132,6 +132,14 @@ export function connectSocket(): Socket {
   return s;
 }
 
+/**
+ * Watches a prompt someone else queued (its progress and previews reach only the browsers that
+ * queued or opened it): the server adds this socket to the prompt's room.
+ */
+export function openPrompt(promptId: string) {
+  connectSocket().emit("prompt:open", promptId);
+}
+
 /** Nodes left "running" when a prompt ends (interrupted, failed) go back to idle; gates close. */
 function finishRunning() {
   const st = useRun.getState();

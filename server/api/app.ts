@@ -17,6 +17,7 @@ import { mountFiles } from "./files.ts";
 import { mountTemplates } from "./templates.ts";
 import { mountWorkflows } from "./workflows.ts";
 import { IMPORT_PATH, mountImport } from "./import.ts";
+import { mountRooms, roomSink } from "./rooms.ts";
 
 export interface AppOptions {
   home: string;
@@ -59,7 +60,8 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
   const app = express();
   const http = createServer(app);
   const io = new SocketServer(http, { maxHttpBufferSize: 50e6 });
-  const dispatcher = new Dispatcher(store, { emit: (name, payload) => io.emit(name, payload) }, {
+  mountRooms(io);
+  const dispatcher = new Dispatcher(store, roomSink(io, (promptId) => store.get(promptId)?.clientId), {
     outputsDir: store.paths.outputs,
     uploadsDir: store.paths.uploads,
     tempDir: store.paths.temp,

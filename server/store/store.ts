@@ -5,6 +5,7 @@ import { randomUUID } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { ExecutionError, GatePreview, NodeResult, PromptStatus, Workflow } from "../../nodes/schema.ts";
+import { pickNext, type PendingEntry } from "./fair-queue.ts";
 
 export interface HomePaths {
   home: string;
@@ -160,6 +161,7 @@ export class Store {
 
   /** Records a prompt the executor started before it was queued (the queue was empty; see Dispatcher.submit). */
   recordStarted(id: string, input: PromptInput, workflowJson: string): void {
+    this.noteServed(input.clientId);
     this.insertPrompt(id, input, workflowJson, "running");
   }
 
@@ -172,12 +174,29 @@ export class Store {
     );
   }
 
-  /** The oldest pending prompt, if any: what the executor needs to run it (the workflow as stored, JSON). */
-  nextPending(): (Pick<PromptRecord, "promptId" | "requestedOutputs"> & { workflowJson: string }) | undefined {
-    const row = this.sql("SELECT id, workflow, requested_outputs FROM prompts WHERE status = 'pending' ORDER BY seq LIMIT 1").get() as
-      Pick<PromptRow, "id" | "workflow" | "requested_outputs"> | undefined;
-    if (!row) return undefined;
-    return { promptId: row.id, workflowJson: row.workflow, ...(row.requested_outputs ? { requestedOutputs: JSON.parse(row.requested_outputs) } : {}) };
+  /**
+   * The pending prompt to run next, if any: round robin between clients, oldest first within one
+   * (see pickNext); what the executor needs to run it (the workflow as stored, JSON).
+   */
+  nextPending(): (Pick<PromptRecord, "promptId" | "requestedOutputs" | "clientId"> & { workflowJson: string }) | undefined {
+    const pending = (this.sql("SELECT id, seq, client_id FROM prompts WHERE status = 'pending' ORDER BY seq").all() as Pick<PromptRow, "id" | "seq" | "client_id">[])
+      .map((r): PendingEntry => ({ promptId: r.id, seq: r.seq, client: r.client_id ?? "" }));
+    const next = pickNext(pending, this.lastServed);
+    if (!next) return undefined;
+    const row = this.sql("SELECT id, workflow, requested_outputs, client_id FROM prompts WHERE id = ?").get(next.promptId) as
+      Pick<PromptRow, "id" | "workflow" | "requested_outputs" | "client_id">;
+    return {
+      promptId: row.id, workflowJson: row.workflow,
+      ...(row.requested_outputs ? { requestedOutputs: JSON.parse(row.requested_outputs) } : {}),
+      ...(row.client_id ? { clientId: row.client_id } : {}),
+    };
+  }
+
+  /** When each client last had a prompt started (a serial number): the round robin's memory. */
+  private lastServed = new Map<string, number>();
+  private served = 0;
+  private noteServed(clientId: string | null | undefined): void {
+    this.lastServed.set(clientId ?? "", ++this.served);
   }
 
   get(id: string): PromptRecord | undefined {
@@ -186,6 +205,8 @@ export class Store {
   }
 
   markRunning(id: string): void {
+    const row = this.sql("SELECT client_id, status FROM prompts WHERE id = ?").get(id) as Pick<PromptRow, "client_id" | "status"> | undefined;
+    if (row?.status === "pending") this.noteServed(row.client_id);
     this.sql("UPDATE prompts SET status = 'running', started_at = COALESCE(started_at, ?), gate = NULL WHERE id = ?").run(now(), id);
   }
 
