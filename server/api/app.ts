@@ -10,6 +10,8 @@ import { GateAnswer, PromptRequest } from "../../nodes/schema.ts";
 import { ALL_NODES, createRegistry, loadNodeModules } from "../../nodes/index.ts";
 import { applyValues, buildCatalog, ComponentError, expandComponents, foldComponentErrors, parseWorkflow, ParamError, validateWorkflow, WorkflowFormatError } from "../engine/index.ts";
 import { Dispatcher } from "../executor/dispatcher.ts";
+import { RedisDispatcher } from "../executor/redis-dispatcher.ts";
+import type { ExecutorTransport } from "../executor/transport.ts";
 import { DEFAULT_PREVIEW_INTERVAL_MS } from "../executor/protocol.ts";
 import { Store } from "../store/store.ts";
 import { packOptions, listPackInfo } from "./packs.ts";
@@ -28,6 +30,14 @@ export interface AppOptions {
   previewIntervalMs?: number;
   /** Extra node modules (plugins, test fixtures) exporting `nodes`. */
   nodeModules?: string[];
+  /** Run prompts on BullMQ workers through this Redis instead of the local executor. */
+  redisUrl?: string;
+  /** Key prefix in Redis (workers must use the same). */
+  redisPrefix?: string;
+  /** Prompts that may wait at gates at once. */
+  maxWaiting?: number;
+  /** Attempts of a prompt whose worker fails or dies before it gives up (workers only). */
+  attempts?: number;
   log?: (level: "info" | "warn" | "error", message: string) => void;
 }
 
@@ -35,7 +45,7 @@ export interface SluiceServer {
   http: HttpServer;
   io: SocketServer;
   store: Store;
-  dispatcher: Dispatcher;
+  dispatcher: ExecutorTransport;
   catalog(): NodeSpec[];
   listen(port: number, host: string): Promise<{ port: number; url: string }>;
   close(): Promise<void>;
@@ -54,26 +64,30 @@ export class HttpError extends Error {
 export async function createSluiceServer(options: AppOptions): Promise<SluiceServer> {
   const log = options.log ?? ((level, message) => console[level === "info" ? "log" : level](message));
   const store = new Store(options.home);
-  const failed = store.recoverAfterRestart();
+  // With workers, running prompts live in Redis and gates in checkpoints there: both outlast us.
+  const failed = store.recoverAfterRestart({ keepRunning: !!options.redisUrl, keepWaiting: !!options.redisUrl });
   if (failed.length) log("warn", `marked ${failed.length} prompt(s) that were running at the last stop as failed`);
 
   const app = express();
   const http = createServer(app);
   const io = new SocketServer(http, { maxHttpBufferSize: 50e6 });
   mountRooms(io);
-  const dispatcher = new Dispatcher(store, roomSink(io, (promptId) => store.get(promptId)?.clientId), {
-    outputsDir: store.paths.outputs,
-    uploadsDir: store.paths.uploads,
-    tempDir: store.paths.temp,
-    modelsDir: options.modelsDir,
-    device: options.device,
-    cacheBytes: options.cacheBytes ?? 2 * 1024 ** 3,
-    previewIntervalMs: options.previewIntervalMs ?? DEFAULT_PREVIEW_INTERVAL_MS,
-    nodeModules: options.nodeModules,
-    log,
-  });
-
+  const sink = roomSink(io, (promptId) => store.get(promptId)?.clientId);
   const registry = createRegistry([...ALL_NODES, ...(await loadNodeModules(options.nodeModules ?? []))]);
+  const dispatcher: ExecutorTransport = options.redisUrl
+    ? new RedisDispatcher(store, sink, { redisUrl: options.redisUrl, prefix: options.redisPrefix, registry, maxWaiting: options.maxWaiting, attempts: options.attempts, log })
+    : new Dispatcher(store, sink, {
+      outputsDir: store.paths.outputs,
+      uploadsDir: store.paths.uploads,
+      tempDir: store.paths.temp,
+      modelsDir: options.modelsDir,
+      device: options.device,
+      cacheBytes: options.cacheBytes ?? 2 * 1024 ** 3,
+      previewIntervalMs: options.previewIntervalMs ?? DEFAULT_PREVIEW_INTERVAL_MS,
+      nodeModules: options.nodeModules,
+      log,
+    });
+
   const services = {
     outputsDir: store.paths.outputs,
     uploadsDir: store.paths.uploads,

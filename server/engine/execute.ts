@@ -136,8 +136,8 @@ export async function executeWorkflow(opts: ExecuteOptions): Promise<ExecutionRe
       outputs = await def.execute(inputs, ctx);
     } catch (err) {
       if (signal.aborted || (err as Error)?.name === "AbortError") throw new ExecutionCancelled(id, result);
-      // A gate asking to re-roll is a request to the host, not a failure.
-      if ((err as Error)?.name === "GateReroll") throw err;
+      // A gate asking to re-roll, or pausing at a checkpoint, is a request to the host, not a failure.
+      if ((err as Error)?.name === "GateReroll" || (err as Error)?.name === "GatePaused") throw err;
       throw new ExecutionFailed({
         node: id,
         type: node.type,

@@ -8,3 +8,4 @@ export { buildCatalog } from "./catalog.ts";
 export { applyValues, coerceLiteral, ParamError } from "./params.ts";
 export { rerollUpstream, ancestorsOf } from "./reroll.ts";
 export { expandComponents, foldComponentErrors, componentKey, ComponentError, COMPONENT_PREFIX } from "./components.ts";
+export { cutAtGates } from "./checkpoint.ts";

@@ -4,7 +4,7 @@ import Database from "better-sqlite3";
 import { randomUUID } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import type { ExecutionError, GatePreview, NodeResult, PromptStatus, Workflow } from "../../nodes/schema.ts";
+import type { ExecutionError, GateAnswer, GatePreview, NodeResult, PromptStatus, Workflow } from "../../nodes/schema.ts";
 import { pickNext, type PendingEntry } from "./fair-queue.ts";
 
 export interface HomePaths {
@@ -25,7 +25,28 @@ export interface PromptSummary {
   createdAt: string;
   name?: string;
   /** Where a waiting prompt is paused, and its preview file (for /api/view). */
-  gate?: { nodeId: string; since: string; preview?: string; kind?: GatePreview["kind"] };
+  gate?: GateWait;
+}
+
+/** Where a waiting prompt is paused. */
+export interface GateWait {
+  nodeId: string;
+  since: string;
+  /** The gate's picture (a file under outputs/, for /api/view). */
+  preview?: string;
+  kind?: GatePreview["kind"];
+  /** Where the gate's value is kept while the prompt waits (a key in the checkpoint store). */
+  checkpoint?: string;
+  /** When an unanswered gate answers itself (ISO time), and how. */
+  deadline?: string;
+  onTimeout?: "continue" | "cancel";
+}
+
+/** A gate answered earlier in a prompt: the next run takes its value from the checkpoint. */
+export interface ResumeEntry {
+  nodeId: string;
+  answer: GateAnswer;
+  checkpoint: string;
 }
 
 export interface HistoryEntry extends PromptSummary {
@@ -68,7 +89,9 @@ CREATE TABLE IF NOT EXISTS prompts (
   cached TEXT NOT NULL DEFAULT '[]',
   timings TEXT NOT NULL DEFAULT '{}',
   error TEXT,
-  gate TEXT
+  gate TEXT,
+  resume TEXT NOT NULL DEFAULT '[]',
+  runs INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS prompts_status_seq ON prompts(status, seq);
 CREATE INDEX IF NOT EXISTS prompts_seq ON prompts(seq);
@@ -94,8 +117,14 @@ interface PromptRow {
   id: string; seq: number; status: PromptStatus; name: string | null; workflow: string;
   requested_outputs: string | null; client_id: string | null; created_at: string; started_at: string | null;
   finished_at: string | null; outputs: string; executed: string; cached: string; timings: string;
-  error: string | null; gate: string | null;
+  error: string | null; gate: string | null; resume: string; runs: number;
 }
+
+/** Columns added after the first release, for databases made before them. */
+const ADDED_COLUMNS: [string, string][] = [
+  ["resume", "TEXT NOT NULL DEFAULT '[]'"],
+  ["runs", "INTEGER NOT NULL DEFAULT 0"],
+];
 
 const now = () => new Date().toISOString();
 
@@ -122,6 +151,8 @@ export class Store {
     this.db.pragma("synchronous = NORMAL");
     this.db.pragma("foreign_keys = ON");
     this.db.exec(SCHEMA);
+    const columns = new Set((this.db.prepare("PRAGMA table_info(prompts)").all() as { name: string }[]).map((c) => c.name));
+    for (const [name, type] of ADDED_COLUMNS) if (!columns.has(name)) this.db.exec(`ALTER TABLE prompts ADD COLUMN ${name} ${type}`);
   }
 
   close(): void {
@@ -137,12 +168,17 @@ export class Store {
   }
 
   /**
-   * After a restart: prompts that were running (or paused at a gate) cannot resume, because their
-   * intermediate values lived in memory; they are failed with a message saying so. Pending prompts
-   * stay queued. Returns the ids failed.
+   * After a restart: prompts that were running in this process cannot resume, because their
+   * intermediate values lived in memory; they are failed with a message saying so. Prompts
+   * waiting at a gate keep waiting when their checkpoints outlive the process (`keepWaiting`),
+   * and are failed otherwise; with `keepRunning` (executors in other processes run them) running
+   * prompts are left to the executor's reconciliation. Pending prompts stay queued. Returns the
+   * ids failed.
    */
-  recoverAfterRestart(): string[] {
-    const rows = this.sql("SELECT id, status FROM prompts WHERE status IN ('running', 'waiting')").all() as { id: string; status: string }[];
+  recoverAfterRestart(options: { keepWaiting?: boolean; keepRunning?: boolean } = {}): string[] {
+    const statuses = [...(options.keepRunning ? [] : ["running"]), ...(options.keepWaiting ? [] : ["waiting"])];
+    if (statuses.length === 0) return [];
+    const rows = this.sql(`SELECT id, status FROM prompts WHERE status IN (${statuses.map((s) => `'${s}'`).join(", ")})`).all() as { id: string; status: string }[];
     const fail = this.sql("UPDATE prompts SET status = 'failed', finished_at = ?, error = ?, gate = NULL WHERE id = ?");
     this.db.transaction(() => {
       for (const row of rows) {
@@ -150,6 +186,35 @@ export class Store {
       }
     })();
     return rows.map((r) => r.id);
+  }
+
+  /** Prompts in one state, oldest first (with what an executor needs to run them again). */
+  withStatus(status: "running" | "waiting"): (Pick<PromptRecord, "promptId" | "requestedOutputs" | "clientId" | "gate"> & { workflowJson: string; resume: ResumeEntry[]; runs: number })[] {
+    const rows = this.sql("SELECT id, workflow, requested_outputs, client_id, gate, resume, runs FROM prompts WHERE status = ? ORDER BY seq").all(status) as PromptRow[];
+    return rows.map((row) => ({
+      promptId: row.id, workflowJson: row.workflow, resume: JSON.parse(row.resume), runs: row.runs,
+      ...(row.requested_outputs ? { requestedOutputs: JSON.parse(row.requested_outputs) } : {}),
+      ...(row.client_id ? { clientId: row.client_id } : {}),
+      ...(row.gate ? { gate: JSON.parse(row.gate) } : {}),
+    }));
+  }
+
+  /** The gates answered so far in a prompt, and how many runs it has had. */
+  resumeOf(id: string): { resume: ResumeEntry[]; runs: number } {
+    const row = this.sql("SELECT resume, runs FROM prompts WHERE id = ?").get(id) as Pick<PromptRow, "resume" | "runs"> | undefined;
+    return row ? { resume: JSON.parse(row.resume), runs: row.runs } : { resume: [], runs: 0 };
+  }
+
+  /** A new run of a prompt starts (from the beginning, or from its gates' checkpoints): it runs again. */
+  startRun(id: string, resume: ResumeEntry[]): number {
+    const row = this.sql("SELECT client_id, status FROM prompts WHERE id = ?").get(id) as Pick<PromptRow, "client_id" | "status"> | undefined;
+    if (row?.status === "pending") this.noteServed(row.client_id);
+    this.sql("UPDATE prompts SET status = 'running', started_at = COALESCE(started_at, ?), gate = NULL, resume = ?, runs = runs + 1 WHERE id = ?").run(now(), JSON.stringify(resume), id);
+    return (this.sql("SELECT runs FROM prompts WHERE id = ?").get(id) as { runs: number }).runs;
+  }
+
+  waitingCount(): number {
+    return (this.sql("SELECT COUNT(*) AS n FROM prompts WHERE status = 'waiting'").get() as { n: number }).n;
   }
 
   /** Queues a prompt; returns its id. */
@@ -210,8 +275,8 @@ export class Store {
     this.sql("UPDATE prompts SET status = 'running', started_at = COALESCE(started_at, ?), gate = NULL WHERE id = ?").run(now(), id);
   }
 
-  markWaiting(id: string, nodeId: string, preview?: string, kind?: GatePreview["kind"]): void {
-    this.sql("UPDATE prompts SET status = 'waiting', gate = ? WHERE id = ?").run(JSON.stringify({ nodeId, since: now(), ...(preview ? { preview } : {}), ...(kind ? { kind } : {}) }), id);
+  markWaiting(id: string, nodeId: string, preview?: string, kind?: GatePreview["kind"], more: Pick<GateWait, "checkpoint" | "deadline" | "onTimeout"> = {}): void {
+    this.sql("UPDATE prompts SET status = 'waiting', gate = ? WHERE id = ?").run(JSON.stringify({ nodeId, since: now(), ...(preview ? { preview } : {}), ...(kind ? { kind } : {}), ...more }), id);
   }
 
   /** A prompt's workflow changed while it ran (a re-roll at a gate moved its seeds). */
