@@ -90,3 +90,69 @@ describe("workers: two worker processes and a server", () => {
     }
   });
 });
+
+describe("workers: gates as checkpoints", () => {
+  let redis: RedisProcess;
+  let worker: WorkerProcess;
+  let s: Running | undefined;
+  before(async () => {
+    redis = await startRedis();
+    worker = await startWorker(redis.url, "gw");
+  });
+  after(async () => {
+    await s?.stop();
+    await worker?.stop();
+    await redis?.dispose();
+  });
+
+  it("a gate answered after a server restart resumes from its checkpoint without running Stage C again", async () => {
+    const first = await startServer({ redisUrl: redis.url });
+    const wf = withInputs(withInputs(template("gated-review", "tiny"), "5", { steps: 3, seed: 31 }), "7", { steps: 2 });
+    const { body } = await first.post("/api/prompt", { workflow: wf });
+    const waiting = await first.waitFor("gate:waiting", (p) => p.promptId === body.promptId, 60000);
+    assert.equal(waiting.nodeId, "10");
+    await first.stop({ keepHome: true });
+
+    s = await startServer({ redisUrl: redis.url, home: first.home });
+    const queue = (await s.get("/api/queue")).body;
+    assert.deepEqual(queue.waiting.map((w: { promptId: string }) => w.promptId), [body.promptId], "the prompt still waits after the restart");
+    const answer = await s.post(`/api/prompt/${body.promptId}/gate/10`, { action: "continue" });
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    const entry = await s.waitSettled(body.promptId, 60000);
+    assert.equal(entry.status, "done", JSON.stringify(entry.error));
+    assert.ok(!entry.executed.includes("5"), `Stage C ran again: ${entry.executed.join(", ")}`);
+    assert.ok(entry.executed.includes("7") && entry.executed.includes("9"), `Stage B and the save ran: ${entry.executed.join(", ")}`);
+    assert.ok((await imageBytes(s, entry)).length > 0);
+  });
+});
+
+describe("workers: Redis restarted mid-queue", () => {
+  let redis: RedisProcess;
+  let worker: WorkerProcess;
+  let s: Running;
+  const logs: string[] = [];
+  before(async () => {
+    // No persistence: the restarted Redis is empty, as after losing its data.
+    redis = await startRedis({ appendOnly: false });
+    worker = await startWorker(redis.url, "rw");
+    s = await startServer({ redisUrl: redis.url, log: (_level, message) => { logs.push(message); } });
+  });
+  after(async () => {
+    await s?.stop();
+    await worker?.stop();
+    await redis?.dispose();
+  });
+
+  it("loses no queued prompt: the server queues again from SQLite what Redis lost", async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await s.post("/api/prompt", { workflow: slow(8, 50, `#00${(i + 16).toString(16)}00`) })).body.promptId);
+    await s.waitFor("node:progress", (p) => p.promptId === ids[0] && p.step >= 2);
+    await redis.kill();
+    await redis.start();
+    for (const id of ids) {
+      const entry = await s.waitSettled(id, 90000);
+      assert.equal(entry.status, "done", `${id}: ${JSON.stringify(entry.error)}`);
+    }
+    assert.ok(logs.some((line) => /queued \d+ prompt\(s\) again that Redis had lost/.test(line)), `the server re-enqueued: ${logs.join("\n")}`);
+  });
+});
