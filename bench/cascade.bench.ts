@@ -1,7 +1,7 @@
 // Benchmark of the text-to-image template on a pack (the bundled tiny pack by default):
 // time per stage, model time against everything else per sampler step, executor overhead (wall
 // time minus time inside ONNX Runtime, for prompts queued through the server's own store,
-// dispatcher and worker thread, and for the engine run in-process), the cost of previews, and the
+// dispatcher and executor process, and for the engine run in-process), the cost of previews, and the
 // re-run after changing only Stage B's seed.
 //
 //   npm run bench [-- --pack tiny --models DIR --runs 11 --warmups 3]
@@ -11,7 +11,8 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Workflow } from "../nodes/schema.ts";
-import { executeWorkflow, OutputCache, parseWorkflow, type ExecutionResult } from "../server/engine/index.ts";
+import { buildCatalog, compilePrompt, executeWorkflow, OutputCache, parseWorkflow, type ExecutionResult } from "../server/engine/index.ts";
+import { createRegistry } from "../nodes/index.ts";
 import { createNodeHost } from "../server/executor/node-host.ts";
 import { Dispatcher, encodePreview } from "../server/executor/dispatcher.ts";
 import { DEFAULT_PREVIEW_INTERVAL_MS } from "../server/executor/protocol.ts";
@@ -51,7 +52,7 @@ const withSeed = (wf: Workflow, node: string, seed: number): Workflow => {
 
 interface Measured { wallMs: number; modelMs: number; samplerModelMs: number; result: ExecutionResult; stepsC: number; stepsB: number; previews: number }
 
-/** One run as the worker does it: throttled previews encoded off the sampling path. */
+/** One run as the executor does it: throttled previews encoded off the sampling path. */
 async function measure(workflow: Workflow, cache: OutputCache, previews: boolean): Promise<Measured> {
   resetModelTimings();
   const encodes: Promise<unknown>[] = [];
@@ -83,11 +84,11 @@ async function measure(workflow: Workflow, cache: OutputCache, previews: boolean
 interface ThroughExecutor { wallMs: number; nodeMs: number; modelMs: number }
 
 /**
- * Prompts queued as the server queues them: the SQLite store, the dispatcher on this thread, the
- * worker thread with its own sessions, progress events and JPEG previews relayed back. Wall time
- * runs from enqueue to `execution:done`, which carries the time the worker spent inside ONNX
- * Runtime; node time is the sum the worker reports per node, so wall − node time is the executor's
- * bookkeeping: queue pickup, messages between threads, the graph walk, signatures and caching,
+ * Prompts queued as the server queues them: the SQLite store, the dispatcher in this process, the
+ * executor child process with its own sessions, progress events and JPEG previews relayed back. Wall time
+ * runs from enqueue to `execution:done`, which carries the time the executor spent inside ONNX
+ * Runtime; node time is the sum the executor reports per node, so wall − node time is the executor's
+ * bookkeeping: queue pickup, messages between processes, the graph walk, signatures and caching,
  * and the store's writes.
  */
 async function throughExecutor(workflows: Workflow[]): Promise<ThroughExecutor[]> {
@@ -97,7 +98,8 @@ async function throughExecutor(workflows: Workflow[]): Promise<ThroughExecutor[]
   let endedAt = 0;
   let done: (() => void) | undefined;
   const sink = {
-    emit(name: string, payload: Record<string, unknown>) {
+    emit(name: string, event: object) {
+      const payload = event as { ms?: number; modelMs?: number };
       if (name === "node:done") nodeMs += payload.ms as number;
       else if (name === "execution:done" || name === "execution:error") {
         // Stamped as clients hear it; the store's record is written after, in the same turn.
@@ -107,9 +109,17 @@ async function throughExecutor(workflows: Workflow[]): Promise<ThroughExecutor[]
       }
     },
   };
+  const registry = createRegistry();
+  const catalog = buildCatalog(registry, { outputsDir: store.paths.outputs, uploadsDir: store.paths.uploads, tempDir: store.paths.temp, listOptions: () => [packName] });
+  const lookup = (type: string) => catalog.find((s) => s.type === type);
+  const compile = (workflow: unknown, outputs?: string[]) => compilePrompt(workflow, { lookup, outputs });
   const dispatcher = new Dispatcher(store, sink, {
-    outputsDir: store.paths.outputs, uploadsDir: store.paths.uploads, tempDir: store.paths.temp, modelsDir,
-    device: arg("device", "cpu"), cacheBytes: 0, previewIntervalMs: DEFAULT_PREVIEW_INTERVAL_MS, log: () => {},
+    executor: {
+      outputsDir: store.paths.outputs, uploadsDir: store.paths.uploads, tempDir: store.paths.temp, modelsDir,
+      device: arg("device", "cpu"), cacheBytes: 0, previewIntervalMs: DEFAULT_PREVIEW_INTERVAL_MS,
+    },
+    compile,
+    log: () => {},
   });
   await dispatcher.ready();
   const out: ThroughExecutor[] = [];
@@ -117,7 +127,9 @@ async function throughExecutor(workflows: Workflow[]): Promise<ThroughExecutor[]
     nodeMs = 0;
     const finished = new Promise<void>((resolve) => { done = resolve; });
     const started = performance.now();
-    dispatcher.submit({ workflow });
+    const compiled = compile(workflow);
+    if (!compiled.ok) throw new Error(compiled.message);
+    dispatcher.submit({ plan: compiled.plan });
     await finished;
     out.push({ wallMs: endedAt - started, nodeMs, modelMs });
   }
@@ -155,7 +167,7 @@ for (let i = 0; i < runs; i++) {
 const { device, deviceNote } = host;
 await host.dispose();
 
-// The worker thread loads its own sessions and compiles its own code: its first prompts are warm-ups.
+// The executor process loads its own sessions and compiles its own code: its first prompts are warm-ups.
 const executorRuns = (await throughExecutor(Array.from({ length: warmups + runs }, (_, i) => withSeed(template(), "5", 500 + i)))).slice(warmups);
 // Each column's own median over the prompts, as the overhead is.
 const E = { wallMs: median(executorRuns.map((r) => r.wallMs)), nodeMs: median(executorRuns.map((r) => r.nodeMs)), modelMs: median(executorRuns.map((r) => r.modelMs)) };
@@ -206,10 +218,10 @@ table("executor", [
   ["Stage-B-only re-run / full run", pct(rerunRatio)],
   ["bound: (B + A) / (C + B + A)", pct(bound)],
 ]);
-table(`through the server's executor (store, dispatcher, worker thread; each row the median of ${executorRuns.length} prompts)`, [
+table(`through the server's executor (store, dispatcher, executor process; each row the median of ${executorRuns.length} prompts)`, [
   ["wall, enqueue to execution:done", fmt(E.wallMs)],
-  ["time inside nodes (as the worker reports it)", fmt(E.nodeMs)],
-  ["time inside ONNX Runtime (as the worker reports it)", fmt(E.modelMs)],
+  ["time inside nodes (as the executor reports it)", fmt(E.nodeMs)],
+  ["time inside ONNX Runtime (as the executor reports it)", fmt(E.modelMs)],
   ["bookkeeping (wall − node time) / wall", pct(bookkeeping)],
 ]);
 

@@ -1,6 +1,6 @@
 // Stage nodes: load a pack, encode text, make latents, sample Stage C and Stage B, decode with
 // Stage A, encode images into the Stage C latent space, condition on an image.
-import { latentToRgb, parseSeed, sample, SAMPLER_NAMES, isSamplerName, type Predict } from "../server/diffusion/index.ts";
+import { decideGuidance, latentToRgb, parseSeed, sample, SAMPLER_NAMES, isSamplerName, type NoiseSource, type Predict } from "../server/diffusion/index.ts";
 import type { CascadeRuntime, Pack, StageRunner } from "../server/runtime/index.ts";
 import type { Conditioning, ExecContext, Latent, NodeDef, NodeServices, PreviewFrame, Tensor } from "./schema.ts";
 
@@ -31,6 +31,16 @@ export function seedOf(value: unknown, input = "seed"): bigint {
 function runtimeOf(services: NodeServices): CascadeRuntime {
   if (!services.runtime) throw new Error("this host has no cascade runtime (ONNX Runtime did not start)");
   return services.runtime as CascadeRuntime;
+}
+
+/** The host's noise source, when it gives one (the vocabulary leaves its type to diffusion). */
+function noiseSourceOf(services: NodeServices): NoiseSource | undefined {
+  const noise = services.noise;
+  if (noise === undefined) return undefined;
+  if (typeof noise !== "object" || noise === null || typeof (noise as { draw?: unknown }).draw !== "function") {
+    throw new Error("the host's noise source has no draw function");
+  }
+  return noise as NoiseSource;
 }
 
 function handle(value: unknown, kind: StageKind | StageKind[], input: string): StageHandle {
@@ -225,9 +235,11 @@ export const CascadeSampler: NodeDef = {
     const seed = seedOf(inputs.seed);
     const seeds = latent.seeds && latent.seeds.length === B ? latent.seeds : undefined;
 
-    // The model sees the unconditional and conditional halves as one batch of 2B (uncond first);
-    // with cfg 1 only the conditional B.
-    const withUncond = (inputs.cfg as number) !== 1;
+    // Guidance is decided once: the runner is sized from it (the unconditional and conditional
+    // halves as one batch of 2B, uncond first; with cfg 1 only the conditional B) and the sampler
+    // combines by it.
+    const guidance = decideGuidance(inputs.cfg as number, inputs.cfg_rescale as number);
+    const { withUncond } = guidance;
     const sampleShape = [withUncond ? 2 * B : B, ...shape.slice(1)];
     let runner: StageRunner;
     if (stage === "c") {
@@ -280,13 +292,12 @@ export const CascadeSampler: NodeDef = {
         addNoise: continues ? false : (inputs.add_noise as boolean),
         returnLeftoverNoise: inputs.return_leftover_noise as boolean,
         seed: seeds ?? seed,
-        cfg: inputs.cfg as number,
-        cfgRescale: inputs.cfg_rescale as number,
+        guidance,
         predict,
         signal: ctx.signal,
         finishRequested: ctx.finishRequested,
         history: (latent as Latent & { history?: Parameters<typeof sample>[0]["history"] }).history,
-        noise: ctx.services.noise,
+        noise: noiseSourceOf(ctx.services),
         onStep: (info) => {
           ctx.progress(info.step, info.total);
           if (preview) sendPreview(ctx, preview, info.x0, shape, info.step, info.total);

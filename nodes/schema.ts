@@ -2,33 +2,19 @@
 // the workflow file format. Everything that crosses a boundary has a zod schema here; the types
 // used elsewhere are inferred from those schemas.
 import { z } from "zod";
-import type { NoiseSource } from "../server/diffusion/noise.ts";
+import { SOCKET_TYPES } from "./sockets.ts";
+import { WORKFLOW_FORMAT } from "./format.ts";
+
+export { SOCKET_TYPES, LITERAL_TYPES, socketCompatibility } from "./sockets.ts";
+export { WORKFLOW_FORMAT, WORKFLOW_VERSION, isLink } from "./format.ts";
+export { MAX_SEED, parseSeed, type Seed } from "./seed.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Socket types
 // ---------------------------------------------------------------------------------------------
 
-export const SOCKET_TYPES = [
-  "IMAGE", "MASK", "LATENT", "CONDITIONING",
-  "STAGE_C", "STAGE_B", "STAGE_A", "TEXT_ENCODER", "EFFNET", "CLIP_VISION", "PREVIEWER",
-  "INT", "FLOAT", "STRING", "BOOLEAN", "COMBO",
-  "*",
-] as const;
 export const SocketType = z.enum(SOCKET_TYPES);
 export type SocketType = z.infer<typeof SocketType>;
-
-/** Types that carry a value a widget can edit; a link of the same type may replace the widget. */
-export const LITERAL_TYPES: readonly SocketType[] = ["INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"];
-
-/**
- * Whether an output of type `from` may feed an input of type `to` (which may also take the types
- * in `accepts`, e.g. a sampler's model input takes STAGE_C or STAGE_B), and if not, why.
- */
-export function socketCompatibility(from: SocketType, to: SocketType, accepts?: readonly SocketType[]): { ok: true } | { ok: false; reason: string } {
-  if (from === to || from === "*" || to === "*" || accepts?.includes(from)) return { ok: true };
-  const wanted = accepts?.length ? accepts.join(" or ") : to;
-  return { ok: false, reason: `type mismatch: ${from} cannot feed an input of type ${wanted}` };
-}
 
 // ---------------------------------------------------------------------------------------------
 // Widgets and inputs
@@ -37,9 +23,6 @@ export function socketCompatibility(from: SocketType, to: SocketType, accepts?: 
 export const SEED_CONTROLS = ["fixed", "randomize", "increment"] as const;
 export const SeedControl = z.enum(SEED_CONTROLS);
 export type SeedControl = z.infer<typeof SeedControl>;
-
-/** Largest seed: seeds are unsigned 64-bit and travel as decimal strings beyond 2^53. */
-export const MAX_SEED = (1n << 64n) - 1n;
 
 export const InputSpec = z.object({
   name: z.string(),
@@ -159,8 +142,8 @@ export interface NodeServices {
   tempDir: string;
   /** The cascade runtime (server/runtime) when the host has one. */
   runtime?: unknown;
-  /** Where samplers draw their per-step noise (default: on their own thread). */
-  noise?: NoiseSource;
+  /** Where samplers draw their per-step noise (a diffusion NoiseSource; default: on their own thread). */
+  noise?: unknown;
   /** Dynamic options for COMBO inputs named by key (packs, uploads). */
   listOptions?(key: string): string[];
   /** Pauses the prompt at a gate until someone answers (absent where nobody can answer, e.g. the CLI). */
@@ -215,9 +198,6 @@ export interface NodeDef {
 // The workflow file
 // ---------------------------------------------------------------------------------------------
 
-export const WORKFLOW_FORMAT = "sluice.workflow";
-export const WORKFLOW_VERSION = "1.0.0";
-
 export const Link = z.object({ node: z.string().min(1), output: z.string().min(1) }).strict();
 export type Link = z.infer<typeof Link>;
 
@@ -225,10 +205,6 @@ export const Literal = z.union([z.string(), z.number(), z.boolean(), z.null()]);
 export type Literal = z.infer<typeof Literal>;
 export const InputValue = z.union([Link, Literal]);
 export type InputValue = z.infer<typeof InputValue>;
-
-export function isLink(v: unknown): v is Link {
-  return typeof v === "object" && v !== null && typeof (v as Link).node === "string" && typeof (v as Link).output === "string";
-}
 
 export const NodeUi = z.object({
   pos: z.tuple([z.number(), z.number()]).optional(),

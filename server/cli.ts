@@ -3,9 +3,9 @@ import { mkdirSync, readFileSync, copyFileSync, mkdtempSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
 import type { Literal, NodeSpec } from "../nodes/schema.ts";
-import { applyValues, buildCatalog, ComponentError, expandComponents, executeWorkflow, ExecutionCancelled, ExecutionFailed, OutputCache, parseWorkflow, ParamError, validateWorkflow, WorkflowFormatError } from "./engine/index.ts";
+import { buildCatalog, compilePrompt, executeWorkflow, ExecutionCancelled, ExecutionFailed, OutputCache } from "./engine/index.ts";
 import { createNodeHost } from "./executor/node-host.ts";
-import { packOptions } from "./api/packs.ts";
+import { packOptions } from "./runtime/pack-list.ts";
 
 const ROOT = join(import.meta.dirname, "..");
 export const DEFAULT_MODELS_DIR = join(ROOT, "models");
@@ -76,9 +76,15 @@ async function serve(args: Args): Promise<void> {
     maxWaiting: intFlag(args, "max-waiting", undefined, 1, 100_000),
     attempts: intFlag(args, "attempts", undefined, 1, 100),
   });
-  const { url } = await server.listen(port, host);
-  const ready = await server.dispatcher.ready();
-  console.log(`Sluice is serving at ${url}  (device: ${ready.deviceNote || ready.device}; data: ${server.store.paths.home})`);
+  let url: string, ready: { device: string; deviceNote: string };
+  try {
+    ({ url } = await server.listen(port, host));
+    ready = await server.dispatcher.ready();
+  } catch (err) {
+    await server.close();
+    throw err;
+  }
+  console.log(`Sluice is serving at ${url}  (${ready.deviceNote || `device: ${ready.device}`}; data: ${server.store.paths.home})`);
   const stop = async () => {
     await server.close();
     process.exit(0);
@@ -138,30 +144,23 @@ async function run(args: Args): Promise<number> {
     const catalog: NodeSpec[] = buildCatalog(host.registry, { outputsDir: out, uploadsDir, tempDir, listOptions: (k) => (k === "packs" ? packOptions(modelsDir) : []) });
     const byType = new Map(catalog.map((s) => [s.type, s]));
     const lookup = (type: string) => byType.get(type);
-    let workflow;
-    try {
-      workflow = parseWorkflow(raw);
-      const sets: Record<string, Literal> = {};
-      for (const s of args.flags.get("set") ?? []) {
-        const eq = s.indexOf("=");
-        if (eq <= 0) throw new ParamError(`--set expects NAME=VALUE, got "${s}"`);
-        sets[s.slice(0, eq)] = s.slice(eq + 1);
-      }
-      workflow = expandComponents(applyValues(workflow, sets, lookup));
-    } catch (err) {
-      if (err instanceof WorkflowFormatError || err instanceof ParamError || err instanceof ComponentError) { console.error(`sluice run: ${file}: ${err.message}`); return 1; }
-      throw err;
+    const sets: Record<string, Literal> = {};
+    for (const s of args.flags.get("set") ?? []) {
+      const eq = s.indexOf("=");
+      if (eq <= 0) { console.error(`sluice run: --set expects NAME=VALUE, got "${s}"`); return 1; }
+      sets[s.slice(0, eq)] = s.slice(eq + 1);
     }
-    const report = validateWorkflow(workflow, lookup);
-    if (!report.ok) {
+    const compiled = compilePrompt(raw, { lookup, params: sets });
+    if (!compiled.ok) {
       console.error(`sluice run: ${file} is not valid:`);
-      for (const e of report.errors) console.error(`  ${e}`);
-      for (const [id, list] of Object.entries(report.nodeErrors)) {
-        const node = workflow.nodes.find((n) => n.id === id);
-        for (const e of list) console.error(`  node ${id} (${node?.type ?? "?"})${e.input ? ` input "${e.input}"` : ""}: ${e.message}`);
+      for (const e of compiled.errors) console.error(`  ${e}`);
+      const types = new Map(parseableNodes(raw).map((n) => [n.id, n.type]));
+      for (const [id, list] of Object.entries(compiled.nodeErrors)) {
+        for (const e of list) console.error(`  node ${id} (${types.get(id) ?? "?"})${e.input ? ` input "${e.input}"` : ""}: ${e.message}`);
       }
       return 1;
     }
+    const workflow = compiled.plan.flat;
     console.error(host.deviceNote);
     const bar = progressBar();
     const label = (id: string) => `${workflow.nodes.find((n) => n.id === id)?.type} #${id}`;
@@ -227,6 +226,13 @@ async function worker(args: Args): Promise<number> {
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
   return -1;
+}
+
+/** The ids and types of a workflow's nodes as far as they can be read, for error lines. */
+function parseableNodes(raw: unknown): { id: string; type: string }[] {
+  const nodes = (raw as { nodes?: unknown })?.nodes;
+  if (!Array.isArray(nodes)) return [];
+  return nodes.filter((n): n is { id: string; type: string } => typeof n?.id === "string" && typeof n?.type === "string");
 }
 
 async function main(argv: string[]): Promise<number> {

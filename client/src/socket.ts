@@ -1,12 +1,13 @@
 // socket.io events from the server → the run store. Binary previews become blob URLs.
 import { io, type Socket } from "socket.io-client";
 import { api, viewUrl } from "./api.ts";
-import type { OutputImage } from "../../nodes/schema.ts";
+import type { ClientToServerEvents, ServerEvent, ServerEventName, ServerToClientEvents } from "../../nodes/events.ts";
 import { useGraph } from "./store/graph.ts";
 import { useRun } from "./store/run.ts";
 import { toast } from "./store/ui.ts";
 
-let socket: Socket | null = null;
+type StudioSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+let socket: StudioSocket | null = null;
 export const clientId = (() => {
   try {
     const k = "sluice.clientId";
@@ -40,9 +41,9 @@ export function replayEarly(promptId: string) {
   for (const e of mineNow) (handlers.get(e.name) as ((ev: Ev) => void) | undefined)?.(e.ev);
 }
 
-export function connectSocket(): Socket {
+export function connectSocket(): StudioSocket {
   if (socket) return socket;
-  const s = io({ path: "/socket.io", query: { clientId }, transports: ["websocket", "polling"] });
+  const s: StudioSocket = io({ path: "/socket.io", query: { clientId }, transports: ["websocket", "polling"] });
   socket = s;
   const run = () => useRun.getState();
   const isMine = (e: Ev | undefined) => !!e && (run().isMine(e.promptId) || run().promptId === e.promptId);
@@ -55,41 +56,43 @@ export function connectSocket(): Socket {
     }
     return false;
   };
-  const on = <T extends Ev>(name: string, fn: (e: T) => void) => {
+  const on = <E extends Exclude<ServerEventName, "status">>(name: E, fn: (e: ServerEvent<E>) => void) => {
     // Nodes inside a component instance run as "<instance>/<inner>": show them on the instance.
-    const h = (e: T) => {
+    const h = (event: ServerEvent<E>) => {
       current = name;
+      let e: Ev & { node?: unknown } = event;
       if (e && typeof e.nodeId === "string" && e.nodeId.includes("/")) e = { ...e, nodeId: e.nodeId.split("/")[0] };
-      const withNode = e as T & { node?: unknown };
-      if (e && typeof withNode.node === "string" && withNode.node.includes("/")) e = { ...e, node: withNode.node.split("/")[0] };
-      fn(e);
+      if (e && typeof e.node === "string" && e.node.includes("/")) e = { ...e, node: e.node.split("/")[0] };
+      fn(e as ServerEvent<E>);
     };
     handlers.set(name, h as (ev: never) => void);
-    s.on(name, h);
+    // socket.io cannot match a listener to an event name that is itself a type parameter; `fn`'s
+    // type above is what ties each handler to its event.
+    s.on(name, h as never);
   };
 
   s.on("connect", () => { run().setConnected(true); if (window.__sluice?.ready) void restoreGates(); });
   s.on("disconnect", () => run().setConnected(false));
-  s.on("status", (e: { queueRemaining?: number; running?: string | null }) => run().setStatus(e ?? {}));
-  on("execution:start", (e: Ev) => {
+  s.on("status", (e) => run().setStatus(e ?? {}));
+  on("execution:start", (e) => {
     if (!mine(e)) return;
     if (run().promptId !== e.promptId) run().startPrompt(e.promptId);
   });
-  on("node:start", (e: Ev) => {
+  on("node:start", (e) => {
     if (!mine(e) || !e.nodeId) return;
     run().patch(e.nodeId, { status: "running", step: 0, total: 0, error: undefined });
   });
-  on("node:progress", (e: Ev & { step: number; total: number }) => {
+  on("node:progress", (e) => {
     if (!mine(e) || !e.nodeId) return;
     run().patch(e.nodeId, { status: "running", step: e.step, total: e.total });
   });
-  on("node:preview", (e: Ev & { step?: number; total?: number; mime?: string; image: unknown }) => {
+  on("node:preview", (e) => {
     if (!mine(e) || !e.nodeId) return;
     const url = blobUrl(e.image, e.mime);
     if (!url) return;
     run().patch(e.nodeId, { preview: url, ...(e.step !== undefined ? { step: e.step, total: e.total } : {}) });
   });
-  on("node:done", (e: Ev & { outputs?: { images?: OutputImage[] }; ms?: number }) => {
+  on("node:done", (e) => {
     if (!mine(e) || !e.nodeId) return;
     const prev = run().nodes[e.nodeId];
     const images = e.outputs?.images;
@@ -101,28 +104,28 @@ export function connectSocket(): Socket {
       ...(e.ms !== undefined ? { ms: e.ms } : {}),
     });
   });
-  on("node:cached", (e: Ev) => {
+  on("node:cached", (e) => {
     if (!mine(e) || !e.nodeId) return;
     run().patch(e.nodeId, { status: "cached" });
   });
-  on("gate:waiting", (e: Ev & { mime?: string; image: unknown; kind?: "latent" | "image" }) => {
+  on("gate:waiting", (e) => {
     if (!mine(e) || !e.nodeId) return;
     const url = blobUrl(e.image, e.mime);
     if (!url) return;
     run().patch(e.nodeId, { status: "running", gate: { promptId: e.promptId, src: url, kind: e.kind ?? "image" } });
   });
-  on("execution:error", (e: Ev & { node?: string; type?: string; message: string }) => {
+  on("execution:error", (e) => {
     if (!mine(e)) return;
     if (e.node) run().patch(e.node, { status: "error", error: e.message });
     toast(`Run failed${e.node ? ` at node ${e.node}` : ""}: ${e.message}`, "error");
     finishRunning();
   });
-  on("execution:interrupted", (e: Ev) => {
+  on("execution:interrupted", (e) => {
     if (!mine(e)) return;
     toast("Run interrupted", "warn");
     finishRunning();
   });
-  on("execution:done", (e: Ev & { outputs?: Record<string, { images?: OutputImage[] }> }) => {
+  on("execution:done", (e) => {
     if (!mine(e)) return;
     for (const [nodeId, out] of Object.entries(e.outputs ?? {})) {
       if (out?.images?.length) run().patch(nodeId.split("/")[0]!, { images: out.images });

@@ -5,16 +5,18 @@ import { createServer, type Server as HttpServer } from "node:http";
 import { freemem, totalmem } from "node:os";
 import { join } from "node:path";
 import { Server as SocketServer } from "socket.io";
-import type { NodeSpec } from "../../nodes/schema.ts";
+import type { ClientToServerEvents, ServerToClientEvents } from "../../nodes/events.ts";
+import type { Literal, NodeSpec } from "../../nodes/schema.ts";
 import { GateAnswer, PromptRequest } from "../../nodes/schema.ts";
 import { ALL_NODES, createRegistry, loadNodeModules } from "../../nodes/index.ts";
-import { applyValues, buildCatalog, ComponentError, expandComponents, foldComponentErrors, parseWorkflow, ParamError, validateWorkflow, WorkflowFormatError } from "../engine/index.ts";
+import { buildCatalog, compilePrompt } from "../engine/index.ts";
 import { Dispatcher } from "../executor/dispatcher.ts";
 import { RedisDispatcher } from "../executor/redis-dispatcher.ts";
 import type { ExecutorTransport } from "../executor/transport.ts";
 import { DEFAULT_PREVIEW_INTERVAL_MS } from "../executor/protocol.ts";
+import { lockHome, type HomeLock } from "../store/home-lock.ts";
 import { Store } from "../store/store.ts";
-import { packOptions, listPackInfo } from "./packs.ts";
+import { packOptions, listPackInfo } from "../runtime/pack-list.ts";
 import { mountFiles } from "./files.ts";
 import { mountTemplates } from "./templates.ts";
 import { mountWorkflows } from "./workflows.ts";
@@ -43,9 +45,11 @@ export interface AppOptions {
 
 export interface SluiceServer {
   http: HttpServer;
-  io: SocketServer;
+  io: SocketServer<ClientToServerEvents, ServerToClientEvents>;
   store: Store;
   dispatcher: ExecutorTransport;
+  /** The data folder's lock, held until close(). */
+  lock: HomeLock;
   catalog(): NodeSpec[];
   listen(port: number, host: string): Promise<{ port: number; url: string }>;
   close(): Promise<void>;
@@ -63,20 +67,42 @@ export class HttpError extends Error {
 
 export async function createSluiceServer(options: AppOptions): Promise<SluiceServer> {
   const log = options.log ?? ((level, message) => console[level === "info" ? "log" : level](message));
-  const store = new Store(options.home);
+  // Taken before the store opens: a second server must not touch the first one's records.
+  const lock = lockHome(options.home);
+  let store: Store;
+  try {
+    store = new Store(options.home);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
   // With workers, running prompts live in Redis and gates in checkpoints there: both outlast us.
   const failed = store.recoverAfterRestart({ keepRunning: !!options.redisUrl, keepWaiting: !!options.redisUrl });
   if (failed.length) log("warn", `marked ${failed.length} prompt(s) that were running at the last stop as failed`);
 
+  const registry = createRegistry([...ALL_NODES, ...(await loadNodeModules(options.nodeModules ?? []))]);
+  const services = {
+    outputsDir: store.paths.outputs,
+    uploadsDir: store.paths.uploads,
+    tempDir: store.paths.temp,
+    listOptions: (key: string) => (key === "packs" ? packOptions(options.modelsDir) : []),
+  };
+  const catalog = () => buildCatalog(registry, services);
+  const compile = (raw: unknown, opts: { params?: Record<string, Literal>; outputs?: string[] } = {}) => {
+    const byType = new Map(catalog().map((s) => [s.type, s]));
+    return compilePrompt(raw, { lookup: (type) => byType.get(type), ...opts });
+  };
+
   const app = express();
   const http = createServer(app);
-  const io = new SocketServer(http, { maxHttpBufferSize: 50e6 });
+  const io = new SocketServer<ClientToServerEvents, ServerToClientEvents>(http, { maxHttpBufferSize: 50e6 });
   mountRooms(io);
   const sink = roomSink(io, (promptId) => store.get(promptId)?.clientId);
-  const registry = createRegistry([...ALL_NODES, ...(await loadNodeModules(options.nodeModules ?? []))]);
-  const dispatcher: ExecutorTransport = options.redisUrl
-    ? new RedisDispatcher(store, sink, { redisUrl: options.redisUrl, prefix: options.redisPrefix, registry, maxWaiting: options.maxWaiting, attempts: options.attempts, log })
-    : new Dispatcher(store, sink, {
+  const dispatcher: ExecutorTransport = options.redisUrl ? new RedisDispatcher(store, sink, {
+    redisUrl: options.redisUrl, prefix: options.redisPrefix, registry, maxWaiting: options.maxWaiting, attempts: options.attempts, log,
+    compile: (workflow, outputs) => compile(workflow, { outputs }),
+  }) : new Dispatcher(store, sink, {
+    executor: {
       outputsDir: store.paths.outputs,
       uploadsDir: store.paths.uploads,
       tempDir: store.paths.temp,
@@ -85,20 +111,10 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
       cacheBytes: options.cacheBytes ?? 2 * 1024 ** 3,
       previewIntervalMs: options.previewIntervalMs ?? DEFAULT_PREVIEW_INTERVAL_MS,
       nodeModules: options.nodeModules,
-      log,
-    });
-
-  const services = {
-    outputsDir: store.paths.outputs,
-    uploadsDir: store.paths.uploads,
-    tempDir: store.paths.temp,
-    listOptions: (key: string) => (key === "packs" ? packOptions(options.modelsDir) : []),
-  };
-  const catalog = () => buildCatalog(registry, services);
-  const lookupFrom = (specs: NodeSpec[]) => {
-    const byType = new Map(specs.map((s) => [s.type, s]));
-    return (type: string) => byType.get(type);
-  };
+    },
+    compile: (workflow, outputs) => compile(workflow, { outputs }),
+    log,
+  });
 
   const jsonParser = express.json({ limit: "50mb" });
   app.use((req, res, next) => (req.path === IMPORT_PATH ? next() : jsonParser(req, res, next)));
@@ -114,38 +130,9 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
       if (raw === undefined) throw new HttpError(404, `no saved workflow with id "${body.data.workflowId}"`, { nodeErrors: {} });
     }
     if (raw === undefined) throw new HttpError(400, "the request needs a \"workflow\" or a \"workflowId\"", { nodeErrors: {} });
-    let workflow;
-    try {
-      workflow = parseWorkflow(raw);
-    } catch (err) {
-      if (err instanceof WorkflowFormatError) throw new HttpError(400, err.message, { nodeErrors: {} });
-      throw err;
-    }
-    const specs = catalog();
-    const lookup = lookupFrom(specs);
-    if (body.data.params) {
-      try {
-        workflow = applyValues(workflow, body.data.params, lookup);
-      } catch (err) {
-        if (err instanceof ParamError) throw new HttpError(400, err.message, { nodeErrors: {} });
-        throw err;
-      }
-    }
-    let flat;
-    try {
-      flat = expandComponents(workflow);
-    } catch (err) {
-      if (err instanceof ComponentError) throw new HttpError(400, `node ${err.nodeId}: ${err.message}`, { nodeErrors: { [err.nodeId]: [{ message: err.message }] } });
-      throw err;
-    }
-    const flatReport = validateWorkflow(flat, lookup, body.data.outputs);
-    const report = { ...flatReport, nodeErrors: foldComponentErrors(flatReport.nodeErrors, workflow) };
-    if (!report.ok) {
-      const count = Object.values(report.nodeErrors).reduce((n, list) => n + list.length, 0) + report.errors.length;
-      const first = report.errors[0] ?? Object.entries(report.nodeErrors).map(([id, list]) => `node ${id}: ${list[0].input ? `${list[0].input}: ` : ""}${list[0].message}`)[0];
-      throw new HttpError(400, `the workflow has ${count} problem${count === 1 ? "" : "s"}: ${first}`, { nodeErrors: report.nodeErrors, errors: report.errors });
-    }
-    const promptId = dispatcher.submit({ workflow, requestedOutputs: body.data.outputs, clientId: body.data.clientId });
+    const compiled = compile(raw, { params: body.data.params, outputs: body.data.outputs });
+    if (!compiled.ok) throw new HttpError(compiled.status, compiled.message, { nodeErrors: compiled.nodeErrors, errors: compiled.errors });
+    const promptId = dispatcher.submit({ plan: compiled.plan, clientId: body.data.clientId });
     res.json({ promptId });
   });
 
@@ -194,6 +181,7 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
     res.json({
       device: dispatcher.device,
       deviceNote: dispatcher.deviceNote,
+      ...(dispatcher instanceof Dispatcher ? { executor: { pid: dispatcher.executorPid, restarts: dispatcher.restarts } } : {}),
       versions: { node: process.version, sluice: VERSION, onnxruntime: onnxVersion() },
       memory: { rss: process.memoryUsage().rss, heapUsed: process.memoryUsage().heapUsed, systemTotal: totalmem(), systemFree: freemem() },
       packs: listPackInfo(options.modelsDir),
@@ -226,7 +214,7 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
   });
 
   return {
-    http, io, store, dispatcher, catalog,
+    http, io, store, dispatcher, lock, catalog,
     listen: (port, host) => new Promise((resolve, reject) => {
       http.once("error", reject);
       http.listen(port, host, () => {
@@ -240,6 +228,7 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
       await dispatcher.close();
       await new Promise<void>((resolve) => http.close(() => resolve()));
       store.close();
+      lock.release();
     },
   };
 }

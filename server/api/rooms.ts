@@ -2,8 +2,11 @@
 // not everyone's. The queue's status and the ends of prompts (done, failed, interrupted: what the
 // history shows) go to every browser.
 import type { Server as SocketServer, Socket } from "socket.io";
+import type { ClientToServerEvents, ServerToClientEvents } from "../../nodes/events.ts";
 import { z } from "zod";
-import type { EventSink } from "../executor/dispatcher.ts";
+import type { EventSink } from "../executor/transport.ts";
+
+type Io = SocketServer<ClientToServerEvents, ServerToClientEvents>;
 
 /** Prompts queued without a client id (CLI, curl) and sockets that send none share this room. */
 export const ANONYMOUS_CLIENT = "";
@@ -22,14 +25,14 @@ const ClientId = z.string().min(1).max(128);
 const PromptId = z.string().min(1).max(128);
 
 /** The client id a socket sent on its handshake (query `clientId`, or auth `{clientId}`). */
-export function handshakeClientId(socket: Socket): string | undefined {
+export function handshakeClientId(socket: Socket<ClientToServerEvents, ServerToClientEvents>): string | undefined {
   const given = (socket.handshake.auth as { clientId?: unknown } | undefined)?.clientId ?? socket.handshake.query.clientId;
   const parsed = ClientId.safeParse(given);
   return parsed.success ? parsed.data : undefined;
 }
 
 /** Puts every socket in its client's room and answers open/close requests for prompt rooms. */
-export function mountRooms(io: SocketServer): void {
+export function mountRooms(io: Io): void {
   io.on("connection", (socket) => {
     void socket.join(clientRoom(handshakeClientId(socket)));
     socket.on(OPEN_PROMPT, (promptId: unknown) => {
@@ -47,7 +50,7 @@ export function mountRooms(io: SocketServer): void {
  * An event sink that sends each prompt's events to its rooms: its submitter's client room and
  * the prompt's own room. `ownerOf` names the client that queued a prompt.
  */
-export function roomSink(io: SocketServer, ownerOf: (promptId: string) => string | undefined): EventSink {
+export function roomSink(io: Io, ownerOf: (promptId: string) => string | undefined): EventSink {
   // Owners of prompts in flight, so a sampler's every step does not read the store.
   const owners = new Map<string, string | undefined>();
   const owner = (promptId: string) => {
@@ -59,14 +62,15 @@ export function roomSink(io: SocketServer, ownerOf: (promptId: string) => string
   };
   return {
     emit(name, payload) {
-      if (BROADCAST.has(name)) {
-        io.emit(name, payload);
-        if (name !== "status" && typeof payload.promptId === "string") owners.delete(payload.promptId);
+      // socket.io's typed emit takes the event's own arguments; the sink's map is the same one.
+      const send = (target: { emit: Io["emit"] }) => (target.emit as (n: string, p: unknown) => boolean)(name, payload);
+      const promptId = (payload as { promptId?: unknown }).promptId;
+      if (BROADCAST.has(name) || typeof promptId !== "string") {
+        send(io);
+        if (name !== "status" && typeof promptId === "string") owners.delete(promptId);
         return;
       }
-      const promptId = typeof payload.promptId === "string" ? payload.promptId : undefined;
-      if (!promptId) { io.emit(name, payload); return; }
-      io.to([clientRoom(owner(promptId)), promptRoom(promptId)]).emit(name, payload);
+      send(io.to([clientRoom(owner(promptId)), promptRoom(promptId)]));
     },
   };
 }

@@ -1,7 +1,27 @@
 /**
- * Classifier-free guidance, guidance rescale and img2img noising (../shared/CASCADE.md).
- * Pure functions over Float32Array; outputs are fresh arrays unless `out` is given.
+ * Classifier-free guidance, guidance rescale and img2img noising, as Stable Cascade's release
+ * pipeline does them. Pure functions over Float32Array; outputs are fresh arrays unless `out` is given.
  */
+
+/**
+ * How a sampler guides, decided once from cfg and rescale: the model runner is sized from it (a
+ * batch of 2B with the unconditional half first, or B) and the sampler combines by it.
+ */
+export interface Guidance {
+  /** cfg w; 1 means the conditional prediction alone */
+  readonly scale: number;
+  /** guidance rescale ρ ∈ [0, 1]; 0 = off */
+  readonly rescale: number;
+  /** Whether each model run also predicts the unconditional half (w ≠ 1). */
+  readonly withUncond: boolean;
+}
+
+/** The guidance for cfg `w` and rescale `rho`; a RangeError names a value out of range. */
+export function decideGuidance(w: number, rho = 0): Guidance {
+  if (!Number.isFinite(w)) throw new RangeError(`cfg must be finite, got ${w}`);
+  if (!Number.isFinite(rho) || rho < 0 || rho > 1) throw new RangeError(`cfg rescale must be in [0, 1], got ${rho}`);
+  return { scale: w, rescale: rho, withUncond: w !== 1 };
+}
 
 function sameLength(x: Float32Array, y: Float32Array, what: string): void {
   if (x.length !== y.length) throw new RangeError(`${what}: length mismatch ${x.length} vs ${y.length}`);

@@ -1,6 +1,5 @@
 /**
- * Cheap latent previews: a linear map from latent channels to RGB (../shared/CASCADE.md, "Cheap
- * previews"), no model. preview = clamp(x0ᵀ·F (+ bias), −1, 1) mapped to 0..255.
+ * Cheap latent previews: a linear map from latent channels to RGB, no model. preview = clamp(x0ᵀ·F (+ bias), −1, 1) mapped to 0..255.
  */
 
 /**

@@ -12,7 +12,7 @@
  * x0 if the last step went to σ = 0 (the k-diffusion convention), so the result is the same for all.
  */
 import { schedulePoint, timeGrid, type SchedulePoint } from "./schedule.ts";
-import { guide, noiseLatent } from "./guidance.ts";
+import { guide, noiseLatent, type Guidance } from "./guidance.ts";
 import { batchNoise, INLINE_NOISE, stepStream, type NoiseSource, type Seed } from "./noise.ts";
 
 export type SamplerName = "ddpm" | "ddim" | "euler" | "euler_ancestral" | "dpmpp_2m" | "lcm";
@@ -167,7 +167,7 @@ export interface PredictContext {
 
 /**
  * Runs the model at (x, r). The caller runs uncond and cond as ONE batch of two (uncond half first,
- * see guidance.duplicateBatch/splitBatch); `withUncond` is false when cfg = 1, and then only the
+ * see guidance.duplicateBatch/splitBatch); `withUncond` is the guidance's (false when cfg = 1), and then only the
  * cond prediction is needed. The returned arrays are read only during this step: the next call may
  * overwrite them.
  */
@@ -224,9 +224,8 @@ export interface SampleOptions {
   returnLeftoverNoise?: boolean;
   /** one seed, or one per batch item (shape[0] of them) */
   seed: Seed | readonly Seed[];
-  cfg: number;
-  /** guidance rescale ρ ∈ [0, 1]; 0 = off */
-  cfgRescale?: number;
+  /** cfg and rescale, decided once (decideGuidance): the caller's model runner follows the same decision */
+  guidance: Guidance;
   predict: Predict;
   onStep?: (info: StepInfo) => void;
   signal?: AbortSignal;
@@ -360,9 +359,7 @@ export async function sample(opts: SampleOptions): Promise<SampleResult> {
   checkInt(N, "steps", 1);
   const denoise = opts.denoise ?? 1;
   if (!Number.isFinite(denoise) || denoise < 0 || denoise > 1) throw new RangeError(`denoise must be in [0, 1], got ${denoise}`);
-  if (!Number.isFinite(opts.cfg)) throw new RangeError(`cfg must be finite, got ${opts.cfg}`);
-  const rho = opts.cfgRescale ?? 0;
-  if (!Number.isFinite(rho) || rho < 0 || rho > 1) throw new RangeError(`cfgRescale must be in [0, 1], got ${rho}`);
+  const { scale: cfg, rescale: rho, withUncond } = opts.guidance;
   const s0 = opts.startStep ?? 0;
   const s1 = Math.min(opts.endStep ?? N, N);
   checkInt(s0, "startStep", 0);
@@ -394,7 +391,6 @@ export async function sample(opts: SampleOptions): Promise<SampleResult> {
     prev = { x0: h.x0, point: points[h.step] };
   }
 
-  const withUncond = opts.cfg !== 1;
   const total = s1 - s0;
   const noise = opts.noise ?? INLINE_NOISE;
   // Steps after which the sampler's update runs (and may draw noise): all but a final one.
@@ -428,16 +424,16 @@ export async function sample(opts: SampleOptions): Promise<SampleResult> {
         throw new Error(`model prediction at step ${i} must be a Float32Array of ${n} values`);
       }
       if (withUncond && (!(pred.uncond instanceof Float32Array) || pred.uncond.length !== n)) {
-        throw new Error(`cfg ${opts.cfg} needs an unconditional prediction of ${n} values at step ${i}`);
+        throw new Error(`cfg ${cfg} needs an unconditional prediction of ${n} values at step ${i}`);
       }
       let eps: Float32Array;
       if (withUncond && rho === 0) {
         // Guidance without rescale is elementwise: done in the pass that computes x0, into a
         // buffer of this run's (ε̂ lives only for its step).
         eps = (guided ??= new Float32Array(n));
-        x0 = predictX0(spare(x0s, x0), x, eps, cur.a, cur.b, i, pred.uncond, pred.cond, opts.cfg);
+        x0 = predictX0(spare(x0s, x0), x, eps, cur.a, cur.b, i, pred.uncond, pred.cond, cfg);
       } else {
-        eps = guide(pred.cond, withUncond ? pred.uncond : undefined, opts.cfg, rho);
+        eps = guide(pred.cond, withUncond ? pred.uncond : undefined, cfg, rho);
         x0 = predictX0(spare(x0s, x0), x, eps, cur.a, cur.b, i);
       }
       stepsRun++;

@@ -1,5 +1,5 @@
 /**
- * The Stable Cascade noise schedule (../shared/CASCADE.md, "Noise schedule").
+ * The Stable Cascade noise schedule, as the release defines it.
  *
  * Conventions: t ∈ [0, 1], t = 1 is pure noise. x_t = a(t)·x0 + b(t)·ε with a² + b² = 1.
  * A shift k scales the signal-to-noise ratio by 1/k² (λ ← λ − 2 ln k). The model is never given

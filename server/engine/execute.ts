@@ -1,12 +1,12 @@
-// Execution of a validated workflow: nodes in topological order, outputs cached by ancestor
-// signature, cancellation checked between nodes (and inside long nodes through the signal),
+// Execution of a validated workflow: planned from the outputs back to the nearest cached results,
+// run sources first, outputs cached by ancestor signature and by what they cost to compute, cancellation checked between nodes (and inside long nodes through the signal),
 // a node failure reported with its node, type, message and inputs.
 import {
   isLink,
   type ExecContext, type ExecutionError, type NodeDef, type NodeResult, type NodeServices, type PreviewFrame, type Workflow,
 } from "../../nodes/schema.ts";
 import type { OutputCache } from "./cache.ts";
-import { executionOrder } from "./graph.ts";
+import { executionOrder, planExecution, sourcesOf } from "./graph.ts";
 import { nodeSignature } from "./signature.ts";
 
 export interface ExecutionHooks {
@@ -71,7 +71,6 @@ export async function executeWorkflow(opts: ExecuteOptions): Promise<ExecutionRe
   const targets = opts.outputs && opts.outputs.length > 0
     ? opts.outputs
     : workflow.nodes.filter((n) => registry.get(n.type)?.output).map((n) => n.id);
-  const order = executionOrder(workflow.nodes, targets);
   const result: ExecutionResult = { outputs: {}, executed: [], cached: [], timings: {}, keys: {} };
   const values = new Map<string, Record<string, unknown>>();
   const keys = new Map<string, string>();
@@ -86,13 +85,27 @@ export async function executeWorkflow(opts: ExecuteOptions): Promise<ExecutionRe
     keys.set(id, nodeSignature(node, literals, keys, fingerprint));
   };
   // A key depends only on the workflow until a node reads outside state (its fingerprint, read
-  // when it runs: a prompt may wait at a gate first). Keys up to there are computed in one pass
-  // before the first node runs; between model runs the same work would meet cold caches.
-  for (const id of order) {
-    const def = registry.get(byId.get(id)!.type);
-    if (!def || def.fingerprint) break;
-    sign(id, def);
+  // when it runs: a prompt may wait at a gate first). Keys of every node with no such node among
+  // its ancestors are computed in one pass before the first node runs; between model runs the
+  // same work would meet cold caches.
+  for (const id of executionOrder(workflow.nodes, targets)) {
+    const node = byId.get(id);
+    const def = node && registry.get(node.type);
+    if (!node || !def || def.fingerprint) continue;
+    if (sourcesOf(node).every((src) => keys.has(src))) sign(id, def);
   }
+
+  // The plan: from the outputs back through inputs whose results are not cached. A cached node
+  // stops the walk, so its ancestors neither run nor need to be in the cache. Hits are taken now,
+  // so running the plan cannot evict a value the plan counts on. A node whose key waits for its
+  // run (outside state upstream) is planned with all its inputs.
+  const hits = new Map<string, Record<string, unknown>>();
+  const order = planExecution(workflow.nodes, targets, (id) => {
+    const key = keys.get(id);
+    const hit = key === undefined ? undefined : cache.get(key);
+    if (hit) hits.set(id, hit);
+    return hit !== undefined;
+  });
 
   for (const id of order) {
     if (signal.aborted) throw new ExecutionCancelled(id, result);
@@ -105,7 +118,7 @@ export async function executeWorkflow(opts: ExecuteOptions): Promise<ExecutionRe
     const key = keys.get(id)!;
     result.keys[id] = key;
 
-    const hit = cache.get(key);
+    const hit = hits.get(id) ?? cache.get(key);
     if (hit) {
       values.set(id, hit);
       result.cached.push(id);
@@ -149,7 +162,7 @@ export async function executeWorkflow(opts: ExecuteOptions): Promise<ExecutionRe
     result.timings[id] = ms;
     result.executed.push(id);
     values.set(id, outputs);
-    cache.set(key, outputs);
+    cache.set(key, outputs, ms);
     const ui = def.output ? (outputs.ui as NodeResult | undefined) : undefined;
     if (ui) result.outputs[id] = ui;
     hooks.onNodeDone?.(id, ui, ms);

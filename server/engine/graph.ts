@@ -60,3 +60,24 @@ export function executionOrder(nodes: WorkflowNode[], targets: string[]): string
   for (const id of targets) visit(id);
   return order;
 }
+
+/**
+ * The nodes to visit to compute `targets`, sources first: the walk goes from each target back
+ * through its inputs and stops at a node for which `cached(id)` is true (that node is in the
+ * plan, to be taken from the cache; its ancestors are not). `cached` is asked once per node.
+ */
+export function planExecution(nodes: WorkflowNode[], targets: string[], cached: (id: string) => boolean): string[] {
+  const byId = new Map(nodes.map((n) => [n.id, n]));
+  const order: string[] = [];
+  const seen = new Set<string>();
+  const visit = (id: string) => {
+    if (seen.has(id)) return;
+    seen.add(id);
+    const node = byId.get(id);
+    if (!node) return;
+    if (!cached(id)) for (const src of sourcesOf(node)) visit(src);
+    order.push(id);
+  };
+  for (const id of targets) visit(id);
+  return order;
+}

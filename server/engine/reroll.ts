@@ -2,9 +2,7 @@
 // workflow recomputes exactly what depends on those seeds and takes the rest from the cache.
 import { isLink, type NodeDef, type Workflow } from "../../nodes/schema.ts";
 import { sourcesOf } from "./graph.ts";
-import { parseSeed, type Seed } from "../diffusion/noise.ts";
-
-const SEED_SPACE = 1n << 64n;
+import { nextSeed, type Seed } from "../../nodes/seed.ts";
 
 export function ancestorsOf(workflow: Workflow, nodeId: string): Set<string> {
   const byId = new Map(workflow.nodes.map((n) => [n.id, n]));
@@ -30,14 +28,11 @@ export function rerollUpstream(workflow: Workflow, gateId: string, registry: Rea
       if (!input.seed) continue;
       const value = node.inputs[input.name] ?? input.default;
       if (isLink(value)) continue;
-      let seed: bigint;
       try {
-        seed = parseSeed(value as Seed);
+        node.inputs[input.name] = nextSeed(value as Seed);
       } catch {
         continue; // validation reports a bad seed; re-roll leaves it as it is
       }
-      const next = (seed + 1n) % SEED_SPACE;
-      node.inputs[input.name] = next <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(next) : next.toString();
       changed.push(`${node.id}.${input.name}`);
     }
   }

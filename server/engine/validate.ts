@@ -4,7 +4,7 @@ import {
   isLink, LITERAL_TYPES, socketCompatibility,
   type InputSpec, type NodeErrors, type NodeSpec, type Workflow,
 } from "../../nodes/schema.ts";
-import { parseSeed, type Seed } from "../diffusion/noise.ts";
+import { parseSeed, type Seed } from "../../nodes/seed.ts";
 import { findCycle } from "./graph.ts";
 
 export interface ValidationReport {

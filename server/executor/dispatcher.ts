@@ -1,86 +1,179 @@
-// The main-thread side of execution: takes prompts from the store's queue one at a time, hands
-// them to the worker thread, records results and relays events. A prompt paused at a gate steps
-// aside so the next one can run; when answered it resumes before any new prompt starts.
-import { writeFileSync } from "node:fs";
+// The server's side of execution: takes prompts from the store's queue one at a time, hands their
+// compiled plans to the executor child process, records results and relays events. A prompt
+// paused at a gate steps aside so the next one can run; when answered it resumes before any new
+// prompt starts. It also supervises the executor: when the process dies, the prompts it held are
+// failed with the cause and a new executor is started, and the queue goes on.
+import { writeFile } from "node:fs/promises";
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
-import { Worker } from "node:worker_threads";
 import sharp from "sharp";
 import type { GateAnswer } from "../../nodes/schema.ts";
+import type { ServerEvent, ServerEventName } from "../../nodes/events.ts";
 import { encodePng } from "../../nodes/png.ts";
-import type { PromptInput, Store } from "../store/store.ts";
-import type { FromWorker, ToWorker, WorkerOptions } from "./protocol.ts";
+import type { CompileResult, Plan } from "../engine/index.ts";
+import type { Store } from "../store/store.ts";
+import { describeExit, ExecutorChild, type ExecutorExit } from "./executor-child.ts";
+import type { ExecutorOptions, FromExecutor } from "./protocol.ts";
 
+/** Where the dispatcher's events go (socket.io's io in the server): the vocabulary's event map. */
 export interface EventSink {
-  emit(name: string, payload: Record<string, unknown>): void;
+  emit<E extends ServerEventName>(name: E, payload: ServerEvent<E>): void;
 }
 
-export interface DispatcherOptions extends WorkerOptions {
+export interface DispatcherOptions {
+  executor: ExecutorOptions;
+  /** The prompt compiler, for prompts that waited in the queue (the catalog may have changed since). */
+  compile(workflow: unknown, outputs?: string[]): CompileResult;
   log?: (level: "info" | "warn" | "error", message: string) => void;
 }
 
+export interface Submission {
+  plan: Plan;
+  clientId?: string;
+  name?: string;
+}
+
+/**
+ * How long a running prompt may take to stop after a cancel before its executor is killed: a
+ * sampler stops within a step, but one native call (a model run, a huge allocation) cannot be
+ * interrupted, and a cancel is answered within two seconds whatever runs.
+ */
+export const CANCEL_GRACE_MS = 1500;
+/** Restarts of an executor that died before it was ready wait this long, doubling up to a minute. */
+const RESTART_BACKOFF_MS = 1000;
+
+const EMPTY_RESULT = { outputs: {}, executed: [], cached: [], timings: {} };
+
 export class Dispatcher {
-  private worker: Worker;
+  private executor!: ExecutorChild;
   private active: string | null = null;
+  /** The node the active prompt is running, for the message when the executor dies during it. */
+  private activeNode: { id: string; type: string; step?: number; total?: number } | null = null;
   private paused = new Set<string>();
   private resumeQueue: { promptId: string; nodeId: string; answer: GateAnswer }[] = [];
+  private cancelTimers = new Map<string, ReturnType<typeof setTimeout>>();
   private readyPromise: Promise<{ device: string; deviceNote: string }>;
+  private firstReady!: { resolve(info: { device: string; deviceNote: string }): void; reject(err: Error): void };
+  private everReady = false;
   private closed = false;
+  private backoffMs = RESTART_BACKOFF_MS;
+  private restartTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly log: NonNullable<DispatcherOptions["log"]>;
   device = "starting";
   deviceNote = "";
+  /** Executors started after the first (each death starts one). */
+  restarts = 0;
 
-  constructor(private readonly store: Store, private readonly sink: EventSink, options: DispatcherOptions) {
-    const { log: givenLog, ...workerOptions } = options;
-    const log = givenLog ?? ((level, message) => console[level === "info" ? "log" : level](message));
-    this.worker = new Worker(new URL("./worker-entry.mjs", import.meta.url), { workerData: workerOptions satisfies WorkerOptions });
-    this.readyPromise = new Promise((resolve, reject) => {
-      this.worker.once("error", reject);
-      const handle = (msg: FromWorker): void => {
-        if (msg.type === "batch") msg.messages.forEach(handle);
-        else if (msg.type === "ready") {
-          this.device = msg.device;
-          this.deviceNote = msg.deviceNote;
-          resolve(msg);
-          this.tick();
-        } else if (msg.type === "log") log(msg.level, msg.message);
-        else this.onMessage(msg);
-      };
-      this.worker.on("message", handle);
-    });
-    this.worker.on("error", (err) => log("error", `executor worker failed: ${err.stack ?? err.message}`));
-    this.worker.on("exit", (code) => {
-      if (this.closed) return;
-      log("error", `executor worker exited (code ${code}); prompts in flight are failed`);
-      for (const id of [this.active, ...this.paused]) {
-        if (id) this.store.finish(id, "failed", { outputs: {}, executed: [], cached: [], timings: {} }, { message: `the executor stopped unexpectedly (exit code ${code})` });
-      }
-    });
+  constructor(private readonly store: Store, private readonly sink: EventSink, private readonly options: DispatcherOptions) {
+    this.log = options.log ?? ((level, message) => console[level === "info" ? "log" : level](message));
+    this.readyPromise = new Promise((resolve, reject) => { this.firstReady = { resolve, reject }; });
+    // A first start that fails is the caller's to report (ready() rejects); nobody may be listening yet.
+    this.readyPromise.catch(() => {});
+    this.startExecutor();
   }
 
+  /** Resolves when the first executor is ready; rejects with the cause when it could not start. */
   ready(): Promise<{ device: string; deviceNote: string }> {
     return this.readyPromise;
   }
 
+  /** The executor process's id (tests and diagnostics). */
+  get executorPid(): number | undefined {
+    return this.executor.pid;
+  }
+
+  private startExecutor(): void {
+    this.device = "starting";
+    const executor: ExecutorChild = new ExecutorChild(this.options.executor, {
+      ready: (info) => {
+        if (executor !== this.executor) return;
+        this.device = info.device;
+        this.deviceNote = info.deviceNote;
+        this.backoffMs = RESTART_BACKOFF_MS;
+        if (!this.everReady) {
+          this.everReady = true;
+          this.firstReady.resolve(info);
+        }
+        this.tick();
+      },
+      message: (msg) => { if (executor === this.executor) this.onMessage(msg); },
+      exit: (exit) => { if (executor === this.executor) this.onExecutorExit(exit); },
+    });
+    this.executor = executor;
+  }
+
+  /** The executor died: whatever it held is failed with the cause, and a new one starts. */
+  private onExecutorExit(exit: ExecutorExit): void {
+    if (this.closed) return;
+    const cause = describeExit(exit);
+    if (!this.everReady) {
+      // Nothing ran yet: the server cannot start (a device that is not there, a broken node module).
+      this.closed = true;
+      this.firstReady.reject(new Error(cause));
+      return;
+    }
+    this.log("error", `${cause}; starting a new executor`);
+    const active = this.active;
+    if (active) {
+      this.clearCancelTimer(active);
+      const node = this.activeNode;
+      const where = node ? `node ${node.id} ${node.type}` : undefined;
+      if (exit.endedBy === "cancel") {
+        this.sink.emit("execution:interrupted", { promptId: active, node: node?.id });
+        this.store.finish(active, "cancelled", EMPTY_RESULT, { message: `cancelled; ${cause}` });
+      } else {
+        const step = node?.step !== undefined && node.total !== undefined ? ` (step ${node.step} of ${node.total})` : "";
+        const error = {
+          message: where ? `${cause} while ${where} ran${step}` : `${cause} before any node ran`,
+          ...(node ? { node: node.id, type: node.type } : {}),
+        };
+        this.sink.emit("execution:error", { promptId: active, ...error });
+        this.store.finish(active, "failed", EMPTY_RESULT, error);
+      }
+    }
+    for (const promptId of this.paused) {
+      this.clearCancelTimer(promptId);
+      const gate = this.store.get(promptId)?.gate?.nodeId;
+      const error = { message: `${cause} while this prompt waited at gate ${gate ?? "?"}; its paused state was lost with it, so queue it again` };
+      this.sink.emit("execution:error", { promptId, ...error });
+      this.store.finish(promptId, "failed", EMPTY_RESULT, error);
+    }
+    this.active = null;
+    this.activeNode = null;
+    this.paused.clear();
+    this.resumeQueue = [];
+    this.restarts++;
+    if (exit.wasReady) {
+      this.startExecutor();
+    } else {
+      // It died while starting: wait before the next try, so a broken setup does not spin.
+      this.device = "starting";
+      this.restartTimer = setTimeout(() => { this.restartTimer = undefined; if (!this.closed) this.startExecutor(); }, this.backoffMs);
+      this.backoffMs = Math.min(60_000, this.backoffMs * 2);
+    }
+    this.emitStatus();
+  }
+
   /**
-   * Queues a prompt; returns its id. When the executor is free and no prompt waits, the worker gets
-   * the prompt first and the store records it right after, in the same turn (no request can read
-   * the queue in between): the run starts without waiting for the store's write and read.
+   * Queues a compiled prompt; returns its id. When the executor is free and no prompt waits, the
+   * executor gets the plan first and the store records it right after, in the same turn (no
+   * request can read the queue in between): the run starts without waiting for the store.
    */
-  submit(input: PromptInput): string {
+  submit(input: Submission): string {
+    const record = { workflow: input.plan.workflow, requestedOutputs: input.plan.outputs, clientId: input.clientId, name: input.name };
     if (!this.free() || this.store.pendingCount() > 0) {
-      const promptId = this.store.enqueue(input);
+      const promptId = this.store.enqueue(record);
       this.tick();
       return promptId;
     }
     const promptId = randomUUID();
-    const workflowJson = JSON.stringify(input.workflow);
-    this.active = promptId;
-    this.post({ type: "run", promptId, workflowJson, outputs: input.requestedOutputs });
+    this.start(promptId, input.plan);
     try {
-      this.store.recordStarted(promptId, input, workflowJson);
+      this.store.recordStarted(promptId, record, JSON.stringify(input.plan.workflow));
     } catch (err) {
-      // Not recorded, so not run: the worker stops it (its result then finds no record to update).
-      this.post({ type: "cancel", promptId });
+      // Not recorded, so not run: the executor stops it (its result then finds no record to update).
+      this.executor.send({ type: "cancel", promptId });
+      this.active = null;
       throw err;
     }
     this.emitStatus();
@@ -88,35 +181,51 @@ export class Dispatcher {
   }
 
   private free(): boolean {
-    return !this.active && !this.closed && this.device !== "starting" && this.resumeQueue.length === 0;
+    return !this.active && !this.closed && this.executor.ready && this.resumeQueue.length === 0;
   }
 
-  /** Starts the next prompt when the worker is free. Called after every change to the queue. */
+  private start(promptId: string, plan: Plan): void {
+    this.active = promptId;
+    this.activeNode = null;
+    this.executor.send({ type: "run", promptId, workflow: plan.flat, ...(plan.outputs ? { outputs: plan.outputs } : {}) });
+  }
+
+  /** Starts the next prompt when the executor is free. Called after every change to the queue. */
   tick(): void {
-    if (this.active || this.closed || this.device === "starting") {
+    if (this.active || this.closed || !this.executor.ready) {
       this.emitStatus();
       return;
     }
-    // The worker gets the prompt first and starts while this thread records it and tells clients.
+    // The executor gets the prompt first and starts while this process records it and tells clients.
     const resume = this.resumeQueue.shift();
     if (resume) {
       this.active = resume.promptId;
+      this.activeNode = null;
       this.paused.delete(resume.promptId);
-      this.post({ type: "gate", promptId: resume.promptId, nodeId: resume.nodeId, answer: resume.answer });
+      this.executor.send({ type: "gate", promptId: resume.promptId, nodeId: resume.nodeId, answer: resume.answer });
       this.store.markRunning(resume.promptId);
       this.emitStatus();
       return;
     }
-    const next = this.store.nextPending();
-    if (next) {
-      this.active = next.promptId;
-      this.post({ type: "run", promptId: next.promptId, workflowJson: next.workflowJson, outputs: next.requestedOutputs });
-      this.store.markRunning(next.promptId);
+    for (let next = this.store.nextPending(); next; next = this.store.nextPending()) {
+      // Checked again: the catalog (packs, node modules) may differ from when it was queued.
+      const compiled = this.options.compile(JSON.parse(next.workflowJson), next.requestedOutputs);
+      if (compiled.ok) {
+        this.start(next.promptId, compiled.plan);
+        this.store.markRunning(next.promptId);
+        break;
+      }
+      const error = { message: compiled.message };
+      this.sink.emit("execution:error", { promptId: next.promptId, ...error, nodeErrors: compiled.nodeErrors });
+      this.store.finish(next.promptId, "failed", EMPTY_RESULT, error);
     }
     this.emitStatus();
   }
 
-  /** Cancels a pending, running or waiting prompt. Returns false when it is none of those. */
+  /**
+   * Cancels a pending, running or waiting prompt. Returns false when it is none of those. A
+   * running prompt that has not stopped within CANCEL_GRACE_MS is ended with its executor.
+   */
   cancel(promptId: string): boolean {
     if (this.store.cancelPending(promptId)) {
       this.sink.emit("execution:interrupted", { promptId });
@@ -125,10 +234,33 @@ export class Dispatcher {
     }
     if (this.active === promptId || this.paused.has(promptId)) {
       this.resumeQueue = this.resumeQueue.filter((r) => r.promptId !== promptId);
-      this.post({ type: "cancel", promptId });
+      this.executor.send({ type: "cancel", promptId });
+      if (!this.cancelTimers.has(promptId)) {
+        this.cancelTimers.set(promptId, setTimeout(() => this.cancelOverdue(promptId), CANCEL_GRACE_MS));
+      }
       return true;
     }
     return false;
+  }
+
+  private cancelOverdue(promptId: string): void {
+    this.cancelTimers.delete(promptId);
+    if (this.active === promptId) {
+      this.log("warn", `prompt ${promptId} did not stop within ${CANCEL_GRACE_MS} ms of its cancel; ending its executor`);
+      this.executor.kill("cancel");
+    } else if (this.paused.has(promptId)) {
+      // Paused, so it holds no thread: the executor is busy with another prompt, which goes on.
+      this.paused.delete(promptId);
+      this.sink.emit("execution:interrupted", { promptId });
+      this.store.finish(promptId, "cancelled", EMPTY_RESULT);
+      this.emitStatus();
+    }
+  }
+
+  private clearCancelTimer(promptId: string): void {
+    const timer = this.cancelTimers.get(promptId);
+    if (timer) clearTimeout(timer);
+    this.cancelTimers.delete(promptId);
   }
 
   /** Interrupts the running prompt (or the one named). */
@@ -139,7 +271,7 @@ export class Dispatcher {
 
   finishNow(promptId: string, nodeId: string): boolean {
     if (this.active !== promptId) return false;
-    this.post({ type: "finish", promptId, nodeId });
+    this.executor.send({ type: "finish", promptId, nodeId });
     return true;
   }
 
@@ -154,57 +286,68 @@ export class Dispatcher {
   }
 
   clearCache(): void {
-    this.post({ type: "clear-cache" });
+    this.executor.send({ type: "clear-cache" });
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    this.post({ type: "shutdown" });
-    const exited = new Promise<void>((resolve) => this.worker.once("exit", () => resolve()));
-    const timeout = new Promise<void>((resolve) => setTimeout(resolve, 3000).unref());
-    await Promise.race([exited, timeout]);
-    await this.worker.terminate();
-  }
-
-  private post(msg: ToWorker): void {
-    this.worker.postMessage(msg);
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    for (const timer of this.cancelTimers.values()) clearTimeout(timer);
+    this.cancelTimers.clear();
+    await this.executor.shutdown();
   }
 
   private emitStatus(): void {
     this.sink.emit("status", { queueRemaining: this.store.pendingCount(), running: this.active, waiting: [...this.paused] });
   }
 
-  private onMessage(msg: Exclude<FromWorker, { type: "ready" | "log" | "batch" }>): void {
+  private onMessage(msg: Exclude<FromExecutor, { type: "ready" | "fatal" | "batch" }>): void {
     switch (msg.type) {
+      case "log":
+        this.log(msg.level, msg.message);
+        break;
       case "event": {
-        const { name, ...payload } = msg.event;
-        if (name === "node:start") {
-          const { nodeType, ...rest } = payload as { nodeType: string };
-          this.sink.emit(name, { ...rest, type: nodeType });
-        } else this.sink.emit(name, payload);
+        const event = msg.event;
+        if (event.name === "node:start") {
+          if (event.promptId === this.active) this.activeNode = { id: event.nodeId, type: event.nodeType };
+          this.sink.emit("node:start", { promptId: event.promptId, nodeId: event.nodeId, type: event.nodeType });
+        } else if (event.name === "node:done") this.sink.emit("node:done", { promptId: event.promptId, nodeId: event.nodeId, outputs: event.outputs, ms: event.ms });
+        else if (event.name === "node:cached") this.sink.emit("node:cached", { promptId: event.promptId, nodeId: event.nodeId });
+        else this.sink.emit("execution:start", { promptId: event.promptId });
         break;
       }
       case "progress":
+        if (this.activeNode && msg.promptId === this.active && msg.nodeId === this.activeNode.id) {
+          this.activeNode.step = msg.steps[msg.steps.length - 1];
+          this.activeNode.total = msg.total;
+        }
         for (const step of msg.steps) this.sink.emit("node:progress", { promptId: msg.promptId, nodeId: msg.nodeId, step, total: msg.total });
         break;
       case "preview":
         // Encoded after the rest of the batch: a result in the same batch is not kept waiting.
         setImmediate(() => {
-          void encodePreview(msg.rgb, msg.width, msg.height).then(({ mime, image }) => {
+          encodePreview(msg.rgb, msg.width, msg.height).then(({ mime, image }) => {
             this.sink.emit("node:preview", { promptId: msg.promptId, nodeId: msg.nodeId, step: msg.step, total: msg.total, mime, image });
-          });
+          }, (err: Error) => this.log("warn", `a preview of node ${msg.nodeId} could not be encoded: ${err.message}`));
         });
         break;
       case "waiting": {
+        if (this.active !== msg.promptId) break;
         this.paused.add(msg.promptId);
-        if (this.active === msg.promptId) this.active = null;
+        this.active = null;
+        this.activeNode = null;
         // The preview is kept as a file so a reloaded page (or another tab) can show the gate.
         const previewFile = `temp/gate_${msg.promptId}_${msg.nodeId.replace(/[^\w-]/g, "_")}.jpg`;
         this.store.markWaiting(msg.promptId, msg.nodeId, previewFile, msg.kind);
-        void encodeGatePreview(msg.rgb, msg.width, msg.height).then((image) => {
-          writeFileSync(join(this.store.paths.outputs, previewFile), image);
-          this.sink.emit("gate:waiting", { promptId: msg.promptId, nodeId: msg.nodeId, kind: msg.kind, mime: "image/jpeg", image, preview: previewFile });
-        });
+        encodeGatePreview(msg.rgb, msg.width, msg.height)
+          .then(async (image) => {
+            // A preview that cannot be kept (a full disk) still reaches the clients listening now.
+            await writeFile(join(this.store.paths.outputs, previewFile), image).catch((err: Error) => {
+              this.log("warn", `the gate preview of prompt ${msg.promptId} could not be kept: ${err.message}`);
+            });
+            this.sink.emit("gate:waiting", { promptId: msg.promptId, nodeId: msg.nodeId, kind: msg.kind, mime: "image/jpeg", image, preview: previewFile });
+          })
+          .catch((err: Error) => this.log("warn", `the gate preview of prompt ${msg.promptId} could not be encoded: ${err.message}`));
         this.tick();
         break;
       }
@@ -213,12 +356,18 @@ export class Dispatcher {
         this.sink.emit("gate:rerolled", { promptId: msg.promptId, note: msg.note });
         break;
       case "result": {
-        if (this.active === msg.promptId) this.active = null;
+        // A prompt this process already gave up on (its cancel was overdue) is not recorded twice.
+        if (this.active !== msg.promptId && !this.paused.has(msg.promptId)) break;
+        this.clearCancelTimer(msg.promptId);
+        if (this.active === msg.promptId) {
+          this.active = null;
+          this.activeNode = null;
+        }
         this.paused.delete(msg.promptId);
         // Clients hear first; the record is written in the same turn, before any request can read it.
         if (msg.status === "done") this.sink.emit("execution:done", { promptId: msg.promptId, outputs: msg.result.outputs, modelMs: msg.modelMs });
         else if (msg.status === "cancelled") this.sink.emit("execution:interrupted", { promptId: msg.promptId, node: msg.cancelledAt });
-        else this.sink.emit("execution:error", { promptId: msg.promptId, ...msg.error });
+        else this.sink.emit("execution:error", { promptId: msg.promptId, ...(msg.error ?? { message: "the run failed without a reported cause" }) });
         this.store.finish(msg.promptId, msg.status, msg.result, msg.error);
         this.tick();
         break;

@@ -5,8 +5,8 @@
 // operators run on one thread). The values are the same as drawing them on the sampler's own
 // thread (the helper runs the same fillBatchNoise).
 //
-// Announcing must cost next to nothing: waking a sleeping thread costs about 50 µs on this virtual
-// machine, so a sampler announces many steps at once and wakes the helper once. The two threads
+// Announcing must cost next to nothing: waking a sleeping thread costs about 50 µs on a small
+// virtual machine, so a sampler announces many steps at once and wakes the helper once. The two threads
 // share, for their whole life, a control block with a ring of job descriptors and one growable
 // data buffer that jobs fill one after another.
 import { Worker } from "node:worker_threads";
@@ -114,7 +114,9 @@ export class NoisePrefetcher implements NoiseSource {
       control: new SharedArrayBuffer(4 * CONTROL_WORDS),
       data: new SharedArrayBuffer(0, { maxByteLength: 4 * capacity }),
     };
-    const thread = new Worker(new URL("./noise-thread-entry.mjs", import.meta.url), { workerData: shared });
+    // Compiled, the helper's code lies beside this module's (dist/); from source it runs through tsx.
+    const entry = import.meta.url.endsWith(".ts") ? "./noise-thread-entry.mjs" : "./noise-thread.js";
+    const thread = new Worker(new URL(entry, import.meta.url), { workerData: shared });
     thread.unref();
     return new NoisePrefetcher(thread, shared, capacity);
   }
@@ -129,10 +131,8 @@ export class NoisePrefetcher implements NoiseSource {
     if (this.find(seed, length, stream) >= 0) return;
     const c = this.control;
     const job = (this.job + 1) | 0;
-    // The descriptor's previous job must be finished and taken (or forgotten). Loops here and
-    // below, not closures: under tsx every closure made also gets its name set, about a
-    // microsecond each, and a sampler announces dozens of jobs.
-    for (let i = 0; i < this.live.length; i++) if (this.live[i].job === job - RING) return;
+    // The descriptor's previous job must be finished and taken (or forgotten).
+    if (this.live.some((p) => p.job === job - RING)) return;
     if (!reached(Atomics.load(c, CONTROL.DONE), job - RING)) return;
     const offset = this.place(length);
     if (offset === undefined) return;
@@ -186,12 +186,7 @@ export class NoisePrefetcher implements NoiseSource {
 
   /** Where the job drawing these values is in `live`, or −1. */
   private find(seed: Seed | readonly Seed[], length: number, stream: number): number {
-    const live = this.live;
-    for (let i = 0; i < live.length; i++) {
-      const p = live[i];
-      if (p.stream === stream && p.length === length && sameSeed(p.seed, seed)) return i;
-    }
-    return -1;
+    return this.live.findIndex((p) => p.stream === stream && p.length === length && sameSeed(p.seed, seed));
   }
 
   draw(seed: Seed | readonly Seed[], length: number, stream: number): Float32Array {

@@ -1,14 +1,15 @@
-// Messages between the server's main thread and the executor's worker thread.
+// Messages between the server process and its executor child process (over the IPC channel, with
+// advanced serialization: typed arrays travel as binary, not as JSON).
 import type { ExecutionError, GateAnswer, NodeResult, Workflow } from "../../nodes/schema.ts";
 import type { RunResult } from "../store/store.ts";
 
 /**
- * Previews a node sends at most, by default: ten a second, the rate at which the worker flushes its
- * events (a faster preview would wait for the same post as the next one, which replaces it).
+ * Previews a node sends at most, by default: ten a second, the rate at which the executor flushes
+ * its events (a faster preview would wait for the same message as the next one, which replaces it).
  */
 export const DEFAULT_PREVIEW_INTERVAL_MS = 100;
 
-export interface WorkerOptions {
+export interface ExecutorOptions {
   outputsDir: string;
   uploadsDir: string;
   tempDir: string;
@@ -20,31 +21,33 @@ export interface WorkerOptions {
   nodeModules?: string[];
 }
 
-export type ToWorker =
-  /** The workflow as the store keeps it (JSON): posting the text costs less than cloning the object. */
-  | { type: "run"; promptId: string; workflowJson: string; outputs?: string[] }
+export type ToExecutor =
+  /** A compiled plan: the flat workflow (components already expanded, checked against the catalog). */
+  | { type: "run"; promptId: string; workflow: Workflow; outputs?: string[] }
   | { type: "cancel"; promptId: string }
   | { type: "finish"; promptId: string; nodeId: string }
   | { type: "gate"; promptId: string; nodeId: string; answer: GateAnswer }
   | { type: "clear-cache" }
   | { type: "shutdown" };
 
-export type WorkerEvent =
+export type ExecutorEvent =
   | { name: "execution:start"; promptId: string }
   | { name: "node:start"; promptId: string; nodeId: string; nodeType: string }
   | { name: "node:done"; promptId: string; nodeId: string; outputs?: NodeResult; ms: number }
   | { name: "node:cached"; promptId: string; nodeId: string };
 
-export type FromWorker =
+export type FromExecutor =
   | { type: "ready"; device: string; deviceNote: string }
-  | { type: "event"; event: WorkerEvent }
+  | { type: "event"; event: ExecutorEvent }
   /** Consecutive steps of one node, one `node:progress` event each (a sampler reports every step). */
   | { type: "progress"; promptId: string; nodeId: string; total: number; steps: number[] }
   | { type: "preview"; promptId: string; nodeId: string; step?: number; total?: number; width: number; height: number; rgb: Uint8Array }
   | { type: "waiting"; promptId: string; nodeId: string; kind: "latent" | "image"; width: number; height: number; rgb: Uint8Array }
   | { type: "result"; promptId: string; status: "done" | "failed" | "cancelled"; result: RunResult; error?: ExecutionError; cancelledAt?: string;
-      /** Milliseconds this prompt spent inside ONNX Runtime (on the worker thread). */
+      /** Milliseconds this prompt spent inside ONNX Runtime. */
       modelMs?: number }
   | { type: "workflow"; promptId: string; workflow: Workflow; note: string }
   | { type: "log"; level: "info" | "warn" | "error"; message: string }
-  | { type: "batch"; messages: FromWorker[] };
+  /** The executor is about to exit on an error it could not recover from (sent before it exits). */
+  | { type: "fatal"; message: string }
+  | { type: "batch"; messages: FromExecutor[] };

@@ -8,18 +8,21 @@ import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { Queue, QueueEvents, Worker, type Job } from "bullmq";
 import type { Redis } from "ioredis";
-import type { GateAnswer, NodeDef, Workflow } from "../../nodes/schema.ts";
-import { expandComponents, rerollUpstream } from "../engine/index.ts";
-import type { PromptInput, ResumeEntry, Store } from "../store/store.ts";
+import type { ServerEventName, ServerEvent } from "../../nodes/events.ts";
+import type { GateAnswer, NodeDef } from "../../nodes/schema.ts";
+import { rerollUpstream, type CompileResult } from "../engine/index.ts";
+import type { ResumeEntry, Store } from "../store/store.ts";
 import { resolveInside } from "../../nodes/image.ts";
 import { connectRedis, type Log } from "./redis-connection.ts";
 import { decodeValue, packsOf, redisNames, WorkerReport, type LiveEvent, type RunJob } from "./redis-protocol.ts";
-import type { EventSink, ExecutorTransport } from "./transport.ts";
+import type { EventSink, ExecutorTransport, Submission } from "./transport.ts";
 
 export interface RedisDispatcherOptions {
   redisUrl: string;
   prefix?: string;
   registry: ReadonlyMap<string, NodeDef>;
+  /** The prompt compiler: a stored prompt is compiled again when it is handed to the workers. */
+  compile(workflow: unknown, outputs?: string[]): CompileResult;
   /** Jobs handed to BullMQ beyond those running: enough that a free worker never waits. */
   prefetch?: number;
   /** Attempts of a job whose worker fails or dies before it gives up. */
@@ -30,6 +33,11 @@ export interface RedisDispatcherOptions {
 }
 
 const SWEEP_MS = 1000;
+
+/** Events a worker may publish live; anything else on the channel is dropped. */
+const LIVE_EVENTS = new Set<ServerEventName>(["execution:start", "node:start", "node:progress", "node:preview", "node:done", "node:cached"]);
+
+const EMPTY_RESULT = { outputs: {}, executed: [], cached: [], timings: {} };
 
 export class RedisDispatcher implements ExecutorTransport {
   readonly device = "workers";
@@ -67,10 +75,10 @@ export class RedisDispatcher implements ExecutorTransport {
     this.subscriber.on("messageBuffer", (_channel: Buffer, message: Buffer) => {
       let event: LiveEvent;
       try { event = decodeValue(message) as LiveEvent; } catch { return; }
-      if (typeof event?.name !== "string" || typeof event.payload?.promptId !== "string") return;
+      if (!LIVE_EVENTS.has(event?.name as ServerEventName) || typeof event.payload?.promptId !== "string") return;
       // A prompt's events count while it runs; a late one from a worker that lost it does not.
       if (this.store.get(event.payload.promptId)?.status !== "running") return;
-      this.sink.emit(event.name, event.payload);
+      this.sink.emit(event.name as ServerEventName, event.payload as ServerEvent<ServerEventName>);
     });
     void this.subscriber.subscribe(this.names.events).catch(() => {});
     // When Redis comes back (perhaps empty), what it lost is queued again.
@@ -85,8 +93,8 @@ export class RedisDispatcher implements ExecutorTransport {
     return this.readyPromise;
   }
 
-  submit(input: PromptInput): string {
-    const promptId = this.store.enqueue(input);
+  submit(input: Submission): string {
+    const promptId = this.store.enqueue({ workflow: input.plan.workflow, requestedOutputs: input.plan.outputs, clientId: input.clientId, name: input.name });
     this.tick();
     return promptId;
   }
@@ -108,9 +116,21 @@ export class RedisDispatcher implements ExecutorTransport {
     while (!this.closed && this.handedOver.size < prefetch) {
       const next = this.store.nextPending();
       if (!next) break;
-      await this.dispatch(next.promptId, next.workflowJson, next.requestedOutputs, []);
+      if (this.compiled(next.promptId, next.workflowJson, next.requestedOutputs)) await this.dispatch(next.promptId, next.workflowJson, next.requestedOutputs, []);
     }
     this.emitStatus();
+  }
+
+  /**
+   * Checks a stored prompt against today's catalog (packs, node modules may have changed since it
+   * was queued); one that no longer compiles fails with the compiler's errors.
+   */
+  private compiled(promptId: string, workflowJson: string, outputs: string[] | undefined): boolean {
+    const result = this.options.compile(JSON.parse(workflowJson), outputs);
+    if (result.ok) return true;
+    this.sink.emit("execution:error", { promptId, message: result.message, nodeErrors: result.nodeErrors });
+    this.store.finish(promptId, "failed", EMPTY_RESULT, { message: result.message });
+    return false;
   }
 
   /** One run of a prompt: its plan (and the gates answered so far) as a job. */
@@ -127,7 +147,9 @@ export class RedisDispatcher implements ExecutorTransport {
 
   private async addJob(promptId: string, runs: number, workflowJson: string, outputs: string[] | undefined, resume: ResumeEntry[], first = false): Promise<void> {
     // The executor receives the flat plan; the record keeps the workflow as the person built it.
-    const flat = expandComponents(JSON.parse(workflowJson) as Workflow);
+    const compiled = this.options.compile(JSON.parse(workflowJson), outputs);
+    if (!compiled.ok) throw new Error(compiled.message);
+    const flat = compiled.plan.flat;
     const job: RunJob = {
       promptId, workflowJson: JSON.stringify(flat), packs: packsOf(flat, this.options.registry),
       resumed: resume, refusedBy: [], ...(outputs ? { outputs } : {}),
@@ -223,7 +245,9 @@ export class RedisDispatcher implements ExecutorTransport {
     const { resume } = this.store.resumeOf(promptId);
     if (answer.action === "reroll") {
       // The seeds upstream of the gate move on and the prompt runs again from the start.
-      const rolled = rerollUpstream(expandComponents(record.workflow), nodeId, this.options.registry);
+      const compiled = this.options.compile(record.workflow, record.requestedOutputs);
+      if (!compiled.ok) throw new Error(compiled.message);
+      const rolled = rerollUpstream(compiled.plan.flat, nodeId, this.options.registry);
       this.store.updateWorkflow(promptId, rolled.workflow);
       this.sink.emit("gate:rerolled", { promptId, note: `re-rolled ${rolled.changed.join(", ") || "nothing (no seeds upstream)"}` });
       void this.dispatch(promptId, JSON.stringify(rolled.workflow), record.requestedOutputs, [], true).then(() => this.tick());
@@ -311,13 +335,13 @@ export class RedisDispatcher implements ExecutorTransport {
 
   /** Ends a prompt: record, clients, checkpoints. */
   private finish(promptId: string, status: "done" | "failed" | "cancelled", error?: { node?: string; message: string }, at?: string,
-    result = { outputs: {}, executed: [], cached: [], timings: {} } as Parameters<Store["finish"]>[2], modelMs?: number): void {
+    result: Parameters<Store["finish"]>[2] = EMPTY_RESULT, modelMs?: number): void {
     this.handedOver.delete(promptId);
     const { resume } = this.store.resumeOf(promptId);
     const gate = this.store.get(promptId)?.gate;
     if (status === "done") this.sink.emit("execution:done", { promptId, outputs: result.outputs, ...(modelMs !== undefined ? { modelMs } : {}) });
     else if (status === "cancelled") this.sink.emit("execution:interrupted", { promptId, ...(at ? { node: at } : {}) });
-    else this.sink.emit("execution:error", { promptId, ...error });
+    else this.sink.emit("execution:error", { promptId, ...(error ?? { message: "the run failed without a reported cause" }) });
     this.store.finish(promptId, status, result, error);
     const keys = [...resume.map((r) => r.checkpoint), ...(gate?.checkpoint ? [gate.checkpoint] : []), this.names.cancelled(promptId)];
     void this.connection.del(...keys).catch(() => {});

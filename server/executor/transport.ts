@@ -2,19 +2,20 @@
 // on Redis. Both keep SQLite (the store) as the record of queue and history, send events to the
 // same sink, and take cancel, finish-now and gate answers for the prompts they run.
 import type { GateAnswer } from "../../nodes/schema.ts";
-import type { PromptInput } from "../store/store.ts";
+import type { EventSink, Submission } from "./dispatcher.ts";
 
-export interface EventSink {
-  emit(name: string, payload: Record<string, unknown>): void;
-}
+export type { EventSink, Submission };
 
 export interface ExecutorTransport {
   /** Where prompts run ("cpu", "cuda", "workers"), and how that came about. */
   readonly device: string;
   readonly deviceNote: string;
+  /** The local executor process's id and how often it was restarted (absent with workers). */
+  readonly executorPid?: number;
+  readonly restarts?: number;
   ready(): Promise<{ device: string; deviceNote: string }>;
-  /** Queues a prompt; returns its id. */
-  submit(input: PromptInput): string;
+  /** Queues a compiled prompt; returns its id. */
+  submit(input: Submission): string;
   /** Starts what can start; called after every change to the queue. */
   tick(): void;
   /** Cancels a pending, running or waiting prompt; false when it is none of those. */

@@ -41,27 +41,22 @@ async function emptySpot(page: Page): Promise<{ x: number; y: number }> {
 describe("editor canvas", () => {
   test("the default graph renders with all its nodes", async () => {
     await withEditor(async (page) => {
-      if (await hasTemplate(env.server.url, "text-to-image")) {
-        const tpl = (await (await fetch(`${env.server.url}/api/templates/text-to-image`)).json()) as { nodes: { id: string; type: string }[]; groups?: { title: string }[] };
-        for (const n of tpl.nodes) {
-          const el = page.locator(`[data-node-id="${n.id}"]`);
-          await el.waitFor({ timeout: 10000 });
-          assert.equal(await el.getAttribute("data-node-type"), n.type);
+      assert.ok(await hasTemplate(env.server.url, "text-to-image"), "the server serves the text-to-image template");
+      const tpl = (await (await fetch(`${env.server.url}/api/templates/text-to-image`)).json()) as { nodes: { id: string; type: string }[]; groups?: { title: string }[] };
+      for (const n of tpl.nodes) {
+        const el = page.locator(`[data-node-id="${n.id}"]`);
+        await el.waitFor({ timeout: 10000 });
+        assert.equal(await el.getAttribute("data-node-type"), n.type);
+      }
+      assert.equal(await page.locator("[data-node-id]").count(), tpl.nodes.length);
+      for (const g of tpl.groups ?? []) await page.locator(`[data-group-title="${g.title}"]`).waitFor();
+      // Laid out left to right: every link goes rightwards.
+      const laidOut = await currentWorkflow(page);
+      const pos = new Map(laidOut.nodes.map((n) => [n.id, (n.ui?.pos as [number, number])[0]]));
+      for (const n of laidOut.nodes) {
+        for (const v of Object.values(n.inputs)) {
+          if (v && typeof v === "object" && "node" in v) assert.ok(pos.get((v as { node: string }).node)! < pos.get(n.id)!, `link into ${n.id} runs right to left`);
         }
-        assert.equal(await page.locator("[data-node-id]").count(), tpl.nodes.length);
-        for (const g of tpl.groups ?? []) await page.locator(`[data-group-title="${g.title}"]`).waitFor();
-        // Laid out left to right: every link goes rightwards.
-        const wf = await currentWorkflow(page);
-        const pos = new Map(wf.nodes.map((n) => [n.id, (n.ui?.pos as [number, number])[0]]));
-        for (const n of wf.nodes) {
-          for (const v of Object.values(n.inputs)) {
-            if (v && typeof v === "object" && "node" in v) assert.ok(pos.get((v as { node: string }).node)! < pos.get(n.id)!, `link into ${n.id} runs right to left`);
-          }
-        }
-      } else {
-        // No cascade template on this server yet: the editor says so and starts empty.
-        assert.match((await page.locator('[data-testid="empty-hint"]').textContent()) ?? "", /not available/);
-        assert.equal(await page.locator("[data-node-id]").count(), 0);
       }
       // Any workflow renders every node with its type, and groups as frames.
       const wf = imageChain();

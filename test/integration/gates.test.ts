@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import sharp from "sharp";
-import { FIXTURE_PACKS, imageBytes, startServer, template, withInputs, type Running } from "./harness.ts";
+import { crash, FIXTURE_PACKS, imageBytes, startServer, template, withInputs, type Running } from "./harness.ts";
 
 async function waitStatus(s: Running, promptId: string, status: string, timeoutMs = 30000) {
   const deadline = Date.now() + timeoutMs;
@@ -164,10 +164,7 @@ describe("gates across a restart", () => {
   it("a prompt waiting at a gate when the server stops is failed with a clear message", async () => {
     const s1 = await startServer({ modelsDir: FIXTURE_PACKS });
     const id = await queueToGate(s1, withInputs(template("gated-review"), "5", { steps: 2, seed: 8008 }));
-    s1.socket.close();
-    await s1.server.dispatcher.close();
-    s1.server.io.close();
-    s1.server.store.close();
+    await crash(s1);
     const s2 = await startServer({ modelsDir: FIXTURE_PACKS, home: s1.home });
     try {
       const entry = (await s2.get(`/api/history/${id}`)).body;

@@ -1,5 +1,6 @@
 // A real Sluice server on a free port with a temporary data folder, and a socket.io client.
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { io, type Socket } from "socket.io-client";
@@ -22,6 +23,24 @@ export function withInputs(wf: any, nodeId: string, inputs: Record<string, unkno
   const copy = structuredClone(wf);
   Object.assign(copy.nodes.find((n: { id: string }) => n.id === nodeId).inputs, inputs);
   return copy;
+}
+
+/** The pid of a process that has exited (to stand for a server that died). */
+export function deadPid(): number {
+  const child = spawnSync(process.execPath, ["-e", ""]);
+  return child.pid!;
+}
+
+/**
+ * Stops a server as a crash would: its executor gone, the database left as it was, and its lock
+ * left behind holding the pid of a process that no longer runs.
+ */
+export async function crash(s: Running): Promise<void> {
+  s.socket.close();
+  await s.server.dispatcher.close();
+  s.server.io.close();
+  s.server.store.close();
+  writeFileSync(s.server.lock.path, `${deadPid()}\n`);
 }
 
 export interface Running {

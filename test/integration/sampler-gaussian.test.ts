@@ -31,6 +31,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import * as ort from "onnxruntime-node";
 import { sample, type SamplerImpl, type SamplerName, type Predict } from "../../server/diffusion/samplers.ts";
+import { decideGuidance } from "../../server/diffusion/guidance.ts";
 import { alphaBar, timestepRatio } from "../../server/diffusion/schedule.ts";
 import { stats } from "../unit/diffusion/helpers.ts";
 
@@ -65,7 +66,7 @@ async function run(opts: { sampler: SamplerName | SamplerImpl; steps: number; sh
   const n = shape.reduce((p, d) => p * d, 1);
   const seeds = Array.from({ length: B }, (_, i) => BigInt(1000 + i));
   const res = await sample({
-    x: new Float32Array(n), shape, sampler: opts.sampler, steps: opts.steps, shift: opts.shift, seed: seeds, cfg: 1,
+    x: new Float32Array(n), shape, sampler: opts.sampler, steps: opts.steps, shift: opts.shift, seed: seeds, guidance: decideGuidance(1),
     predict: onnxPredict(() => (opts.model === "consistency" ? consistency : eps), shape, opts.useT),
   });
   const st = stats(res.samples);

@@ -186,7 +186,7 @@ describe("execution", () => {
     await executeWorkflow({ promptId: "p1", workflow: chain(2), registry, cache, services });
     const r = await executeWorkflow({ promptId: "p2", workflow: chain(2), registry, cache, services });
     assert.deepEqual(r.executed, []);
-    assert.deepEqual(r.cached, ["1", "2", "3"]);
+    assert.deepEqual(r.cached, ["3"]);
     assert.deepEqual(r.outputs["3"], { value: 2 });
     assert.equal(counter.get("1"), 1);
   });
@@ -241,7 +241,58 @@ describe("execution", () => {
     assert.ok(steps < 10, `stopped after ${steps} steps`);
   });
 
-  it("the cache evicts least recently used entries beyond its byte budget", () => {
+  it("a cached node's evicted ancestors do not run", async () => {
+    const { registry, counter } = setup();
+    const cache = new OutputCache(1e6);
+    const first = await executeWorkflow({ promptId: "p1", workflow: chain(2, 3), registry, cache, services });
+    cache.delete(first.keys["1"]!);
+    cache.delete(first.keys["3"]!);
+    const r = await executeWorkflow({ promptId: "p2", workflow: chain(2, 3), registry, cache, services });
+    assert.deepEqual(r.executed, ["3"]);
+    assert.deepEqual(r.cached, ["2"]);
+    assert.deepEqual(r.outputs["3"], { value: 5 });
+    assert.equal(counter.get("1"), 1);
+  });
+
+  it("a cached node's ancestors need not be present in the cache", async () => {
+    const { registry, counter } = setup();
+    const cache = new OutputCache(1e6);
+    const first = await executeWorkflow({ promptId: "p1", workflow: chain(2, 3), registry, cache, services });
+    cache.delete(first.keys["1"]!);
+    cache.delete(first.keys["2"]!);
+    const r = await executeWorkflow({ promptId: "p2", workflow: chain(2, 3), registry, cache, services });
+    assert.deepEqual(r.executed, []);
+    assert.deepEqual(r.cached, ["3"]);
+    assert.equal(counter.get("1"), 1);
+    assert.equal(counter.get("2"), 1);
+  });
+
+  it("records how long each node that ran took", async () => {
+    const { registry, cache } = setup();
+    const r = await executeWorkflow({ promptId: "p", workflow: chain(2, 3), registry, cache, services });
+    assert.deepEqual(Object.keys(r.timings).sort(), ["1", "2", "3"]);
+    for (const ms of Object.values(r.timings)) assert.ok(ms >= 0);
+  });
+
+  it("the cache keeps an expensive entry over a cheap one of the same size", () => {
+    const cache = new OutputCache(3000);
+    cache.set("expensive", { x: new Float32Array(250) }, 5000);
+    cache.set("cheap", { x: new Float32Array(250) }, 5);
+    // Both entries were set; "cheap" is the more recent, yet it is the one to go.
+    cache.set("new", { x: new Float32Array(250) }, 5);
+    assert.equal(cache.has("expensive"), true);
+    assert.equal(cache.has("cheap"), false);
+    assert.equal(cache.has("new"), true);
+  });
+
+  it("an expensive entry nobody reads ages out as cheaper entries come and go", () => {
+    const cache = new OutputCache(3000);
+    cache.set("expensive", { x: new Float32Array(250) }, 50);
+    for (let i = 0; i < 20; i++) cache.set(`cheap${i}`, { x: new Float32Array(250) }, 10);
+    assert.equal(cache.has("expensive"), false);
+  });
+
+  it("the cache evicts least recently used entries of equal cost beyond its byte budget", () => {
     const cache = new OutputCache(3000);
     cache.set("a", { x: new Float32Array(250) });
     cache.set("b", { x: new Float32Array(250) });

@@ -5,7 +5,8 @@
 import type { ComponentDef, InputValue, Literal, NodeSpec, SocketType, Workflow, WorkflowNode } from "../../../nodes/schema.ts";
 import { flowToWorkflow, hasPreviewArea, inputType, outputType, type Catalog } from "./convert.ts";
 import type { FlowEdge, FlowNode } from "./types.ts";
-import { isLink, LITERAL_TYPES } from "./vocab.ts";
+import { isLink } from "../../../nodes/format.ts";
+import { LITERAL_TYPES } from "../../../nodes/sockets.ts";
 
 export const COMPONENT_PREFIX = "component/";
 

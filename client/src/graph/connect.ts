@@ -1,6 +1,6 @@
 // Rules for links: socket compatibility, one link per input, no cycles. Every refusal has a reason.
 import { type NodeSpec, type SocketType } from "../../../nodes/schema.ts";
-import { LITERAL_TYPES, socketCompatibility } from "./vocab.ts";
+import { LITERAL_TYPES, socketCompatibility } from "../../../nodes/sockets.ts";
 import type { Catalog } from "./convert.ts";
 import type { FlowEdge, FlowNode } from "./types.ts";
 

@@ -1,6 +1,7 @@
 // Workflow (shared file format) <-> React Flow nodes and edges, plus auto-layout.
 import { type Group, type Literal, type NodeSpec, type SocketType, type Workflow, type WorkflowNode } from "../../../nodes/schema.ts";
-import { isLink, LITERAL_TYPES, WORKFLOW_FORMAT, WORKFLOW_VERSION } from "./vocab.ts";
+import { isLink, WORKFLOW_FORMAT, WORKFLOW_VERSION } from "../../../nodes/format.ts";
+import { LITERAL_TYPES } from "../../../nodes/sockets.ts";
 import { socketColor } from "./colors.ts";
 import { NODE_WIDTH, NOTE_TYPE, type EdgeData, type FlowEdge, type FlowNode, type FrameNode, type SluiceNodeData } from "./types.ts";
 

@@ -4,7 +4,8 @@
 import { applyEdgeChanges, applyNodeChanges, type EdgeChange, type NodeChange } from "@xyflow/react";
 import { create } from "zustand";
 import { type ComponentDef, type Literal, type NodeSpec, type SeedControl, type SocketType, type Workflow } from "../../../nodes/schema.ts";
-import { isLink, MAX_SEED, WORKFLOW_FORMAT } from "../graph/vocab.ts";
+import { isLink, WORKFLOW_FORMAT } from "../../../nodes/format.ts";
+import { MAX_SEED } from "../../../nodes/seed.ts";
 import { checkConnection, compatibleSocket, type ConnectionLike } from "../graph/connect.ts";
 import { defaultValue, flowToWorkflow, groupToFrame, inputType, isWidgetInput, makeEdge, outputType, relayout, workflowToFlow, type Catalog } from "../graph/convert.ts";
 import { COMPONENT_PREFIX, componentKey, effectiveCatalog, usedComponents, makeComponent as buildComponent, uniqueKey, unpackComponent as unpackDef } from "../graph/components.ts";

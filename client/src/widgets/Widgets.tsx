@@ -3,7 +3,7 @@
 // and text areas "nowheel" so that scrolling them does not zoom the canvas.
 import { memo, useCallback, useEffect, useRef, useState, type DragEvent, type PointerEvent as RPointerEvent } from "react";
 import { type InputSpec, type Literal, type SeedControl } from "../../../nodes/schema.ts";
-import { MAX_SEED } from "../graph/vocab.ts";
+import { MAX_SEED } from "../../../nodes/seed.ts";
 import { api, viewUrl } from "../api.ts";
 import { randomSeed, seedValue } from "../store/graph.ts";
 import { toast, useUi } from "../store/ui.ts";

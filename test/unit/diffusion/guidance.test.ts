@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { cfgCombine, rescaleGuidance, guide, noiseLatent, duplicateBatch, splitBatch, meanStd } from "../../../server/diffusion/guidance.ts";
+import { cfgCombine, decideGuidance, rescaleGuidance, guide, noiseLatent, duplicateBatch, splitBatch, meanStd } from "../../../server/diffusion/guidance.ts";
 import { sample, SAMPLER_NAMES, type Predict } from "../../../server/diffusion/samplers.ts";
 import { gaussianNoise } from "../../../server/diffusion/noise.ts";
 import { bits } from "./helpers.ts";
@@ -40,7 +40,7 @@ test("guidance: batched CFG (one batch of two, uncond half first) equals two sep
   };
   for (const sampler of SAMPLER_NAMES) {
     for (const cfgRescale of [0, 0.7]) {
-      const opts = { x: new Float32Array(n), shape, sampler, steps: 6, shift: 2, seed: 99, cfg: 4, cfgRescale };
+      const opts = { x: new Float32Array(n), shape, sampler, steps: 6, shift: 2, seed: 99, guidance: decideGuidance(4, cfgRescale) };
       const one = await sample({ ...opts, predict: batched });
       const two = await sample({ ...opts, predict: separate });
       assert.deepEqual(bits(one.samples), bits(two.samples), `${sampler} rescale ${cfgRescale}`);
@@ -89,4 +89,16 @@ test("guidance: duplicateBatch and splitBatch lay out [uncond; cond] halves", ()
   const { uncond, cond } = splitBatch(new Float32Array([1, 2, 3, 4, 5, 6]));
   assert.deepEqual([Array.from(uncond), Array.from(cond)], [[1, 2, 3], [4, 5, 6]]);
   assert.throws(() => splitBatch(new Float32Array(3)), /odd/);
+});
+
+test("decideGuidance: cfg 1 runs the conditional half alone, any other cfg both halves", () => {
+  assert.deepEqual(decideGuidance(1), { scale: 1, rescale: 0, withUncond: false });
+  assert.deepEqual(decideGuidance(4, 0.7), { scale: 4, rescale: 0.7, withUncond: true });
+  assert.equal(decideGuidance(0).withUncond, true);
+});
+
+test("decideGuidance: names a cfg that is not finite and a rescale out of [0, 1]", () => {
+  assert.throws(() => decideGuidance(Number.NaN), /cfg must be finite/);
+  assert.throws(() => decideGuidance(4, 2), /cfg rescale must be in \[0, 1\], got 2/);
+  assert.throws(() => decideGuidance(4, -0.1), /cfg rescale/);
 });

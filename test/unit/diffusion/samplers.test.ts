@@ -3,13 +3,13 @@ import assert from "node:assert/strict";
 import { sample, SAMPLER_NAMES, SAMPLERS, type SampleOptions, type SamplerName } from "../../../server/diffusion/samplers.ts";
 import { schedulePoint, timestepRatio } from "../../../server/diffusion/schedule.ts";
 import { gaussianNoise } from "../../../server/diffusion/noise.ts";
-import { cfgCombine } from "../../../server/diffusion/guidance.ts";
+import { cfgCombine, decideGuidance } from "../../../server/diffusion/guidance.ts";
 import { bits, gaussianPredict } from "./helpers.ts";
 
 const shape = [2, 4, 8, 8];
 const n = 2 * 4 * 8 * 8;
 const base = (sampler: SamplerName, extra: Partial<SampleOptions> = {}): SampleOptions => ({
-  x: new Float32Array(n), shape, sampler, steps: 10, shift: 2, seed: 1234n, cfg: 3, cfgRescale: 0.7,
+  x: new Float32Array(n), shape, sampler, steps: 10, shift: 2, seed: 1234n, guidance: decideGuidance(3, 0.7),
   predict: gaussianPredict(), ...extra,
 });
 
@@ -97,11 +97,11 @@ test("samplers: an abort throws an Error named AbortError before the next model 
 
 test("samplers: cfg = 1 asks the model for cond only; cfg â‰  1 for cond and uncond; the model gets r(t_i) of the shifted grid", async () => {
   const calls: { r: number; withUncond: boolean }[] = [];
-  await sample(base("ddim", { cfg: 1, steps: 4, predict: gaussianPredict(0.5, -0.2, 0.8, calls) }));
+  await sample(base("ddim", { guidance: decideGuidance(1), steps: 4, predict: gaussianPredict(0.5, -0.2, 0.8, calls) }));
   assert.deepEqual(calls.map((c) => c.withUncond), [false, false, false, false]);
   assert.deepEqual(calls.map((c) => c.r), [1, 0.75, 0.5, 0.25].map((t) => timestepRatio(t, 2)));
   calls.length = 0;
-  await sample(base("ddim", { cfg: 4, steps: 4, denoise: 0.6, predict: gaussianPredict(0.5, -0.2, 0.8, calls) }));
+  await sample(base("ddim", { guidance: decideGuidance(4), steps: 4, denoise: 0.6, predict: gaussianPredict(0.5, -0.2, 0.8, calls) }));
   assert.deepEqual(calls.map((c) => c.withUncond), [true, true, true, true]);
   assert.ok(Math.abs(calls[0].r - timestepRatio(0.6, 2)) < 1e-15);
 });
@@ -159,11 +159,10 @@ test("samplers: bad options are rejected with errors that name them", async () =
   await assert.rejects(sample(base("ddim", { startStep: 5, endStep: 5 })), /window/);
   await assert.rejects(sample(base("ddim", { steps: 0 })), /steps/);
   await assert.rejects(sample(base("ddim", { denoise: 1.5 })), /denoise/);
-  await assert.rejects(sample(base("ddim", { cfgRescale: 2 })), /cfgRescale/);
   await assert.rejects(sample(base("nope" as SamplerName)), /unknown sampler/);
   await assert.rejects(sample(base("ddim", { seed: [1, 2, 3] })), /seeds/);
   await assert.rejects(sample(base("ddim", { predict: async () => ({ cond: new Float32Array(3) }) })), /Float32Array of 512/);
-  await assert.rejects(sample(base("ddim", { cfg: 2, predict: async () => ({ cond: new Float32Array(n) }) })), /unconditional/);
+  await assert.rejects(sample(base("ddim", { guidance: decideGuidance(2), predict: async () => ({ cond: new Float32Array(n) }) })), /unconditional/);
   await assert.rejects(sample(base("ddim", { predict: async () => ({ cond: new Float32Array(n).fill(Number.NaN), uncond: new Float32Array(n) }) })), /non-finite/);
   assert.deepEqual(Object.keys(SAMPLERS).sort(), [...SAMPLER_NAMES].sort());
 });
@@ -176,7 +175,7 @@ test("samplers: guidance without rescale hands the update exactly cfgCombine's Î
   } };
   const preds: { cond: Float32Array; uncond: Float32Array }[] = [];
   const predict = gaussianPredict();
-  await sample(base("ddim", { sampler: spy, cfg: 4.5, cfgRescale: 0, predict: async (...a) => { const p = await predict(...a); preds.push({ cond: p.cond.slice(), uncond: p.uncond!.slice() }); return p; } }));
+  await sample(base("ddim", { sampler: spy, guidance: decideGuidance(4.5, 0), predict: async (...a) => { const p = await predict(...a); preds.push({ cond: p.cond.slice(), uncond: p.uncond!.slice() }); return p; } }));
   assert.equal(seen.length, 9);
   seen.forEach((s, i) => {
     const eps = cfgCombine(preds[i].uncond, preds[i].cond, 4.5);

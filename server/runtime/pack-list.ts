@@ -1,6 +1,7 @@
-// Packs as the API shows them. Listing is a folder scan; sessions load in the worker.
+// Packs as hosts list them (the API's /packs and /system, the catalog's pack options in the API and
+// the CLI). Listing is a folder scan: no session is loaded; sessions load in the executor.
 import { existsSync } from "node:fs";
-import { listPacks, STAGE_FILES } from "../runtime/index.ts";
+import { listPacks, STAGE_FILES } from "./pack.ts";
 
 export function packOptions(modelsDir: string): string[] {
   return existsSync(modelsDir) ? listPacks(modelsDir).map((p) => p.name) : [];

@@ -1,24 +1,43 @@
-// The executor's worker thread: owns the engine's cache and the ONNX sessions, runs one prompt at
-// a time (a prompt paused at a gate steps aside), and reports progress to the main thread.
-import { parentPort, workerData } from "node:worker_threads";
+// The executor process: a child of the server, started and supervised by ExecutorSupervisor. It
+// owns ONNX Runtime, the engine's cache and the sessions, runs one compiled plan at a time (a
+// prompt paused at a gate steps aside), and reports progress to the server over the IPC channel.
+// Anything that kills it (out of memory, a native crash) leaves the server standing.
 import type { GateAnswer, Workflow } from "../../nodes/schema.ts";
-import { ExecutionCancelled, ExecutionFailed, OutputCache, executeWorkflow, expandComponents, rerollUpstream, type ExecutionResult } from "../engine/index.ts";
-import type { FromWorker, ToWorker, WorkerEvent, WorkerOptions } from "./protocol.ts";
+import { ExecutionCancelled, ExecutionFailed, OutputCache, executeWorkflow, rerollUpstream, type ExecutionResult } from "../engine/index.ts";
+import type { ExecutorEvent, ExecutorOptions, FromExecutor, ToExecutor } from "./protocol.ts";
 import { totalModelMs } from "../runtime/index.ts";
 import { createNodeHost } from "./node-host.ts";
 
-if (!parentPort) throw new Error("worker.ts must run in a worker thread");
-const port = parentPort;
-const options = workerData as WorkerOptions;
-// Messages go out in batches: posting costs more than the messages (about 100 µs a post on this
-// virtual machine, between two model runs, mostly waking the main thread). Events (progress,
-// previews, a node's start and end) wait up to STREAM_FLUSH_MS so that one post carries several:
-// ten updates a second for progress bars and previews. They arrive in order, and every step's
-// progress arrives (consecutive steps of a node share one message). A prompt's result, a gate's
-// question and logs go at the next microtask, with whatever events are waiting ahead of them.
+if (!process.send) throw new Error("executor-process must be started by the server, with an IPC channel");
+const sendRaw = process.send.bind(process);
+
+/** Reports an error the process cannot survive, then exits (the server restarts the executor). */
+function die(err: unknown): void {
+  const message = err instanceof Error ? err.message : String(err);
+  const exit = () => process.exit(1);
+  setTimeout(exit, 1000).unref();
+  try {
+    sendRaw({ type: "fatal", message } satisfies FromExecutor, undefined, {}, exit);
+  } catch {
+    exit();
+  }
+}
+process.on("uncaughtException", die);
+process.on("unhandledRejection", die);
+// The server is gone: nothing to report to.
+process.on("disconnect", () => process.exit(0));
+
+const options = JSON.parse(process.env.SLUICE_EXECUTOR_OPTIONS ?? "null") as ExecutorOptions | null;
+if (!options) throw new Error("SLUICE_EXECUTOR_OPTIONS is not set");
+
+// Messages go out in batches: each message wakes the server's event loop. Events (progress,
+// previews, a node's end) wait up to STREAM_FLUSH_MS so that one message carries several: ten
+// updates a second for progress bars and previews. They arrive in order, and every step's progress
+// arrives (consecutive steps of a node share one message). A prompt's result, a gate's question
+// and logs go at the next microtask, with whatever events are waiting ahead of them; a node's
+// start goes at once, so that the server knows which node ran if this process dies during it.
 const STREAM_FLUSH_MS = 100;
-let outbox: FromWorker[] = [];
-let outboxTransfers: ArrayBuffer[] = [];
+let outbox: FromExecutor[] = [];
 let flushQueued = false;
 let flushTimer: ReturnType<typeof setTimeout> | undefined;
 let lastFlush = -Infinity;
@@ -27,33 +46,36 @@ function flush(): void {
   if (flushTimer) clearTimeout(flushTimer);
   flushTimer = undefined;
   if (outbox.length === 0) return;
-  const messages = outbox, transfers = outboxTransfers;
+  const messages = outbox;
   outbox = [];
-  outboxTransfers = [];
   lastFlush = performance.now();
-  port.postMessage(messages.length === 1 ? messages[0] : { type: "batch", messages }, transfers);
+  sendRaw(messages.length === 1 ? messages[0] : { type: "batch", messages } satisfies FromExecutor);
 }
-const send = (msg: FromWorker, transfer: ArrayBuffer[] = [], event = false) => {
+function send(msg: FromExecutor, event = false): void {
   outbox.push(msg);
-  outboxTransfers.push(...transfer);
   if (flushQueued) return;
   const wait = event ? STREAM_FLUSH_MS - (performance.now() - lastFlush) : 0;
   if (wait <= 0) {
     flushQueued = true;
-    Promise.resolve().then(flush);
+    queueMicrotask(flush);
   } else {
     flushTimer ??= setTimeout(flush, wait);
   }
-};
-const emit = (event: WorkerEvent) => send({ type: "event", event }, [], true);
+}
+const emit = (event: ExecutorEvent) => send({ type: "event", event }, true);
 /** A step's progress: added to the node's progress message when that is the last one waiting. */
-const progress = (promptId: string, nodeId: string, step: number, total: number) => {
+function progress(promptId: string, nodeId: string, step: number, total: number): void {
   const last = outbox[outbox.length - 1];
   if (last?.type === "progress" && last.promptId === promptId && last.nodeId === nodeId && last.total === total) last.steps.push(step);
-  else send({ type: "progress", promptId, nodeId, total, steps: [step] }, [], true);
-};
+  else send({ type: "progress", promptId, nodeId, total, steps: [step] }, true);
+}
 
-const host = await createNodeHost({ ...options, noiseThread: true }, (level, message) => send({ type: "log", level, message }));
+// A host that cannot start (a device that is not there, a broken node module) is reported as the cause.
+const host = await createNodeHost({ ...options, noiseThread: true }, (level, message) => send({ type: "log", level, message }))
+  .catch((err: unknown) => {
+    die(err);
+    return new Promise<never>(() => {});
+  });
 const cache = new OutputCache(options.cacheBytes);
 
 interface Running {
@@ -63,7 +85,8 @@ interface Running {
 }
 const running = new Map<string, Running>();
 
-async function run(promptId: string, msg: Extract<ToWorker, { type: "run" }>): Promise<void> {
+async function run(msg: Extract<ToExecutor, { type: "run" }>): Promise<void> {
+  const { promptId } = msg;
   const state: Running = { controller: new AbortController(), finishNodes: new Set(), gates: new Map() };
   running.set(promptId, state);
   const lastPreview = new Map<string, number>();
@@ -80,14 +103,16 @@ async function run(promptId: string, msg: Extract<ToWorker, { type: "run" }>): P
     services: host.servicesFor(promptId, {
       waitAtGate: (nodeId, preview) => new Promise<GateAnswer>((resolve) => {
         state.gates.set(nodeId, resolve);
-        const rgb = preview.rgb.slice();
-        send({ type: "waiting", promptId, nodeId, kind: preview.kind, width: preview.width, height: preview.height, rgb }, [rgb.buffer]);
+        send({ type: "waiting", promptId, nodeId, kind: preview.kind, width: preview.width, height: preview.height, rgb: preview.rgb.slice() });
       }),
     }),
     signal: state.controller.signal,
     finishRequested: (nodeId) => state.finishNodes.has(nodeId),
     hooks: {
-      onNodeStart: (nodeId, nodeType) => emit({ name: "node:start", promptId, nodeId, nodeType }),
+      onNodeStart: (nodeId, nodeType) => {
+        emit({ name: "node:start", promptId, nodeId, nodeType });
+        flush();
+      },
       onNodeProgress: (nodeId, step, total) => progress(promptId, nodeId, step, total),
       onNodeCached: (nodeId) => emit({ name: "node:cached", promptId, nodeId }),
       onNodeDone: (nodeId, outputs, ms) => emit({ name: "node:done", promptId, nodeId, outputs, ms }),
@@ -95,17 +120,15 @@ async function run(promptId: string, msg: Extract<ToWorker, { type: "run" }>): P
         // Throttled here so encoding and sending never slow sampling; the last step always goes.
         const t = performance.now();
         const last = frame.step !== undefined && frame.total !== undefined && frame.step >= frame.total;
-        if (!last && t - (lastPreview.get(nodeId) ?? -Infinity) < options.previewIntervalMs) return;
+        if (!last && t - (lastPreview.get(nodeId) ?? -Infinity) < options!.previewIntervalMs) return;
         lastPreview.set(nodeId, t);
-        const rgb = frame.rgb();
-        send({ type: "preview", promptId, nodeId, step: frame.step, total: frame.total, width: frame.width, height: frame.height, rgb }, [rgb.buffer], true);
+        send({ type: "preview", promptId, nodeId, step: frame.step, total: frame.total, width: frame.width, height: frame.height, rgb: frame.rgb() }, true);
       },
     },
   });
 
   try {
-    // Components are expanded here, so the stored prompt keeps the workflow as the person built it.
-    let workflow = expandComponents(JSON.parse(msg.workflowJson) as Workflow);
+    let workflow = msg.workflow;
     let result: ExecutionResult | undefined;
     // A gate answered with "reroll" moves the seeds upstream of it and runs again; the cache
     // makes everything that did not change free.
@@ -134,10 +157,10 @@ async function run(promptId: string, msg: Extract<ToWorker, { type: "run" }>): P
   }
 }
 
-port.on("message", (msg: ToWorker) => {
+process.on("message", (msg: ToExecutor) => {
   switch (msg.type) {
     case "run":
-      void run(msg.promptId, msg);
+      void run(msg);
       break;
     case "cancel": {
       const state = running.get(msg.promptId);
