@@ -76,8 +76,9 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
     lock.release();
     throw err;
   }
-  // With workers, running prompts live in Redis and gates in checkpoints there: both outlast us.
-  const failed = store.recoverAfterRestart({ keepRunning: !!options.redisUrl, keepWaiting: !!options.redisUrl });
+  // Gates wait as checkpoints (in SQLite, or Redis with workers), so waiting prompts outlast a
+  // restart; with workers, running prompts do too (they run elsewhere).
+  const failed = store.recoverAfterRestart({ keepRunning: !!options.redisUrl, keepWaiting: true });
   if (failed.length) log("warn", `marked ${failed.length} prompt(s) that were running at the last stop as failed`);
 
   const registry = createRegistry([...ALL_NODES, ...(await loadNodeModules(options.nodeModules ?? []))]);
@@ -113,6 +114,8 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
       nodeModules: options.nodeModules,
     },
     compile: (workflow, outputs) => compile(workflow, { outputs }),
+    registry,
+    maxWaiting: options.maxWaiting,
     log,
   });
 

@@ -113,6 +113,7 @@ export async function startBullWorker(options: BullWorkerOptions): Promise<BullW
       live("execution:start", { promptId, worker: name });
       const lastPreview = new Map<string, number>();
       const sent = new Set<string>();
+      let paused: Omit<Extract<WorkerReport, { type: "waiting" }>, "result"> | undefined;
       const outcome = await runPrompt(host, cache, {
         promptId,
         workflow: JSON.parse(data.workflowJson) as Workflow,
@@ -149,14 +150,15 @@ export async function startBullWorker(options: BullWorkerOptions): Promise<BullW
           const key = names.checkpoint(promptId, nodeId);
           await publisher.set(key, encodeValue(checkpoint.value));
           const jpeg = await encodeGatePreview(checkpoint.preview.rgb, checkpoint.preview.width, checkpoint.preview.height);
-          await report({
+          paused = ({
             type: "waiting", promptId, nodeId, kind: checkpoint.preview.kind, preview: jpeg.toString("base64"), checkpoint: key,
             timeoutSeconds: checkpoint.timeoutSeconds, onTimeout: checkpoint.onTimeout,
           });
         },
       }, { signal: state.controller.signal, finishRequested: (nodeId) => state.finish.has(nodeId) });
 
-      if (outcome.status !== "waiting") {
+      if (outcome.status === "waiting" && paused) await report({ ...paused, result: outcome.result });
+      else if (outcome.status !== "waiting") {
         const unsent = Object.fromEntries(Object.entries(outcome.result.outputs).filter(([id]) => !sent.has(id) && !outcome.result.cached.includes(id)));
         await report({
           type: "result", promptId, worker: name, status: outcome.status, result: outcome.result, files: filesOf(unsent),

@@ -91,7 +91,10 @@ export async function runPrompt(host: NodeHost, cache: OutputCache, request: Pro
         const result = await runOnce(workflow);
         return { status: "done", result: runResult(result), modelMs: totalModelMs() - modelBefore };
       } catch (err) {
-        if ((err as Error)?.name === "GatePaused" && pausedAt) return { status: "waiting", nodeId: pausedAt, result: NOTHING };
+        if ((err as Error)?.name === "GatePaused" && pausedAt) {
+          const partial = (err as { partial?: ExecutionResult }).partial;
+          return { status: "waiting", nodeId: pausedAt, result: partial ? runResult(partial) : NOTHING };
+        }
         if ((err as Error)?.name !== "GateReroll") throw err;
         // A gate answered "reroll" in memory: the seeds upstream move on and the plan runs again;
         // the cache makes everything that did not change free.

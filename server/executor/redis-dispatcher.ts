@@ -16,6 +16,7 @@ import { resolveInside } from "../../nodes/image.ts";
 import { connectRedis, type Log } from "./redis-connection.ts";
 import { decodeValue, packsOf, redisNames, WorkerReport, type LiveEvent, type RunJob } from "./redis-protocol.ts";
 import type { EventSink, ExecutorTransport, Submission } from "./transport.ts";
+import { DEFAULT_MAX_WAITING, expiredGates, GATE_SWEEP_MS, gateDeadline, waitingLimitError } from "./gate-waits.ts";
 
 export interface RedisDispatcherOptions {
   redisUrl: string;
@@ -32,7 +33,6 @@ export interface RedisDispatcherOptions {
   log?: Log;
 }
 
-const SWEEP_MS = 1000;
 
 /** Events a worker may publish live; anything else on the channel is dropped. */
 const LIVE_EVENTS = new Set<ServerEventName>(["execution:start", "node:start", "node:progress", "node:preview", "node:done", "node:cached"]);
@@ -84,7 +84,10 @@ export class RedisDispatcher implements ExecutorTransport {
     // When Redis comes back (perhaps empty), what it lost is queued again.
     this.connection.on("ready", () => { void this.reconcile(); });
 
-    this.sweep = setInterval(() => { this.answerExpiredGates(); this.tick(); }, SWEEP_MS);
+    this.sweep = setInterval(() => {
+      for (const gate of expiredGates(this.store)) this.answerGate(gate.promptId, gate.nodeId, gate.answer);
+      this.tick();
+    }, GATE_SWEEP_MS);
     this.sweep.unref();
     this.readyPromise = this.reconcile().then(() => ({ device: this.device, deviceNote: this.deviceNote }));
   }
@@ -299,18 +302,18 @@ export class RedisDispatcher implements ExecutorTransport {
         break;
       case "waiting": {
         this.handedOver.delete(report.promptId);
-        const limit = this.options.maxWaiting ?? 64;
+        const limit = this.options.maxWaiting ?? DEFAULT_MAX_WAITING;
         if (this.store.waitingCount() >= limit) {
           void this.connection.del(report.checkpoint).catch(() => {});
-          this.finish(report.promptId, "failed", { node: report.nodeId, message: `${limit} prompts already wait at gates (the limit); answer or cancel one, then queue this again` });
+          this.finish(report.promptId, "failed", waitingLimitError(limit, report.nodeId));
           return;
         }
         const previewFile = `temp/gate_${report.promptId}_${report.nodeId.replace(/[^\w-]/g, "_")}.jpg`;
         const image = Buffer.from(report.preview, "base64");
         this.writeFiles({ [previewFile]: report.preview });
+        this.store.recordPartial(report.promptId, report.result);
         this.store.markWaiting(report.promptId, report.nodeId, previewFile, report.kind, {
-          checkpoint: report.checkpoint,
-          ...(report.timeoutSeconds > 0 ? { deadline: new Date(Date.now() + report.timeoutSeconds * 1000).toISOString(), onTimeout: report.onTimeout } : {}),
+          checkpoint: report.checkpoint, ...gateDeadline(report.timeoutSeconds, report.onTimeout),
         });
         this.sink.emit("gate:waiting", { promptId: report.promptId, nodeId: report.nodeId, kind: report.kind, mime: "image/jpeg", image, preview: previewFile });
         this.tick();
@@ -346,16 +349,6 @@ export class RedisDispatcher implements ExecutorTransport {
     const keys = [...resume.map((r) => r.checkpoint), ...(gate?.checkpoint ? [gate.checkpoint] : []), this.names.cancelled(promptId)];
     void this.connection.del(...keys).catch(() => {});
     this.tick();
-  }
-
-  /** Gates with a timeout whose time is up answer themselves as their node says. */
-  private answerExpiredGates(): void {
-    const now = new Date().toISOString();
-    for (const prompt of this.store.withStatus("waiting")) {
-      const gate = prompt.gate;
-      if (!gate?.deadline || gate.deadline > now) continue;
-      this.answerGate(prompt.promptId, gate.nodeId, { action: gate.onTimeout === "cancel" ? "cancel" : "continue" });
-    }
   }
 
   /** Files from a worker into the data folder: written to a temporary name, then renamed. */

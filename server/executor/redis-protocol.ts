@@ -2,7 +2,6 @@
 // compiled plan, the durable reports a worker sends back (a queue of their own, so a server that
 // restarts reads what it missed), the live events (pub/sub: progress and previews are worth
 // nothing later), and the control channel that reaches the worker running a prompt.
-import { deserialize, serialize } from "node:v8";
 import { z } from "zod";
 import { ExecutionError, GateAnswer, NodeResult, type NodeDef, type Workflow } from "../../nodes/schema.ts";
 import { literalInputs } from "../engine/index.ts";
@@ -53,6 +52,8 @@ export const WorkerReport = z.discriminatedUnion("type", [
     /** The gate's picture, JPEG as base64. */
     preview: z.string(), checkpoint: z.string(),
     timeoutSeconds: z.number(), onTimeout: z.enum(["continue", "cancel"]),
+    /** What the run did before the gate. */
+    result: z.object({ outputs: z.record(z.string(), NodeResult), executed: z.array(z.string()), cached: z.array(z.string()), timings: z.record(z.string(), z.number()) }),
   }),
   z.object({
     type: z.literal("result"), promptId: z.string(), worker: z.string(),
@@ -77,8 +78,7 @@ export const ControlMessage = z.discriminatedUnion("type", [
 export type ControlMessage = z.infer<typeof ControlMessage>;
 
 /** Values in Redis (live events, checkpoints) are V8-serialized: typed arrays and buffers survive. */
-export const encodeValue = (value: unknown): Buffer => serialize(value);
-export const decodeValue = (bytes: Buffer): unknown => deserialize(bytes);
+export { decodeValue, encodeValue } from "./checkpoint-codec.ts";
 
 /** The packs a plan loads: the `pack` input of its nodes, defaults filled in. */
 export function packsOf(workflow: Workflow, registry: ReadonlyMap<string, NodeDef>): string[] {

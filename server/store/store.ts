@@ -95,6 +95,13 @@ CREATE TABLE IF NOT EXISTS prompts (
 );
 CREATE INDEX IF NOT EXISTS prompts_status_seq ON prompts(status, seq);
 CREATE INDEX IF NOT EXISTS prompts_seq ON prompts(seq);
+CREATE TABLE IF NOT EXISTS checkpoints (
+  key TEXT PRIMARY KEY,
+  prompt_id TEXT NOT NULL,
+  value BLOB NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS checkpoints_prompt ON checkpoints(prompt_id);
 CREATE TABLE IF NOT EXISTS workflows (
   id TEXT PRIMARY KEY,
   name TEXT NOT NULL,
@@ -213,6 +220,15 @@ export class Store {
     return (this.sql("SELECT runs FROM prompts WHERE id = ?").get(id) as { runs: number }).runs;
   }
 
+  /** Keeps a gate's value (serialized) while its prompt waits. */
+  putCheckpoint(key: string, promptId: string, value: Uint8Array): void {
+    this.sql("INSERT OR REPLACE INTO checkpoints (key, prompt_id, value, created_at) VALUES (?, ?, ?, ?)").run(key, promptId, Buffer.from(value.buffer, value.byteOffset, value.byteLength), now());
+  }
+
+  getCheckpoint(key: string): Buffer | undefined {
+    return (this.sql("SELECT value FROM checkpoints WHERE key = ?").get(key) as { value: Buffer } | undefined)?.value;
+  }
+
   waitingCount(): number {
     return (this.sql("SELECT COUNT(*) AS n FROM prompts WHERE status = 'waiting'").get() as { n: number }).n;
   }
@@ -284,12 +300,38 @@ export class Store {
     this.sql("UPDATE prompts SET workflow = ? WHERE id = ?").run(JSON.stringify(workflow), id);
   }
 
-  /** Records a node's result as soon as it is known, so partial runs keep what they made. */
+  /**
+   * Ends a prompt with the result of its last run, added to what its earlier runs (up to a gate)
+   * recorded: the history shows everything that ran for the prompt.
+   */
   finish(id: string, status: "done" | "failed" | "cancelled", result: RunResult, error?: ExecutionError): void {
+    // An ended prompt resumes from nowhere: its checkpoints go.
+    this.sql("DELETE FROM checkpoints WHERE prompt_id = ?").run(id);
+    const merged = this.mergedResult(id, result);
     this.sql(`UPDATE prompts SET status = ?, finished_at = ?, outputs = ?, executed = ?, cached = ?, timings = ?, error = ?, gate = NULL WHERE id = ?`).run(
-      status, now(), JSON.stringify(result.outputs), JSON.stringify(result.executed), JSON.stringify(result.cached),
-      JSON.stringify(result.timings), error ? JSON.stringify(error) : null, id,
+      status, now(), JSON.stringify(merged.outputs), JSON.stringify(merged.executed), JSON.stringify(merged.cached),
+      JSON.stringify(merged.timings), error ? JSON.stringify(error) : null, id,
     );
+  }
+
+  /** Records what a run did before it paused at a gate (kept with the prompt's later runs). */
+  recordPartial(id: string, result: RunResult): void {
+    const merged = this.mergedResult(id, result);
+    this.sql("UPDATE prompts SET outputs = ?, executed = ?, cached = ?, timings = ? WHERE id = ?").run(
+      JSON.stringify(merged.outputs), JSON.stringify(merged.executed), JSON.stringify(merged.cached), JSON.stringify(merged.timings), id,
+    );
+  }
+
+  private mergedResult(id: string, result: RunResult): RunResult {
+    const row = this.sql("SELECT outputs, executed, cached, timings FROM prompts WHERE id = ?").get(id) as Pick<PromptRow, "outputs" | "executed" | "cached" | "timings"> | undefined;
+    if (!row) return result;
+    const unique = (a: string[], b: string[]) => [...new Set([...a, ...b])];
+    return {
+      outputs: { ...JSON.parse(row.outputs), ...result.outputs },
+      executed: unique(JSON.parse(row.executed), result.executed),
+      cached: unique(JSON.parse(row.cached), result.cached),
+      timings: { ...JSON.parse(row.timings), ...result.timings },
+    };
   }
 
   /** Cancels a prompt that has not started; returns false when it is not pending. */
