@@ -158,3 +158,30 @@ describe("workers: Redis restarted mid-queue", () => {
     assert.ok(logs.some((line) => /queued \d+ prompt\(s\) again that Redis had lost/.test(line)), `the server re-enqueued: ${logs.join("\n")}`);
   });
 });
+
+describe("workers: a prompt whose workers keep dying", () => {
+  let redis: RedisProcess;
+  let workers: WorkerProcess[] = [];
+  let s: Running;
+  before(async () => {
+    redis = await startRedis();
+    s = await startServer({ redisUrl: redis.url });
+  });
+  after(async () => {
+    await s?.stop();
+    await Promise.all(workers.map((w) => w.stop()));
+    await redis?.dispose();
+  });
+
+  it("fails with a message saying so once it lost its worker more often than allowed", async () => {
+    workers.push(await startWorker(redis.url, "doomed", { maxStalled: 0 }));
+    const { body } = await s.post("/api/prompt", { workflow: slow(100, 100, "#ff00ff") });
+    await s.waitFor("node:progress", (p) => p.promptId === body.promptId && p.step >= 2);
+    await workers[0].kill();
+    // The next worker's stalled-job check finds the dead worker's job and, allowed no losses, fails it.
+    workers.push(await startWorker(redis.url, "witness", { maxStalled: 0 }));
+    const entry = await s.waitSettled(body.promptId, 60000);
+    assert.equal(entry.status, "failed");
+    assert.match(entry.error.message, /^the workers running this prompt stopped before it finished, more often than allowed/);
+  });
+});
