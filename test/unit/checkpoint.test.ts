@@ -5,13 +5,13 @@ import { cutAtGates, planExecution } from "../../server/engine/index.ts";
 import type { Workflow } from "../../nodes/schema.ts";
 
 const wf: Workflow = {
-  format: "sluice.workflow", version: "1.0.0",
+  format: "sluice.workflow", version: "1.0.0", groups: [], components: {}, params: [],
   nodes: [
     { id: "1", type: "EmptyImage", inputs: { width: 8 } },
     { id: "2", type: "Gate", inputs: { value: { node: "1", output: "image" }, timeout: 5 } },
     { id: "3", type: "PreviewImage", inputs: { image: { node: "2", output: "value" } } },
   ],
-} as Workflow;
+};
 
 describe("cutAtGates", () => {
   it("removes the value link of the named gates and keeps their other inputs", () => {
