@@ -3,6 +3,7 @@
 import { decideGuidance, latentToRgb, parseSeed, sample, SAMPLER_NAMES, isSamplerName, type NoiseSource, type Predict } from "../server/diffusion/index.ts";
 import type { CascadeRuntime, Pack, StageRunner } from "../server/runtime/index.ts";
 import type { Conditioning, ExecContext, Latent, NodeDef, NodeServices, PreviewFrame, Tensor } from "./schema.ts";
+import { estimateEmptyCascadeLatent, estimateImageVariation, estimateLoadPack, estimateSampler, estimateStageADecode, estimateStageBConditioning, estimateStageCEncode, estimateTextEncode } from "./memory-estimates.ts";
 
 const CATEGORY = "cascade";
 
@@ -71,6 +72,7 @@ export const LoadCascadePack: NodeDef = {
     { name: "previewer", type: "PREVIEWER", description: "where the pack has one" },
   ],
   dynamicOptions: { pack: (services) => services.listOptions?.("packs") ?? [] },
+  estimateMemory: estimateLoadPack,
   async execute({ pack }, ctx) {
     const loaded = await runtimeOf(ctx.services).pack(String(pack));
     const out: Record<string, StageHandle | undefined> = {};
@@ -95,6 +97,7 @@ export const TextEncode: NodeDef = {
     { name: "text", type: "STRING", default: "", multiline: true },
   ],
   outputs: [{ name: "conditioning", type: "CONDITIONING" }],
+  estimateMemory: estimateTextEncode,
   async execute({ text_encoder, text }) {
     const h = handle(text_encoder, "text_encoder", "text_encoder");
     const { clipText, pooled } = await h.pack.encodeText([String(text)]);
@@ -114,6 +117,7 @@ export const StageBConditioning: NodeDef = {
     { name: "stage_c", type: "LATENT" },
   ],
   outputs: [{ name: "conditioning", type: "CONDITIONING" }],
+  estimateMemory: estimateStageBConditioning,
   execute({ conditioning, stage_c }) {
     const latent = stage_c as Latent;
     if (latent.stage !== "c") throw new Error(`input "stage_c" needs a Stage C latent, got a Stage ${latent.stage.toUpperCase()} latent`);
@@ -138,6 +142,7 @@ export const EmptyCascadeLatent: NodeDef = {
     { name: "batch", type: "INT", default: 1, min: 1, max: 64 },
   ],
   outputs: [{ name: "stage_c", type: "LATENT" }, { name: "stage_b", type: "LATENT" }],
+  estimateMemory: estimateEmptyCascadeLatent,
   execute({ width, height, compression, batch }) {
     const w = width as number, h = height as number, c = compression as number, b = batch as number;
     const ch = Math.ceil(h / c), cw = Math.ceil(w / c);
@@ -218,6 +223,7 @@ export const CascadeSampler: NodeDef = {
     { name: "cfg_rescale", type: "FLOAT", default: 0, min: 0, max: 1, step: 0.05 },
   ],
   outputs: [{ name: "latent", type: "LATENT" }],
+  estimateMemory: estimateSampler,
   async execute(inputs, ctx) {
     const model = handle(inputs.model, ["stage_c", "stage_b"], "model");
     const stage = model.kind === "stage_c" ? "c" : "b";
@@ -357,6 +363,7 @@ export const StageADecode: NodeDef = {
   description: "Decodes a Stage B latent into an image with Stage A (4× up).",
   inputs: [{ name: "stage_a", type: "STAGE_A" }, { name: "latent", type: "LATENT" }],
   outputs: [{ name: "image", type: "IMAGE" }],
+  estimateMemory: estimateStageADecode,
   async execute({ stage_a, latent }, ctx) {
     const h = handle(stage_a, "stage_a", "stage_a");
     const l = latent as Latent;
@@ -400,6 +407,7 @@ export const StageCEncode: NodeDef = {
     { name: "compression", type: "INT", default: 32, min: 4, max: 128, description: "32 for the released models; the tiny pack uses 8" },
   ],
   outputs: [{ name: "stage_c", type: "LATENT" }, { name: "stage_b", type: "LATENT" }],
+  estimateMemory: estimateStageCEncode,
   async execute({ effnet, image, compression }) {
     const h = handle(effnet, "effnet", "effnet");
     const img = image as Tensor;
@@ -428,6 +436,7 @@ export const ImageVariation: NodeDef = {
     { name: "strength", type: "FLOAT", default: 1, min: 0, max: 2, step: 0.05 },
   ],
   outputs: [{ name: "conditioning", type: "CONDITIONING" }],
+  estimateMemory: estimateImageVariation,
   async execute({ clip_vision, conditioning, image, strength }) {
     const h = handle(clip_vision, "clip_vision", "clip_vision");
     const embeds = await h.pack.encodeClipVision(resizePlanes(image as Tensor, 224, 224));

@@ -34,7 +34,7 @@ export interface ServerToClientEvents {
   "node:done": (e: NodeEvent & { outputs?: NodeResult; ms: number }) => void;
   "node:cached": (e: NodeEvent) => void;
   /** `preview` is the gate's preview kept as a file under the outputs (GET /api/view). */
-  "gate:waiting": (e: NodeEvent & { kind: "latent" | "image"; mime: string; image: BinaryImage; preview: string }) => void;
+  "gate:waiting": (e: NodeEvent & { kind: "latent" | "image"; mime: string; image: BinaryImage; /** The kept preview file; absent when it could not be written (a full disk). */ preview?: string }) => void;
   "gate:rerolled": (e: PromptEvent & { note: string }) => void;
   /** `nodeErrors`: when a queued prompt no longer compiles (the catalog changed), its errors per node. */
   "execution:error": (e: PromptEvent & ExecutionError & { nodeErrors?: NodeErrors }) => void;

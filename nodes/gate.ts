@@ -4,6 +4,7 @@ import sharp from "sharp";
 import { latentToRgb, paintLatent } from "../server/diffusion/index.ts";
 import { pixelsToPlanes, tensorToPixels } from "./image-tensor.ts";
 import type { GateAnswer, GatePreview, Latent, NodeDef, Tensor } from "./schema.ts";
+import { estimatePassThrough } from "./memory-estimates.ts";
 
 /** Raised by a gate answered with "reroll": the host bumps the seeds upstream and runs again. */
 export class GateReroll extends Error {
@@ -107,6 +108,7 @@ export const Gate: NodeDef = {
   outputs: [{ name: "value", type: "*" }],
   // Always asks: a cached gate would let a later run slip through unseen.
   volatile: true,
+  estimateMemory: estimatePassThrough,
   async execute({ value, timeout, on_timeout }, ctx) {
     // Resumed from a checkpoint: the value comes from there (the plan no longer feeds this input).
     const resumed = await ctx.services.resumedGate?.(ctx.nodeId);

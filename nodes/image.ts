@@ -1,10 +1,14 @@
 // Image nodes, computed with sharp: make, load, save, preview, scale and blend images.
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { join, resolve, sep } from "node:path";
+import { closeSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
 import sharp from "sharp";
+import { limitedSharp, MAX_IMAGE_PIXELS } from "../server/media/decode.ts";
+import { existingFileInside, openNoFollow } from "../server/media/paths.ts";
+import { writeFileAtomic } from "../server/media/write.ts";
 import { imageSize, parseHexColor, pixelsToPlanes, tensorToPixels } from "./image-tensor.ts";
-import { asciiJson, encodePng } from "./png.ts";
+import { asciiJson, encodePng } from "../server/media/png.ts";
 import type { ExecContext, NodeDef, NodeResult, OutputImage, Tensor } from "./schema.ts";
+import { estimateEmptyImage, estimateImageBlend, estimateImageScale, estimateImageWrite } from "./memory-estimates.ts";
 
 const CATEGORY = "image";
 
@@ -20,6 +24,7 @@ export const EmptyImage: NodeDef = {
     { name: "color", type: "STRING", default: "#000000", color: true },
   ],
   outputs: [{ name: "image", type: "IMAGE" }],
+  estimateMemory: estimateEmptyImage,
   execute({ width, height, batch, color }) {
     const [r, g, b] = parseHexColor(color as string).map((v) => v / 255);
     const w = width as number, h = height as number, n = batch as number;
@@ -34,21 +39,14 @@ export const EmptyImage: NodeDef = {
   },
 };
 
-/** Resolves a name inside a folder, refusing anything that would escape it. */
-export function resolveInside(root: string, name: string): string {
-  const base = resolve(root);
-  const full = resolve(base, name);
-  if (full !== base && !full.startsWith(base + sep)) throw new Error(`"${name}" is outside the allowed folder`);
-  return full;
-}
-
 /** Example images bundled with the templates; LoadImage finds them when no upload has the name. */
 export const EXAMPLES_DIR = join(import.meta.dirname, "..", "templates", "assets");
 
+/** The upload (or bundled example) named `name`; links and names outside the folders are refused. */
 function findImage(uploadsDir: string, name: string): string | undefined {
   for (const root of [uploadsDir, EXAMPLES_DIR]) {
-    const path = resolveInside(root, name);
-    if (existsSync(path)) return path;
+    const path = existingFileInside(root, name);
+    if (path) return path;
   }
   return undefined;
 }
@@ -75,8 +73,18 @@ export const LoadImage: NodeDef = {
     if (!name) throw new Error("no image chosen: upload one or pick a file");
     const path = findImage(ctx.services.uploadsDir, name);
     if (!path) throw new Error(`image "${name}" not found among the uploads (upload it first)`);
-    const bytes = readFileSync(path);
-    const { data, info } = await sharp(bytes).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+    const fd = openNoFollow(path);
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    const meta = await sharp(bytes).metadata();
+    if ((meta.width ?? 0) * (meta.height ?? 0) > MAX_IMAGE_PIXELS) {
+      throw new Error(`image "${name}" is ${meta.width}×${meta.height} pixels; the largest image Sluice decodes is 8192×8192`);
+    }
+    const { data, info } = await limitedSharp(bytes).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
     const { width, height } = info;
     const rgb = new Float32Array(3 * width * height);
     pixelsToPlanes(data, width, height, 4, rgb, 0, 3);
@@ -89,17 +97,6 @@ export const LoadImage: NodeDef = {
   },
 };
 
-/** Writes a file, creating its folder only when the write finds it missing (saves run often). */
-function writeCreatingDir(dir: string, file: string, data: Uint8Array): void {
-  try {
-    writeFileSync(join(dir, file), data);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, file), data);
-  }
-}
-
 /** Encodes every batch item as PNG (with the workflow embedded) into `dir`; names are relative to `root`. */
 export async function writeImages(image: Tensor, ctx: ExecContext, root: string, subdir: string, prefix: string, embedWorkflow: boolean): Promise<OutputImage[]> {
   const { batch, height, width } = imageSize(image);
@@ -111,7 +108,7 @@ export async function writeImages(image: Tensor, ctx: ExecContext, root: string,
     const px = tensorToPixels(image, i);
     const png = encodePng(px.data, width, height, px.channels as 3 | 4, embedWorkflow ? { "sluice.workflow": asciiJson(ctx.workflow) } : {});
     const file = `${safePrefix}_${stamp}_${i}.png`;
-    writeCreatingDir(dir, file, png);
+    writeFileAtomic(join(dir, file), png);
     images.push({ file: subdir ? `${subdir}/${file}` : file, width, height, ...(image.seeds?.[i] ? { seed: image.seeds[i] } : {}) });
   }
   return images;
@@ -128,6 +125,7 @@ export const SaveImage: NodeDef = {
   ],
   outputs: [],
   output: true,
+  estimateMemory: estimateImageWrite,
   async execute({ image, prefix }, ctx) {
     const images = await writeImages(image as Tensor, ctx, ctx.services.outputsDir, "", String(prefix), true);
     return { ui: { images } satisfies NodeResult };
@@ -142,6 +140,7 @@ export const PreviewImage: NodeDef = {
   inputs: [{ name: "image", type: "IMAGE" }],
   outputs: [],
   output: true,
+  estimateMemory: estimateImageWrite,
   async execute({ image }, ctx) {
     const images = await writeImages(image as Tensor, ctx, ctx.services.outputsDir, "temp", "preview", false);
     return { ui: { images } satisfies NodeResult };
@@ -162,6 +161,7 @@ export const ImageScale: NodeDef = {
     { name: "method", type: "COMBO", default: "bilinear", options: Object.keys(SCALE_METHODS) },
   ],
   outputs: [{ name: "image", type: "IMAGE" }],
+  estimateMemory: estimateImageScale,
   async execute({ image, width, height, method }, ctx) {
     const src = image as Tensor;
     const { batch, channels } = imageSize(src);
@@ -199,6 +199,7 @@ export const ImageBlend: NodeDef = {
     { name: "mode", type: "COMBO", default: "normal", options: Object.keys(BLEND_MODES) },
   ],
   outputs: [{ name: "image", type: "IMAGE" }],
+  estimateMemory: estimateImageBlend,
   execute({ a, b, factor, mode }) {
     const ta = a as Tensor, tb = b as Tensor;
     if (ta.shape.join() !== tb.shape.join()) {

@@ -5,6 +5,7 @@ import sharp from "sharp";
 import { gaussianNoise, noiseScale, signalScale } from "../server/diffusion/index.ts";
 import { resizePlanes, seedOf } from "./cascade.ts";
 import type { Latent, NodeDef, Tensor } from "./schema.ts";
+import { estimateBranchSeeds, estimateLatentTransform, estimateMaskFromPreview, sameLatentAs } from "./memory-estimates.ts";
 
 const CATEGORY = "latent";
 
@@ -38,6 +39,7 @@ export const LatentBlend: NodeDef = {
     { name: "factor", type: "FLOAT", default: 0.5, min: 0, max: 1, step: 0.01 },
   ],
   outputs: [{ name: "latent", type: "LATENT" }],
+  estimateMemory: sameLatentAs("a"),
   execute({ a, b, factor }) {
     const la = latentOf(a, "a"), lb = latentOf(b, "b");
     if (la.stage !== lb.stage) throw new Error(`cannot blend a Stage ${la.stage.toUpperCase()} latent with a Stage ${lb.stage.toUpperCase()} latent`);
@@ -103,6 +105,7 @@ export const LatentComposite: NodeDef = {
     { name: "feather", type: "FLOAT", default: 0.1, min: 0, max: 0.5, step: 0.01 },
   ],
   outputs: [{ name: "latent", type: "LATENT" }],
+  estimateMemory: sameLatentAs("base"),
   execute({ base, overlay, mask, x, y, width, height, feather }) {
     const lb = latentOf(base, "base"), lo = latentOf(overlay, "overlay");
     if (lb.stage !== lo.stage) throw new Error(`cannot composite a Stage ${lo.stage.toUpperCase()} overlay onto a Stage ${lb.stage.toUpperCase()} base`);
@@ -145,6 +148,7 @@ export const LatentTransform: NodeDef = {
     { name: "scale", type: "FLOAT", default: 1, min: 0.25, max: 4, step: 0.05 },
   ],
   outputs: [{ name: "latent", type: "LATENT" }],
+  estimateMemory: estimateLatentTransform,
   execute(inputs) {
     const l = latentOf(inputs.latent, "latent");
     const [B, C, h, w] = l.samples.shape;
@@ -186,6 +190,7 @@ export const LatentRenoise: NodeDef = {
     { name: "shift", type: "FLOAT", default: 0, min: 0, max: 10, step: 0.1, description: "0 = the stage's default (C: 2, B: 1); use the sampler's shift" },
   ],
   outputs: [{ name: "latent", type: "LATENT" }],
+  estimateMemory: sameLatentAs("latent"),
   execute({ latent, strength, seed, shift }) {
     const l = latentOf(latent, "latent");
     const t = strength as number;
@@ -211,6 +216,7 @@ export const MaskFromPreview: NodeDef = {
     { name: "invert", type: "BOOLEAN", default: false },
   ],
   outputs: [{ name: "mask", type: "MASK" }],
+  estimateMemory: estimateMaskFromPreview,
   async execute({ latent, mask, invert }) {
     const l = latentOf(latent, "latent");
     const [, , h, w] = l.samples.shape;
@@ -247,6 +253,7 @@ export const BranchSeeds: NodeDef = {
     { name: "seeds", type: "STRING", default: "", description: "optional explicit list, overrides seed and count" },
   ],
   outputs: [{ name: "latent", type: "LATENT" }],
+  estimateMemory: estimateBranchSeeds,
   execute({ latent, seed, count, seeds }) {
     const l = latentOf(latent, "latent");
     if (l.samples.shape[0] !== 1) throw new Error(`input "latent" must have batch 1 to branch, got ${l.samples.shape[0]}`);

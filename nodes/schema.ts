@@ -4,6 +4,7 @@
 import { z } from "zod";
 import { SOCKET_TYPES } from "./sockets.ts";
 import { WORKFLOW_FORMAT } from "./format.ts";
+import type { PackMemoryInfo } from "./memory.ts";
 
 export { SOCKET_TYPES, LITERAL_TYPES, socketCompatibility } from "./sockets.ts";
 export { WORKFLOW_FORMAT, WORKFLOW_VERSION, isLink } from "./format.ts";
@@ -191,7 +192,51 @@ export interface NodeDef {
   volatile?: boolean;
   /** Outside state the result depends on (a file's size and mtime), folded into the cache key. */
   fingerprint?(inputs: NodeInputs, services: NodeServices): string;
+  /**
+   * Peak memory of one run of this node, from its literal inputs and the static shapes of what
+   * its links carry, without running anything; also the shapes of its outputs, so estimates
+   * propagate through the graph. Absent: the node is taken to need no memory worth counting and
+   * its outputs' shapes are unknown.
+   */
+  estimateMemory?(args: MemoryArgs): MemoryEstimate;
   execute(inputs: NodeInputs, ctx: ExecContext): Promise<NodeOutputs> | NodeOutputs;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Memory estimates (before running)
+// ---------------------------------------------------------------------------------------------
+
+/** The node and inputs a shape came from, so a refusal can say what to lower. */
+export interface ShapeOrigin { node: string; inputs: string[] }
+
+/** What a link carries, as far as it is known before running. */
+export type StaticValue =
+  | { kind: "latent"; stage: LatentStage; shape: number[]; origin: ShapeOrigin }
+  | { kind: "image"; shape: number[]; origin: ShapeOrigin }
+  | { kind: "conditioning"; chunks: number; stageC?: number[] }
+  | { kind: "model"; pack: string; stage: string };
+
+export interface MemoryArgs {
+  nodeId: string;
+  /** Literal inputs, defaults filled in. */
+  inputs: NodeInputs;
+  /** Linked inputs: what the source is known to produce, undefined where unknown. */
+  linked: Record<string, StaticValue | undefined>;
+  /** Memory facts of a pack by name (undefined: no such pack). */
+  pack(name: string): PackMemoryInfo | undefined;
+}
+
+export interface MemoryEstimate {
+  /** Shapes of this node's outputs where known. */
+  outputs?: Record<string, StaticValue | undefined>;
+  /** Working memory of one run, beyond the model weights; absent where an input's shape is unknown. */
+  bytes?: number;
+  /** A model this node loads and keeps loaded ({pack, stage} as in PackMemoryInfo.modelBytes). */
+  model?: { pack: string; stage: string };
+  /** What runs, e.g. "Stage B at a 256×256 latent"; or why nothing could be estimated. */
+  what?: string;
+  /** The node and inputs that set the size that drives this estimate. */
+  drivenBy?: ShapeOrigin;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,6 +6,9 @@ import type { Literal, NodeSpec } from "../nodes/schema.ts";
 import { buildCatalog, compilePrompt, executeWorkflow, ExecutionCancelled, ExecutionFailed, OutputCache } from "./engine/index.ts";
 import { createNodeHost } from "./executor/node-host.ts";
 import { packOptions } from "./runtime/pack-list.ts";
+import { memoryOption } from "./api/memory-check.ts";
+import { decideMemoryBudget } from "./runtime/index.ts";
+import { isLoopbackHost } from "./api/security.ts";
 
 const ROOT = join(import.meta.dirname, "..");
 export const DEFAULT_MODELS_DIR = join(ROOT, "models");
@@ -14,13 +17,19 @@ const USAGE = `sluice: a node-graph studio for Stable Cascade
 
 usage:
   sluice serve [--port 8788] [--host 127.0.0.1] [--home DIR] [--models DIR] [--device auto|cpu|cuda|webgpu]
+               [--memory-budget 6GB] [--token TOKEN] [--allow-host NAME ...] [--allow-origin ORIGIN ...]
                [--redis URL [--attempts 2]] [--max-waiting 64]
   sluice worker --redis URL [--models DIR] [--device auto|cpu|cuda|webgpu] [--name NAME]
                [--lock-ms 30000] [--stalled-ms 30000] [--max-stalled 1]
   sluice run <workflow.json> [--out DIR] [--set NAME=VALUE ...] [--set NODE.INPUT=VALUE ...]
-             [--models DIR] [--device ...] [--home DIR]
+             [--models DIR] [--device ...] [--home DIR] [--memory-budget 6GB]
+
+--memory-budget: the most memory a prompt may need (e.g. 6GB, 6000MB); a prompt estimated over it
+is refused before it runs. Default: 70% of available RAM (80% of free GPU memory with --device cuda).
 
 The data folder (database, outputs, uploads) is --home, else $SLUICE_HOME, else ~/.sluice.
+Off loopback (--host 0.0.0.0 or any other address) every request needs a token: --token, else
+$SLUICE_TOKEN, else one generated and printed at start. On loopback a token is used when given.
 With --redis, serve queues prompts for workers (one per GPU, on any machine that reaches Redis
 and has the packs in its --models folder) instead of running them itself. --prefix names the
 keys in Redis (default "sluice"; server and workers must agree).`;
@@ -75,6 +84,10 @@ async function serve(args: Args): Promise<void> {
     redisPrefix: flag(args, "prefix"),
     maxWaiting: intFlag(args, "max-waiting", undefined, 1, 100_000),
     attempts: intFlag(args, "attempts", undefined, 1, 100),
+    memoryBudget: flag(args, "memory-budget"),
+    token: flag(args, "token") ?? (process.env.SLUICE_TOKEN || undefined),
+    allowedHosts: args.flags.get("allow-host"),
+    allowedOrigins: args.flags.get("allow-origin"),
   });
   let url: string, ready: { device: string; deviceNote: string };
   try {
@@ -85,6 +98,10 @@ async function serve(args: Args): Promise<void> {
     throw err;
   }
   console.log(`Sluice is serving at ${url}  (${ready.deviceNote || `device: ${ready.device}`}; data: ${server.store.paths.home})`);
+  if (server.token !== undefined) {
+    console.log(`Every request needs the token. Open ${url}/?token=${server.token}  (or send "Authorization: Bearer <token>")`);
+    if (!isLoopbackHost(host)) console.log("The studio is reachable from the network over plain HTTP: put it behind an HTTPS proxy, or reach it through an SSH tunnel (see the README).");
+  }
   const stop = async () => {
     await server.close();
     process.exit(0);
@@ -135,6 +152,7 @@ async function run(args: Args): Promise<number> {
   const uploadsDir = join(home, "uploads");
   mkdirSync(out, { recursive: true });
   mkdirSync(uploadsDir, { recursive: true });
+  const budget = decideMemoryBudget({ flag: flag(args, "memory-budget"), device: flag(args, "device") ?? "auto" });
   const tempDir = mkdtempSync(join(tmpdir(), "sluice-run-"));
 
   const host = await createNodeHost({ outputsDir: tempDir, uploadsDir, tempDir, modelsDir, device: flag(args, "device") ?? "auto", noiseThread: true, nodeModules: (args.flags.get("nodes") ?? []).map((p) => resolve(p)) }, (level, message) => {
@@ -150,7 +168,7 @@ async function run(args: Args): Promise<number> {
       if (eq <= 0) { console.error(`sluice run: --set expects NAME=VALUE, got "${s}"`); return 1; }
       sets[s.slice(0, eq)] = s.slice(eq + 1);
     }
-    const compiled = compilePrompt(raw, { lookup, params: sets });
+    const compiled = compilePrompt(raw, { lookup, params: sets, memory: memoryOption(host.registry, modelsDir, budget.bytes) });
     if (!compiled.ok) {
       console.error(`sluice run: ${file} is not valid:`);
       for (const e of compiled.errors) console.error(`  ${e}`);

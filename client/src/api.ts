@@ -7,8 +7,34 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * The studio's token, when it needs one: read once from the address the server printed
+ * (`?token=…`), kept for this tab in sessionStorage, and removed from the address bar so it is not
+ * bookmarked or shared. The server also keeps it in a cookie, which images and socket.io carry.
+ */
+export const studioToken: string | undefined = (() => {
+  const key = "sluice.token";
+  try {
+    const url = new URL(window.location.href);
+    const fromUrl = url.searchParams.get("token");
+    if (fromUrl) {
+      sessionStorage.setItem(key, fromUrl);
+      url.searchParams.delete("token");
+      window.history.replaceState(window.history.state, "", url.pathname + url.search + url.hash);
+    }
+    return fromUrl ?? sessionStorage.getItem(key) ?? undefined;
+  } catch {
+    return undefined;
+  }
+})();
+
+/** Headers that carry the token (none when the studio needs none). */
+export function authHeaders(): Record<string, string> {
+  return studioToken ? { authorization: `Bearer ${studioToken}` } : {};
+}
+
 async function request<T>(method: string, path: string, body?: unknown, init?: RequestInit): Promise<T> {
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string> = authHeaders();
   let payload: BodyInit | undefined;
   if (body instanceof FormData) payload = body;
   else if (body !== undefined) {

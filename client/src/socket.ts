@@ -1,6 +1,6 @@
 // socket.io events from the server → the run store. Binary previews become blob URLs.
 import { io, type Socket } from "socket.io-client";
-import { api, viewUrl } from "./api.ts";
+import { api, authHeaders, viewUrl } from "./api.ts";
 import type { ClientToServerEvents, ServerEvent, ServerEventName, ServerToClientEvents } from "../../nodes/events.ts";
 import { useGraph } from "./store/graph.ts";
 import { useRun } from "./store/run.ts";
@@ -43,7 +43,8 @@ export function replayEarly(promptId: string) {
 
 export function connectSocket(): StudioSocket {
   if (socket) return socket;
-  const s: StudioSocket = io({ path: "/socket.io", query: { clientId }, transports: ["websocket", "polling"] });
+  // The token travels in the studio's cookie; the header covers polling where cookies are blocked.
+  const s: StudioSocket = io({ path: "/socket.io", query: { clientId }, transports: ["websocket", "polling"], extraHeaders: authHeaders() });
   socket = s;
   const run = () => useRun.getState();
   const isMine = (e: Ev | undefined) => !!e && (run().isMine(e.promptId) || run().promptId === e.promptId);

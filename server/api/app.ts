@@ -17,11 +17,19 @@ import { DEFAULT_PREVIEW_INTERVAL_MS } from "../executor/protocol.ts";
 import { lockHome, type HomeLock } from "../store/home-lock.ts";
 import { Store } from "../store/store.ts";
 import { packOptions, listPackInfo } from "../runtime/pack-list.ts";
-import { mountFiles } from "./files.ts";
+import { mountFiles, UPLOAD_PATH } from "./files.ts";
 import { mountTemplates } from "./templates.ts";
 import { mountWorkflows } from "./workflows.ts";
 import { IMPORT_PATH, mountImport } from "./import.ts";
 import { mountRooms, roomSink } from "./rooms.ts";
+import { memoryOption, warmPackMemory } from "./memory-check.ts";
+import { decideMemoryBudget } from "../runtime/index.ts";
+import { HttpError } from "./http-error.ts";
+import { jsonBodies } from "./json-body.ts";
+import { generateToken, needsToken, Security, type SecurityOptions } from "./security.ts";
+import { ImageRefused } from "../media/decode.ts";
+import { PathRefused } from "../media/paths.ts";
+import { StorageError } from "../media/write.ts";
 
 export interface AppOptions {
   home: string;
@@ -40,6 +48,14 @@ export interface AppOptions {
   maxWaiting?: number;
   /** Attempts of a prompt whose worker fails or dies before it gives up (workers only). */
   attempts?: number;
+  /** --memory-budget ("6GB"); default: a share of free RAM (of GPU memory with --device cuda). */
+  memoryBudget?: string;
+  /** Required on every request and socket.io handshake when set; generated at listen() off loopback. */
+  token?: string;
+  /** Further names the Host header may carry (the name a proxy forwards). */
+  allowedHosts?: string[];
+  /** Further origins allowed to change state (a development server on another port). */
+  allowedOrigins?: string[];
   log?: (level: "info" | "warn" | "error", message: string) => void;
 }
 
@@ -51,6 +67,8 @@ export interface SluiceServer {
   /** The data folder's lock, held until close(). */
   lock: HomeLock;
   catalog(): NodeSpec[];
+  /** The token requests must carry, if any (known once listen() has decided). */
+  readonly token: string | undefined;
   listen(port: number, host: string): Promise<{ port: number; url: string }>;
   close(): Promise<void>;
 }
@@ -58,16 +76,11 @@ export interface SluiceServer {
 const ROOT = join(import.meta.dirname, "..", "..");
 const VERSION = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version as string;
 
-/** An error with an HTTP status and a JSON body. */
-export class HttpError extends Error {
-  constructor(readonly status: number, message: string, readonly body: Record<string, unknown> = {}) {
-    super(message);
-  }
-}
-
 export async function createSluiceServer(options: AppOptions): Promise<SluiceServer> {
   const log = options.log ?? ((level, message) => console[level === "info" ? "log" : level](message));
   // Taken before the store opens: a second server must not touch the first one's records.
+  const budget = decideMemoryBudget({ flag: options.memoryBudget, device: options.device });
+  warmPackMemory(options.modelsDir);
   const lock = lockHome(options.home);
   let store: Store;
   try {
@@ -81,6 +94,9 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
   const failed = store.recoverAfterRestart({ keepRunning: !!options.redisUrl, keepWaiting: true });
   if (failed.length) log("warn", `marked ${failed.length} prompt(s) that were running at the last stop as failed`);
 
+  const securityOptions: SecurityOptions = { host: "127.0.0.1", token: options.token, allowedHosts: options.allowedHosts, allowedOrigins: options.allowedOrigins };
+  const security = new Security(securityOptions);
+
   const registry = createRegistry([...ALL_NODES, ...(await loadNodeModules(options.nodeModules ?? []))]);
   const services = {
     outputsDir: store.paths.outputs,
@@ -91,12 +107,13 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
   const catalog = () => buildCatalog(registry, services);
   const compile = (raw: unknown, opts: { params?: Record<string, Literal>; outputs?: string[] } = {}) => {
     const byType = new Map(catalog().map((s) => [s.type, s]));
-    return compilePrompt(raw, { lookup: (type) => byType.get(type), ...opts });
+    return compilePrompt(raw, { lookup: (type) => byType.get(type), memory: memoryOption(registry, options.modelsDir, budget.bytes), ...opts });
   };
 
   const app = express();
+  app.disable("x-powered-by");
   const http = createServer(app);
-  const io = new SocketServer<ClientToServerEvents, ServerToClientEvents>(http, { maxHttpBufferSize: 50e6 });
+  const io = new SocketServer<ClientToServerEvents, ServerToClientEvents>(http, { maxHttpBufferSize: 50e6, allowRequest: security.allowRequest() });
   mountRooms(io);
   const sink = roomSink(io, (promptId) => store.get(promptId)?.clientId);
   const dispatcher: ExecutorTransport = options.redisUrl ? new RedisDispatcher(store, sink, {
@@ -119,8 +136,8 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
     log,
   });
 
-  const jsonParser = express.json({ limit: "50mb" });
-  app.use((req, res, next) => (req.path === IMPORT_PATH ? next() : jsonParser(req, res, next)));
+  app.use(security.middleware());
+  app.use(jsonBodies([IMPORT_PATH, UPLOAD_PATH]));
 
   app.get("/api/nodes", (_req, res) => { res.json(catalog()); });
 
@@ -186,6 +203,8 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
       deviceNote: dispatcher.deviceNote,
       ...(dispatcher instanceof Dispatcher ? { executor: { pid: dispatcher.executorPid, restarts: dispatcher.restarts } } : {}),
       versions: { node: process.version, sluice: VERSION, onnxruntime: onnxVersion() },
+      memoryBudget: budget.bytes,
+      memoryBudgetFrom: { source: budget.source, note: budget.note },
       memory: { rss: process.memoryUsage().rss, heapUsed: process.memoryUsage().heapUsed, systemTotal: totalmem(), systemFree: freemem() },
       packs: listPackInfo(options.modelsDir),
       home: store.paths.home,
@@ -209,6 +228,9 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
   app.use("/api", (req, _res) => { throw new HttpError(404, `no such endpoint: ${req.method} ${req.originalUrl}`); });
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     if (err instanceof HttpError) { res.status(err.status).json({ error: err.message, ...err.body }); return; }
+    if (err instanceof StorageError) { log("error", err.message); res.status(err.full ? 507 : 500).json({ error: err.message }); return; }
+    if (err instanceof PathRefused) { res.status(403).json({ error: err.message }); return; }
+    if (err instanceof ImageRefused) { res.status(err.tooLarge ? 413 : 400).json({ error: err.message }); return; }
     const e = err as { status?: number; type?: string; message?: string };
     if (e?.type === "entity.parse.failed") { res.status(400).json({ error: `the request body is not valid JSON: ${e.message}` }); return; }
     if (typeof e?.status === "number" && e.status < 500) { res.status(e.status).json({ error: e.message }); return; }
@@ -218,7 +240,10 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
 
   return {
     http, io, store, dispatcher, lock, catalog,
+    get token() { return security.token; },
     listen: (port, host) => new Promise((resolve, reject) => {
+      securityOptions.host = host;
+      if (securityOptions.token === undefined && needsToken(host)) securityOptions.token = generateToken();
       http.once("error", reject);
       http.listen(port, host, () => {
         const address = http.address();

@@ -5,7 +5,7 @@ import express, { type Express, type NextFunction, type Request, type Response }
 import multer from "multer";
 import { basename, extname } from "node:path";
 import { importFile, ImportError, importJsonText, importWorkflowValue, type ImportContext, type ImportResult } from "../import/index.ts";
-import { HttpError } from "./app.ts";
+import { HttpError } from "./http-error.ts";
 
 export const IMPORT_PATH = "/api/workflows/import";
 const MAX_FILE_BYTES = 32 * 1024 * 1024;

@@ -2,7 +2,7 @@
 import type { Express } from "express";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { HttpError } from "./app.ts";
+import { HttpError } from "./http-error.ts";
 
 export const TEMPLATES_DIR = join(import.meta.dirname, "..", "..", "templates");
 

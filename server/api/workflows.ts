@@ -4,7 +4,7 @@ import { z } from "zod";
 import { parseWorkflow, WorkflowFormatError } from "../engine/index.ts";
 import { Library, SaveFailed } from "../store/library.ts";
 import type { Store } from "../store/store.ts";
-import { HttpError } from "./app.ts";
+import { HttpError } from "./http-error.ts";
 
 const SaveBody = z.object({ name: z.string().min(1).max(200).optional(), tags: z.array(z.string().max(50)).max(50).optional(), workflow: z.unknown(), note: z.string().max(500).optional() });
 const MetaBody = z.object({ name: z.string().min(1).max(200).optional(), tags: z.array(z.string().max(50)).max(50).optional() });

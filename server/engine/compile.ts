@@ -6,6 +6,7 @@
 import type { Literal, NodeErrors, Workflow } from "../../nodes/schema.ts";
 import { ComponentError, expandComponents, foldComponentErrors } from "./components.ts";
 import { parseWorkflow, WorkflowFormatError } from "./migrate.ts";
+import { checkBudget, estimatePlan, type DefLookup, type PackInfoLookup } from "./memory.ts";
 import { applyValues, ParamError } from "./params.ts";
 import { validateWorkflow, type CatalogLookup } from "./validate.ts";
 
@@ -16,6 +17,8 @@ export interface CompileOptions {
   params?: Record<string, Literal>;
   /** Output node ids to compute; every output node when absent or empty. */
   outputs?: string[];
+  /** The memory budget the plan's estimate must fit, with the node definitions and pack facts it needs. */
+  memory?: { budgetBytes: number; defs: DefLookup; packInfo: PackInfoLookup };
 }
 
 /** A checked prompt, ready for an executor. */
@@ -67,8 +70,10 @@ export function compilePrompt(raw: unknown, options: CompileOptions): CompileRes
     return refused(`the workflow has ${count} problem${count === 1 ? "" : "s"}: ${first}`, report.errors, nodeErrors);
   }
 
-  // The plan's memory estimate is summed here, over `flat`, and checked against the budget
-  // before the plan is accepted.
+  if (options.memory) {
+    const verdict = checkBudget(estimatePlan(flat, options.memory.defs, options.memory.packInfo), options.memory.budgetBytes);
+    if (!verdict.ok) return refused(verdict.message, [verdict.message], foldComponentErrors(verdict.nodeErrors, workflow));
+  }
 
   return { ok: true, plan: { workflow, flat, ...(options.outputs && options.outputs.length > 0 ? { outputs: options.outputs } : {}) } };
 }

@@ -3,6 +3,7 @@
 // validation and execution instances are expanded into their inner nodes (ids "<instance>/<inner>"),
 // so a component costs nothing per node and its nodes are cached like any others.
 import { isLink, type ComponentDef, type InputValue, type NodeErrors, type Workflow, type WorkflowNode } from "../../nodes/schema.ts";
+import { MAX_WORKFLOW_NODES } from "./graph.ts";
 
 export const COMPONENT_PREFIX = "component/";
 
@@ -17,10 +18,25 @@ export function componentKey(type: string): string | undefined {
   return type.startsWith(COMPONENT_PREFIX) ? type.slice(COMPONENT_PREFIX.length) : undefined;
 }
 
-/** The flat workflow: every instance replaced by its inner nodes, links re-pointed. */
-export function expandComponents(workflow: Workflow): Workflow {
+/** Components may contain components this many levels deep. */
+export const MAX_COMPONENT_DEPTH = 32;
+
+/**
+ * The flat workflow: every instance replaced by its inner nodes, links re-pointed. Refused (a
+ * ComponentError on the outermost instance) once the expansion passes `maxNodes` nodes: counted
+ * as it goes, so a small workflow whose components fan out into millions of nodes stops early.
+ */
+export function expandComponents(workflow: Workflow, maxNodes = MAX_WORKFLOW_NODES): Workflow {
   if (!workflow.nodes.some((n) => componentKey(n.type) !== undefined)) return workflow;
-  return { ...workflow, nodes: expandNodes(workflow.nodes, workflow.components, []).nodes };
+  const budget = { left: maxNodes, max: maxNodes };
+  return { ...workflow, nodes: expandNodes(workflow.nodes, workflow.components, [], budget).nodes };
+}
+
+interface Budget { left: number; max: number }
+
+/** Sets an input as an own property, also for names such as "__proto__" that assignment would misread. */
+function defineInput(inputs: Record<string, InputValue>, name: string, value: InputValue): void {
+  Object.defineProperty(inputs, name, { value, writable: true, enumerable: true, configurable: true });
 }
 
 interface Expanded {
@@ -29,31 +45,35 @@ interface Expanded {
   outputs: Map<string, InputValue>;
 }
 
-function expandNodes(nodes: WorkflowNode[], defs: Record<string, ComponentDef>, stack: string[]): Expanded {
+function expandNodes(nodes: WorkflowNode[], defs: Record<string, ComponentDef>, stack: string[], budget: Budget): Expanded {
   const outputs = new Map<string, InputValue>();
   const expanded: WorkflowNode[] = [];
   for (const node of nodes) {
+    // Instances count too: a definition of nothing but instances could otherwise multiply for free.
+    if (--budget.left < 0) throw new ComponentError(node.id, `expanding the components makes more than ${budget.max.toLocaleString("en")} nodes (the most a workflow may run)`);
     const key = componentKey(node.type);
     if (key === undefined) { expanded.push(node); continue; }
-    const def = defs[key];
+    // Own keys only: a key such as "constructor" or "__proto__" names no definition.
+    const def = Object.hasOwn(defs, key) ? defs[key] : undefined;
     if (!def) throw new ComponentError(node.id, `component "${key}" is not defined in this workflow`);
     if (stack.includes(key)) throw new ComponentError(node.id, `component "${key}" contains itself (${[...stack, key].join(" → ")})`);
+    if (stack.length >= MAX_COMPONENT_DEPTH) throw new ComponentError(node.id, `components are nested more than ${MAX_COMPONENT_DEPTH} levels deep (${[...stack, key].join(" → ")})`);
     // The instance's own inputs (links or exposed widget values) go onto the inner targets first,
     // so that a target which is itself a component receives them before it is expanded.
     const innerNodes = def.nodes.map((n) => ({ ...n, inputs: { ...n.inputs } }));
     for (const port of def.inputs) {
-      const value = node.inputs[port.name];
+      const value = Object.hasOwn(node.inputs, port.name) ? node.inputs[port.name] : undefined;
       if (value === undefined) continue;
       for (const target of port.targets) {
         const targetNode = innerNodes.find((n) => n.id === target.node);
         if (!targetNode) throw new ComponentError(node.id, `component "${key}" input "${port.name}" targets node "${target.node}", which is not in it`);
         // Links from outside stay outside: mark them so the prefixing below leaves them alone.
-        targetNode.inputs[target.input] = isLink(value) ? { node: `\u0000${value.node}`, output: value.output } : value;
+        defineInput(targetNode.inputs, target.input, isLink(value) ? { node: `\u0000${value.node}`, output: value.output } : value);
       }
     }
     let inner: Expanded;
     try {
-      inner = expandNodes(innerNodes, defs, [...stack, key]);
+      inner = expandNodes(innerNodes, defs, [...stack, key], budget);
     } catch (err) {
       // Reported on the outermost instance: the one the person can see and click.
       if (err instanceof ComponentError) throw new ComponentError(node.id, err.message);
@@ -90,7 +110,7 @@ function expandNodes(nodes: WorkflowNode[], defs: Record<string, ComponentDef>, 
 /** Errors on inner nodes ("<instance>/<inner>") reported on the instance the user sees. */
 export function foldComponentErrors(errors: NodeErrors, original: Workflow): NodeErrors {
   const visible = new Set(original.nodes.map((n) => n.id));
-  const out: NodeErrors = {};
+  const out: NodeErrors = Object.create(null) as NodeErrors;
   for (const [id, list] of Object.entries(errors)) {
     if (visible.has(id)) { (out[id] ??= []).push(...list); continue; }
     const slash = id.indexOf("/");

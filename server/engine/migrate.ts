@@ -22,10 +22,14 @@ const MIGRATIONS: Migration[] = [
     to: "1.0.0",
     migrate(raw) {
       const oldNodes = (raw.nodes ?? {}) as Record<string, Raw>;
+      const isObject = (v: unknown): v is Raw => typeof v === "object" && v !== null && !Array.isArray(v);
       const nodes = Object.entries(oldNodes).map(([id, n]) => {
-        const inputs: Raw = { ...((n.widgets as Raw) ?? {}) };
-        for (const [name, link] of Object.entries((n.links as Record<string, [string, string]>) ?? {})) {
-          inputs[name] = { node: String(link[0]), output: String(link[1]) };
+        if (!isObject(n)) throw new WorkflowFormatError(`invalid workflow: node "${id}" is not an object`);
+        const inputs: Raw = isObject(n.widgets) ? { ...n.widgets } : {};
+        for (const [name, link] of Object.entries(isObject(n.links) ? n.links : {})) {
+          if (!Array.isArray(link) || link.length !== 2) throw new WorkflowFormatError(`invalid workflow: node "${id}" input "${name}": a link is [nodeId, outputName]`);
+          // Defined, not assigned: an input named "__proto__" stays an input.
+          Object.defineProperty(inputs, name, { value: { node: String(link[0]), output: String(link[1]) }, enumerable: true, writable: true, configurable: true });
         }
         const ui = Array.isArray(n.pos) ? { pos: n.pos } : undefined;
         return { id, type: n.type, inputs, ...(ui ? { ui } : {}) };

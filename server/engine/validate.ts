@@ -5,7 +5,7 @@ import {
   type InputSpec, type NodeErrors, type NodeSpec, type Workflow,
 } from "../../nodes/schema.ts";
 import { parseSeed, type Seed } from "../../nodes/seed.ts";
-import { findCycle } from "./graph.ts";
+import { findCycle, MAX_WORKFLOW_NODES } from "./graph.ts";
 
 export interface ValidationReport {
   ok: boolean;
@@ -20,11 +20,17 @@ export type CatalogLookup = (type: string) => NodeSpec | undefined;
 const UI_ONLY_TYPES = new Set(["Note"]);
 
 export function validateWorkflow(workflow: Workflow, lookup: CatalogLookup, requestedOutputs?: string[]): ValidationReport {
-  const nodeErrors: NodeErrors = {};
+  // Keyed by node id with no prototype: ids such as "constructor" or "__proto__" are plain keys.
+  const nodeErrors: NodeErrors = Object.create(null) as NodeErrors;
   const errors: string[] = [];
   const add = (nodeId: string, message: string, input?: string) => {
     (nodeErrors[nodeId] ??= []).push(input === undefined ? { message } : { input, message });
   };
+  if (workflow.nodes.length > MAX_WORKFLOW_NODES) {
+    const last = workflow.nodes[MAX_WORKFLOW_NODES];
+    add(last.id, `the workflow has ${workflow.nodes.length.toLocaleString("en")} nodes; at most ${MAX_WORKFLOW_NODES.toLocaleString("en")} can run (this is node ${MAX_WORKFLOW_NODES + 1})`);
+    return { ok: false, errors, nodeErrors };
+  }
 
   const byId = new Map<string, Workflow["nodes"][number]>();
   for (const node of workflow.nodes) {
@@ -48,7 +54,7 @@ export function validateWorkflow(workflow: Workflow, lookup: CatalogLookup, requ
       if (!known.has(name)) add(node.id, `unknown input "${name}" (${spec.type} has: ${[...known].join(", ") || "no inputs"})`, name);
     }
     for (const input of spec.inputs) {
-      const value = node.inputs[input.name];
+      const value = Object.hasOwn(node.inputs, input.name) ? node.inputs[input.name] : undefined;
       if (value === undefined || value === null) {
         if (input.default === undefined && !input.optional) {
           add(node.id, `required input "${input.name}" (${input.type}) is not connected`, input.name);

@@ -4,13 +4,13 @@
 // prompt can run; when answered, the rest of its plan runs from the checkpoint before any new
 // prompt starts (after a restart too). It also supervises the executor: when the process dies, the prompts it held are
 // failed with the cause and a new executor is started, and the queue goes on.
-import { writeFile } from "node:fs/promises";
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import sharp from "sharp";
 import type { GateAnswer, NodeDef } from "../../nodes/schema.ts";
 import type { ServerEvent, ServerEventName } from "../../nodes/events.ts";
-import { encodePng } from "../../nodes/png.ts";
+import { encodePng } from "../media/png.ts";
+import { writeFileAtomic } from "../media/write.ts";
 import type { CompileResult, Plan } from "../engine/index.ts";
 import { rerollUpstream } from "../engine/index.ts";
 import type { ResumeEntry, Store } from "../store/store.ts";
@@ -394,12 +394,17 @@ export class Dispatcher {
         const previewFile = `temp/gate_${msg.promptId}_${msg.nodeId.replace(/[^\w-]/g, "_")}.jpg`;
         this.store.markWaiting(msg.promptId, msg.nodeId, previewFile, msg.kind, { checkpoint, ...gateDeadline(msg.timeoutSeconds, msg.onTimeout) });
         encodeGatePreview(msg.rgb, msg.width, msg.height)
-          .then(async (image) => {
-            // A preview that cannot be kept (a full disk) still reaches the clients listening now.
-            await writeFile(join(this.store.paths.outputs, previewFile), image).catch((err: Error) => {
-              this.log("warn", `the gate preview of prompt ${msg.promptId} could not be kept: ${err.message}`);
-            });
-            this.sink.emit("gate:waiting", { promptId: msg.promptId, nodeId: msg.nodeId, kind: msg.kind, mime: "image/jpeg", image, preview: previewFile });
+          .then((image) => {
+            // A preview that cannot be kept (a full disk) still reaches the clients listening now;
+            // written through a temporary name, so no half file is left to be served.
+            let preview: string | undefined = previewFile;
+            try {
+              writeFileAtomic(join(this.store.paths.outputs, previewFile), image);
+            } catch (err) {
+              preview = undefined;
+              this.log("warn", `the gate preview of prompt ${msg.promptId} could not be kept: ${(err as Error).message}`);
+            }
+            this.sink.emit("gate:waiting", { promptId: msg.promptId, nodeId: msg.nodeId, kind: msg.kind, mime: "image/jpeg", image, preview });
           })
           .catch((err: Error) => this.log("warn", `the gate preview of prompt ${msg.promptId} could not be encoded: ${err.message}`));
         this.tick();

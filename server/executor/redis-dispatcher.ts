@@ -3,16 +3,16 @@
 // queue of their own (files, gate checkpoints, results: nothing lost while the server is down),
 // live events on a pub/sub channel. When Redis comes back empty, prompts it lost are queued again
 // from SQLite.
-import { randomUUID } from "node:crypto";
-import { mkdirSync, renameSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
 import { Queue, QueueEvents, Worker, type Job } from "bullmq";
 import type { Redis } from "ioredis";
 import type { ServerEventName, ServerEvent } from "../../nodes/events.ts";
 import type { GateAnswer, NodeDef } from "../../nodes/schema.ts";
 import { rerollUpstream, type CompileResult } from "../engine/index.ts";
 import type { ResumeEntry, Store } from "../store/store.ts";
-import { resolveInside } from "../../nodes/image.ts";
+import { resolveInside } from "../media/paths.ts";
+import { writeFileAtomic } from "../media/write.ts";
 import { connectRedis, type Log } from "./redis-connection.ts";
 import { decodeValue, packsOf, redisNames, WorkerReport, type LiveEvent, type RunJob } from "./redis-protocol.ts";
 import type { EventSink, ExecutorTransport, Submission } from "./transport.ts";
@@ -357,9 +357,7 @@ export class RedisDispatcher implements ExecutorTransport {
       try {
         const target = resolveInside(this.store.paths.outputs, file);
         mkdirSync(dirname(target), { recursive: true });
-        const temp = join(dirname(target), `.${randomUUID()}.part`);
-        writeFileSync(temp, Buffer.from(base64, "base64"));
-        renameSync(temp, target);
+        writeFileAtomic(target, Buffer.from(base64, "base64"));
       } catch (err) {
         this.log("error", `cannot write ${file} from a worker: ${(err as Error).message}`);
       }

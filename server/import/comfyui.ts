@@ -44,7 +44,12 @@ const SEED_CONTROLS = ["fixed", "increment", "decrement", "randomize"];
 
 interface ComfyClass { title: string; widgets: string[]; outputs: string[] }
 
-const CLASSES: Record<string, ComfyClass> = {
+/** A lookup table whose keys are only its own: a class named "constructor" or "__proto__" finds nothing. */
+function withoutPrototype<T>(entries: Record<string, T>): Record<string, T> {
+  return Object.assign(Object.create(null) as Record<string, T>, entries);
+}
+
+const CLASSES: Record<string, ComfyClass> = withoutPrototype({
   CheckpointLoaderSimple: { title: "Load Checkpoint", widgets: ["ckpt_name"], outputs: ["MODEL", "CLIP", "VAE"] },
   unCLIPCheckpointLoader: { title: "unCLIPCheckpointLoader", widgets: ["ckpt_name"], outputs: ["MODEL", "CLIP", "VAE", "CLIP_VISION"] },
   CLIPTextEncode: { title: "CLIP Text Encode (Prompt)", widgets: ["text"], outputs: ["CONDITIONING"] },
@@ -67,13 +72,13 @@ const CLASSES: Record<string, ComfyClass> = {
   Note: { title: "Note", widgets: ["text"], outputs: [] },
   MarkdownNote: { title: "Markdown Note", widgets: ["text"], outputs: [] },
   PrimitiveNode: { title: "Primitive", widgets: ["value", CONTROL], outputs: ["*"] },
-};
+});
 
 const CHECKPOINTS = new Set(["CheckpointLoaderSimple", "unCLIPCheckpointLoader"]);
 const SAMPLERS = new Set(["KSampler", "KSamplerAdvanced"]);
 
 /** Sluice output name of each ComfyUI output slot (checkpoints map by role, see checkpointOutput). */
-const OUTPUT_NAMES: Record<string, string[]> = {
+const OUTPUT_NAMES: Record<string, string[]> = withoutPrototype({
   CLIPTextEncode: ["conditioning"],
   StableCascade_EmptyLatentImage: ["stage_c", "stage_b"],
   StableCascade_StageC_VAEEncode: ["stage_c", "stage_b"],
@@ -84,10 +89,10 @@ const OUTPUT_NAMES: Record<string, string[]> = {
   LoadImage: ["image", "mask"],
   ImageScale: ["image"],
   unCLIPConditioning: ["conditioning"],
-};
+});
 
 const NO_CONTROLNET = "Sluice has no ControlNet nodes";
-const UNMAPPED_REASONS: Record<string, string> = {
+const UNMAPPED_REASONS: Record<string, string> = withoutPrototype({
   ControlNetLoader: NO_CONTROLNET,
   DiffControlNetLoader: NO_CONTROLNET,
   ControlNetApply: NO_CONTROLNET,
@@ -99,7 +104,7 @@ const UNMAPPED_REASONS: Record<string, string> = {
   CLIPVisionLoader: "Sluice takes the CLIP vision model from the pack (LoadCascadePack's clip_vision output)",
   CLIPVisionEncode: "its output feeds no unCLIPConditioning, the only place Sluice encodes an image with CLIP vision",
   ModelSamplingStableCascade: "it feeds no sampler; Sluice sets the shift on the sampler itself",
-};
+});
 const UNKNOWN_REASON = "no Sluice node for this ComfyUI type (a custom node, or one outside Stable Cascade)";
 
 const SLUICE_SAMPLERS = new Set(["ddpm", "ddim", "euler", "euler_ancestral", "dpmpp_2m", "lcm"]);
@@ -117,7 +122,7 @@ export function mapSamplerName(name: string): string {
   return "ddpm";
 }
 
-const SCALE_METHODS: Record<string, string> = { "nearest-exact": "nearest", nearest: "nearest", bilinear: "bilinear", bicubic: "bicubic", lanczos: "lanczos" };
+const SCALE_METHODS: Record<string, string> = withoutPrototype({ "nearest-exact": "nearest", nearest: "nearest", bilinear: "bilinear", bicubic: "bicubic", lanczos: "lanczos" });
 
 // ---------------------------------------------------------------------------------------------
 // The intermediate shape both formats are read into

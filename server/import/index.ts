@@ -1,6 +1,6 @@
 // Import of workflow files: a Sluice workflow (migrated forward), a ComfyUI UI workflow or API
 // prompt, as JSON text or inside a PNG's tEXt chunks. Pure: bytes and text in, workflow out.
-import { readPngText } from "../../nodes/png.ts";
+import { readPngText } from "../media/png.ts";
 import { WORKFLOW_FORMAT, WORKFLOW_VERSION } from "../../nodes/schema.ts";
 import { migrateWorkflow, parseWorkflow, WorkflowFormatError } from "../engine/index.ts";
 import { importComfyUi, ImportError, isComfyUiPrompt, isComfyUiWorkflow, parseJsonKeepingBigInts, type ImportContext, type ImportResult } from "./comfyui.ts";

@@ -9,9 +9,11 @@ import { SessionCache } from "./sessions.ts";
 export * from "./device.ts";
 export * from "./errors.ts";
 export * from "./manifest.ts";
+export * from "./memory-profile.ts";
 export * from "./model.ts";
 export * from "./onnx-proto.ts";
 export * from "./pack.ts";
+export * from "./pack-memory.ts";
 export * from "./sessions.ts";
 export * from "./tensors.ts";
 export * from "./tokenizer.ts";
@@ -68,3 +70,4 @@ export class CascadeRuntime {
     return p;
   }
 }
+export * from "./budget.ts";

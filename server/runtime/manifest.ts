@@ -1,6 +1,7 @@
 // manifest.json of a pack: the zod schema, and the inference of everything it says from the ONNX
 // inputs/outputs of a bare export (with the list of assumptions made).
 import { z } from "zod";
+import { MemoryProfileSchema } from "./memory-profile.ts";
 import type { ModelSignature, ValueSignature } from "./onnx-proto.ts";
 
 const rgb = z.tuple([z.number(), z.number(), z.number()]);
@@ -41,6 +42,8 @@ export const ManifestSchema = z.object({
     stageCBias: rgb.optional(),
     stageBBias: rgb.optional(),
   }).strict().optional(),
+  /** Coefficients of the memory estimates, measured on this pack (memory-profile.ts). */
+  memory: MemoryProfileSchema.optional(),
 }).strict();
 export type ManifestFile = z.infer<typeof ManifestSchema>;
 

@@ -23,6 +23,9 @@ export const STAGE_FILES = {
 } as const;
 export type StageName = keyof typeof STAGE_FILES;
 
+/** Growth of the process during one stage's runs above which its session is unloaded afterwards (see giveBackAfterBigRun). */
+export const ARENA_KEEP_BYTES = 128 * 1024 ** 2;
+
 export const STAGE_TITLES: Record<StageName, string> = {
   textEncoder: "text encoder", stageC: "Stage C", stageB: "Stage B", stageA: "Stage A",
   effnet: "EffNet encoder", previewer: "previewer", clipVision: "CLIP vision encoder",
@@ -193,7 +196,23 @@ export class Pack {
 
   /** Run a stage with its session pinned for the duration. */
   private async run(stage: StageName, feeds: Record<string, FloatTensor | ReturnType<typeof int64Tensor>>, outputs: string[]): Promise<Record<string, FloatTensor>> {
-    return this.sessions.useLoaded(await this.currentModel(stage), (m) => runModel(m, feeds, outputs));
+    const model = await this.currentModel(stage);
+    const before = process.memoryUsage.rss();
+    const out = await this.sessions.useLoaded(model, (m) => runModel(m, feeds, outputs));
+    await this.giveBackAfterBigRun(stage, before);
+    return out;
+  }
+
+  /**
+   * ONNX Runtime's CPU arena keeps the peak of a session's largest run for as long as the session
+   * lives (onnxruntime-node has no run option to shrink it). A run that grew the process by more
+   * than ARENA_KEEP_BYTES unloads its session afterwards, which frees the arena; the next run loads
+   * it again. Runs at ordinary sizes keep their sessions warm.
+   */
+  private async giveBackAfterBigRun(stage: StageName, rssBefore: number): Promise<void> {
+    if (process.memoryUsage.rss() - rssBefore <= ARENA_KEEP_BYTES) return;
+    this.current.delete(stage);
+    await this.sessions.unload(this.path(stage), { label: labelFor(stage) });
   }
 
   /** The stage's model: the one it last ran with while that is still loaded, else loaded (again). */
@@ -304,6 +323,8 @@ export class Pack {
       model = await this.currentModel(stage);
       release = this.sessions.hold(model); // undefined when it was unloaded in between: look again
     } while (!release);
+    // Measured once the model is loaded: only what its runs add counts.
+    const rssBefore = process.memoryUsage.rss();
     try {
       const run = prepareRun(model, { sample, timestep_ratio: ratio, ...conditioning }, ["sample", "timestep_ratio"], ["out_sample"], { out_sample: sampleShape });
       const prediction = (out: Record<string, FloatTensor>) => out.out_sample.data;
@@ -313,7 +334,10 @@ export class Pack {
           ratio.data.fill(r);
           return run().then(prediction);
         },
-        release,
+        release: async () => {
+          await release!();
+          await this.giveBackAfterBigRun(stage, rssBefore);
+        },
       };
     } catch (e) {
       await release();

@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import sharp from "sharp";
-import { addPngText } from "../../nodes/png.ts";
+import { addPngText } from "../../server/media/png.ts";
 import { ROOT, startServer, type Running } from "./harness.ts";
 
 const FIXTURES = join(ROOT, "test", "fixtures", "comfyui");

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import sharp from "sharp";
-import { readPngText } from "../../nodes/png.ts";
+import { readPngText } from "../../server/media/png.ts";
 import { crash, link, startServer, workflow, type Running } from "./harness.ts";
 
 const redToSave = (color = "#ff0000") => workflow([

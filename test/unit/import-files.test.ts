@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import sharp from "sharp";
-import { addPngText, asciiJson } from "../../nodes/png.ts";
+import { addPngText, asciiJson } from "../../server/media/png.ts";
 import { WORKFLOW_VERSION } from "../../nodes/schema.ts";
 import { importFile, ImportError, importPng, importWorkflowValue, type ImportContext } from "../../server/import/index.ts";
 

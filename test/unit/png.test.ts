@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import sharp from "sharp";
 import { inflateSync } from "node:zlib";
-import { encodePng, readPngText } from "../../nodes/png.ts";
+import { encodePng, readPngText } from "../../server/media/png.ts";
 
 /** Pixels with smooth areas, edges and noise, so every row filter gets chosen somewhere. */
 function testPixels(width: number, height: number, channels: number): Uint8Array {

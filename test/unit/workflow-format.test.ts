@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import sharp from "sharp";
-import { addPngText, asciiJson, readPngText } from "../../nodes/png.ts";
+import { addPngText, asciiJson, readPngText } from "../../server/media/png.ts";
 import { WORKFLOW_VERSION } from "../../nodes/schema.ts";
 import { parseWorkflow, WorkflowFormatError } from "../../server/engine/index.ts";
 
