@@ -64,7 +64,7 @@ export async function startBullWorker(options: BullWorkerOptions): Promise<BullW
   reports.on("error", () => {});
   prompts.on("error", () => {});
 
-  const report = (r: WorkerReport) => reports.add(r.type, r, { removeOnComplete: true, removeOnFail: 1000 });
+  const report = (r: WorkerReport) => reports.add(r.type, r, { removeOnComplete: true, removeOnFail: 1000, attempts: 5, backoff: { type: "exponential", delay: 500 } });
   const live = (name: string, payload: LiveEvent["payload"]) => { void publisher.publish(names.events, encodeValue({ name, payload } satisfies LiveEvent)).catch(() => {}); };
   const filesOf = (outputs: Record<string, NodeResult | undefined>): Record<string, string> => {
     const files: Record<string, string> = {};

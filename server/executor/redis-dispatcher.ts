@@ -54,6 +54,9 @@ export class RedisDispatcher implements ExecutorTransport {
   private readonly sweep: ReturnType<typeof setInterval>;
   private readonly readyPromise: Promise<{ device: string; deviceNote: string }>;
   private pumping = false;
+  /** The hand-over in progress (close waits for it: it reads the store). */
+  private pumped: Promise<void> = Promise.resolve();
+  private reconciled: Promise<void> = Promise.resolve();
   private pumpAgain = false;
   private closed = false;
 
@@ -82,14 +85,15 @@ export class RedisDispatcher implements ExecutorTransport {
     });
     void this.subscriber.subscribe(this.names.events).catch(() => {});
     // When Redis comes back (perhaps empty), what it lost is queued again.
-    this.connection.on("ready", () => { void this.reconcile(); });
+    this.connection.on("ready", () => { if (!this.closed) this.reconciled = this.reconcile(); });
 
     this.sweep = setInterval(() => {
       for (const gate of expiredGates(this.store)) this.answerGate(gate.promptId, gate.nodeId, gate.answer);
       this.tick();
     }, GATE_SWEEP_MS);
     this.sweep.unref();
-    this.readyPromise = this.reconcile().then(() => ({ device: this.device, deviceNote: this.deviceNote }));
+    this.reconciled = this.reconcile();
+    this.readyPromise = this.reconciled.then(() => ({ device: this.device, deviceNote: this.deviceNote }));
   }
 
   ready(): Promise<{ device: string; deviceNote: string }> {
@@ -107,7 +111,7 @@ export class RedisDispatcher implements ExecutorTransport {
     if (this.closed) return;
     if (this.pumping) { this.pumpAgain = true; return; }
     this.pumping = true;
-    void this.pump().finally(() => {
+    this.pumped = this.pump().catch((err: Error) => this.log("warn", `cannot hand prompts to Redis: ${err.message}`)).finally(() => {
       this.pumping = false;
       if (this.pumpAgain) { this.pumpAgain = false; this.tick(); }
     });
@@ -173,6 +177,7 @@ export class RedisDispatcher implements ExecutorTransport {
    * whose checkpoint is gone runs again from the start.
    */
   private async reconcile(): Promise<void> {
+    if (this.closed) return;
     try {
       let requeued = 0;
       for (const prompt of this.store.withStatus("running")) {
@@ -268,7 +273,8 @@ export class RedisDispatcher implements ExecutorTransport {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.sweep);
-    await Promise.allSettled([this.reportsWorker.close(), this.queueEvents.close(), this.prompts.close()]);
+    await Promise.allSettled([this.pumped, this.reconciled, this.reportsWorker.close(), this.queueEvents.close()]);
+    await Promise.allSettled([this.pumped, this.prompts.close()]);
     this.subscriber.disconnect();
     this.connection.disconnect();
   }
@@ -276,6 +282,7 @@ export class RedisDispatcher implements ExecutorTransport {
   private lastStatus = "";
   /** The queue's status, when it changed. */
   private emitStatus(): void {
+    if (this.closed) return;
     const running = this.store.withStatus("running").map((p) => p.promptId);
     const status = { queueRemaining: this.store.pendingCount(), running: running[0] ?? null, runningAll: running, waiting: this.store.withStatus("waiting").map((p) => p.promptId) };
     const text = JSON.stringify(status);
