@@ -2,7 +2,7 @@
 // Without zod, so the editor's first load can use them (the schemas in schema.ts load later).
 
 export const WORKFLOW_FORMAT = "sluice.workflow";
-export const WORKFLOW_VERSION = "1.0.0";
+export const WORKFLOW_VERSION = "1.1.0";
 
 /** An input fed by another node's output. */
 export interface LinkRef {

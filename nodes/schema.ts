@@ -266,6 +266,11 @@ export const WorkflowNode = z.object({
   type: z.string().min(1),
   inputs: z.record(z.string(), InputValue).default({}),
   ui: NodeUi.optional(),
+  /**
+   * ComfyUI's node modes: 0 runs (the default, omitted), 2 never runs (muted: it and what needs
+   * it are skipped), 4 bypassed (each output passes on the first input of the same type).
+   */
+  mode: z.union([z.literal(0), z.literal(2), z.literal(4)]).optional(),
   /** A node whose type no longer exists keeps what it was here (placeholder). */
   placeholder: z.object({ originalType: z.string(), reason: z.string() }).optional(),
 });
@@ -325,6 +330,8 @@ export const PromptRequest = z.object({
   outputs: z.array(z.string()).optional(),
   params: z.record(z.string(), Literal).optional(),
   clientId: z.string().optional(),
+  /** Run before the prompts already waiting in the queue. */
+  front: z.boolean().optional(),
 });
 export type PromptRequest = z.infer<typeof PromptRequest>;
 

@@ -7,7 +7,7 @@ import { buildCatalog, compilePrompt, executeWorkflow, ExecutionCancelled, Execu
 import { createNodeHost } from "./executor/node-host.ts";
 import { packOptions } from "./runtime/pack-list.ts";
 import { memoryOption } from "./api/memory-check.ts";
-import { decideMemoryBudget } from "./runtime/index.ts";
+import { type CascadeRuntime, type LoadProgress, decideMemoryBudget } from "./runtime/index.ts";
 import { isLoopbackHost } from "./api/security.ts";
 
 const ROOT = join(import.meta.dirname, "..");
@@ -130,6 +130,14 @@ function progressBar() {
       const text = line(label, width, `${total && total > 1 ? `${total}/${total} steps, ` : ""}${ms < 1000 ? `${ms.toFixed(0)} ms` : `${(ms / 1000).toFixed(1)} s`}`);
       process.stderr.write(tty ? `\r${text}\x1b[K\n` : `${text}\n`);
     },
+    /** A model being converted or loaded: on a terminal redrawn in place, else one line per phase. */
+    load(p: LoadProgress) {
+      if (p.bytes < 100e6) return; // small models load in a blink
+      const verb = p.phase === "converting" ? "converting to float32" : p.phase === "loading" ? "loading" : "loaded";
+      const text = `${verb} ${p.label} (${(p.bytes / 1e9).toFixed(1)} GB): ${p.phase === "loaded" ? "" : `${p.phase === "loading" ? "about " : ""}${Math.round(p.fraction * 100)}%, `}${(p.elapsedMs / 1000).toFixed(0)} s`;
+      if (tty) process.stderr.write(`\r${text}\x1b[K${p.phase === "loaded" ? "\n" : ""}`);
+      else if (p.phase === "loaded" || p.fraction === 0) process.stderr.write(`${text}\n`);
+    },
     done(message: string) {
       process.stderr.write(`${message}\n`);
     },
@@ -181,6 +189,7 @@ async function run(args: Args): Promise<number> {
     const workflow = compiled.plan.flat;
     console.error(host.deviceNote);
     const bar = progressBar();
+    (host.servicesFor("cli").runtime as CascadeRuntime).sessions.onLoadProgress((p) => bar.load(p));
     const label = (id: string) => `${workflow.nodes.find((n) => n.id === id)?.type} #${id}`;
     const controller = new AbortController();
     process.once("SIGINT", () => controller.abort());

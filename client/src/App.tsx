@@ -1,6 +1,6 @@
 // The editor shell: toolbar, canvas, side panel, palette, lightbox, toasts, keyboard shortcuts.
 import { ReactFlowProvider, useReactFlow } from "@xyflow/react";
-import { lazy, Suspense, useEffect, useRef, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import {
   copySelection, exportWorkflow, interrupt, loadTemplate, makeComponentFromSelection, newWorkflow, pasteFromStorage, pasteText, queuePrompt,
   saveComponentDefinition, saveToLibrary,
@@ -14,11 +14,14 @@ import { useGraph } from "./store/graph.ts";
 import { useRun } from "./store/run.ts";
 import { useUi, type PanelName } from "./store/ui.ts";
 
-const Palette = lazy(() => import("./panels/Palette.tsx"));
-const SidePanel = lazy(() => import("./panels/SidePanel.tsx"));
-const Lightbox = lazy(() => import("./panels/Lightbox.tsx"));
-const PaintDialog = lazy(() => import("./panels/PaintDialog.tsx"));
-const ComponentPorts = lazy(() => import("./panels/ComponentPorts.tsx"));
+// Panels are part of the main bundle: a lazily loaded chunk fails to load while the server is
+// down, and the panels must work whatever the server's state.
+import Palette from "./panels/Palette.tsx";
+import SidePanel from "./panels/SidePanel.tsx";
+import Lightbox from "./panels/Lightbox.tsx";
+import PaintDialog from "./panels/PaintDialog.tsx";
+import ComponentPorts from "./panels/ComponentPorts.tsx";
+import { MODE_BYPASS, MODE_MUTE } from "./graph/types.ts";
 
 function isEditable(t: EventTarget | null): boolean {
   const el = t as HTMLElement | null;
@@ -39,7 +42,7 @@ function useShortcuts() {
     const onKey = (e: KeyboardEvent) => {
       const mod = e.ctrlKey || e.metaKey;
       const k = e.key.toLowerCase();
-      if (mod && e.key === "Enter") { e.preventDefault(); void queuePrompt(); return; }
+      if (mod && e.key === "Enter") { e.preventDefault(); void queuePrompt({ front: e.shiftKey }); return; }
       if (mod && k === "s") { e.preventDefault(); void saveToLibrary(); return; }
       if (isEditable(e.target) || useUi.getState().palette) return;
       const g = useGraph.getState();
@@ -47,6 +50,8 @@ function useShortcuts() {
       else if (mod && ((k === "z" && e.shiftKey) || k === "y")) { e.preventDefault(); g.redo(); }
       else if (mod && k === "k") { e.preventDefault(); openPalette(); }
       else if (mod && k === "d") { e.preventDefault(); g.duplicate(); }
+      else if (mod && k === "b") { e.preventDefault(); g.toggleMode(MODE_BYPASS); }
+      else if (mod && k === "m") { e.preventDefault(); g.toggleMode(MODE_MUTE); }
       else if (mod && k === "g" && e.shiftKey) { e.preventDefault(); makeComponentFromSelection(); }
       else if (mod && k === "g") { e.preventDefault(); g.groupSelection(); }
       else if (mod && k === "a") {
@@ -103,6 +108,7 @@ function Toolbar() {
   const queueRemaining = useRun((s) => s.queueRemaining);
   const serverRunning = useRun((s) => s.serverRunning);
   const connected = useRun((s) => s.connected);
+  const batchCount = useUi((s) => s.batchCount);
   const canUndo = useGraph((s) => s.past.length > 0);
   const canRedo = useGraph((s) => s.future.length > 0);
   const snap = useGraph((s) => s.snap);
@@ -125,10 +131,18 @@ function Toolbar() {
         <span className={`conn${connected ? " on" : ""}`} />Sluice
       </div>
       <div className="tb-group">
-        <button data-testid="queue-button" className="primary queue" onClick={() => void queuePrompt()} title="Queue the graph (Ctrl+Enter)">
-          ▶ Queue{queueRemaining > 0 ? <span className="count">{queueRemaining}</span> : null}
+        <button data-testid="queue-button" className="primary queue" onClick={(e) => void queuePrompt({ front: e.shiftKey })} title="Queue the graph (Ctrl+Enter); Shift+click or Ctrl+Shift+Enter: to the front of the queue">
+          ▶ Queue{queueRemaining > 0 ? <span className="count" data-testid="queue-count">{queueRemaining}</span> : null}
         </button>
-        <button data-testid="stop-button" onClick={() => void interrupt()} disabled={!serverRunning} title="Stop the running prompt">■ Stop</button>
+        <label className="batch" title="Batch count: how many prompts one Queue sends; each moves its seeds by their after-run control">
+          ×<input
+            type="number" min={1} max={100} value={batchCount} data-testid="batch-count"
+            onChange={(e) => useUi.getState().setBatchCount(Number(e.target.value))}
+            onKeyDown={(e) => e.stopPropagation()}
+          />
+        </label>
+        <button data-testid="queue-front" onClick={() => void queuePrompt({ front: true })} title="Queue to the front: run before the prompts already waiting (Ctrl+Shift+Enter)">⤒ Front</button>
+        <button data-testid="stop-button" onClick={() => void interrupt()} disabled={!serverRunning} title="Stop the running prompt, whoever queued it">■ Stop</button>
       </div>
       <div className="tb-group">
         <button onClick={() => g().undo()} disabled={!canUndo} title="Undo (Ctrl+Z)">↶</button>
@@ -180,6 +194,7 @@ function Toolbar() {
       <div className="tb-spacer" />
       <div className="tb-group">
         <button className={panel === "queue" ? "on" : ""} onClick={() => toggle("queue")} data-testid="panel-queue">Queue</button>
+        <button className={panel === "gallery" ? "on" : ""} onClick={() => toggle("gallery")} data-testid="panel-gallery">Gallery</button>
         <button className={panel === "history" ? "on" : ""} onClick={() => toggle("history")} data-testid="panel-history">History</button>
         <button className={panel === "library" ? "on" : ""} onClick={() => toggle("library")} data-testid="panel-library">Library</button>
         <button className={panel === "system" ? "on" : ""} onClick={() => toggle("system")} data-testid="panel-system">System</button>
@@ -224,6 +239,47 @@ function Toasts() {
   );
 }
 
+/**
+ * The tab title follows the running prompt: "[15% 3/20] Sluice", with the number waiting. A
+ * component of its own that draws nothing: progress events re-render it, not the shell.
+ */
+function TitleSync() {
+  useTitle();
+  return null;
+}
+
+function useTitle() {
+  const live = useRun((s) => s.live);
+  const running = useRun((s) => s.serverRunning);
+  const waiting = useRun((s) => s.queueRemaining);
+  const connected = useRun((s) => s.connected);
+  useEffect(() => {
+    const parts: string[] = [];
+    if (!connected) parts.push("[offline]");
+    else if (running) parts.push(live?.total ? `[${Math.round((100 * live.step) / live.total)}% ${live.step}/${live.total}]` : "[running]");
+    if (waiting > 0) parts.push(`(+${waiting})`);
+    document.title = [...parts, "Sluice"].join(" ");
+  }, [live, running, waiting, connected]);
+}
+
+/** Shown while the socket is down; the editor keeps working and reconnects by itself. */
+function DisconnectedBanner() {
+  const connected = useRun((s) => s.connected);
+  const [shown, setShown] = useState(false);
+  // A first connection takes a moment: only a lost (or long-missing) connection is announced.
+  useEffect(() => {
+    if (connected) { setShown(false); return; }
+    const t = setTimeout(() => setShown(true), 1500);
+    return () => clearTimeout(t);
+  }, [connected]);
+  if (connected || !shown) return null;
+  return (
+    <div className="banner offline" data-testid="disconnected-banner" role="status">
+      Not connected to the server: your edits are kept here; runs and panels come back when it is reachable. Reconnecting…
+    </div>
+  );
+}
+
 function Shell() {
   useShortcuts();
   const palette = useUi((s) => s.palette);
@@ -259,14 +315,16 @@ function Shell() {
             Double-click the canvas, press Space or Ctrl+K to add a node — or pick a template.
           </div>
         )}
-        {panel && <Suspense fallback={<aside className="side-panel" />}><SidePanel panel={panel} /></Suspense>}
+        <DisconnectedBanner />
+        {panel && <SidePanel panel={panel} />}
       </div>
+      <TitleSync />
       <Toasts />
       <ContextMenu />
-      {palette && <Suspense fallback={null}><Palette req={palette} /></Suspense>}
-      {lightbox && <Suspense fallback={null}><Lightbox {...lightbox} /></Suspense>}
-      {painter && <Suspense fallback={null}><PaintDialog {...painter} /></Suspense>}
-      {ports && <Suspense fallback={null}><ComponentPorts componentKey={ports} /></Suspense>}
+      {palette && <Palette req={palette} />}
+      {lightbox && <Lightbox {...lightbox} />}
+      {painter && <PaintDialog {...painter} />}
+      {ports && <ComponentPorts componentKey={ports} />}
     </div>
   );
 }

@@ -3,6 +3,7 @@ import type { Workflow } from "../../nodes/schema.ts";
 import { api, ApiError, type PromptRejection } from "./api.ts";
 import { replayEarly, clientId } from "./socket.ts";
 import { usedComponents } from "./graph/components.ts";
+import { WORKFLOW_VERSION } from "../../nodes/format.ts";
 import { useGraph } from "./store/graph.ts";
 import { useRun } from "./store/run.ts";
 import { toast, useUi } from "./store/ui.ts";
@@ -14,18 +15,38 @@ const LIBRARY_KEY = "sluice.library";
 
 let queueing = false;
 
-export async function queuePrompt(): Promise<string | null> {
+/**
+ * Queues the canvas `count` times (batch count): each accepted prompt moves the seeds by their
+ * "after run" control, so the next one differs. `front` puts the prompts before those waiting.
+ * Returns the id of the last prompt queued.
+ */
+export async function queuePrompt(opts: { count?: number; front?: boolean } = {}): Promise<string | null> {
   if (queueing) return null;
   queueing = true;
-  const g = useGraph.getState();
-  const wf = g.workflow();
-  // Notes are editor-only; the server ignores them, but we need not send them at all.
+  const count = Math.max(1, Math.min(100, Math.floor(opts.count ?? useUi.getState().batchCount)));
+  let last: string | null = null;
+  // Each prompt of a batch is the canvas after the previous one's "after run" seed moves; the
+  // canvas ends where the last one leaves it. Queued to the front, the batch keeps its order
+  // (posted last first, each before the others).
+  const workflows: Workflow[] = [];
+  for (let i = 0; i < count; i++) {
+    workflows.push(useGraph.getState().workflow());
+    useGraph.getState().applySeedControls();
+  }
   try {
-    const { promptId } = await api.prompt(wf, clientId);
-    useRun.getState().startPrompt(promptId);
-    replayEarly(promptId);
-    g.applySeedControls();
-    return promptId;
+    const order = opts.front ? [...workflows].reverse() : workflows;
+    for (const wf of order) {
+      const { promptId, skipped } = await api.prompt(wf, clientId, { front: opts.front });
+      if (last) useRun.getState().addMine(promptId);
+      else useRun.getState().startPrompt(promptId);
+      replayEarly(promptId);
+      last = promptId;
+      if (skipped?.length && wf === order[0]) {
+        toast(`Will not run: ${skipped.map((x) => `node ${x.node} (${x.type}): ${x.reason}`).join("; ")}`, "warn");
+      }
+    }
+    if (count > 1) toast(`Queued ${count} prompts${opts.front ? " at the front" : ""}`);
+    return last;
   } catch (e) {
     if (e instanceof ApiError && e.status === 400) {
       const body = e.body as PromptRejection | undefined;
@@ -36,10 +57,32 @@ export async function queuePrompt(): Promise<string | null> {
     } else {
       toast(`Queue failed: ${(e as Error).message}`, "error");
     }
-    return null;
+    // Nothing accepted: the seeds stay where they were.
+    if (!last) restoreSeeds(workflows[0]!);
+    else toast("Only part of the batch was queued", "warn");
+    return last;
   } finally {
     queueing = false;
   }
+}
+
+/** Puts the seed widgets back to the values in `wf` (what the first prompt of a batch used). */
+function restoreSeeds(wf: Workflow) {
+  const g = useGraph.getState();
+  const byId = new Map(wf.nodes.map((n) => [n.id, n]));
+  useGraph.setState({
+    nodes: g.nodes.map((n) => {
+      if (n.type !== "sluice" || !n.data.seedControl) return n;
+      const src = byId.get(n.id);
+      if (!src) return n;
+      const values = { ...n.data.values };
+      for (const name of Object.keys(n.data.seedControl)) {
+        const v = src.inputs[name];
+        if (v !== undefined && (typeof v === "number" || typeof v === "string")) values[name] = v;
+      }
+      return { ...n, data: { ...n.data, values } };
+    }),
+  });
 }
 
 function firstError(errs: NonNullable<PromptRejection["nodeErrors"]>): string {
@@ -77,7 +120,7 @@ export function loadWorkflow(wf: Workflow, source?: string) {
 }
 
 export function newWorkflow() {
-  useGraph.getState().load({ format: "sluice.workflow", version: "1.0.0", nodes: [], groups: [], components: {}, params: [] }, { record: true });
+  useGraph.getState().load({ format: "sluice.workflow", version: WORKFLOW_VERSION, nodes: [], groups: [], components: {}, params: [] }, { record: true });
 }
 
 export function exportWorkflow() {
@@ -155,13 +198,20 @@ export function pasteFromStorage(at?: { x: number; y: number }): boolean {
   try { return pasteText(localStorage.getItem(CLIPBOARD_KEY), at); } catch { return false; }
 }
 
-// ----- the library (issue 7) -----
+// ----- the library -----
 
 /** Saves the canvas to the library: a new version of its entry, or a new entry named `name`. */
 export async function saveToLibrary(opts: { name?: string; asNew?: boolean; note?: string } = {}): Promise<boolean> {
   const g = useGraph.getState();
   const lib = g.library;
-  const name = (opts.name ?? lib?.name ?? g.meta.name ?? "").trim();
+  let name = (opts.name ?? lib?.name ?? "").trim();
+  // A canvas that is no library entry yet (a template, a file, a new graph) is named by the person:
+  // its workflow's own name (a template's) is only offered.
+  if (!name && opts.name === undefined) {
+    const asked = window.prompt("Save to the library as:", g.meta.name ?? "");
+    if (asked === null) return false;
+    name = asked.trim();
+  }
   if (!name) {
     useUi.getState().setPanel("library");
     toast("Name the workflow to save it", "info");
@@ -193,7 +243,7 @@ export async function openFromLibrary(id: string, version?: number): Promise<voi
   }
 }
 
-// ----- components (issue 7) -----
+// ----- components -----
 
 export function makeComponentFromSelection() {
   const g = useGraph.getState();

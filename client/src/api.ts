@@ -77,8 +77,15 @@ export interface SystemInfo {
   versions: Record<string, string>;
   memory: { rss: number; heapUsed: number; systemTotal: number; systemFree: number };
   packs: { name: string; stages: string[]; assumptions: string[] }[];
+  /** Bytes a prompt may use, when the server reports it. */
+  memoryBudget?: number;
 }
-export type PromptAnswer = { promptId: string };
+export interface GalleryItem {
+  promptId: string; file: string; width?: number; height?: number; seed?: string; prompt: string; pack?: string;
+  createdAt: string; finishedAt?: string;
+}
+export interface PackInfo { name: string; title: string; stages: string[]; native?: { width: number; height: number; compression: number; dynamic: boolean } }
+export type PromptAnswer = { promptId: string; skipped?: { node: string; type: string; reason: string }[] };
 export interface PromptRejection { error: string; nodeErrors?: NodeErrors }
 
 export interface LibraryEntry { id: string; name: string; tags: string[]; createdAt: string; updatedAt: string; version: number }
@@ -88,7 +95,8 @@ export const api = {
   nodes: () => request<NodeSpec[]>("GET", "/nodes"),
   templates: () => request<TemplateInfo[]>("GET", "/templates"),
   template: (id: string) => request<Workflow>("GET", `/templates/${encodeURIComponent(id)}`),
-  prompt: (workflow: Workflow, clientId?: string) => request<PromptAnswer>("POST", "/prompt", { workflow, ...(clientId ? { clientId } : {}) }),
+  prompt: (workflow: Workflow, clientId?: string, opts?: { front?: boolean }) =>
+    request<PromptAnswer>("POST", "/prompt", { workflow, ...(clientId ? { clientId } : {}), ...(opts?.front ? { front: true } : {}) }),
   queue: () => request<QueueState>("GET", "/queue"),
   cancel: (promptId: string) => request<unknown>("DELETE", `/queue/${encodeURIComponent(promptId)}`),
   clearQueue: () => request<unknown>("DELETE", "/queue"),
@@ -96,6 +104,10 @@ export const api = {
   history: (limit = 60) => request<HistoryEntry[]>("GET", `/history?limit=${limit}`),
   historyEntry: (promptId: string) => request<HistoryEntry>("GET", `/history/${encodeURIComponent(promptId)}`),
   system: () => request<SystemInfo>("GET", "/system"),
+  packs: () => request<PackInfo[]>("GET", "/packs"),
+  gallery: (f: { q?: string; pack?: string } = {}) =>
+    request<GalleryItem[]>("GET", `/gallery?${new URLSearchParams({ ...(f.q ? { q: f.q } : {}), ...(f.pack ? { pack: f.pack } : {}) })}`),
+  galleryDelete: (promptId: string) => request<unknown>("DELETE", `/gallery/${encodeURIComponent(promptId)}`),
   gate: (promptId: string, nodeId: string, action: "continue" | "reroll" | "cancel", value?: unknown) =>
     request<unknown>("POST", `/prompt/${encodeURIComponent(promptId)}/gate/${encodeURIComponent(nodeId)}`, { action, ...(value !== undefined ? { value } : {}) }),
   library: (q?: string) => request<LibraryEntry[]>("GET", `/workflows${q ? `?q=${encodeURIComponent(q)}` : ""}`),

@@ -9,6 +9,7 @@ import { connectSocket, restoreGates } from "./socket.ts";
 import { useGraph } from "./store/graph.ts";
 import { useRun } from "./store/run.ts";
 import { useUi } from "./store/ui.ts";
+import { usePacks } from "./store/packs.ts";
 
 declare global {
   interface Window {
@@ -25,11 +26,19 @@ window.__sluice = {
 
 async function boot() {
   connectSocket();
+  void usePacks.getState().refresh();
   try {
     useGraph.getState().setCatalog(await api.nodes());
   } catch (e) {
-    useUi.getState().setBanner(`Cannot load the node catalog from the server: ${(e as Error).message}`);
+    useUi.getState().setBanner(`Cannot load the node catalog from the server: ${(e as Error).message}. Retrying when it is reachable…`);
     window.__sluice!.ready = true;
+    // Recover without a reload: once the socket connects, load what the first try missed.
+    const unsubscribe = useRun.subscribe((s) => {
+      if (!s.connected) return;
+      unsubscribe();
+      useUi.getState().setBanner(null);
+      void boot();
+    });
     return;
   }
   const saved = restoreSaved();

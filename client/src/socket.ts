@@ -72,18 +72,30 @@ export function connectSocket(): StudioSocket {
     s.on(name, h as never);
   };
 
-  s.on("connect", () => { run().setConnected(true); if (window.__sluice?.ready) void restoreGates(); });
+  s.on("connect", () => {
+    run().setConnected(true);
+    void syncQueueStatus();
+    if (window.__sluice?.ready) void restoreGates();
+  });
   s.on("disconnect", () => run().setConnected(false));
   s.on("status", (e) => run().setStatus(e ?? {}));
   on("execution:start", (e) => {
+    if (e?.promptId) started.add(e.promptId);
     if (!mine(e)) return;
     if (run().promptId !== e.promptId) run().startPrompt(e.promptId);
   });
   on("node:start", (e) => {
+    if (e?.promptId && e.nodeId) run().setLive({ promptId: e.promptId, nodeId: e.nodeId, step: 0, total: 0 });
     if (!mine(e) || !e.nodeId) return;
+    // The executor runs one node at a time: a node still shown running (its done event not yet
+    // drawn, or a sampler whose last step was announced) has finished when the next one starts.
+    for (const [id, r] of Object.entries(run().nodes)) {
+      if (id !== e.nodeId && r.status === "running" && !r.gate) run().patch(id, { status: "done", ...(r.total ? { step: r.total } : {}) });
+    }
     run().patch(e.nodeId, { status: "running", step: 0, total: 0, error: undefined });
   });
   on("node:progress", (e) => {
+    if (e?.promptId && e.nodeId) run().setLive({ promptId: e.promptId, nodeId: e.nodeId, step: e.step, total: e.total });
     if (!mine(e) || !e.nodeId) return;
     run().patch(e.nodeId, { status: "running", step: e.step, total: e.total });
   });
@@ -123,8 +135,9 @@ export function connectSocket(): StudioSocket {
   });
   on("execution:interrupted", (e) => {
     if (!mine(e)) return;
-    toast("Run interrupted", "warn");
-    finishRunning();
+    const gateNode = Object.entries(run().nodes).find(([, r]) => r.gate?.promptId === e.promptId)?.[0];
+    toast(cancelMessage(e.promptId, e.node, gateNode), "warn");
+    if (started.has(e.promptId) || run().promptId === e.promptId) finishRunning();
   });
   on("execution:done", (e) => {
     if (!mine(e)) return;
@@ -144,6 +157,24 @@ export function openPrompt(promptId: string) {
   connectSocket().emit("prompt:open", promptId);
 }
 
+/** Prompts this page saw start: a cancelled prompt that never started was still pending. */
+const started = new Set<string>();
+
+/** What a cancellation did, in words: a queued prompt dropped, a gate declined, or a run stopped. */
+function cancelMessage(promptId: string, node: string | undefined, gateNode: string | undefined): string {
+  if (!started.has(promptId) && useRun.getState().serverRunning !== promptId) return "Queued prompt cancelled before it ran";
+  if (gateNode) return `Cancelled at the gate (${nodeLabel(gateNode)}); nothing after it ran`;
+  if (node) return `Run stopped at ${nodeLabel(node.split("/")[0]!)}`;
+  return "Run stopped";
+}
+
+function nodeLabel(id: string): string {
+  const g = useGraph.getState();
+  const n = g.nodes.find((x) => x.id === id);
+  const title = n && n.type !== "frame" ? n.data.title ?? g.catalog.get(n.data.type)?.displayName ?? n.data.type : undefined;
+  return title ? `${title} (node ${id})` : `node ${id}`;
+}
+
 /** Nodes left "running" when a prompt ends (interrupted, failed) go back to idle; gates close. */
 function finishRunning() {
   const st = useRun.getState();
@@ -151,6 +182,14 @@ function finishRunning() {
     if (r.status === "running") st.patch(id, { status: "idle", gate: undefined });
     else if (r.gate) st.patch(id, { gate: undefined });
   }
+}
+
+/** The queue as it is now (a page opened mid-run learns what runs, so Stop works for it). */
+export async function syncQueueStatus() {
+  try {
+    const q = await api.queue();
+    useRun.getState().setStatus({ queueRemaining: q.pending.length, running: q.running[0]?.promptId ?? null });
+  } catch { /* not reachable: the status event will tell */ }
 }
 
 /**

@@ -18,6 +18,7 @@ import { lockHome, type HomeLock } from "../store/home-lock.ts";
 import { Store } from "../store/store.ts";
 import { packOptions, listPackInfo } from "../runtime/pack-list.ts";
 import { mountFiles, UPLOAD_PATH } from "./files.ts";
+import { mountGallery } from "./gallery.ts";
 import { mountTemplates } from "./templates.ts";
 import { mountWorkflows } from "./workflows.ts";
 import { IMPORT_PATH, mountImport } from "./import.ts";
@@ -152,8 +153,9 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
     if (raw === undefined) throw new HttpError(400, "the request needs a \"workflow\" or a \"workflowId\"", { nodeErrors: {} });
     const compiled = compile(raw, { params: body.data.params, outputs: body.data.outputs });
     if (!compiled.ok) throw new HttpError(compiled.status, compiled.message, { nodeErrors: compiled.nodeErrors, errors: compiled.errors });
-    const promptId = dispatcher.submit({ plan: compiled.plan, clientId: body.data.clientId });
-    res.json({ promptId });
+    const promptId = dispatcher.submit({ plan: compiled.plan, clientId: body.data.clientId, front: body.data.front });
+    const { skipped } = compiled.plan;
+    res.json({ promptId, ...(skipped.length ? { skipped } : {}) });
   });
 
   app.get("/api/queue", (_req, res) => { res.json(store.queue()); });
@@ -212,6 +214,7 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
   });
 
   mountFiles(app, store);
+  mountGallery(app, store);
   mountTemplates(app);
   mountImport(app, { packs: () => listPackInfo(options.modelsDir) });
   const library = mountWorkflows(app, store);

@@ -1,12 +1,13 @@
 // The prompt compiler: the one path from what a person sent (the editor's JSON, a file given to
 // `sluice run`, a stored prompt) to a plan an executor can run. It migrates the workflow forward,
-// sets parameters, expands components and checks the flat graph against the catalog. The API,
+// sets parameters, expands components, resolves node modes and Reroutes, and checks the flat graph against the catalog. The API,
 // the CLI and the executor's dispatcher all call it, so they accept and refuse the same workflows
 // with the same messages. Pure: no I/O, no ONNX.
 import type { Literal, NodeErrors, Workflow } from "../../nodes/schema.ts";
 import { ComponentError, expandComponents, foldComponentErrors } from "./components.ts";
 import { parseWorkflow, WorkflowFormatError } from "./migrate.ts";
 import { checkBudget, estimatePlan, type DefLookup, type PackInfoLookup } from "./memory.ts";
+import { applyNodeModes, type SkippedNode } from "./modes.ts";
 import { applyValues, ParamError } from "./params.ts";
 import { validateWorkflow, type CatalogLookup } from "./validate.ts";
 
@@ -25,8 +26,13 @@ export interface CompileOptions {
 export interface Plan {
   /** The workflow as the person built it (components intact, parameters set): what is stored and embedded in images. */
   workflow: Workflow;
-  /** The same graph flat, every component instance replaced by its inner nodes: what the executor runs. */
+  /**
+   * The same graph flat, every component instance replaced by its inner nodes, muted, bypassed and
+   * Reroute nodes resolved away: what the executor runs.
+   */
   flat: Workflow;
+  /** Output nodes that will not run because a node they need is muted, and why. */
+  skipped: SkippedNode[];
   outputs?: string[];
 }
 
@@ -55,8 +61,13 @@ export function compilePrompt(raw: unknown, options: CompileOptions): CompileRes
   }
 
   let flat: Workflow;
+  let skipped: SkippedNode[] = [];
   try {
-    flat = expandComponents(workflow);
+    // Modes of the workflow's own nodes (component instances included), then of inner nodes.
+    const outer = applyNodeModes(workflow, options.lookup);
+    const inner = applyNodeModes(expandComponents(outer.workflow), options.lookup);
+    flat = inner.workflow;
+    skipped = [...outer.skipped, ...inner.skipped];
   } catch (err) {
     if (err instanceof ComponentError) return refused(`node ${err.nodeId}: ${err.message}`, [], { [err.nodeId]: [{ message: err.message }] });
     throw err;
@@ -75,7 +86,7 @@ export function compilePrompt(raw: unknown, options: CompileOptions): CompileRes
     if (!verdict.ok) return refused(verdict.message, [verdict.message], foldComponentErrors(verdict.nodeErrors, workflow));
   }
 
-  return { ok: true, plan: { workflow, flat, ...(options.outputs && options.outputs.length > 0 ? { outputs: options.outputs } : {}) } };
+  return { ok: true, plan: { workflow, flat, skipped, ...(options.outputs && options.outputs.length > 0 ? { outputs: options.outputs } : {}) } };
 }
 
 function refused(message: string, errors: string[], nodeErrors: NodeErrors): CompileResult {

@@ -20,6 +20,8 @@ export interface ExecutionHooks {
 export interface ExecuteOptions {
   promptId: string;
   workflow: Workflow;
+  /** The workflow as the person built it (modes, Reroutes, components), embedded in images; `workflow` when absent. */
+  embedded?: Workflow;
   registry: ReadonlyMap<string, NodeDef>;
   cache: OutputCache;
   services: NodeServices;
@@ -137,7 +139,7 @@ export async function executeWorkflow(opts: ExecuteOptions): Promise<ExecutionRe
       nodeId: id,
       signal,
       services: opts.services,
-      workflow,
+      workflow: opts.embedded ?? workflow,
       progress: (step, total) => hooks.onNodeProgress?.(id, step, total),
       preview: (frame) => hooks.onNodePreview?.(id, frame),
       finishRequested: () => opts.finishRequested?.(id) ?? false,

@@ -37,6 +37,9 @@ const MIGRATIONS: Migration[] = [
       return { ...raw, version: "1.0.0", nodes, groups: raw.groups ?? [], components: raw.components ?? {}, params: raw.params ?? [] };
     },
   },
+  // 1.1.0 adds an optional node `mode` (mute, bypass): a 1.0.0 file is a valid 1.1.0 file. The
+  // version moved so that an older Sluice refuses a file with modes rather than run muted nodes.
+  { from: "1.0.0", to: "1.1.0", migrate: (raw) => ({ ...raw, version: "1.1.0" }) },
 ];
 
 function compareSemver(a: string, b: string): number {

@@ -117,6 +117,7 @@ export async function startBullWorker(options: BullWorkerOptions): Promise<BullW
       const outcome = await runPrompt(host, cache, {
         promptId,
         workflow: JSON.parse(data.workflowJson) as Workflow,
+        ...(data.embeddedJson ? { embedded: JSON.parse(data.embeddedJson) as Workflow } : {}),
         outputs: data.outputs,
         resumed: data.resumed.map((gate) => ({
           nodeId: gate.nodeId,

@@ -38,6 +38,8 @@ export interface Submission {
   plan: Plan;
   clientId?: string;
   name?: string;
+  /** Run before the prompts already pending. */
+  front?: boolean;
 }
 
 /**
@@ -165,7 +167,7 @@ export class Dispatcher {
    * request can read the queue in between): the run starts without waiting for the store.
    */
   submit(input: Submission): string {
-    const record = { workflow: input.plan.workflow, requestedOutputs: input.plan.outputs, clientId: input.clientId, name: input.name };
+    const record = { workflow: input.plan.workflow, requestedOutputs: input.plan.outputs, clientId: input.clientId, name: input.name, front: input.front };
     if (!this.free() || this.store.pendingCount() > 0) {
       const promptId = this.store.enqueue(record);
       this.tick();
@@ -192,7 +194,7 @@ export class Dispatcher {
   private start(promptId: string, plan: Plan): void {
     this.active = promptId;
     this.activeNode = null;
-    this.executor.send({ type: "run", promptId, workflow: plan.flat, ...(plan.outputs ? { outputs: plan.outputs } : {}) });
+    this.executor.send({ type: "run", promptId, workflow: plan.flat, embedded: plan.workflow, ...(plan.outputs ? { outputs: plan.outputs } : {}) });
   }
 
   /** Starts the next prompt when the executor is free. Called after every change to the queue. */
@@ -245,7 +247,7 @@ export class Dispatcher {
     }
     this.active = promptId;
     this.activeNode = null;
-    this.executor.send({ type: "run", promptId, workflow: compiled.plan.flat, ...(compiled.plan.outputs ? { outputs: compiled.plan.outputs } : {}), resumed });
+    this.executor.send({ type: "run", promptId, workflow: compiled.plan.flat, embedded: compiled.plan.workflow, ...(compiled.plan.outputs ? { outputs: compiled.plan.outputs } : {}), resumed });
     this.store.startRun(promptId, resume);
     return true;
   }

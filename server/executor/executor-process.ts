@@ -96,6 +96,7 @@ async function run(msg: Extract<ToExecutor, { type: "run" }>): Promise<void> {
     const outcome = await runPrompt(host, cache, {
       promptId,
       workflow: msg.workflow,
+      ...(msg.embedded ? { embedded: msg.embedded } : {}),
       outputs: msg.outputs,
       resumed: (msg.resumed ?? []).map((gate) => ({ nodeId: gate.nodeId, answer: gate.answer, value: async () => decodeValue(Buffer.from(gate.checkpoint)) })),
     }, {

@@ -1,6 +1,7 @@
 // What a host (the worker thread, or the CLI running in-process) provides to nodes: the
 // registry, folders, the cascade runtime and the packs it found.
 import { availableParallelism } from "node:os";
+import { join } from "node:path";
 import type { GateAnswer, GatePreview, NodeDef, NodeServices } from "../../nodes/schema.ts";
 import { ALL_NODES, createRegistry, loadNodeModules } from "../../nodes/index.ts";
 import { CascadeRuntime } from "../runtime/index.ts";
@@ -14,6 +15,8 @@ export interface NodeHostOptions {
   device: string;
   /** Extra node modules (plugins, test fixtures) that export `nodes`. */
   nodeModules?: string[];
+  /** Memory budget of loaded model sessions in bytes (default: the runtime's, 60% of RAM). */
+  modelMemoryBudgetBytes?: number;
   /**
    * Draw samplers' per-step noise on a helper thread beside the model runs (the executor asks for
    * it): on a GPU the CPU is idle then; on the CPU ONNX Runtime leaves the second core idle about
@@ -35,7 +38,10 @@ export type Log = (level: "info" | "warn" | "error", message: string) => void;
 
 export async function createNodeHost(options: NodeHostOptions, log: Log): Promise<NodeHost> {
   const registry = createRegistry([...ALL_NODES, ...(await loadNodeModules(options.nodeModules ?? []))]);
-  const runtime = await CascadeRuntime.create({ device: options.device, modelsDir: options.modelsDir, log: (line) => log("info", line) });
+  const runtime = await CascadeRuntime.create({
+    device: options.device, modelsDir: options.modelsDir, budgetBytes: options.modelMemoryBudgetBytes, convertedDir: join(options.tempDir, "float32"),
+    log: (line) => log("info", line),
+  });
   const noise = options.noiseThread && (runtime.device.device !== "cpu" || availableParallelism() > 1) ? NoisePrefetcher.start() : undefined;
   const base: NodeServices = {
     outputsDir: options.outputsDir,

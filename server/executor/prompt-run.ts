@@ -12,6 +12,8 @@ export interface PromptRunRequest {
   promptId: string;
   /** The flat, checked plan. */
   workflow: Workflow;
+  /** The workflow as the person built it, embedded in images (`workflow` when absent). */
+  embedded?: Workflow;
   outputs?: string[];
   /** Gates answered earlier: the run starts the rest of the plan from their checkpoints. */
   resumed?: { nodeId: string; answer: GateAnswer; value(): Promise<unknown> }[];
@@ -69,6 +71,8 @@ export async function runPrompt(host: NodeHost, cache: OutputCache, request: Pro
   const runOnce = (workflow: Workflow) => executeWorkflow({
     promptId,
     workflow: cutAtGates(workflow, resumed.keys()),
+    // After an in-memory re-roll, images carry the plan that ran.
+    ...(request.embedded && workflow === request.workflow ? { embedded: request.embedded } : {}),
     outputs: request.outputs,
     registry: host.registry,
     cache,

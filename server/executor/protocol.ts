@@ -23,7 +23,7 @@ export interface ExecutorOptions {
 
 export type ToExecutor =
   /** A compiled plan: the flat workflow (components already expanded, checked against the catalog). */
-  | { type: "run"; promptId: string; workflow: Workflow; outputs?: string[];
+  | { type: "run"; promptId: string; workflow: Workflow; outputs?: string[]; embedded?: Workflow;
       /** Gates answered earlier: the run starts the rest of the plan from their checkpoints (V8-serialized values). */
       resumed?: { nodeId: string; answer: GateAnswer; checkpoint: Uint8Array }[] }
   | { type: "cancel"; promptId: string }

@@ -101,7 +101,7 @@ export class RedisDispatcher implements ExecutorTransport {
   }
 
   submit(input: Submission): string {
-    const promptId = this.store.enqueue({ workflow: input.plan.workflow, requestedOutputs: input.plan.outputs, clientId: input.clientId, name: input.name });
+    const promptId = this.store.enqueue({ workflow: input.plan.workflow, requestedOutputs: input.plan.outputs, clientId: input.clientId, name: input.name, front: input.front });
     this.tick();
     return promptId;
   }
@@ -158,7 +158,7 @@ export class RedisDispatcher implements ExecutorTransport {
     if (!compiled.ok) throw new Error(compiled.message);
     const flat = compiled.plan.flat;
     const job: RunJob = {
-      promptId, workflowJson: JSON.stringify(flat), packs: packsOf(flat, this.options.registry),
+      promptId, workflowJson: JSON.stringify(flat), embeddedJson: JSON.stringify(compiled.plan.workflow), packs: packsOf(flat, this.options.registry),
       resumed: resume, refusedBy: [], ...(outputs ? { outputs } : {}),
     };
     await this.prompts.add("run", job, {

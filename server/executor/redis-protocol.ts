@@ -31,6 +31,8 @@ export const RunJob = z.object({
   promptId: z.string(),
   /** The flat, checked workflow as JSON. */
   workflowJson: z.string(),
+  /** The workflow as the person built it, embedded in images (JSON). */
+  embeddedJson: z.string().optional(),
   outputs: z.array(z.string()).optional(),
   /** Packs the plan loads; a worker without one of them refuses the job. */
   packs: z.array(z.string()),

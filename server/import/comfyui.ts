@@ -145,6 +145,14 @@ interface CNode {
   links: Record<string, Src>;
   /** "control after generate" per seed widget (UI format). */
   controls: Record<string, string>;
+  /** ComfyUI's mode when the node is muted (2) or bypassed (4); kept on the Sluice node. */
+  mode?: 2 | 4;
+  /**
+   * Inputs whose link first reaches a Reroute, muted or bypassed node: the workflow keeps that
+   * link (so un-bypassing restores the flow), while `links` (what the mapping reasons about)
+   * holds where the value really comes from.
+   */
+  direct?: Record<string, Src>;
 }
 
 type Json = Record<string, unknown>;
@@ -362,26 +370,30 @@ function readUi(raw: Json, warnings: string[]): { nodes: CNode[]; groups: Group[
 
   const byId = new Map(nodes.map((n) => [n.id, n]));
   const out: CNode[] = [];
-  let reroutes = 0;
+  const special = (n: UiNode | undefined) => !!n && (n.type === "Reroute" || n.mode === 2 || n.mode === 4);
   for (const n of nodes) {
     const label = `node ${n.id} (${n.type})`;
     if (!n.type) { warnings.push(`node ${n.id} has no type: dropped`); continue; }
-    if (n.type === "Reroute") { reroutes++; continue; }
-    if (n.mode === 2) { warnings.push(`${label} is muted in ComfyUI (mode 2): dropped`); continue; }
-    if (n.mode === 4) { warnings.push(`${label} is bypassed in ComfyUI (mode 4): removed, its inputs wired through to its consumers`); continue; }
     if (n.type === "PrimitiveNode") { warnings.push(`${label}: its value is written into the inputs it fed; the node itself is not kept`); continue; }
-    const { widgets, controls } = namedWidgets(n.type, n.widgetsValues);
+    if (n.mode === 2) warnings.push(`${label} is muted in ComfyUI (mode 2): kept muted (it and what needs it do not run)`);
+    if (n.mode === 4) warnings.push(`${label} is bypassed in ComfyUI (mode 4): kept bypassed (its inputs pass through to its consumers)`);
+    const { widgets, controls } = n.type === "Reroute" ? { widgets: {}, controls: {} } : namedWidgets(n.type, n.widgetsValues);
     const node: CNode = { id: n.id, type: n.type, title: n.title, pos: n.pos, size: n.size, collapsed: n.collapsed, color: n.color, widgets, links: {}, controls };
+    if (n.mode === 2 || n.mode === 4) node.mode = n.mode;
     for (const inp of n.inputs) {
       if (inp.link === null) continue;
+      const name = n.type === "Reroute" ? "input" : inp.name;
       const r = resolveUiLink(inp.link, byId, links);
-      if ("src" in r) node.links[inp.name] = r.src;
-      else if ("literal" in r) { if (r.literal !== undefined) node.widgets[inp.name] = r.literal; }
-      else warnings.push(`${label}: input "${inp.name}" is left unconnected: ${r.dropped}`);
+      const first = links.get(inp.link);
+      if ("literal" in r) { if (r.literal !== undefined) node.widgets[name] = r.literal; continue; }
+      if (first && special(byId.get(first.src))) (node.direct ??= {})[name] = { node: first.src, slot: first.srcSlot };
+      if ("src" in r) node.links[name] = r.src;
+      else if (!node.direct?.[name]) warnings.push(`${label}: input "${name}" is left unconnected: ${r.dropped}`);
     }
+    // A reroute that carried a primitive's value has handed it to the inputs it fed.
+    if (n.type === "Reroute" && "input" in node.widgets) continue;
     out.push(node);
   }
-  if (reroutes) warnings.push(`${reroutes} reroute node(s) removed; the links through them are kept`);
 
   const groups: Group[] = [];
   for (const g of Array.isArray(raw.groups) ? raw.groups : []) {
@@ -458,7 +470,7 @@ function mapNodes(nodes: CNode[], ctx: ImportContext, warnings: string[]): Workf
       if (users.length) folded.set(n.id, `folded into sampler node(s) ${users.map((u) => u.id).join(", ")} as their shift (${String(n.widgets.shift)})`);
     }
   }
-  const MAPPED = new Set([...CHECKPOINTS, ...SAMPLERS, ...Object.keys(OUTPUT_NAMES), "SaveImage", "PreviewImage", "Note", "MarkdownNote"]);
+  const MAPPED = new Set([...CHECKPOINTS, ...SAMPLERS, ...Object.keys(OUTPUT_NAMES), "SaveImage", "PreviewImage", "Note", "MarkdownNote", "Reroute"]);
   const placeholderReason = (n: CNode): string | undefined => {
     if (folded.has(n.id) || MAPPED.has(n.type)) return undefined;
     if (GROUP_NODE_PREFIX.test(n.type)) return `the definition of group node "${n.type.replace(GROUP_NODE_PREFIX, "")}" is missing from extra.groupNodes`;
@@ -532,6 +544,12 @@ function mapNodes(nodes: CNode[], ctx: ImportContext, warnings: string[]): Workf
   const used = new Map<string, Set<string>>();
   const linkFrom = (consumer: CNode, input: string, src?: Src, owner: CNode = consumer): Link | undefined => {
     (used.get(owner.id) ?? used.set(owner.id, new Set()).get(owner.id)!).add(input);
+    const direct = consumer.direct?.[input];
+    // Keep the link to a Reroute, muted or bypassed node where that node maps onto Sluice; else
+    // link to where the value comes from.
+    const via = direct && byId.get(direct.node);
+    if (via && via.type === "Reroute") return { node: via.id, output: "output" };
+    if (via && placeholderReason(via) === undefined && !folded.has(via.id)) src = direct;
     if (!src) return undefined;
     const source = byId.get(src.node);
     const drop = (why: string) => { warn(consumer, `input "${input}" is left unconnected: ${why}`); return undefined; };
@@ -642,7 +660,7 @@ function mapNodes(nodes: CNode[], ctx: ImportContext, warnings: string[]): Workf
     if (reason !== undefined) {
       const linked = Object.keys(n.links).length;
       warn(n, `kept as a placeholder: ${reason}${linked ? ` (its ${linked} input link(s) are not kept)` : ""}`);
-      out.push(withUi({ id: n.id, type: n.type, inputs: {}, placeholder: { originalType: n.type, reason } }));
+      out.push(withUi({ id: n.id, type: n.type, inputs: {}, placeholder: { originalType: n.type, reason }, ...(n.mode ? { mode: n.mode } : {}) }));
       continue;
     }
 
@@ -750,6 +768,10 @@ function mapNodes(nodes: CNode[], ctx: ImportContext, warnings: string[]): Workf
         type = "Note";
         put(inputs, "text", str(literal(n, "text")) ?? "");
         break;
+      case "Reroute":
+        type = "Reroute";
+        put(inputs, "input", linkFrom(n, "input", n.links.input));
+        break;
       default:
         throw new Error(`unreachable: ${n.type}`);
     }
@@ -758,7 +780,7 @@ function mapNodes(nodes: CNode[], ctx: ImportContext, warnings: string[]): Workf
       if (name in n.widgets) warn(n, `the link into "${name}" (from node ${src.node}) is not kept; the value saved with the widget (${JSON.stringify(n.widgets[name])}) is used`);
       else warn(n, `the link into "${name}" (from node ${src.node}) is not kept: Sluice's ${type} has no such input`);
     }
-    out.push(withUi({ id: n.id, type, inputs }));
+    out.push(withUi({ id: n.id, type, inputs, ...(n.mode ? { mode: n.mode } : {}) }));
   }
   return out;
 }

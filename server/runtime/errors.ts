@@ -12,7 +12,9 @@ export type RuntimeErrorKind =
   | "bad-manifest"
   | "bad-tokenizer"
   | "load-failed"
-  | "run-failed";
+  | "run-failed"
+  | "unsafe-graph"
+  | "over-budget";
 
 export class RuntimeError extends Error {
   readonly kind: RuntimeErrorKind;
@@ -20,16 +22,19 @@ export class RuntimeError extends Error {
   readonly file?: string;
   /** The tensor (input or output name) the error is about. */
   readonly tensor?: string;
-  /** For missing-operator: the operator's name. */
+  /** For missing-operator and unsafe-graph: the operator's name. */
   readonly op?: string;
+  /** For unsafe-graph: the node's name. */
+  readonly node?: string;
 
-  constructor(kind: RuntimeErrorKind, message: string, extra: { file?: string; tensor?: string; op?: string; cause?: unknown } = {}) {
+  constructor(kind: RuntimeErrorKind, message: string, extra: { file?: string; tensor?: string; op?: string; node?: string; cause?: unknown } = {}) {
     super(message, extra.cause !== undefined ? { cause: extra.cause } : undefined);
     this.name = "RuntimeError";
     this.kind = kind;
     this.file = extra.file;
     this.tensor = extra.tensor;
     this.op = extra.op;
+    this.node = extra.node;
   }
 }
 

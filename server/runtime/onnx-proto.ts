@@ -70,9 +70,12 @@ export function probeModelBytes(dims: number[] = [1, 4]): Uint8Array {
 // Reader
 // ---------------------------------------------------------------------------------------------
 
+/** TensorProto.DataType numbers by name. */
+export const ELEM_TYPE_NUMBERS = { float32: 1, float16: 10 } as const;
+
 export type OnnxElemType = "float32" | "float16" | "bfloat16" | "float64" | "int64" | "int32" | "int8" | "uint8" | "bool" | "string" | "unknown";
 
-const ELEM_TYPES: Record<number, OnnxElemType> = {
+export const ELEM_TYPES: Record<number, OnnxElemType> = {
   1: "float32", 2: "uint8", 3: "int8", 6: "int32", 7: "int64", 8: "string", 9: "bool", 10: "float16", 11: "float64", 16: "bfloat16",
 };
 
@@ -94,7 +97,7 @@ export interface ModelSignature {
 export class OnnxParseError extends Error {}
 
 /** Positioned reads over a file with a small window cache. */
-class FileBytes {
+export class FileBytes {
   private window = Buffer.alloc(0);
   private windowStart = 0;
   constructor(private fd: number, readonly size: number) {}
@@ -117,10 +120,10 @@ class FileBytes {
   }
 }
 
-interface Field { field: number; wire: number; value: number; start: number; end: number }
+export interface Field { field: number; wire: number; value: number; start: number; end: number }
 
-class ProtoCursor {
-  constructor(private r: FileBytes, public pos: number, private end: number) {}
+export class ProtoCursor {
+  constructor(private r: FileBytes, public pos: number, readonly end: number) {}
   done(): boolean { return this.pos >= this.end; }
   varint(): number {
     let result = 0;

@@ -6,60 +6,21 @@ import path from "node:path";
 import { type Device, type DeviceChoice } from "./device.ts";
 import { RuntimeError } from "./errors.ts";
 import { type ManifestFile, ManifestSchema, type PackManifest, type Signatures, formatManifestError, resolveManifest } from "./manifest.ts";
-import { type ExpectedInput, type ExpectedOutput, checkDeclaredInputs, prepareRun, runModel } from "./model.ts";
+import { type ExpectedOutput, checkDeclaredInputs, prepareRun, runModel } from "./model.ts";
 import { type ModelSignature, OnnxParseError, readModelSignature } from "./onnx-proto.ts";
-import { type LoadedModel, SessionCache, preflightModel } from "./sessions.ts";
+import { type LoadedModel, type ModelSessions, SessionCache, preflightModel } from "./sessions.ts";
 import { type FloatTensor, checkTensor, int64Tensor, shapeSize } from "./tensors.ts";
+import { cropTile, pasteTile, planTiles } from "./tiling.ts";
 import { type ClipTokenizer, type TokenChunk, loadClipTokenizer } from "./tokenizer.ts";
+import { tokenizerPresent } from "./discovery.ts";
+import { clamp01, clipNormalize } from "./processing.ts";
+import { STAGE_FILES, STAGE_OUTPUTS, STAGE_TITLES, REQUIRED_STAGES, type StageName, expectedInputsFor } from "./specs.ts";
 
-export const STAGE_FILES = {
-  textEncoder: "text_encoder/model.onnx",
-  stageC: "prior/model.onnx",
-  stageB: "decoder/model.onnx",
-  stageA: "vae_decoder/model.onnx",
-  effnet: "effnet/model.onnx",
-  previewer: "previewer/model.onnx",
-  clipVision: "vae_encoder/model.onnx",
-} as const;
-export type StageName = keyof typeof STAGE_FILES;
+export { STAGE_FILES, STAGE_INPUTS, STAGE_OUTPUTS, STAGE_TITLES, REQUIRED_STAGES, WEIGHT_TYPES, type InputSpec, type StageName, type WeightType } from "./specs.ts";
+export { type PackSummary, listPacks } from "./discovery.ts";
 
 /** Growth of the process during one stage's runs above which its session is unloaded afterwards (see giveBackAfterBigRun). */
 export const ARENA_KEEP_BYTES = 128 * 1024 ** 2;
-
-export const STAGE_TITLES: Record<StageName, string> = {
-  textEncoder: "text encoder", stageC: "Stage C", stageB: "Stage B", stageA: "Stage A",
-  effnet: "EffNet encoder", previewer: "previewer", clipVision: "CLIP vision encoder",
-};
-
-/** The stages every pack needs (with the tokenizer). */
-export const REQUIRED_STAGES: readonly StageName[] = ["textEncoder", "stageC", "stageB", "stageA"];
-
-/** The inputs each stage's model must declare (names of the public export) and their ranks. */
-export const STAGE_INPUTS: Record<StageName, (ExpectedInput & { optional?: boolean })[]> = {
-  textEncoder: [{ name: "input_ids", rank: 2, kind: "int" }, { name: "attention_mask", rank: 2, kind: "int", optional: true }],
-  stageC: [
-    { name: "sample", rank: 4, kind: "float" }, { name: "timestep_ratio", rank: 1, kind: "float" },
-    { name: "clip_text_pooled", rank: 3, kind: "float" }, { name: "clip_text", rank: 3, kind: "float" }, { name: "clip_img", rank: 3, kind: "float" },
-  ],
-  stageB: [
-    { name: "sample", rank: 4, kind: "float" }, { name: "timestep_ratio", rank: 1, kind: "float" },
-    { name: "clip_text_pooled", rank: 3, kind: "float" }, { name: "effnet", rank: 4, kind: "float" },
-  ],
-  stageA: [{ name: "sample", rank: 4, kind: "float" }],
-  effnet: [{ name: "pixel_values", rank: 4, kind: "float" }],
-  previewer: [{ name: "sample", rank: 4, kind: "float" }],
-  clipVision: [{ name: "sample", rank: 4, kind: "float" }],
-};
-
-export const STAGE_OUTPUTS: Record<StageName, ExpectedOutput[]> = {
-  textEncoder: [], // named by the manifest (hiddenOutput, pooledOutput)
-  stageC: [{ name: "out_sample", rank: 4 }],
-  stageB: [{ name: "out_sample", rank: 4 }],
-  stageA: [{ name: "latent_sample", rank: 4 }],
-  effnet: [{ name: "image_embeds", rank: 4 }],
-  previewer: [{ name: "image", rank: 4 }],
-  clipVision: [{ name: "image_embeds", rank: 2 }],
-};
 
 export interface PackFiles {
   tokenizer: boolean;
@@ -72,18 +33,9 @@ export interface PackFiles {
   clipVision: boolean;
 }
 
-export interface PackSummary {
-  /** Folder name: the id used by LoadCascadePack's COMBO. */
-  name: string;
-  dir: string;
-  /** manifest.json's name where it has one, else the folder name. */
-  title: string;
-  hasManifest: boolean;
-}
-
 export interface LoadPackOptions {
-  /** The session cache to load models through (shared across packs); one is made if absent. */
-  sessions?: SessionCache;
+  /** The sessions to load models through (a SessionCache shared across packs); one is made if absent. */
+  sessions?: ModelSessions;
   /** Device for a new session cache (default cpu). Ignored when `sessions` is given. */
   device?: Device | DeviceChoice;
   /** Stages that must be present (default: text encoder, Stage C, B, A). The tokenizer is needed with the text encoder. */
@@ -96,10 +48,6 @@ export interface TextEmbeddings {
   /** [B, 1, D]: textEncoder.pooledOutput of each text's first chunk. */
   pooled: FloatTensor;
 }
-
-/** CLIP's image normalisation (the vision encoder of the public export expects it). */
-const CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073];
-const CLIP_STD = [0.26862954, 0.26130258, 0.27577711];
 
 function labelFor(stage: StageName): string {
   return STAGE_FILES[stage];
@@ -114,10 +62,6 @@ function readSignature(file: string, label: string): ModelSignature {
     }
     throw e;
   }
-}
-
-function expectedFor(stage: StageName, declaredNames: readonly string[]): ExpectedInput[] {
-  return STAGE_INPUTS[stage].filter((e) => !e.optional || declaredNames.includes(e.name));
 }
 
 function expectedOutputsFor(stage: StageName, manifest: PackManifest): ExpectedOutput[] {
@@ -147,13 +91,18 @@ export class Pack {
   readonly assumptions: string[];
   readonly files: PackFiles;
   readonly hasManifest: boolean;
-  readonly sessions: SessionCache;
+  readonly sessions: ModelSessions;
   private tokenizerCache?: ClipTokenizer;
   private validated = new WeakSet<LoadedModel>();
   /** The model each stage last ran with: a sampler runs one stage many times in a row. */
   private current = new Map<StageName, LoadedModel>();
+  /**
+   * Stage A decodes latents larger than `size` latent pixels a side in tiles of that size, each
+   * with `margin` latent pixels of context (Stage A's receptive field is about 14).
+   */
+  stageATiling = { size: 128, margin: 16 };
 
-  constructor(init: { name: string; dir: string; manifest: PackManifest; assumptions: string[]; files: PackFiles; hasManifest: boolean; sessions: SessionCache }) {
+  constructor(init: { name: string; dir: string; manifest: PackManifest; assumptions: string[]; files: PackFiles; hasManifest: boolean; sessions: ModelSessions }) {
     this.name = init.name;
     this.dir = init.dir;
     this.manifest = init.manifest;
@@ -188,10 +137,18 @@ export class Pack {
     }
     const m = await this.sessions.load(this.path(stage), { label });
     if (!this.validated.has(m)) {
-      checkDeclaredInputs(label, m.inputs, expectedFor(stage, m.inputs.map((i) => i.name)), expectedOutputsFor(stage, this.manifest), m.outputs);
+      checkDeclaredInputs(label, m.inputs, expectedInputsFor(stage, m.inputs.map((i) => i.name)), expectedOutputsFor(stage, this.manifest), m.outputs);
       this.validated.add(m);
     }
     return m;
+  }
+
+  /**
+   * Start loading a stage's model when it fits the memory budget beside what is loaded: Stage C
+   * loads while the prompts are encoded, Stage B while Stage C samples, Stage A while Stage B does.
+   */
+  preload(stage: StageName): void {
+    if (this.files[stage] && !this.current.has(stage)) void this.sessions.loadIfRoom(this.path(stage), { label: labelFor(stage) });
   }
 
   /** Run a stage with its session pinned for the duration. */
@@ -238,6 +195,7 @@ export class Pack {
     const rows = perText.flatMap((chunks) => [...chunks, ...Array.from({ length: k - chunks.length }, () => empty)]);
     const L = tok.maxLength;
     const model = await this.model("textEncoder");
+    this.preload("stageC");
     const idsMeta = model.inputs.find((i) => i.name === "input_ids");
     const fixedBatch = typeof idsMeta?.shape[0] === "number" ? (idsMeta.shape[0] as number) : undefined;
     const hasMask = model.inputs.some((i) => i.name === "attention_mask");
@@ -323,6 +281,7 @@ export class Pack {
       model = await this.currentModel(stage);
       release = this.sessions.hold(model); // undefined when it was unloaded in between: look again
     } while (!release);
+    this.preload(stage === "stageC" ? "stageB" : "stageA");
     // Measured once the model is loaded: only what its runs add counts.
     const rssBefore = process.memoryUsage.rss();
     try {
@@ -351,8 +310,27 @@ export class Pack {
     const scale = this.manifest.stageA.scale;
     const scaled = new Float32Array(latent.data.length);
     for (let i = 0; i < scaled.length; i++) scaled[i] = latent.data[i] * scale;
-    const out = await this.run("stageA", { sample: { data: scaled, shape: latent.shape } }, ["latent_sample"]);
-    return clamp01(out.latent_sample);
+    const sample: FloatTensor = { data: scaled, shape: latent.shape };
+    const [B, , H, W] = latent.shape;
+    const { size, margin } = this.stageATiling;
+    const model = await this.currentModel("stageA");
+    const fixedSize = model.inputs.find((i) => i.name === "sample")?.shape.slice(2).some((d) => typeof d === "number");
+    if ((H <= size && W <= size) || fixedSize) {
+      const out = await this.run("stageA", { sample }, ["latent_sample"]);
+      return clamp01(out.latent_sample);
+    }
+    // Large: decoded in tiles, each with a margin wider than Stage A's receptive field (tiling.ts).
+    let out: FloatTensor | undefined;
+    let up = 0;
+    for (const tile of planTiles(H, W, size, margin)) {
+      const decoded = (await this.run("stageA", { sample: cropTile(sample, tile) }, ["latent_sample"])).latent_sample;
+      if (!out) {
+        up = decoded.shape[2] / (tile.cy1 - tile.cy0);
+        out = { data: new Float32Array(B * decoded.shape[1] * H * up * W * up), shape: [B, decoded.shape[1], H * up, W * up] };
+      }
+      pasteTile(out, decoded, tile, up);
+    }
+    return clamp01(out!);
   }
 
   /** EffNet: an image [B,3,H,W] in [0,1] to a Stage C latent [B,16,H/c,W/c]. */
@@ -374,17 +352,9 @@ export class Pack {
   async encodeClipVision(image: FloatTensor): Promise<FloatTensor> {
     const label = STAGE_FILES.clipVision;
     checkTensor(image, `${label}: sample`);
-    const [B, C, H, W] = image.shape;
+    const [, C] = image.shape;
     if (image.shape.length !== 4 || C !== 3) throw new RuntimeError("bad-input", `${label}: input 'sample' must be [B, 3, 224, 224], got [${image.shape.join(", ")}]`, { file: label, tensor: "sample" });
-    const norm = new Float32Array(image.data.length);
-    const plane = H * W;
-    for (let b = 0; b < B; b++) {
-      for (let c = 0; c < 3; c++) {
-        const off = (b * 3 + c) * plane;
-        for (let i = 0; i < plane; i++) norm[off + i] = (image.data[off + i] - CLIP_MEAN[c]) / CLIP_STD[c];
-      }
-    }
-    const out = await this.run("clipVision", { sample: { data: norm, shape: image.shape } }, ["image_embeds"]);
+    const out = await this.run("clipVision", { sample: clipNormalize(image) }, ["image_embeds"]);
     const e = out.image_embeds;
     return { data: e.data, shape: [e.shape[0], 1, e.data.length / e.shape[0]] };
   }
@@ -397,17 +367,6 @@ export class Pack {
   }
 }
 
-function clamp01(t: FloatTensor): FloatTensor {
-  const d = t.data;
-  // Written only where out of range (NaN stays NaN): most of a decoded image is in range already.
-  for (let i = 0; i < d.length; i++) {
-    const v = d[i];
-    if (v < 0) d[i] = 0;
-    else if (v > 1) d[i] = 1;
-  }
-  return t;
-}
-
 function checkBatch(label: string, x: FloatTensor, r: Float32Array, others: Record<string, FloatTensor>): void {
   checkTensor(x, `${label}: sample`);
   const B = x.shape[0];
@@ -416,15 +375,6 @@ function checkBatch(label: string, x: FloatTensor, r: Float32Array, others: Reco
     checkTensor(t, `${label}: ${name}`);
     if (t.shape[0] !== B) throw new RuntimeError("bad-input", `${label}: input '${name}' has batch ${t.shape[0]} but 'sample' has batch ${B}`, { file: label, tensor: name });
   }
-}
-
-function tokenizerPresent(dir: string): boolean {
-  const t = path.join(dir, "tokenizer");
-  return fs.existsSync(path.join(t, "tokenizer.json")) || (fs.existsSync(path.join(t, "vocab.json")) && fs.existsSync(path.join(t, "merges.txt")));
-}
-
-function looksLikePack(dir: string): boolean {
-  return fs.existsSync(path.join(dir, "manifest.json")) || Object.values(STAGE_FILES).some((f) => fs.existsSync(path.join(dir, f)));
 }
 
 /**
@@ -479,39 +429,9 @@ export async function loadPack(dir: string, options: LoadPackOptions = {}): Prom
   const { manifest, assumptions } = resolveManifest(manifestFile, sigs, name);
   for (const stage of Object.keys(sigs) as StageName[]) {
     const sig = sigs[stage]!;
-    checkDeclaredInputs(STAGE_FILES[stage], sig.inputs, expectedFor(stage, sig.inputs.map((i) => i.name)), expectedOutputsFor(stage, manifest), sig.outputs);
+    checkDeclaredInputs(STAGE_FILES[stage], sig.inputs, expectedInputsFor(stage, sig.inputs.map((i) => i.name)), expectedOutputsFor(stage, manifest), sig.outputs);
   }
   const sessions = options.sessions ?? new SessionCache({ device: options.device ?? "cpu" });
   return new Pack({ name, dir: abs, manifest, assumptions, files, hasManifest: !!manifestFile, sessions });
 }
 
-/**
- * The packs in a folder of packs, "tiny" first, then by name. A folder that is itself a pack (a
- * downloaded export given directly) is listed as one pack. Folders that hold no pack are skipped.
- */
-export function listPacks(modelsDir: string): PackSummary[] {
-  const abs = path.resolve(modelsDir);
-  if (!fs.existsSync(abs) || !fs.statSync(abs).isDirectory()) return [];
-  const summary = (dir: string): PackSummary => {
-    const name = path.basename(dir);
-    const mf = path.join(dir, "manifest.json");
-    let title = name;
-    const hasManifest = fs.existsSync(mf);
-    if (hasManifest) {
-      try {
-        const m = JSON.parse(fs.readFileSync(mf, "utf8")) as { name?: unknown };
-        if (typeof m.name === "string" && m.name) title = m.name;
-      } catch {
-        // a broken manifest is reported when the pack is loaded
-      }
-    }
-    return { name, dir, title, hasManifest };
-  };
-  if (Object.values(STAGE_FILES).some((f) => fs.existsSync(path.join(abs, f)))) return [summary(abs)];
-  const packs = fs.readdirSync(abs, { withFileTypes: true })
-    .filter((d) => d.isDirectory() && !d.name.startsWith("."))
-    .map((d) => path.join(abs, d.name))
-    .filter(looksLikePack)
-    .map(summary);
-  return packs.sort((a, b) => (a.name === "tiny" ? -1 : b.name === "tiny" ? 1 : a.name.localeCompare(b.name)));
-}

@@ -8,6 +8,9 @@ import path from "node:path";
 import * as ort from "onnxruntime-node";
 import { type Device, type DeviceChoice, sessionOptionsFor } from "./device.ts";
 import { RuntimeError, translateLoadError } from "./errors.ts";
+import { convertFloat16Model } from "./float16.ts";
+import { findGraphHazards } from "./hazards.ts";
+import { type OnnxGraph, float16Weights, readOnnxGraph } from "./onnx-graph.ts";
 import { OnnxParseError, readModelSignature } from "./onnx-proto.ts";
 
 export interface ValueMeta {
@@ -38,6 +41,22 @@ export interface SessionCacheOptions {
   log?: (line: string) => void;
   /** Replaces ort.InferenceSession.create (tests). */
   create?: (file: string, options: ort.InferenceSession.SessionOptions) => Promise<ort.InferenceSession>;
+  /**
+   * Where float32 copies of float16 models are kept for the CPU (default: sluice-float32 in the
+   * system's temporary folder). A copy is made once per model file and reused.
+   */
+  convertedDir?: string;
+}
+
+/** A model load under way, for progress displays: sent when each phase starts, then about every second. */
+export interface LoadProgress {
+  label: string;
+  phase: "converting" | "loading" | "loaded";
+  /** 0..1 of the phase: exact while converting; estimated from the bytes while ONNX Runtime loads. */
+  fraction: number;
+  /** The model's estimated memory. */
+  bytes: number;
+  elapsedMs: number;
 }
 
 export interface LoadOptions {
@@ -45,7 +64,15 @@ export interface LoadOptions {
   device?: Device;
   /** Extra session options (part of the cache key). */
   sessionOptions?: Partial<ort.InferenceSession.SessionOptions>;
+  /**
+   * Load float16 weights as they are on the CPU too (no float32 copy): what a GPU gets, for
+   * tests and benchmarks of that path. Part of the cache key.
+   */
+  keepFloat16?: boolean;
 }
+
+/** Models smaller than this load without progress lines in the log. */
+const PROGRESS_LOG_BYTES = 200e6;
 
 export interface SessionCacheStats {
   loaded: { file: string; label: string; device: Device; bytes: number; pinned: boolean }[];
@@ -82,6 +109,10 @@ export function estimateModelBytes(file: string): number {
   return bytes;
 }
 
+function gb(bytes: number): string {
+  return bytes >= 1e9 ? `${(bytes / 1e9).toFixed(1)} GB` : `${(bytes / 1e6).toFixed(0)} MB`;
+}
+
 function stableStringify(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(stableStringify).join(",")}]`;
   if (v && typeof v === "object") {
@@ -115,9 +146,43 @@ export function preflightModel(file: string, label: string): void {
       );
     }
   }
+  checkGraphHazards(readOnnxGraph(file), label);
 }
 
-export class SessionCache {
+/**
+ * Refuse a graph with a node known to crash or be refused by ONNX Runtime (hazards.ts), naming the
+ * node: such a model must never reach session creation, where a crash ends the process.
+ */
+export function checkGraphHazards(graph: OnnxGraph, label: string): void {
+  const hazards = findGraphHazards(graph.nodes);
+  if (!hazards.length) return;
+  const h = hazards[0];
+  const more = hazards.length > 1 ? ` (${hazards.length - 1} more node${hazards.length > 2 ? "s" : ""} like it)` : "";
+  throw new RuntimeError(
+    "unsafe-graph",
+    `${label}: node '${h.node}' (${h.opType}) ${h.problem}${more}. Sluice refuses to load this model.`,
+    { file: label, op: h.opType, node: h.node },
+  );
+}
+
+/**
+ * What a pack needs of sessions and devices: load a model file on the device (checked, converted
+ * where the device needs it, within the memory budget), pin it while it runs, release it. The
+ * SessionCache below is the implementation; a pack knows nothing else of ONNX Runtime's sessions.
+ */
+export interface ModelSessions {
+  load(file: string, options?: LoadOptions): Promise<LoadedModel>;
+  loadIfRoom(file: string, options?: LoadOptions): Promise<LoadedModel | undefined>;
+  isLoaded(model: LoadedModel): boolean;
+  hold(model: LoadedModel): (() => Promise<void>) | undefined;
+  useLoaded<T>(model: LoadedModel, fn: (model: LoadedModel) => Promise<T>): Promise<T>;
+  unload(file: string, options?: LoadOptions): Promise<boolean>;
+  clear(): Promise<void>;
+  stats(): SessionCacheStats;
+  onLoadProgress(listener: (p: LoadProgress) => void): () => void;
+}
+
+export class SessionCache implements ModelSessions {
   readonly budgetBytes: number;
   readonly defaultDevice: Device;
   private entries = new Map<string, Entry>();
@@ -126,21 +191,72 @@ export class SessionCache {
   private counters = { loads: 0, hits: 0, evictions: 0 };
   private log: (line: string) => void;
   private create: (file: string, options: ort.InferenceSession.SessionOptions) => Promise<ort.InferenceSession>;
+  private convertedDir: string;
+  private progressListeners = new Set<(p: LoadProgress) => void>();
+  /** Bytes per millisecond ONNX Runtime loaded at last time (for the estimated fraction). */
+  private loadRate = 250e3;
 
   constructor(options: SessionCacheOptions) {
     this.defaultDevice = typeof options.device === "string" ? options.device : options.device.device;
     this.budgetBytes = options.budgetBytes ?? Math.floor(os.totalmem() * 0.6);
     this.log = options.log ?? (() => {});
     this.create = options.create ?? ((file, opts) => ort.InferenceSession.create(file, opts));
+    this.convertedDir = options.convertedDir ?? path.join(os.tmpdir(), "sluice-float32");
+  }
+
+  /** Listen to model loads (progress displays); returns the function that stops listening. */
+  onLoadProgress(listener: (p: LoadProgress) => void): () => void {
+    this.progressListeners.add(listener);
+    return () => this.progressListeners.delete(listener);
+  }
+
+  private emitProgress(p: LoadProgress): void {
+    for (const l of this.progressListeners) {
+      try {
+        l(p);
+      } catch {
+        // a display's error is not the load's
+      }
+    }
+  }
+
+  /**
+   * The file ONNX Runtime should load for `file` on `device`: on the CPU a model with float16
+   * weights becomes a float32 copy, made once (see float16.ts); elsewhere the file itself.
+   */
+  private fileForDevice(file: string, label: string, device: Device, graph: OnnxGraph, started: number): string {
+    if (device !== "cpu") return file;
+    const half = float16Weights(graph);
+    if (!half.count) return file;
+    const externalFiles = [...new Set(graph.initializers.flatMap((t) => (t.external ? [path.join(path.dirname(file), t.external.location)] : [])))];
+    let lastTick = 0;
+    const progress = (fraction: number) => {
+      const now = performance.now();
+      if (now - lastTick < 1000 && fraction < 1) return;
+      lastTick = now;
+      this.emitProgress({ label, phase: "converting", fraction, bytes: half.bytes * 2, elapsedMs: now - started });
+      if (half.bytes * 2 >= PROGRESS_LOG_BYTES) this.log(`converting ${label} to float32 for the CPU: ${Math.round(fraction * 100)}%`);
+    };
+    progress(0);
+    let conversion;
+    try {
+      conversion = convertFloat16Model(file, this.convertedDir, { externalFiles, float16Bytes: half.bytes, onProgress: progress });
+    } catch (e) {
+      throw new RuntimeError("load-failed", `${label}: its float16 weights could not be converted to float32 for the CPU: ${(e as Error).message}`, { file: label, cause: e });
+    }
+    this.log(conversion.converted
+      ? `${label}: ${conversion.tensors} float16 weights converted to float32 for the CPU in ${(conversion.ms / 1000).toFixed(1)} s (kept in ${path.dirname(conversion.file)})`
+      : `${label}: float32 copy of its float16 weights reused (${path.dirname(conversion.file)})`);
+    return conversion.file;
   }
 
   keyOf(file: string, options: LoadOptions = {}): string {
     const device = options.device ?? this.defaultDevice;
     // Asked on every model run: the common case (absolute path, default options) is remembered.
-    const memo = !options.sessionOptions && path.isAbsolute(file) ? `${device}\0${file}` : undefined;
+    const memo = !options.sessionOptions && !options.keepFloat16 && path.isAbsolute(file) ? `${device}\0${file}` : undefined;
     const known = memo === undefined ? undefined : this.plainKeys.get(memo);
     if (known !== undefined) return known;
-    const key = stableStringify({ file: path.resolve(file), device, options: options.sessionOptions ?? {} });
+    const key = stableStringify({ file: path.resolve(file), device, options: options.sessionOptions ?? {}, ...(options.keepFloat16 ? { keepFloat16: true } : {}) });
     if (memo !== undefined) this.plainKeys.set(memo, key);
     return key;
   }
@@ -169,17 +285,42 @@ export class SessionCache {
     const device = options.device ?? this.defaultDevice;
     const entry: Entry = { key, promise: undefined as unknown as Promise<LoadedModel>, bytes: 0, pins: 0, lastUsed: ++this.clock, released: false };
     entry.promise = (async () => {
+      const started = performance.now();
       preflightModel(file, label);
-      entry.bytes = estimateModelBytes(file);
+      const loadFile = options.keepFloat16 ? file : this.fileForDevice(file, label, device, readOnnxGraph(file), started);
+      entry.bytes = estimateModelBytes(loadFile);
+      if (entry.bytes > this.budgetBytes) {
+        throw new RuntimeError(
+          "over-budget",
+          `${label}: needs about ${gb(entry.bytes)} of memory${loadFile !== file ? " (its weights as float32, as the CPU runs them)" : ""}, more than the whole memory budget of ${gb(this.budgetBytes)}. ` +
+            "Raise the memory budget, or use a smaller pack (a lite Stage C or B).",
+          { file: label },
+        );
+      }
       // Make room first, so a big model does not have to share memory with the ones it replaces.
       await this.evict(entry.bytes, key);
       const opts = sessionOptionsFor(device, options.sessionOptions);
       let session: ort.InferenceSession;
+      const loadStart = performance.now();
+      const expectedMs = Math.max(1, entry.bytes / this.loadRate);
+      const tick = () => {
+        const ms = performance.now() - loadStart;
+        const fraction = Math.min(0.99, ms / expectedMs);
+        this.emitProgress({ label, phase: "loading", fraction, bytes: entry.bytes, elapsedMs: performance.now() - started });
+        if (entry.bytes >= PROGRESS_LOG_BYTES) this.log(`loading ${label} (${gb(entry.bytes)}) on ${device}: ${(ms / 1000).toFixed(0)} s, about ${Math.round(fraction * 100)}%`);
+      };
+      tick();
+      const ticker = setInterval(tick, 1000);
       try {
-        session = await this.create(file, opts);
+        session = await this.create(loadFile, opts);
       } catch (e) {
         throw translateLoadError(e, label, device);
+      } finally {
+        clearInterval(ticker);
       }
+      const loadMs = performance.now() - loadStart;
+      if (entry.bytes >= PROGRESS_LOG_BYTES) this.loadRate = entry.bytes / Math.max(1, loadMs);
+      this.emitProgress({ label, phase: "loaded", fraction: 1, bytes: entry.bytes, elapsedMs: performance.now() - started });
       this.counters.loads++;
       const meta = (list: readonly ort.InferenceSession.ValueMetadata[] | undefined, names: readonly string[]): ValueMeta[] =>
         names.map((name) => {
@@ -192,7 +333,7 @@ export class SessionCache {
         outputs: meta(session.outputMetadata, session.outputNames),
       };
       entry.model = model;
-      this.log(`loaded ${label} on ${device} (${(entry.bytes / 1e6).toFixed(1)} MB)`);
+      this.log(`loaded ${label} on ${device} (${(entry.bytes / 1e6).toFixed(1)} MB, ${(loadMs / 1000).toFixed(1)} s)`);
       return model;
     })();
     entry.promise.catch(() => {
@@ -200,6 +341,26 @@ export class SessionCache {
     });
     this.entries.set(key, entry);
     return entry.promise;
+  }
+
+  /**
+   * Load `file` in the background only if it fits the budget beside the models loaded now (nothing
+   * is released for it), so that a stage's load overlaps the work before it; undefined when it
+   * does not fit or fails (the load that needs it reports the error).
+   */
+  loadIfRoom(file: string, options: LoadOptions = {}): Promise<LoadedModel | undefined> {
+    if (this.entries.has(this.keyOf(file, options))) return this.load(file, options).catch(() => undefined);
+    let bytes: number;
+    try {
+      bytes = estimateModelBytes(file);
+      const device = options.device ?? this.defaultDevice;
+      if (device === "cpu" && !options.keepFloat16) bytes += float16Weights(readOnnxGraph(file)).bytes; // its float32 copy
+    } catch {
+      return Promise.resolve(undefined);
+    }
+    const loaded = [...this.entries.values()].reduce((sum, e) => sum + (e.released ? 0 : e.bytes), 0);
+    if (loaded + bytes > this.budgetBytes) return Promise.resolve(undefined);
+    return this.load(file, options).catch(() => undefined);
   }
 
   /** Run `fn` with the model loaded and pinned (it cannot be unloaded while `fn` runs). */

@@ -8,14 +8,15 @@ export interface PendingEntry {
   client: string;
   /** Queue order (ascending). */
   seq: number;
-  /** Queued to the front: runs before the client's other prompts and takes the next turn. */
+  /** Queued to the front: runs before every other pending prompt, whoever queued them. */
   front?: boolean;
 }
 
 /**
  * The prompt to start next. `lastServed` maps a client to the serial number of its most recent
  * start (higher = more recent); the client served longest ago (or never) goes first, ties broken
- * by the age of its oldest pending prompt. A prompt queued to the front goes before all others.
+ * by the age of its oldest pending prompt. A prompt queued to the front goes before all others
+ * (the one first in queue order among several).
  */
 export function pickNext(pending: readonly PendingEntry[], lastServed: ReadonlyMap<string, number>): PendingEntry | undefined {
   let best: PendingEntry | undefined;
@@ -23,11 +24,12 @@ export function pickNext(pending: readonly PendingEntry[], lastServed: ReadonlyM
   // The oldest pending prompt of each client (front-queued ones count first).
   const head = new Map<string, PendingEntry>();
   for (const entry of pending) {
-    if (entry.front && (!bestFront || entry.seq > bestFront.seq)) bestFront = entry;
+    if (entry.front && (!bestFront || entry.seq < bestFront.seq)) bestFront = entry;
     const current = head.get(entry.client);
     if (!current || entry.seq < current.seq) head.set(entry.client, entry);
   }
-  // The latest prompt sent to the front wins (as a stack: the last one pushed there is first).
+  // Among prompts sent to the front, queue order decides (the store gives the latest sent there
+  // the first place).
   if (bestFront) return bestFront;
   for (const entry of head.values()) {
     if (!best) { best = entry; continue; }

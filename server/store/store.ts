@@ -141,6 +141,8 @@ export interface PromptInput {
   requestedOutputs?: string[];
   clientId?: string;
   name?: string;
+  /** Run before the prompts already pending (queue to front). */
+  front?: boolean;
 }
 
 export const RESTART_MESSAGE = "the server stopped while this prompt was running; queue it again";
@@ -237,6 +239,7 @@ export class Store {
   enqueue(input: PromptInput): string {
     const id = randomUUID();
     this.insertPrompt(id, input, JSON.stringify(input.workflow), "pending");
+    if (input.front) this.moveToFront(id);
     return id;
   }
 
@@ -255,15 +258,28 @@ export class Store {
     );
   }
 
+  /** Gives a pending prompt the first place among the pending ones; the others move one back. */
+  private moveToFront(id: string): void {
+    // The round robin also lets it go before other clients' prompts.
+    this.frontIds.add(id);
+    this.db.transaction(() => {
+      const first = (this.sql("SELECT MIN(seq) AS seq FROM prompts WHERE status = 'pending' AND id != ?").get(id) as { seq: number | null }).seq;
+      if (first === null) return;
+      this.sql("UPDATE prompts SET seq = seq + 1 WHERE status = 'pending' AND id != ?").run(id);
+      this.sql("UPDATE prompts SET seq = ? WHERE id = ?").run(first, id);
+    })();
+  }
+
   /**
    * The pending prompt to run next, if any: round robin between clients, oldest first within one
    * (see pickNext); what the executor needs to run it (the workflow as stored, JSON).
    */
   nextPending(): (Pick<PromptRecord, "promptId" | "requestedOutputs" | "clientId"> & { workflowJson: string }) | undefined {
     const pending = (this.sql("SELECT id, seq, client_id FROM prompts WHERE status = 'pending' ORDER BY seq").all() as Pick<PromptRow, "id" | "seq" | "client_id">[])
-      .map((r): PendingEntry => ({ promptId: r.id, seq: r.seq, client: r.client_id ?? "" }));
+      .map((r): PendingEntry => ({ promptId: r.id, seq: r.seq, client: r.client_id ?? "", ...(this.frontIds.has(r.id) ? { front: true } : {}) }));
     const next = pickNext(pending, this.lastServed);
     if (!next) return undefined;
+    this.frontIds.delete(next.promptId);
     const row = this.sql("SELECT id, workflow, requested_outputs, client_id FROM prompts WHERE id = ?").get(next.promptId) as
       Pick<PromptRow, "id" | "workflow" | "requested_outputs" | "client_id">;
     return {
@@ -272,6 +288,9 @@ export class Store {
       ...(row.client_id ? { clientId: row.client_id } : {}),
     };
   }
+
+  /** Pending prompts queued to the front (in this process). */
+  private frontIds = new Set<string>();
 
   /** When each client last had a prompt started (a serial number): the round robin's memory. */
   private lastServed = new Map<string, number>();

@@ -38,9 +38,9 @@ export interface Server {
 }
 
 /** Starts `sluice serve` on a free port with a fresh home folder and waits for its URL line. */
-export async function startServer(opts: { timeoutMs?: number; extraArgs?: string[] } = {}): Promise<Server> {
-  const port = await freePort();
-  const home = mkdtempSync(join(tmpdir(), "sluice-e2e-"));
+export async function startServer(opts: { timeoutMs?: number; extraArgs?: string[]; port?: number; home?: string; keepHome?: boolean } = {}): Promise<Server> {
+  const port = opts.port ?? await freePort();
+  const home = opts.home ?? mkdtempSync(join(tmpdir(), "sluice-e2e-"));
   const child: ChildProcess = spawn(
     process.execPath,
     ["--import", "tsx", "server/cli.ts", "serve", "--port", String(port), "--home", home, ...(opts.extraArgs ?? [])],
@@ -74,7 +74,7 @@ export async function startServer(opts: { timeoutMs?: number; extraArgs?: string
         await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
         if (child.exitCode === null) child.kill("SIGKILL");
       }
-      rmSync(home, { recursive: true, force: true });
+      if (!opts.keepHome) rmSync(home, { recursive: true, force: true });
     },
   };
 }
@@ -116,8 +116,9 @@ export async function openEditor(browser: Browser, url: string): Promise<{ conte
 export interface WorkflowLike {
   format: "sluice.workflow";
   version: string;
-  nodes: { id: string; type: string; inputs: Record<string, unknown>; ui?: Record<string, unknown> }[];
+  nodes: { id: string; type: string; inputs: Record<string, unknown>; ui?: Record<string, unknown>; mode?: number }[];
   groups?: unknown[];
+  components?: Record<string, unknown>;
 }
 
 /** Loads a workflow into the editor through its test hook (as if opened from a file). */

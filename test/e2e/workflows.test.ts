@@ -148,7 +148,7 @@ describe("workflows", () => {
       const again = wf.nodes.find((n) => n.type === `component/${key}`)!;
       assert.deepEqual(wf.nodes.find((n) => n.id === "3")!.inputs.image, { node: again.id, output: wf.components[key]!.outputs[0]!.name });
       // Ports: rename the output and expose an inner widget (the colour) on every instance.
-      await page.click(`[data-node-id="${again.id}"] [data-testid="component-ports"]`);
+      await page.click(`[data-node-id="${again.id}"] [data-testid="component-ports-button"]`);
       await page.locator('[data-testid="component-ports"]').waitFor();
       await page.locator('[data-testid="port-output-name"]').first().fill("picture");
       await page.locator('[data-testid="port-expose"]', { hasText: "color" }).click();

@@ -103,17 +103,23 @@ describe("gates", () => {
   });
 
   it("a sampler told to finish now returns within one step and the cascade goes on", async () => {
-    // As many steps as the node takes, so the sampler is still running when the request arrives
-    // however slowly this process hears its progress.
-    const wf = withInputs(template("text-to-image"), "5", { steps: 1000, seed: 7007 });
-    const id = (await s.post("/api/prompt", { workflow: wf })).body.promptId;
-    await s.waitFor("node:progress", (p) => p.promptId === id && p.nodeId === "5" && p.step >= 3);
-    assert.equal((await s.post(`/api/prompt/${id}/finish/5`, {})).status, 200);
-    const entry = await s.waitSettled(id);
-    assert.equal(entry.status, "done");
-    const steps = s.events.filter((e) => e.name === "node:progress" && e.payload.promptId === id && e.payload.nodeId === "5").map((e) => e.payload.step);
-    assert.ok(Math.max(...steps) < 1000, `stopped at step ${Math.max(...steps)}`);
-    assert.ok(entry.executed.includes("7"), "Stage B ran after the early finish");
+    const s = await startServer();
+    try {
+      // On its own server with the tiny pack, whose steps take milliseconds (the random pack's,
+      // microseconds): a thousand of them outlast the request however slowly this process hears
+      // the progress.
+      const wf = withInputs(template("text-to-image", "tiny"), "5", { steps: 1000, seed: 7007 });
+      const id = (await s.post("/api/prompt", { workflow: wf })).body.promptId;
+      await s.waitFor("node:progress", (p) => p.promptId === id && p.nodeId === "5" && p.step >= 3);
+      assert.equal((await s.post(`/api/prompt/${id}/finish/5`, {})).status, 200);
+      const entry = await s.waitSettled(id);
+      assert.equal(entry.status, "done");
+      const steps = s.events.filter((e) => e.name === "node:progress" && e.payload.promptId === id && e.payload.nodeId === "5").map((e) => e.payload.step);
+      assert.ok(Math.max(...steps) < 1000, `stopped at step ${Math.max(...steps)}`);
+      assert.ok(entry.executed.includes("7"), "Stage B ran after the early finish");
+    } finally {
+      await s.stop();
+    }
   });
 });
 

@@ -130,7 +130,8 @@ test("pack stage run refuses a wrong fixed dimension naming the file and tensor"
 
 test("a float16-input model gets its float32 feeds converted and returns float32", async () => {
   const cache = new SessionCache({ device: "cpu" });
-  const m = await cache.load(path.join(FIXTURES, "broken-models/fp16_io.onnx"), { label: "fp16_io.onnx" });
+  // keepFloat16: the model as a GPU runs it (on the CPU it would become float32 at load).
+  const m = await cache.load(path.join(FIXTURES, "broken-models/fp16_io.onnx"), { label: "fp16_io.onnx", keepFloat16: true });
   assert.equal(m.inputs[0].type, "float16");
   const out = await runModel(m, { sample: { data: new Float32Array([1, 2.5, -3, 0.1]), shape: [1, 4] } });
   assert.ok(out.out_sample.data instanceof Float32Array);
@@ -140,7 +141,7 @@ test("a float16-input model gets its float32 feeds converted and returns float32
 
 test("a prepared run sees values rewritten in place between calls, float16 inputs converted again", async () => {
   const cache = new SessionCache({ device: "cpu" });
-  const m = await cache.load(path.join(FIXTURES, "broken-models/fp16_io.onnx"), { label: "fp16_io.onnx" });
+  const m = await cache.load(path.join(FIXTURES, "broken-models/fp16_io.onnx"), { label: "fp16_io.onnx", keepFloat16: true });
   const sample = { data: new Float32Array([1, 2.5, -3, 0.1]), shape: [1, 4] };
   const run = prepareRun(m, { sample }, ["sample"], ["out_sample"]);
   assert.deepEqual(Array.from((await run()).out_sample.data), [2, 5, -6, 0.199951171875]);

@@ -79,7 +79,8 @@ test("session cache evicts the least recently used model under a small budget", 
 });
 
 test("session cache never releases a model while it runs", async () => {
-  const { cache, released } = countingCache(1); // budget smaller than any model
+  // Room for either model alone, not both: loading B would evict A, were A not pinned.
+  const { cache, released } = countingCache(Math.max(estimateModelBytes(A), estimateModelBytes(B)) + 1);
   await cache.use(A, async (m) => {
     await cache.load(B); // would evict A, but A is pinned
     assert.equal(released.includes("vae_decoder"), false);

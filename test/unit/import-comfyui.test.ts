@@ -56,11 +56,11 @@ describe("ComfyUI UI workflow", () => {
     assert.deepEqual(workflow.nodes.map((n) => [n.id, n.type]), [
       ["1", "LoadCascadePack"], ["2", "LoadCascadePack"], ["3", "TextEncode"], ["4", "TextEncode"],
       ["5", "EmptyCascadeLatent"], ["6", "CascadeSampler"], ["7:0", "StageBConditioning"], ["7:1", "CascadeSampler"],
-      ["9", "StageADecode"], ["10", "SaveImage"], ["11", "Note"], ["14", "ImageSaverPro|custom"],
+      ["9", "StageADecode"], ["13", "ImageScale"], ["10", "SaveImage"], ["11", "Note"], ["12", "PreviewImage"], ["14", "ImageSaverPro|custom"],
     ]);
     assert.deepEqual(node(workflow.nodes, "5").inputs, { width: 64, height: 64, compression: 8, batch: 1 });
     assert.equal(node(workflow.nodes, "11").inputs.text, "Stage C makes the composition at 1/8 size; Stage B and the VAE add the detail.");
-    assert.deepEqual(node(workflow.nodes, "10").inputs, { image: { node: "9", output: "image" }, prefix: "cascade" });
+    assert.deepEqual(node(workflow.nodes, "10").inputs, { image: { node: "13", output: "image" }, prefix: "cascade" });
   });
 
   it("keeps a seed of 2^64−1 to the last digit, with its control after generate", () => {
@@ -110,12 +110,27 @@ describe("ComfyUI UI workflow", () => {
     assert.ok(warnings.includes("node 7 (workflow/Stage B): group node expanded into nodes 7:0, 7:1"));
   });
 
-  it("drops a muted node and wires a bypassed node's input through to its consumers, naming both in warnings", () => {
+  it("keeps muted and bypassed nodes with their mode and their links, naming both in warnings", () => {
     const { workflow, warnings } = ui();
-    assert.equal(workflow.nodes.some((n) => n.id === "12" || n.id === "13"), false);
-    assert.deepEqual(node(workflow.nodes, "10").inputs.image, { node: "9", output: "image" }, "SaveImage now reads VAEDecode's image");
-    assert.deepEqual(warningsAbout(warnings, "12"), ["node 12 (PreviewImage) is muted in ComfyUI (mode 2): dropped"]);
-    assert.deepEqual(warningsAbout(warnings, "13"), ["node 13 (ImageScale) is bypassed in ComfyUI (mode 4): removed, its inputs wired through to its consumers"]);
+    assert.equal(node(workflow.nodes, "12").mode, 2);
+    assert.equal(node(workflow.nodes, "13").mode, 4);
+    assert.deepEqual(node(workflow.nodes, "13").inputs.image, { node: "9", output: "image" });
+    assert.deepEqual(node(workflow.nodes, "10").inputs.image, { node: "13", output: "image" }, "SaveImage still reads the bypassed ImageScale");
+    assert.deepEqual(warningsAbout(warnings, "12"), ["node 12 (PreviewImage) is muted in ComfyUI (mode 2): kept muted (it and what needs it do not run)"]);
+    assert.deepEqual(warningsAbout(warnings, "13"), ["node 13 (ImageScale) is bypassed in ComfyUI (mode 4): kept bypassed (its inputs pass through to its consumers)"]);
+  });
+
+  it("keeps a Reroute between two nodes as a Reroute, linked on both sides", () => {
+    const raw = JSON.parse(UI_TEXT);
+    raw.nodes.push({ id: 20, type: "Reroute", pos: [1500, 300], mode: 0, inputs: [{ name: "", type: "*", link: 900 }], outputs: [{ name: "", type: "IMAGE", links: [901] }] });
+    const save = raw.nodes.find((n: { id: number }) => n.id === 10);
+    const oldLink = save.inputs[0].link;
+    raw.links = raw.links.filter((l: unknown[]) => l[0] !== oldLink);
+    raw.links.push([900, 9, 0, 20, 0, "IMAGE"], [901, 20, 0, 10, 0, "IMAGE"]);
+    save.inputs[0].link = 901;
+    const { workflow } = importComfyUi(raw, CTX);
+    assert.deepEqual(node(workflow.nodes, "20"), { id: "20", type: "Reroute", inputs: { input: { node: "9", output: "image" } }, ui: { pos: [1500, 300] } });
+    assert.deepEqual(node(workflow.nodes, "10").inputs.image, { node: "20", output: "output" });
   });
 
   it("keeps an unknown custom node as a placeholder and names it with the reason", () => {
@@ -163,8 +178,14 @@ describe("ComfyUI UI workflow", () => {
 describe("ComfyUI API prompt", () => {
   it("maps to the same graph as the UI workflow (what the UI keeps only for people aside)", () => {
     const a = api().workflow.nodes, u = ui().workflow.nodes;
-    assert.deepEqual(a.map((n) => n.id).sort(), u.filter((n) => n.type !== "Note").map((n) => n.id).sort());
-    for (const n of a) assert.deepEqual(n.inputs, node(u, n.id).inputs, `inputs of node ${n.id}`);
+    // The API format holds no muted or bypassed nodes (ComfyUI leaves them out of a prompt).
+    const ran = u.filter((n) => n.type !== "Note" && !n.mode);
+    assert.deepEqual(a.map((n) => n.id).sort(), ran.map((n) => n.id).sort());
+    for (const n of a) {
+      const mine = node(u, n.id).inputs;
+      const through = Object.fromEntries(Object.entries(mine).map(([k, v]) => [k, v && typeof v === "object" && node(u, v.node).mode === 4 ? node(u, v.node).inputs.image : v]));
+      assert.deepEqual(n.inputs, through, `inputs of node ${n.id}`);
+    }
     assert.equal(node(a, "6").inputs.seed, MAX_SEED);
   });
 
@@ -264,12 +285,13 @@ describe("ComfyUI import: odd corners of the UI format", () => {
     assert.deepEqual([4, 4, "euler", 1], ["steps", "cfg", "sampler", "denoise"].map((k) => node(workflow.nodes, "6").inputs[k]));
   });
 
-  it("leaves an input unconnected, naming node and input, when its source is muted", () => {
+  it("keeps the link from a muted node, and the node with its mode, naming it", () => {
     const wf = uiWorkflow([1, "fixed", 4, 4, "euler", "simple", 1]);
     wf.nodes[2] = { ...wf.nodes[2], mode: 2 };
     const { workflow, warnings } = importComfyUi(wf, CTX);
-    assert.equal(node(workflow.nodes, "6").inputs.latent, undefined);
-    assert.ok(warnings.includes("node 6 (KSampler): input \"latent_image\" is left unconnected: it came from node 3 (StableCascade_EmptyLatentImage), which is muted"), warnings.join("\n"));
+    assert.equal(node(workflow.nodes, "3").mode, 2);
+    assert.deepEqual(node(workflow.nodes, "6").inputs.latent, { node: "3", output: "stage_c" }, "the link to the muted node is kept");
+    assert.ok(warnings.includes("node 3 (StableCascade_EmptyLatentImage) is muted in ComfyUI (mode 2): kept muted (it and what needs it do not run)"), warnings.join("\n"));
   });
 
   it("refuses what is neither format, with reasons", () => {

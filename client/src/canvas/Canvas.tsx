@@ -1,7 +1,7 @@
 // The React Flow canvas: wiring store ↔ React Flow, connection rules with reasons, palette on
 // double-click / dropped links, file drops, fit view on load.
 import {
-  Background, BackgroundVariant, ConnectionMode, Controls, MiniMap, ReactFlow, SelectionMode, getBezierPath, useReactFlow,
+  Background, BackgroundVariant, ConnectionMode, Controls, MiniMap, ReactFlow, SelectionMode, getBezierPath, useReactFlow, useStore, type ReactFlowState,
   type ConnectionLineComponentProps, type FinalConnectionState, type IsValidConnection, type NodeTypes, type OnConnectEnd,
 } from "@xyflow/react";
 import { useCallback, useEffect, useRef, type DragEvent, type MouseEvent as RMouseEvent } from "react";
@@ -9,7 +9,7 @@ import type { SocketType, Workflow } from "../../../nodes/schema.ts";
 import { nodeColor, socketColor } from "../graph/colors.ts";
 import { checkConnection } from "../graph/connect.ts";
 import { inputType, outputType } from "../graph/convert.ts";
-import type { FlowEdge, FlowNode } from "../graph/types.ts";
+import { MODE_BYPASS, MODE_MUTE, REROUTE_TYPE, type FlowEdge, type FlowNode } from "../graph/types.ts";
 import { useGraph } from "../store/graph.ts";
 import { toast, useUi, type MenuItem } from "../store/ui.ts";
 import { copySelection, editComponent, exportComponent, makeComponentFromSelection, pasteFromStorage, saveComponentToLibrary } from "../actions.ts";
@@ -25,6 +25,14 @@ import { api } from "../api.ts";
 
 /** Below this zoom, node text gets too small to read; larger graphs open at this zoom from their left end. */
 const READABLE_ZOOM = 0.55;
+/**
+ * Graphs bigger than this render only the nodes and links in view. Smaller ones render all (their
+ * cost is small, and mounting nodes as they scroll into view costs more than it saves there).
+ */
+const CULL_ABOVE = 60;
+/** Below this zoom nodes are drawn as their frame and title only. */
+const LOW_DETAIL_ZOOM = 0.45;
+const lowDetailOf = (s: ReactFlowState) => s.transform[2] < LOW_DETAIL_ZOOM;
 
 const nodeTypes: NodeTypes = { sluice: NodeView, note: NoteNode, frame: FrameNode };
 
@@ -59,13 +67,18 @@ export function Canvas() {
   const onEdgesChange = useGraph((s) => s.onEdgesChange);
   const rf = useReactFlow<FlowNode, FlowEdge>();
   const wrapper = useRef<HTMLDivElement>(null);
+  // Zoomed out, node text is too small to read: nodes draw only their frame and title bar (see
+  // styles.css), which keeps pan and zoom smooth on big graphs. A boolean: re-renders on crossing.
+  const lowDetail = useStore(lowDetailOf);
 
   // Fit the whole graph when that keeps it readable; otherwise show it from its left end (where a
   // pipeline starts: loaders and prompts) at the smallest readable zoom. "Fit" (F) shows it all.
   const showReadable = useCallback(() => {
     const nodes = rf.getNodes();
     const el = wrapper.current;
-    if (!nodes.length || !el) { void rf.fitView({ padding: 0.06, duration: 0, maxZoom: 1 }); return; }
+    // An empty canvas keeps its view: fitView would wait for the first node added and then move
+    // the view away from where the person put it.
+    if (!nodes.length || !el) return;
     const b = rf.getNodesBounds(nodes);
     const w = el.clientWidth;
     const h = el.clientHeight;
@@ -179,6 +192,8 @@ export function Canvas() {
         { label: "Duplicate", hint: "Ctrl+D", action: () => g.duplicate() },
         { label: "Copy", hint: "Ctrl+C", action: () => copySelection() },
         { label: "Make component of selection", hint: "Ctrl+Shift+G", action: () => makeComponentFromSelection() },
+        { label: node.data.mode === MODE_BYPASS ? "Stop bypassing" : "Bypass (pass inputs through)", hint: "Ctrl+B", action: () => g.toggleMode(MODE_BYPASS) },
+        { label: node.data.mode === MODE_MUTE ? "Unmute" : "Mute (skip it and what needs it)", hint: "Ctrl+M", action: () => g.toggleMode(MODE_MUTE) },
       );
       if (key !== undefined) {
         items.push({ label: "Edit component definition", action: () => editComponent(node.id, key) });
@@ -203,6 +218,7 @@ export function Canvas() {
       x: at.x, y: at.y, items: [
         { label: "Add node…", hint: "Space", action: () => useUi.getState().openPalette({ flowPos: rf.screenToFlowPosition(at), screenPos: at }) },
         { label: "Add note", action: () => g.addNode("Note", rf.screenToFlowPosition(at)) },
+        ...(g.catalog.get(REROUTE_TYPE) ? [{ label: "Add reroute", action: () => g.addNode(REROUTE_TYPE, rf.screenToFlowPosition(at)) }] : []),
         { label: "Paste", hint: "Ctrl+V", action: () => pasteFromStorage(rf.screenToFlowPosition(at)) },
         { label: "Group selection", hint: "Ctrl+G", action: () => g.groupSelection() },
         { label: "Arrange left to right", action: () => g.arrange() },
@@ -257,7 +273,7 @@ export function Canvas() {
 
   return (
     <div
-      className="canvas"
+      className={`canvas${lowDetail ? " low-detail" : ""}`}
       ref={wrapper}
       onMouseMove={(e) => { pointer.x = e.clientX; pointer.y = e.clientY; pointer.inside = true; }}
       onMouseLeave={() => { pointer.inside = false; }}
@@ -302,16 +318,18 @@ export function Canvas() {
         defaultEdgeOptions={{ type: "default" }}
         colorMode="dark"
         proOptions={{ hideAttribution: true }}
-        onlyRenderVisibleElements={false}
+        onlyRenderVisibleElements={nodes.length > CULL_ABOVE}
       >
-        <Background variant={BackgroundVariant.Dots} gap={20} size={1.2} color="#2b3440" />
-        <MiniMap<FlowNode>
+        {/* Zoomed out, the dot grid is thousands of dots and the minimap shows what the view
+            shows: neither is drawn then (both repaint on every frame of a pan or zoom). */}
+        {!lowDetail && <Background variant={BackgroundVariant.Dots} gap={20} size={1.2} color="#2b3440" />}
+        {!lowDetail && <MiniMap<FlowNode>
           pannable
           zoomable
           nodeColor={(n) => (n.type === "frame" ? "rgba(90,110,130,0.25)" : n.type === "note" ? "#7a6b3a" : nodeColor(n.data.type, useGraph.getState().catalog.get(n.data.type)?.category))}
           maskColor="rgba(10,14,18,0.6)"
           style={{ background: "#151a20" }}
-        />
+        />}
         <Controls showInteractive={false} />
       </ReactFlow>
     </div>
@@ -325,7 +343,13 @@ export function Canvas() {
 export async function loadWorkflowText(text: string, source: string): Promise<boolean> {
   let raw: unknown;
   try { raw = JSON.parse(text); } catch { toast(`${source} is not JSON`, "error"); return false; }
-  const { parseWorkflow } = await import("../graph/validate.ts");
+  let parseWorkflow: typeof import("../graph/validate.ts").parseWorkflow;
+  try {
+    ({ parseWorkflow } = await import("../graph/validate.ts"));
+  } catch {
+    toast(`Cannot open ${source} right now: the checker could not be loaded (is the server reachable?). Try again.`, "error");
+    return false;
+  }
   if (raw && typeof raw === "object" && (raw as { format?: unknown }).format === "sluice.workflow") {
     const res = parseWorkflow(raw);
     if (!res.ok) { toast(`${source}: ${res.error}`, "error"); return false; }

@@ -2,29 +2,64 @@
 // a fixed-size image area on samplers/outputs/gates, progress bar, badges and errors.
 // Memoised; run-time state is read per node from the run store.
 import { Handle, Position, useReactFlow, type NodeProps } from "@xyflow/react";
-import { memo, useCallback, useRef, useState } from "react";
+import { memo, useCallback, useMemo, useRef, useState } from "react";
 import type { InputSpec, Literal, NodeSpec, SeedControl } from "../../../nodes/schema.ts";
 import { editComponent } from "../actions.ts";
 import { api, viewUrl } from "../api.ts";
-import { componentKey } from "../graph/components.ts";
+import { COMPONENT_PREFIX, componentKey } from "../graph/components.ts";
 import { nodeColor, socketColor } from "../graph/colors.ts";
-import { hasPreviewArea, isWidgetInput } from "../graph/convert.ts";
-import { NODE_WIDTH, type SluiceNode } from "../graph/types.ts";
-import { useGraph } from "../store/graph.ts";
+import { defaultValue, hasPreviewArea, isWidgetInput } from "../graph/convert.ts";
+import { rerouteType } from "../graph/connect.ts";
+import { MODE_BYPASS, MODE_MUTE, NODE_WIDTH, REROUTE_TYPE, type FlowEdge, type SluiceNode } from "../graph/types.ts";
+import { packInUse, sizedLatent, useGraph } from "../store/graph.ts";
+import { packSize, usePacks } from "../store/packs.ts";
+import { sizeAdvice, sizePresets } from "../graph/sizes.ts";
 import { inputErrors, useRun, type NodeRun } from "../store/run.ts";
 import { toast, useUi } from "../store/ui.ts";
 import { widgetFor } from "../widgets/Widgets.tsx";
 
 const EMPTY: never[] = [];
 
-function useLinkedInputs(id: string): Set<string> {
-  const key = useGraph(
-    useCallback((s) => s.edges.filter((e) => e.target === id).map((e) => e.targetHandle ?? "").sort().join("\u0000"), [id]),
-  );
-  return new Set(key ? key.split("\u0000") : []);
+/**
+ * The linked inputs of every node, computed once per edges array (not once per node): a change
+ * anywhere in a big graph then costs each node one map lookup.
+ */
+const linkedIndex = new WeakMap<readonly FlowEdge[], Map<string, string>>();
+function linkedKeys(edges: readonly FlowEdge[]): Map<string, string> {
+  let index = linkedIndex.get(edges);
+  if (!index) {
+    const lists = new Map<string, string[]>();
+    for (const e of edges) (lists.get(e.target) ?? lists.set(e.target, []).get(e.target)!).push(e.targetHandle ?? "");
+    index = new Map([...lists].map(([k, v]) => [k, v.sort().join("\u0000")]));
+    linkedIndex.set(edges, index);
+  }
+  return index;
 }
 
-function NodeViewImpl({ id, data, selected }: NodeProps<SluiceNode>) {
+function useLinkedInputs(id: string): Set<string> {
+  const key = useGraph(useCallback((s) => linkedKeys(s.edges).get(id) ?? "", [id]));
+  return useMemo(() => new Set(key ? key.split("\u0000") : []), [key]);
+}
+
+function NodeViewImpl(props: NodeProps<SluiceNode>) {
+  return props.data.type === REROUTE_TYPE ? <RerouteView {...props} /> : <CatalogNodeView {...props} />;
+}
+
+/** A Reroute: a small dot with one input and one output, coloured by the type of its link. */
+function RerouteView({ id, data, selected }: NodeProps<SluiceNode>) {
+  const type = useGraph(useCallback((s) => rerouteType(id, s.edges) ?? "*", [id]));
+  const color = socketColor(type);
+  const mode = data.mode === MODE_BYPASS ? " mode-bypass" : data.mode === MODE_MUTE ? " mode-mute" : "";
+  return (
+    <div className={`reroute${selected ? " selected" : ""}${mode}`} data-node-id={id} data-node-type={REROUTE_TYPE} data-status="idle" data-socket={type} title={`Reroute (${type})`} style={{ ["--sock" as string]: color }}>
+      <Handle type="target" position={Position.Left} id="input" className="shandle" style={{ background: color }} />
+      <span className="reroute-dot" />
+      <Handle type="source" position={Position.Right} id="output" className="shandle" style={{ background: color }} />
+    </div>
+  );
+}
+
+function CatalogNodeView({ id, data, selected }: NodeProps<SluiceNode>) {
   const spec = useGraph(useCallback((s) => s.catalog.get(data.type), [data.type]));
   const run = useRun(useCallback((s) => s.nodes[id], [id]));
   const errors = useRun(useCallback((s) => s.nodeErrors[id], [id]));
@@ -40,6 +75,7 @@ function NodeViewImpl({ id, data, selected }: NodeProps<SluiceNode>) {
   const hasErr = !!errors?.length || status === "error" || !!data.placeholder;
   const progress = run?.total ? Math.min(1, (run.step ?? 0) / run.total) : status === "done" ? 1 : 0;
 
+  // An edit clears the node's errors: the cause may be gone; the next queue checks again.
   const setValue = useCallback((name: string, v: Literal) => {
     useGraph.getState().setValue(id, name, v);
     useRun.getState().clearNodeError(id);
@@ -62,8 +98,9 @@ function NodeViewImpl({ id, data, selected }: NodeProps<SluiceNode>) {
 
   return (
     <div
-      className={`snode status-${status}${selected ? " selected" : ""}${hasErr ? " has-error" : ""}${collapsed ? " collapsed" : ""}`}
+      className={`snode status-${status}${selected ? " selected" : ""}${hasErr ? " has-error" : ""}${collapsed ? " collapsed" : ""}${data.mode === MODE_BYPASS ? " mode-bypass" : data.mode === MODE_MUTE ? " mode-mute" : ""}`}
       data-node-id={id}
+      data-mode={data.mode === MODE_BYPASS ? "bypass" : data.mode === MODE_MUTE ? "mute" : "always"}
       data-node-type={data.placeholder?.originalType ?? data.type}
       data-status={status}
       style={{ width: collapsed ? undefined : data.width ?? NODE_WIDTH, ["--cat" as string]: color }}
@@ -93,11 +130,13 @@ function NodeViewImpl({ id, data, selected }: NodeProps<SluiceNode>) {
         {componentKey(data.type) !== undefined && (
           <span className="snode-comp nodrag">
             <button title="Edit the definition (every instance follows)" data-testid="component-edit" onClick={() => editComponent(id, componentKey(data.type)!)}>Edit</button>
-            <button title="Rename and reorder its inputs and outputs, expose inner widgets" data-testid="component-ports" onClick={() => useUi.getState().openPorts(componentKey(data.type)!)}>Ports</button>
+            <button title="Rename and reorder its inputs and outputs, expose inner widgets" data-testid="component-ports-button" onClick={() => useUi.getState().openPorts(componentKey(data.type)!)}>Ports</button>
             <button title="Unpack: replace this instance by its nodes (unlinks it)" data-testid="component-unpack" onClick={() => useGraph.getState().unpackComponent(id)}>Unpack</button>
           </span>
         )}
         <span className="snode-badges">
+          {data.mode === MODE_BYPASS && <span className="badge mode" data-testid="bypass-badge" title="Bypassed: its inputs pass through to its outputs (Ctrl+B)">bypassed</span>}
+          {data.mode === MODE_MUTE && <span className="badge mode" data-testid="mute-badge" title="Muted: it and what needs it do not run (Ctrl+M)">muted</span>}
           {status === "cached" && <span className="badge cached" data-testid="cached-badge" title="Result reused from the cache">cached</span>}
           {status === "done" && run?.ms !== undefined && <span className="badge ms">{run.ms < 1000 ? `${Math.round(run.ms)}ms` : `${(run.ms / 1000).toFixed(1)}s`}</span>}
           {status === "running" && run?.total ? <span className="badge step">{run.step}/{run.total}</span> : null}
@@ -140,12 +179,92 @@ function NodeViewImpl({ id, data, selected }: NodeProps<SluiceNode>) {
               param={params.get(input.name)}
             />
           ))}
+          {componentKey(data.type) !== undefined && <PromoteInner componentKey={componentKey(data.type)!} />}
+          {spec && sizedLatent(spec) && <SizeAdvice id={id} values={data.values} />}
           {hasPreviewArea(spec) && <ImageArea id={id} spec={spec!} run={run} />}
           {nodeErrs.map((e, i) => <div key={i} className="snode-error" data-testid="node-error">{e.message}</div>)}
           {status === "error" && run?.error && <div className="snode-error" data-testid="node-error">{run.error}</div>}
         </div>
       )}
     </div>
+  );
+}
+
+/**
+ * A component's inner widgets that are not on its instances yet, each promoted in one click: it
+ * becomes an input of the component (a widget on every instance) that keeps its current value.
+ */
+function PromoteInner({ componentKey: key }: { componentKey: string }) {
+  const [open, setOpen] = useState(false);
+  const def = useGraph((s) => s.meta.components?.[key]);
+  const catalog = useGraph((s) => s.catalog);
+  if (!def) return null;
+  const fed = new Set(def.inputs.flatMap((p) => p.targets.map((t) => `${t.node}\u0000${t.input}`)));
+  const candidates = open ? def.nodes.flatMap((n) => {
+    const spec = catalog.get(n.type);
+    return (spec?.inputs ?? [])
+      .filter((i) => isWidgetInput(i) && !fed.has(`${n.id}\u0000${i.name}`) && !(n.inputs[i.name] && typeof n.inputs[i.name] === "object"))
+      .map((i) => ({ node: n.id, title: (n.ui?.title as string | undefined) ?? spec?.displayName ?? n.type, input: i, value: n.inputs[i.name] }));
+  }) : [];
+  const promote = (c: (typeof candidates)[number]) => {
+    const g = useGraph.getState();
+    const taken = def.inputs.map((p) => p.name);
+    let name = c.input.name;
+    for (let k = 2; taken.includes(name); k++) name = `${c.input.name}_${k}`;
+    g.setComponentPorts(key, [...def.inputs, { name, type: c.input.type, targets: [{ node: c.node, input: c.input.name }] }], def.outputs, { inputs: {}, outputs: {} });
+    // Every instance starts from the value the inner node holds.
+    const value = c.value ?? defaultValue(c.input);
+    if (value !== undefined && typeof value !== "object") {
+      for (const n of useGraph.getState().nodes) if (n.type === "sluice" && n.data.type === COMPONENT_PREFIX + key) useGraph.getState().patchNode(n.id, { values: { ...n.data.values, [name]: value } }, false);
+    }
+    toast(`“${c.input.name}” of ${c.title} is now an input of “${def.name}”`);
+  };
+  return (
+    <div className="promote nodrag">
+      <button className="small" data-testid="component-inner" onClick={() => setOpen(!open)} title="Edit an inner widget here: promote it to an input of the component">
+        {open ? "▾" : "▸"} Inner widgets
+      </button>
+      {open && (
+        <ul>
+          {candidates.map((c) => (
+            <li key={`${c.node}:${c.input.name}`}>
+              <span className="muted">{c.title} ·</span> {c.input.label ?? c.input.name}
+              <button className="small" data-testid="promote-widget" data-inner={`${c.node}.${c.input.name}`} onClick={() => promote(c)} title="Show this widget on the component's instances">＋</button>
+            </li>
+          ))}
+          {!candidates.length && <li className="muted">Every inner widget is an input already.</li>}
+        </ul>
+      )}
+    </div>
+  );
+}
+
+/** Size presets of the pack in use, and warnings when the size is beyond it or the memory budget. */
+function SizeAdvice({ id, values }: { id: string; values: Record<string, Literal> }) {
+  const packName = useGraph((s) => packInUse(s.nodes));
+  const packs = usePacks((s) => s.packs);
+  const budget = usePacks((s) => s.memoryBudget);
+  const pack = packSize(packs, packName);
+  const warnings = sizeAdvice(values, pack, budget);
+  const presets = pack ? sizePresets(pack) : [];
+  const apply = (i: number) => {
+    const p = presets[i];
+    if (!p || !pack) return;
+    useGraph.getState().patchNode(id, { values: { ...values, width: p.width, height: p.height, compression: pack.compression } });
+    useRun.getState().clearNodeError(id);
+  };
+  return (
+    <>
+      {presets.length > 0 && (
+        <div className="size-presets nodrag">
+          <select data-testid="size-preset" value="" onChange={(e) => apply(Number(e.target.value))} title={`Sizes for pack “${pack!.name}”: its native size first, then aspect ratios of about the same area`}>
+            <option value="">Size presets ({pack!.name})…</option>
+            {presets.map((p, i) => <option key={p.label} value={i}>{p.label}</option>)}
+          </select>
+        </div>
+      )}
+      {warnings.map((w) => <div key={w} className="snode-warning" data-testid="size-warning">{w}</div>)}
+    </>
   );
 }
 
@@ -313,7 +432,7 @@ function ImageArea({ id, spec, run }: { id: string; spec: NodeSpec; run: NodeRun
 }
 
 /**
- * Branching (issue 6): picking one of several results keeps its seed. The nearest upstream node
+ * Branching: picking one of several results keeps its seed. The nearest upstream node
  * that branches seeds (an input named "seeds") gets just this seed; failing that, the nearest
  * upstream seed widget is set to it.
  */

@@ -1,4 +1,4 @@
-// Components (subgraphs, issue 7). An instance is a node of type "component/<key>" whose definition
+// Components (subgraphs). An instance is a node of type "component/<key>" whose definition
 // lives in the workflow's `components[key]` (the server expands instances before running them).
 // The editor derives a catalog entry per definition, makes a component from a selection, and
 // unpacks an instance back into its nodes.

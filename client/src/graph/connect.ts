@@ -2,7 +2,7 @@
 import { type NodeSpec, type SocketType } from "../../../nodes/schema.ts";
 import { LITERAL_TYPES, socketCompatibility } from "../../../nodes/sockets.ts";
 import type { Catalog } from "./convert.ts";
-import type { FlowEdge, FlowNode } from "./types.ts";
+import { REROUTE_TYPE, type FlowEdge, type FlowNode } from "./types.ts";
 
 export interface ConnectionLike {
   source: string | null;
@@ -43,9 +43,12 @@ export function checkConnection(c: ConnectionLike, nodes: FlowNode[], edges: Flo
   if (c.source === c.target) return { ok: false, reason: "a node cannot feed itself" };
   const srcType = nodeTypeOf(nodes, c.source);
   const dstType = nodeTypeOf(nodes, c.target);
-  const from = catalog.get(srcType ?? "")?.outputs.find((o) => o.name === c.sourceHandle)?.type;
+  let from = catalog.get(srcType ?? "")?.outputs.find((o) => o.name === c.sourceHandle)?.type;
   const toSpec = catalog.get(dstType ?? "")?.inputs.find((i) => i.name === c.targetHandle);
-  const to = toSpec?.type;
+  let to = toSpec?.type;
+  // A Reroute takes the type of its link: what feeds it, or else what it feeds.
+  if (srcType === REROUTE_TYPE) from = rerouteType(c.source, edges, c.target) ?? from;
+  if (dstType === REROUTE_TYPE) to = rerouteType(c.target, edges, c.source, c.targetHandle) ?? to;
   if (!from || !to) return { ok: false, reason: "unknown socket" };
   const compat = socketCompatibility(from, to, toSpec?.accepts);
   if (!compat.ok) return { ok: false, reason: `Type mismatch: ${from} cannot connect to ${c.targetHandle} (${toSpec?.accepts?.length ? [to, ...toSpec.accepts].join(" or ") : to})` };
@@ -53,6 +56,21 @@ export function checkConnection(c: ConnectionLike, nodes: FlowNode[], edges: Flo
   const replaces = edges.find((e) => e.target === c.target && e.targetHandle === c.targetHandle);
   if (replaces && replaces.source === c.source && replaces.sourceHandle === c.sourceHandle) return { ok: false, reason: "already connected" };
   return { ok: true, socket: from === "*" ? to : from, ...(replaces ? { replaces } : {}) };
+}
+
+/**
+ * The type a Reroute carries: its incoming link's, else its outgoing links' (ignoring the link
+ * to `except` and, when re-linking its input, the link being replaced).
+ */
+export function rerouteType(id: string, edges: FlowEdge[], except?: string | null, replacingInput?: string | null): SocketType | undefined {
+  let out: SocketType | undefined;
+  for (const e of edges) {
+    const s = e.data?.socket;
+    if (!s || s === "*") continue;
+    if (e.target === id && e.targetHandle !== replacingInput && e.source !== except) return s;
+    if (e.source === id && e.target !== except) out ??= s;
+  }
+  return out;
 }
 
 /** For a link dragged from a socket and dropped on the canvas: which of a spec's sockets can take it. */

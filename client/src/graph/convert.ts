@@ -61,7 +61,8 @@ export function workflowToFlow(wf: Workflow, catalog: Catalog): { nodes: FlowNod
     for (const [name, v] of Object.entries(n.inputs ?? {})) {
       if (isLink(v)) {
         const src = byId.get(v.node);
-        const socket = outputType(catalog, src?.type, v.output) ?? inputType(catalog, n.type, name) ?? "*";
+        const out = outputType(catalog, src?.type, v.output);
+        const socket = (out === "*" ? undefined : out) ?? inputType(catalog, n.type, name) ?? "*";
         edges.push(makeEdge(v.node, v.output, n.id, name, socket));
       } else {
         values[name] = v as Literal;
@@ -78,6 +79,7 @@ export function workflowToFlow(wf: Workflow, catalog: Catalog): { nodes: FlowNod
     if (seedControl) data.seedControl = { ...seedControl };
     if (Object.keys(uiExtra).length) data.uiExtra = uiExtra;
     if (n.placeholder) data.placeholder = n.placeholder;
+    if (n.mode === 2 || n.mode === 4) data.mode = n.mode;
     if (!spec && n.type !== NOTE_TYPE && !data.placeholder) data.placeholder = { originalType: n.type, reason: "unknown node type" };
     nodes.push({
       id: n.id,
@@ -140,6 +142,7 @@ export function flowToWorkflow(nodes: FlowNode[], edges: FlowEdge[], base?: Part
     if (d.seedControl && Object.keys(d.seedControl).length) ui.seedControl = { ...d.seedControl };
     const wn: WorkflowNode = { id: n.id, type: d.placeholder?.originalType ?? d.type, inputs, ui };
     if (d.placeholder && d.placeholder.reason !== "unknown node type") wn.placeholder = d.placeholder;
+    if (d.mode) wn.mode = d.mode;
     wfNodes.push(wn);
   }
   return {

@@ -17,7 +17,15 @@ export interface SluiceNodeData extends Record<string, unknown> {
   /** Anything else the workflow's node ui carried, preserved on save. */
   uiExtra?: Record<string, unknown>;
   placeholder?: { originalType: string; reason: string };
+  /** ComfyUI's node mode: 2 muted (never runs), 4 bypassed (inputs pass through); absent = runs. */
+  mode?: NodeMode;
 }
+
+export type NodeMode = 2 | 4;
+export const MODE_MUTE: NodeMode = 2;
+export const MODE_BYPASS: NodeMode = 4;
+/** The pass-through node typed by its link. */
+export const REROUTE_TYPE = "Reroute";
 
 export interface FrameData extends Record<string, unknown> {
   title: string;

@@ -1,4 +1,4 @@
-// A component's border (issue 7): rename and reorder its inputs and outputs, and choose which inner
+// A component's border: rename and reorder its inputs and outputs, and choose which inner
 // widgets are exposed on its instances. Every instance follows (links and values move with renames).
 import { useMemo, useState } from "react";
 import type { ComponentDef } from "../../../nodes/schema.ts";

@@ -1,4 +1,4 @@
-// The mask painter (issue 6): paint white over a preview (a gate's, a sampler's or an output) to make
+// The mask painter: paint white over a preview (a gate's, a sampler's or an output) to make
 // a mask for a paint input (e.g. MaskFromPreview). The result is a PNG data URL, white = masked.
 import { useEffect, useMemo, useRef, useState } from "react";
 import { api, viewUrl } from "../api.ts";

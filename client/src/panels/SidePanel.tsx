@@ -1,12 +1,15 @@
-// Side panels (lazy-loaded): queue, history gallery, system.
+// Side panels: queue, gallery, history, library, system. Each shows the server's answer or why
+// there is none (the server may be down): nothing here needs a chunk loaded on demand.
 import { Fragment, useCallback, useEffect, useState } from "react";
 import { insertFromLibrary, loadTemplate, loadWorkflow, openFromLibrary, saveToLibrary } from "../actions.ts";
-import { api, viewUrl, type HistoryEntry, type LibraryEntry, type QueueState, type QueueSummary, type SystemInfo, type TemplateInfo, type VersionInfo } from "../api.ts";
+import { promptTextOf } from "../graph/describe.ts";
+import { api, viewUrl, type GalleryItem, type HistoryEntry, type LibraryEntry, type QueueState, type QueueSummary, type SystemInfo, type TemplateInfo, type VersionInfo } from "../api.ts";
 import { useGraph } from "../store/graph.ts";
 import { useRun } from "../store/run.ts";
 import { toast, useUi, type PanelName } from "../store/ui.ts";
+import { GalleryPanel } from "./Gallery.tsx";
 
-const TITLES: Record<PanelName, string> = { queue: "Queue", history: "History", library: "Library", system: "System" };
+const TITLES: Record<PanelName, string> = { queue: "Queue", gallery: "Gallery", history: "History", library: "Library", system: "System" };
 
 export default function SidePanel({ panel }: { panel: PanelName }) {
   return (
@@ -17,6 +20,7 @@ export default function SidePanel({ panel }: { panel: PanelName }) {
       </header>
       <div className="side-body">
         {panel === "queue" && <QueuePanel />}
+        {panel === "gallery" && <GalleryPanel />}
         {panel === "history" && <HistoryPanel />}
         {panel === "system" && <SystemPanel />}
         {panel === "library" && <LibraryPanel />}
@@ -43,24 +47,55 @@ function when(t: string | number | undefined): string {
   return Number.isNaN(d.getTime()) ? String(t) : d.toLocaleTimeString();
 }
 
+/** The prompt text of a queued prompt (read once from its record; the record does not change). */
+const promptTexts = new Map<string, Promise<string>>();
+function usePromptText(promptId: string): string {
+  const [text, setText] = useState("");
+  useEffect(() => {
+    let p = promptTexts.get(promptId);
+    if (!p) {
+      p = api.historyEntry(promptId).then((e) => (e.workflow ? promptTextOf(e.workflow) : ""), () => { promptTexts.delete(promptId); return ""; });
+      promptTexts.set(promptId, p);
+    }
+    let live = true;
+    void p.then((t) => { if (live) setText(t); });
+    return () => { live = false; };
+  }, [promptId]);
+  return text;
+}
+
+function QueueRow({ s, onCancel }: { s: QueueSummary; onCancel(id: string): void }) {
+  const text = usePromptText(s.promptId);
+  const live = useRun((st) => (st.live?.promptId === s.promptId ? st.live : null));
+  const pct = live?.total ? Math.round((100 * live.step) / live.total) : null;
+  return (
+    <li className={`q-item ${s.status}`} data-testid="queue-item" data-prompt-id={s.promptId}>
+      <span className={`q-status ${s.status}`}>{s.status}</span>
+      <span className="q-name" title={`${text}\n${s.promptId}`} data-testid="queue-item-text">{text || s.name || s.promptId.slice(0, 8)}</span>
+      <span className="q-time">{when(s.createdAt)}</span>
+      <button className="w-icon danger" title={s.status === "running" ? "Stop this prompt" : "Remove from the queue"} onClick={() => onCancel(s.promptId)}>✕</button>
+      {s.status === "running" && (
+        <div className="q-progress" data-testid="queue-progress" title={live ? `node ${live.nodeId}: ${live.step}/${live.total}` : "starting"}>
+          <div style={{ width: `${pct ?? 0}%` }} />
+          <span>{live ? `node ${live.nodeId}${live.total ? ` · ${live.step}/${live.total}` : ""}` : "starting…"}</span>
+        </div>
+      )}
+    </li>
+  );
+}
+
 function QueuePanel() {
   const queueRemaining = useRun((s) => s.queueRemaining);
   const serverRunning = useRun((s) => s.serverRunning);
   const [q, refresh, err] = usePoll<QueueState>(api.queue, [queueRemaining, serverRunning], 1500);
+  const [done] = usePoll<GalleryItem[]>(() => api.gallery(), [serverRunning, queueRemaining], 5000);
   const cancel = async (id: string) => {
     try { await api.cancel(id); refresh(); } catch (e) { toast(`Cancel failed: ${(e as Error).message}`, "error"); }
   };
   const clear = async () => {
     try { await api.clearQueue(); refresh(); toast("Cleared the pending prompts"); } catch (e) { toast(`Clear failed: ${(e as Error).message}`, "error"); }
   };
-  const row = (s: QueueSummary) => (
-    <li key={s.promptId} className={`q-item ${s.status}`} data-testid="queue-item">
-      <span className={`q-status ${s.status}`}>{s.status}</span>
-      <span className="q-name" title={s.promptId}>{s.name ?? s.promptId.slice(0, 8)}</span>
-      <span className="q-time">{when(s.createdAt)}</span>
-      <button className="w-icon danger" title={s.status === "running" ? "Stop this prompt" : "Remove from the queue"} onClick={() => void cancel(s.promptId)}>✕</button>
-    </li>
-  );
+  const row = (s: QueueSummary) => <QueueRow key={s.promptId} s={s} onCancel={(id) => void cancel(id)} />;
   return (
     <div className="queue-panel">
       {err && <div className="snode-error">{err}</div>}
@@ -69,6 +104,20 @@ function QueuePanel() {
       {!!q?.waiting?.length && (<><h4>Waiting at a gate</h4><ul>{q.waiting.map(row)}</ul></>)}
       <h4>Pending <button className="small" onClick={() => void clear()} disabled={!q?.pending.length} data-testid="queue-clear">Clear all</button></h4>
       <ul>{q?.pending.length ? q.pending.map(row) : <li className="muted">Queue is empty</li>}</ul>
+      {!!done?.length && (
+        <>
+          <h4>Done</h4>
+          <ul>
+            {done.slice(0, 8).map((d) => (
+              <li key={`${d.promptId}:${d.file}`} className="q-item done" data-testid="queue-done">
+                <img className="q-thumb" src={viewUrl(d.file)} alt="" loading="lazy" onClick={() => useUi.getState().openLightbox(viewUrl(d.file), viewUrl(d.file), d.prompt)} />
+                <span className="q-name" title={d.prompt}>{d.prompt || d.file}</span>
+                <span className="q-time">{when(d.finishedAt ?? d.createdAt)}</span>
+              </li>
+            ))}
+          </ul>
+        </>
+      )}
     </div>
   );
 }

@@ -4,13 +4,14 @@
 import { applyEdgeChanges, applyNodeChanges, type EdgeChange, type NodeChange } from "@xyflow/react";
 import { create } from "zustand";
 import { type ComponentDef, type Literal, type NodeSpec, type SeedControl, type SocketType, type Workflow } from "../../../nodes/schema.ts";
-import { isLink, WORKFLOW_FORMAT } from "../../../nodes/format.ts";
+import { isLink, WORKFLOW_FORMAT, WORKFLOW_VERSION } from "../../../nodes/format.ts";
 import { MAX_SEED } from "../../../nodes/seed.ts";
 import { checkConnection, compatibleSocket, type ConnectionLike } from "../graph/connect.ts";
 import { defaultValue, flowToWorkflow, groupToFrame, inputType, isWidgetInput, makeEdge, outputType, relayout, workflowToFlow, type Catalog } from "../graph/convert.ts";
 import { COMPONENT_PREFIX, componentKey, effectiveCatalog, usedComponents, makeComponent as buildComponent, uniqueKey, unpackComponent as unpackDef } from "../graph/components.ts";
-import { NODE_WIDTH, NOTE_TYPE, type FlowEdge, type FlowNode, type FrameNode, type SluiceNodeData } from "../graph/types.ts";
+import { NODE_WIDTH, NOTE_TYPE, type NodeMode, type FlowEdge, type FlowNode, type FrameNode, type SluiceNodeData } from "../graph/types.ts";
 import { toast } from "./ui.ts";
+import { packSize, usePacks } from "./packs.ts";
 
 interface Snapshot { nodes: FlowNode[]; edges: FlowEdge[]; meta: Partial<Meta> }
 
@@ -25,7 +26,7 @@ interface GraphState {
   nodes: FlowNode[];
   edges: FlowEdge[];
   meta: Partial<Meta>;
-  /** The library entry this canvas was opened from / saved to (issue 7), if any. */
+  /** The library entry this canvas was opened from / saved to, if any. */
   library: { id: string; name: string; version: number } | null;
   past: Snapshot[];
   future: Snapshot[];
@@ -51,6 +52,11 @@ interface GraphState {
   setValue(nodeId: string, input: string, value: Literal): void;
   patchNode(nodeId: string, patch: Partial<SluiceNodeData>, recordKey?: string | false): void;
   patchFrame(id: string, patch: Partial<FrameNode["data"]>): void;
+  /**
+   * Sets the mode of the selected nodes (or `ids`): bypassed or muted; when every one of them
+   * has that mode already, they run again.
+   */
+  toggleMode(mode: NodeMode, ids?: string[]): void;
   deleteSelected(): void;
   deleteNodes(ids: string[]): void;
   selectionWorkflow(): Workflow | null;
@@ -67,7 +73,7 @@ interface GraphState {
   beginFrameDrag(frameId: string): void;
   endFrameDrag(): void;
   applySeedControls(): void;
-  /** Replaces the selected nodes by an instance of a new component (issue 7). */
+  /** Replaces the selected nodes by an instance of a new component. */
   makeComponent(name: string, key?: string): string | null;
   /**
    * Rewrites a component's ports (names, order, exposed widgets) and, given, its name. `renamed`
@@ -75,7 +81,7 @@ interface GraphState {
    * gone lose theirs.
    */
   setComponentPorts(key: string, inputs: ComponentDef["inputs"], outputs: ComponentDef["outputs"], renamed: { inputs: Record<string, string>; outputs: Record<string, string> }, name?: string): void;
-  /** Workflow parameters (issue 7): named inputs for `sluice run --set` and the API. */
+  /** Workflow parameters: named inputs for `sluice run --set` and the API. */
   setParams(params: NonNullable<Meta["params"]>): void;
   /** Replaces an instance by its nodes (unlinks it from the definition). */
   unpackComponent(instanceId: string): string[];
@@ -235,6 +241,12 @@ export const useGraph = create<GraphState>((set, get) => ({
     const values: Record<string, Literal> = {};
     if (type === NOTE_TYPE) values.text = "";
     for (const input of spec?.inputs ?? []) if (isWidgetInput(input)) values[input.name] = defaultValue(input);
+    // A latent size defaults to the size the pack in use was made for, not the catalog's default
+    // (which is the released models' 1024² at compression 42).
+    if (spec && sizedLatent(spec)) {
+      const pack = packSize(usePacks.getState().packs, packInUse(nodes));
+      if (pack) Object.assign(values, { width: pack.width, height: pack.height, compression: pack.compression });
+    }
     Object.assign(values, opts?.values ?? {});
     const data: SluiceNodeData = { type, values };
     const seedInputs = spec?.inputs.filter((i) => i.seed) ?? [];
@@ -281,6 +293,21 @@ export const useGraph = create<GraphState>((set, get) => ({
   patchFrame(id, patch) {
     get().record(`frame:${id}`);
     set({ nodes: get().nodes.map((n) => (n.id === id && n.type === "frame" ? { ...n, data: { ...n.data, ...patch } } : n)) as FlowNode[] });
+  },
+
+  toggleMode(mode, ids) {
+    const pick = new Set(ids ?? get().nodes.filter((n) => n.selected && n.type === "sluice").map((n) => n.id));
+    const targets = get().nodes.filter((n) => pick.has(n.id) && n.type === "sluice");
+    if (!targets.length) return;
+    const off = targets.every((n) => n.type === "sluice" && n.data.mode === mode);
+    get().record();
+    set({
+      nodes: get().nodes.map((n) => {
+        if (!pick.has(n.id) || n.type !== "sluice") return n;
+        const { mode: _old, ...data } = n.data;
+        return { ...n, data: off ? data : { ...data, mode } };
+      }) as FlowNode[],
+    });
   },
 
   deleteSelected() {
@@ -545,7 +572,7 @@ export const useGraph = create<GraphState>((set, get) => ({
     const taken: { id: string }[] = [...nodes];
     const newId = () => { const id = nextNodeId(taken); taken.push({ id }); return id; };
     const un = unpackDef({ id: inst.id, position: inst.position, values: inst.data.values }, def, edges, newId);
-    const flow = workflowToFlow({ format: WORKFLOW_FORMAT, version: "1.0.0", nodes: un.nodes, groups: [], components: meta.components ?? {}, params: [] }, get().catalog);
+    const flow = workflowToFlow({ format: WORKFLOW_FORMAT, version: WORKFLOW_VERSION, nodes: un.nodes, groups: [], components: meta.components ?? {}, params: [] }, get().catalog);
     const catalog = get().catalog;
     const socketOf = (src: string, handle: string, target: string, targetHandle: string) => {
       const srcType = [...flow.nodes, ...nodes].find((n) => n.id === src);
@@ -611,6 +638,21 @@ export const useGraph = create<GraphState>((set, get) => ({
     });
   },
 }));
+
+/** Nodes that make a latent of a size: width, height and compression widgets. */
+export function sizedLatent(spec: NodeSpec): boolean {
+  return ["width", "height", "compression"].every((n) => spec.inputs.some((i) => i.name === n && i.type === "INT"));
+}
+
+/** The pack the canvas uses: the first pack chosen on a node, if any. */
+export function packInUse(nodes: FlowNode[]): string | undefined {
+  for (const n of nodes) {
+    if (n.type !== "sluice") continue;
+    const p = n.data.values.pack;
+    if (typeof p === "string" && p) return p;
+  }
+  return undefined;
+}
 
 /** Lenient, for the seed controls: a half-typed or empty seed counts as 0 (validation names it on queue). */
 export function seedOrZero(v: unknown): bigint {

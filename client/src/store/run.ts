@@ -32,10 +32,15 @@ interface RunState {
   serverRunning: string | null;
   connected: boolean;
   nodes: Record<string, NodeRun>;
+  /** Progress of the running prompt, whoever queued it (Queue panel, tab title). */
+  live: LiveProgress | null;
+  setLive(l: LiveProgress | null): void;
   /** Validation errors from the last refused queue, per node. */
   nodeErrors: NodeErrors;
   patch(nodeId: string, patch: Partial<NodeRun>): void;
   startPrompt(promptId: string): void;
+  /** Remembers a prompt as this tab's without watching it yet (later prompts of a batch). */
+  addMine(promptId: string): void;
   setNodeErrors(errors: NodeErrors): void;
   /** Forgets every node's run state (another workflow was loaded). */
   clearNodes(): void;
@@ -44,6 +49,8 @@ interface RunState {
   setConnected(c: boolean): void;
   isMine(promptId: string): boolean;
 }
+
+export interface LiveProgress { promptId: string; nodeId: string; step: number; total: number }
 
 const MINE_KEY = "sluice.myPrompts";
 
@@ -64,6 +71,12 @@ export const useRun = create<RunState>((set, get) => ({
   connected: false,
   nodes: {},
   nodeErrors: {},
+  live: null,
+  setLive(l) {
+    const cur = get().live;
+    if (cur === l || (cur && l && cur.promptId === l.promptId && cur.nodeId === l.nodeId && cur.step === l.step && cur.total === l.total)) return;
+    set({ live: l });
+  },
 
   patch(nodeId, patch) {
     const prev = get().nodes[nodeId];
@@ -74,9 +87,15 @@ export const useRun = create<RunState>((set, get) => ({
     set({ nodes: { ...get().nodes, [nodeId]: { ...(prev ?? { status: "idle" }), ...patch } } });
   },
 
-  startPrompt(promptId) {
+  addMine(promptId) {
     const mine = [...get().mine.filter((m) => m !== promptId), promptId].slice(-50);
     try { sessionStorage.setItem(MINE_KEY, JSON.stringify(mine)); } catch { /* storage full: fine */ }
+    set({ mine });
+  },
+
+  startPrompt(promptId) {
+    get().addMine(promptId);
+    const mine = get().mine;
     // Keep the last images and previews (nothing jumps; a cached node keeps showing its result) but
     // reset status, progress and errors. A preview's blob URL is revoked when a new one replaces it.
     const nodes: Record<string, NodeRun> = {};
@@ -95,12 +114,15 @@ export const useRun = create<RunState>((set, get) => ({
     set({ nodes: {}, nodeErrors: {} });
   },
   clearNodeError(nodeId) {
+    const r = get().nodes[nodeId];
+    if (r?.status === "error") set({ nodes: { ...get().nodes, [nodeId]: { ...r, status: "idle", error: undefined } } });
     if (!get().nodeErrors[nodeId]) return;
     const next = { ...get().nodeErrors };
     delete next[nodeId];
     set({ nodeErrors: next });
   },
   setStatus(s) {
+    if (s.running === null) get().setLive(null);
     set({
       ...(s.queueRemaining !== undefined ? { queueRemaining: s.queueRemaining } : {}),
       ...(s.running !== undefined ? { serverRunning: s.running } : {}),

@@ -17,9 +17,12 @@ export interface MenuItem { label: string; hint?: string; danger?: boolean; disa
 
 export type PainterRequest = { nodeId: string; input: string } | { nodeId: string; gate: { promptId: string; src: string; kind: "latent" | "image" } };
 
-export type PanelName = "queue" | "history" | "library" | "system";
+export type PanelName = "queue" | "gallery" | "history" | "library" | "system";
 
 interface UiState {
+  /** How many prompts one Queue press sends (batch count). */
+  batchCount: number;
+  setBatchCount(n: number): void;
   toasts: Toast[];
   palette: PaletteRequest | null;
   lightbox: { src: string; full?: string; caption?: string } | null;
@@ -27,7 +30,7 @@ interface UiState {
   banner: string | null;
   /** A hint shown only while the canvas is empty (e.g. the default template is missing). */
   emptyHint: string | null;
-  /** The painter (issue 6): a mask for a node's paint input, or paint over a gate's image. */
+  /** The painter: a mask for a node's paint input, or paint over a gate's image. */
   painter: PainterRequest | null;
   /** A component whose definition is being edited on the canvas (unpacked), by key. */
   editingComponent: string | null;
@@ -53,6 +56,8 @@ interface UiState {
 let nextToast = 1;
 
 export const useUi = create<UiState>((set, get) => ({
+  batchCount: 1,
+  setBatchCount(n) { set({ batchCount: Math.max(1, Math.min(100, Math.floor(n) || 1)) }); },
   toasts: [],
   palette: null,
   lightbox: null,

@@ -81,7 +81,11 @@ export const NumberWidget = memo(function NumberWidget({ input, value, onChange,
     if (t === "") return;
     const v = Number(t);
     if (!Number.isFinite(v)) { toast(`"${t}" is not a number`, "warn"); return; }
-    onChange(clamp(isInt ? Math.round(v) : v, input));
+    const typed = isInt ? Math.round(v) : v;
+    const kept = clamp(typed, input);
+    // A typed value out of range is changed, and the person is told to what and why.
+    if (kept !== typed) toast(`${label(input)}: ${t} is ${kept > typed ? "below the minimum" : "above the maximum"}; set to ${kept}`, "warn");
+    onChange(kept);
   };
 
   const stepBy = (dir: number) => onChange(snap(num + dir * step));

@@ -1,0 +1,17 @@
+import { launchBrowser, openEditor, startServer } from "../test/e2e/harness.ts";
+const server = await startServer(); const browser = await launchBrowser();
+const { page } = await openEditor(browser, server.url);
+await page.click('[data-testid="file-menu"]'); await page.click('text=New (empty canvas)');
+await page.waitForTimeout(500);
+const pane = (await page.locator(".react-flow__pane").boundingBox())!;
+const at = { x: pane.x + 300, y: pane.y + 200 };
+await page.mouse.dblclick(at.x, at.y);
+await page.fill('[data-testid="palette-search"]', "Empty Image"); await page.keyboard.press("Enter");
+await page.waitForTimeout(2000);
+const box = await page.locator('[data-node-type="EmptyImage"]').boundingBox();
+console.log("click", at, "node", box);
+await page.mouse.dblclick(pane.x + 700, pane.y + 400);
+await page.fill('[data-testid="palette-search"]', "Save Image"); await page.keyboard.press("Enter");
+await page.waitForTimeout(1000);
+console.log("second click", pane.x + 700, pane.y + 400, "node", await page.locator('[data-node-type="SaveImage"]').boundingBox());
+await browser.close(); await server.stop();

@@ -1,0 +1,11 @@
+import { launchBrowser, openEditor, startServer } from "../test/e2e/harness.ts";
+const server = await startServer(); const browser = await launchBrowser();
+const { page } = await openEditor(browser, server.url);
+await page.evaluate(async () => { const r = await fetch("/api/templates/gated-review"); (window as any).__sluice.load(await r.json()); });
+await page.waitForTimeout(2500);
+const out = await page.evaluate(() => [...document.querySelectorAll(".react-flow__node")].map((e) => { const el = e as HTMLElement; return `${el.dataset.id} ${el.style.transform} ${el.offsetWidth}x${el.offsetHeight} ${(el.querySelector("[data-node-type]") as HTMLElement)?.dataset.nodeType ?? ""}`; }));
+console.log(out.join("\n"));
+console.log(JSON.stringify((await page.evaluate(() => (window as any).__sluice.workflow())).groups));
+const gate = await page.evaluate(() => { const b = document.querySelector('[data-node-type="Gate"] .gate-actions'); return b ? [...b.querySelectorAll("button")].map((x) => `${x.textContent}:${(x as HTMLElement).offsetWidth}x${(x as HTMLElement).offsetHeight} scroll ${(x as HTMLElement).scrollWidth}`) : "no gate actions"; });
+console.log(gate);
+await browser.close(); await server.stop();
