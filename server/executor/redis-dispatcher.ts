@@ -59,6 +59,7 @@ export class RedisDispatcher implements ExecutorTransport {
   private reconciled: Promise<void> = Promise.resolve();
   private pumpAgain = false;
   private closed = false;
+  private readonly ownConnections: Redis[];
 
   constructor(private readonly store: Store, private readonly sink: EventSink, private readonly options: RedisDispatcherOptions) {
     this.log = options.log ?? ((level, message) => console[level === "info" ? "log" : level](message));
@@ -69,9 +70,13 @@ export class RedisDispatcher implements ExecutorTransport {
     this.subscriber = connectRedis(options.redisUrl);
     this.prompts = new Queue(this.names.prompts, { connection: this.connection, prefix });
     this.prompts.on("error", () => {});
-    this.reportsWorker = new Worker(this.names.reports, (job) => this.onReport(job), { connection: connectRedis(options.redisUrl), prefix, concurrency: 1 });
+    // BullMQ leaves a connection it was given open when it closes: close() disconnects these too.
+    const reportsConnection = connectRedis(options.redisUrl);
+    const eventsConnection = connectRedis(options.redisUrl);
+    this.ownConnections = [reportsConnection, eventsConnection];
+    this.reportsWorker = new Worker(this.names.reports, (job) => this.onReport(job), { connection: reportsConnection, prefix, concurrency: 1 });
     this.reportsWorker.on("error", () => {});
-    this.queueEvents = new QueueEvents(this.names.prompts, { connection: connectRedis(options.redisUrl), prefix });
+    this.queueEvents = new QueueEvents(this.names.prompts, { connection: eventsConnection, prefix });
     this.queueEvents.on("error", () => {});
     this.queueEvents.on("failed", ({ jobId, failedReason }) => this.onJobFailed(jobId, failedReason));
 
@@ -277,6 +282,7 @@ export class RedisDispatcher implements ExecutorTransport {
     await Promise.allSettled([this.pumped, this.prompts.close()]);
     this.subscriber.disconnect();
     this.connection.disconnect();
+    for (const c of this.ownConnections) c.disconnect();
   }
 
   private lastStatus = "";
