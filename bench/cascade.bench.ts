@@ -119,6 +119,7 @@ async function throughExecutor(workflows: Workflow[]): Promise<ThroughExecutor[]
       device: arg("device", "cpu"), cacheBytes: 0, previewIntervalMs: DEFAULT_PREVIEW_INTERVAL_MS,
     },
     compile,
+    registry,
     log: () => {},
   });
   await dispatcher.ready();

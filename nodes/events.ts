@@ -19,12 +19,15 @@ export interface QueueStatus {
   running: string | null;
   /** Prompts paused at a gate. */
   waiting: string[];
+  /** Every running prompt, where several executors (workers) run at once. */
+  runningAll?: string[];
 }
 
 /** Server → client. */
 export interface ServerToClientEvents {
   "status": (e: QueueStatus) => void;
-  "execution:start": (e: PromptEvent) => void;
+  /** `worker`: the worker that took the prompt, when prompts run on workers. */
+  "execution:start": (e: PromptEvent & { worker?: string }) => void;
   "node:start": (e: NodeEvent & { type: string }) => void;
   "node:progress": (e: NodeEvent & { step: number; total: number }) => void;
   "node:preview": (e: NodeEvent & { step?: number; total?: number; mime: string; image: BinaryImage }) => void;
@@ -41,9 +44,14 @@ export interface ServerToClientEvents {
   "execution:done": (e: PromptEvent & { outputs: Record<string, NodeResult>; modelMs?: number }) => void;
 }
 
-/** Client → server: the client talks over HTTP; the socket only listens. */
-// eslint-disable-next-line @typescript-eslint/no-empty-interface
-export interface ClientToServerEvents {}
+/**
+ * Client → server: the client talks over HTTP; on the socket it only says which prompts it
+ * watches beyond those it queued (their progress and previews then reach it).
+ */
+export interface ClientToServerEvents {
+  "prompt:open": (promptId: string) => void;
+  "prompt:close": (promptId: string) => void;
+}
 
 export type ServerEventName = keyof ServerToClientEvents;
 export type ServerEvent<E extends ServerEventName> = Parameters<ServerToClientEvents[E]>[0];

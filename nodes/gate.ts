@@ -14,6 +14,14 @@ export class GateReroll extends Error {
   }
 }
 
+/** Raised by a gate that kept its value as a checkpoint: the run ends, the prompt waits. */
+export class GatePaused extends Error {
+  constructor(readonly nodeId: string) {
+    super(`paused at gate ${nodeId}`);
+    this.name = "GatePaused";
+  }
+}
+
 function isLatent(v: unknown): v is Latent {
   return typeof v === "object" && v !== null && "samples" in v && "stage" in v;
 }
@@ -102,6 +110,15 @@ export const Gate: NodeDef = {
   volatile: true,
   estimateMemory: estimatePassThrough,
   async execute({ value, timeout, on_timeout }, ctx) {
+    // Resumed from a checkpoint: the value comes from there (the plan no longer feeds this input).
+    const resumed = await ctx.services.resumedGate?.(ctx.nodeId);
+    if (resumed) return answered(resumed.value, resumed.answer, ctx.nodeId);
+    if (ctx.services.pauseAtGate) {
+      await ctx.services.pauseAtGate(ctx.nodeId, {
+        value, preview: gatePreview(value), timeoutSeconds: timeout as number, onTimeout: on_timeout === "cancel" ? "cancel" : "continue",
+      });
+      throw new GatePaused(ctx.nodeId);
+    }
     const wait = ctx.services.waitAtGate;
     if (!wait) return { value };
     const asked = wait(ctx.nodeId, gatePreview(value));
@@ -112,15 +129,20 @@ export const Gate: NodeDef = {
       : await asked;
     clearTimeout(timer);
     ctx.signal.throwIfAborted();
-    switch (answer.action) {
-      case "continue":
-        return { value: answer.value === undefined ? value : await decodeEdited(value, answer.value) };
-      case "reroll":
-        throw new GateReroll(ctx.nodeId);
-      case "cancel":
-        throw abortError(`cancelled at gate ${ctx.nodeId}`);
-    }
+    return answered(value, answer, ctx.nodeId);
   },
 };
+
+/** A gate's output once answered: the value (edited or not), or a re-roll or cancel request. */
+async function answered(value: unknown, answer: GateAnswer, nodeId: string): Promise<{ value: unknown }> {
+  switch (answer.action) {
+    case "continue":
+      return { value: answer.value === undefined ? value : await decodeEdited(value, answer.value) };
+    case "reroll":
+      throw new GateReroll(nodeId);
+    case "cancel":
+      throw abortError(`cancelled at gate ${nodeId}`);
+  }
+}
 
 export const gateNodes: NodeDef[] = [Gate];

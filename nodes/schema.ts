@@ -167,6 +167,22 @@ export interface NodeServices {
   listOptions?(key: string): string[];
   /** Pauses the prompt at a gate until someone answers (absent where nobody can answer, e.g. the CLI). */
   waitAtGate?(nodeId: string, preview: GatePreview): Promise<GateAnswer>;
+  /**
+   * Keeps a gate's value as a checkpoint and ends the run there (the gate then throws GatePaused):
+   * the prompt waits holding no executor memory, and an answer starts the rest from the checkpoint.
+   */
+  pauseAtGate?(nodeId: string, checkpoint: GateCheckpoint): Promise<void>;
+  /** The value and answer of a gate answered earlier in this prompt (the run resumes there). */
+  resumedGate?(nodeId: string): Promise<{ value: unknown; answer: GateAnswer } | undefined>;
+}
+
+/** What a gate leaves behind when its prompt pauses there. */
+export interface GateCheckpoint {
+  value: unknown;
+  preview: GatePreview;
+  /** Seconds to wait for an answer (0: no limit), and what happens then. */
+  timeoutSeconds: number;
+  onTimeout: "continue" | "cancel";
 }
 
 export interface GatePreview {

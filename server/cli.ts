@@ -18,6 +18,9 @@ const USAGE = `sluice: a node-graph studio for Stable Cascade
 usage:
   sluice serve [--port 8788] [--host 127.0.0.1] [--home DIR] [--models DIR] [--device auto|cpu|cuda|webgpu]
                [--memory-budget 6GB] [--token TOKEN] [--allow-host NAME ...] [--allow-origin ORIGIN ...]
+               [--redis URL [--attempts 2]] [--max-waiting 64]
+  sluice worker --redis URL [--models DIR] [--device auto|cpu|cuda|webgpu] [--name NAME]
+               [--lock-ms 30000] [--stalled-ms 30000] [--max-stalled 1]
   sluice run <workflow.json> [--out DIR] [--set NAME=VALUE ...] [--set NODE.INPUT=VALUE ...]
              [--models DIR] [--device ...] [--home DIR] [--memory-budget 6GB]
 
@@ -26,7 +29,10 @@ is refused before it runs. Default: 70% of available RAM (80% of free GPU memory
 
 The data folder (database, outputs, uploads) is --home, else $SLUICE_HOME, else ~/.sluice.
 Off loopback (--host 0.0.0.0 or any other address) every request needs a token: --token, else
-$SLUICE_TOKEN, else one generated and printed at start. On loopback a token is used when given.`;
+$SLUICE_TOKEN, else one generated and printed at start. On loopback a token is used when given.
+With --redis, serve queues prompts for workers (one per GPU, on any machine that reaches Redis
+and has the packs in its --models folder) instead of running them itself. --prefix names the
+keys in Redis (default "sluice"; server and workers must agree).`;
 
 interface Args { command: string; positional: string[]; flags: Map<string, string[]> }
 
@@ -47,6 +53,21 @@ export function parseArgs(argv: string[]): Args {
 }
 
 const flag = (args: Args, name: string) => args.flags.get(name)?.at(-1);
+
+/** A whole-number flag within bounds, or its default; anything else is an error naming the flag. */
+function intFlag(args: Args, name: string, fallback: number | undefined, min: number, max: number): number | undefined {
+  const raw = flag(args, name);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) throw new Error(`--${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
+  return value;
+}
+
+function redisFlag(args: Args): string | undefined {
+  const url = flag(args, "redis") ?? process.env.SLUICE_REDIS;
+  if (url !== undefined && !/^rediss?:\/\/./.test(url)) throw new Error(`--redis must be a redis:// or rediss:// URL, got "${url}"`);
+  return url;
+}
 const homeOf = (args: Args) => resolve(flag(args, "home") ?? process.env.SLUICE_HOME ?? join(homedir(), ".sluice"));
 
 async function serve(args: Args): Promise<void> {
@@ -59,6 +80,10 @@ async function serve(args: Args): Promise<void> {
     nodeModules: (args.flags.get("nodes") ?? []).map((p) => resolve(p)),
     modelsDir: resolve(flag(args, "models") ?? DEFAULT_MODELS_DIR),
     device: flag(args, "device") ?? "auto",
+    redisUrl: redisFlag(args),
+    redisPrefix: flag(args, "prefix"),
+    maxWaiting: intFlag(args, "max-waiting", undefined, 1, 100_000),
+    attempts: intFlag(args, "attempts", undefined, 1, 100),
     memoryBudget: flag(args, "memory-budget"),
     token: flag(args, "token") ?? (process.env.SLUICE_TOKEN || undefined),
     allowedHosts: args.flags.get("allow-host"),
@@ -205,6 +230,31 @@ async function run(args: Args): Promise<number> {
   }
 }
 
+async function worker(args: Args): Promise<number> {
+  const redisUrl = redisFlag(args);
+  if (!redisUrl) { console.error("sluice worker: which Redis? usage: sluice worker --redis redis://HOST:6379 [--models DIR] [--device ...]"); return 2; }
+  const { startBullWorker } = await import("./executor/bullmq-worker.ts");
+  const started = await startBullWorker({
+    redisUrl,
+    modelsDir: resolve(flag(args, "models") ?? DEFAULT_MODELS_DIR),
+    device: flag(args, "device") ?? "auto",
+    nodeModules: (args.flags.get("nodes") ?? []).map((p) => resolve(p)),
+    prefix: flag(args, "prefix"),
+    name: flag(args, "name"),
+    lockMs: intFlag(args, "lock-ms", undefined, 500, 3_600_000),
+    stalledIntervalMs: intFlag(args, "stalled-ms", undefined, 100, 3_600_000),
+    maxStalledCount: intFlag(args, "max-stalled", undefined, 0, 100),
+    previewIntervalMs: intFlag(args, "preview-ms", undefined, 0, 60_000),
+  });
+  const stop = async () => {
+    await started.close();
+    process.exit(0);
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+  return -1;
+}
+
 /** The ids and types of a workflow's nodes as far as they can be read, for error lines. */
 function parseableNodes(raw: unknown): { id: string; type: string }[] {
   const nodes = (raw as { nodes?: unknown })?.nodes;
@@ -217,6 +267,7 @@ async function main(argv: string[]): Promise<number> {
   switch (args.command) {
     case "serve": await serve(args); return -1;
     case "run": return run(args);
+    case "worker": return worker(args);
     case "help": case "--help": case "-h": console.log(USAGE); return 0;
     default: console.error(`sluice: unknown command "${args.command}"\n\n${USAGE}`); return 2;
   }

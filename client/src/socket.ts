@@ -149,6 +149,14 @@ export function connectSocket(): StudioSocket {
   return s;
 }
 
+/**
+ * Watches a prompt someone else queued (its progress and previews reach only the browsers that
+ * queued or opened it): the server adds this socket to the prompt's room.
+ */
+export function openPrompt(promptId: string) {
+  connectSocket().emit("prompt:open", promptId);
+}
+
 /** Prompts this page saw start: a cancelled prompt that never started was still pending. */
 const started = new Set<string>();
 

@@ -11,6 +11,8 @@ import { GateAnswer, PromptRequest } from "../../nodes/schema.ts";
 import { ALL_NODES, createRegistry, loadNodeModules } from "../../nodes/index.ts";
 import { buildCatalog, compilePrompt } from "../engine/index.ts";
 import { Dispatcher } from "../executor/dispatcher.ts";
+import { RedisDispatcher } from "../executor/redis-dispatcher.ts";
+import type { ExecutorTransport } from "../executor/transport.ts";
 import { DEFAULT_PREVIEW_INTERVAL_MS } from "../executor/protocol.ts";
 import { lockHome, type HomeLock } from "../store/home-lock.ts";
 import { Store } from "../store/store.ts";
@@ -20,6 +22,7 @@ import { mountGallery } from "./gallery.ts";
 import { mountTemplates } from "./templates.ts";
 import { mountWorkflows } from "./workflows.ts";
 import { IMPORT_PATH, mountImport } from "./import.ts";
+import { mountRooms, roomSink } from "./rooms.ts";
 import { memoryOption, warmPackMemory } from "./memory-check.ts";
 import { decideMemoryBudget } from "../runtime/index.ts";
 import { HttpError } from "./http-error.ts";
@@ -38,6 +41,14 @@ export interface AppOptions {
   previewIntervalMs?: number;
   /** Extra node modules (plugins, test fixtures) exporting `nodes`. */
   nodeModules?: string[];
+  /** Run prompts on BullMQ workers through this Redis instead of the local executor. */
+  redisUrl?: string;
+  /** Key prefix in Redis (workers must use the same). */
+  redisPrefix?: string;
+  /** Prompts that may wait at gates at once. */
+  maxWaiting?: number;
+  /** Attempts of a prompt whose worker fails or dies before it gives up (workers only). */
+  attempts?: number;
   /** --memory-budget ("6GB"); default: a share of free RAM (of GPU memory with --device cuda). */
   memoryBudget?: string;
   /** Required on every request and socket.io handshake when set; generated at listen() off loopback. */
@@ -53,7 +64,7 @@ export interface SluiceServer {
   http: HttpServer;
   io: SocketServer<ClientToServerEvents, ServerToClientEvents>;
   store: Store;
-  dispatcher: Dispatcher;
+  dispatcher: ExecutorTransport;
   /** The data folder's lock, held until close(). */
   lock: HomeLock;
   catalog(): NodeSpec[];
@@ -79,7 +90,9 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
     lock.release();
     throw err;
   }
-  const failed = store.recoverAfterRestart();
+  // Gates wait as checkpoints (in SQLite, or Redis with workers), so waiting prompts outlast a
+  // restart; with workers, running prompts do too (they run elsewhere).
+  const failed = store.recoverAfterRestart({ keepRunning: !!options.redisUrl, keepWaiting: true });
   if (failed.length) log("warn", `marked ${failed.length} prompt(s) that were running at the last stop as failed`);
 
   const securityOptions: SecurityOptions = { host: "127.0.0.1", token: options.token, allowedHosts: options.allowedHosts, allowedOrigins: options.allowedOrigins };
@@ -102,7 +115,12 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
   app.disable("x-powered-by");
   const http = createServer(app);
   const io = new SocketServer<ClientToServerEvents, ServerToClientEvents>(http, { maxHttpBufferSize: 50e6, allowRequest: security.allowRequest() });
-  const dispatcher = new Dispatcher(store, io, {
+  mountRooms(io);
+  const sink = roomSink(io, (promptId) => store.get(promptId)?.clientId);
+  const dispatcher: ExecutorTransport = options.redisUrl ? new RedisDispatcher(store, sink, {
+    redisUrl: options.redisUrl, prefix: options.redisPrefix, registry, maxWaiting: options.maxWaiting, attempts: options.attempts, log,
+    compile: (workflow, outputs) => compile(workflow, { outputs }),
+  }) : new Dispatcher(store, sink, {
     executor: {
       outputsDir: store.paths.outputs,
       uploadsDir: store.paths.uploads,
@@ -114,6 +132,8 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
       nodeModules: options.nodeModules,
     },
     compile: (workflow, outputs) => compile(workflow, { outputs }),
+    registry,
+    maxWaiting: options.maxWaiting,
     log,
   });
 
@@ -183,7 +203,7 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
     res.json({
       device: dispatcher.device,
       deviceNote: dispatcher.deviceNote,
-      executor: { pid: dispatcher.executorPid, restarts: dispatcher.restarts },
+      ...(dispatcher instanceof Dispatcher ? { executor: { pid: dispatcher.executorPid, restarts: dispatcher.restarts } } : {}),
       versions: { node: process.version, sluice: VERSION, onnxruntime: onnxVersion() },
       memoryBudget: budget.bytes,
       memoryBudgetFrom: { source: budget.source, note: budget.note },

@@ -151,8 +151,10 @@ export async function executeWorkflow(opts: ExecuteOptions): Promise<ExecutionRe
       outputs = await def.execute(inputs, ctx);
     } catch (err) {
       if (signal.aborted || (err as Error)?.name === "AbortError") throw new ExecutionCancelled(id, result);
-      // A gate asking to re-roll is a request to the host, not a failure.
+      // A gate asking to re-roll, or pausing at a checkpoint, is a request to the host, not a failure.
       if ((err as Error)?.name === "GateReroll") throw err;
+      // A paused run carries what it did so far, for the prompt's record.
+      if ((err as Error)?.name === "GatePaused") throw Object.assign(err as Error, { partial: result });
       throw new ExecutionFailed({
         node: id,
         type: node.type,

@@ -8,5 +8,6 @@ export { buildCatalog } from "./catalog.ts";
 export { applyValues, coerceLiteral, ParamError } from "./params.ts";
 export { rerollUpstream, ancestorsOf } from "./reroll.ts";
 export { expandComponents, foldComponentErrors, componentKey, ComponentError, COMPONENT_PREFIX } from "./components.ts";
+export { cutAtGates } from "./checkpoint.ts";
 export { compilePrompt, type CompileOptions, type CompileResult, type Plan } from "./compile.ts";
 export { estimatePlan, checkBudget, formatBytes, type MemoryPlan, type NodeMemory, type BudgetVerdict, type PackInfoLookup, type DefLookup } from "./memory.ts";

@@ -1,17 +1,20 @@
 // The server's side of execution: takes prompts from the store's queue one at a time, hands their
 // compiled plans to the executor child process, records results and relays events. A prompt
-// paused at a gate steps aside so the next one can run; when answered it resumes before any new
-// prompt starts. It also supervises the executor: when the process dies, the prompts it held are
+// that reaches a gate leaves its value as a checkpoint in the store and its run ends, so the next
+// prompt can run; when answered, the rest of its plan runs from the checkpoint before any new
+// prompt starts (after a restart too). It also supervises the executor: when the process dies, the prompts it held are
 // failed with the cause and a new executor is started, and the queue goes on.
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import sharp from "sharp";
-import type { GateAnswer } from "../../nodes/schema.ts";
+import type { GateAnswer, NodeDef } from "../../nodes/schema.ts";
 import type { ServerEvent, ServerEventName } from "../../nodes/events.ts";
 import { encodePng } from "../media/png.ts";
 import { writeFileAtomic } from "../media/write.ts";
 import type { CompileResult, Plan } from "../engine/index.ts";
-import type { Store } from "../store/store.ts";
+import { rerollUpstream } from "../engine/index.ts";
+import type { ResumeEntry, Store } from "../store/store.ts";
+import { DEFAULT_MAX_WAITING, expiredGates, GATE_SWEEP_MS, gateDeadline, waitingLimitError } from "./gate-waits.ts";
 import { describeExit, ExecutorChild, type ExecutorExit } from "./executor-child.ts";
 import type { ExecutorOptions, FromExecutor } from "./protocol.ts";
 
@@ -24,6 +27,10 @@ export interface DispatcherOptions {
   executor: ExecutorOptions;
   /** The prompt compiler, for prompts that waited in the queue (the catalog may have changed since). */
   compile(workflow: unknown, outputs?: string[]): CompileResult;
+  /** The node registry, for re-rolls at gates. */
+  registry: ReadonlyMap<string, NodeDef>;
+  /** Prompts that may wait at gates at once. */
+  maxWaiting?: number;
   log?: (level: "info" | "warn" | "error", message: string) => void;
 }
 
@@ -51,8 +58,9 @@ export class Dispatcher {
   private active: string | null = null;
   /** The node the active prompt is running, for the message when the executor dies during it. */
   private activeNode: { id: string; type: string; step?: number; total?: number } | null = null;
-  private paused = new Set<string>();
-  private resumeQueue: { promptId: string; nodeId: string; answer: GateAnswer }[] = [];
+  /** Answered prompts to run again, from their gates' checkpoints (or from the start, after a re-roll). */
+  private resumeQueue: { promptId: string; resume: ResumeEntry[] }[] = [];
+  private gateSweep: ReturnType<typeof setInterval>;
   private cancelTimers = new Map<string, ReturnType<typeof setTimeout>>();
   private readyPromise: Promise<{ device: string; deviceNote: string }>;
   private firstReady!: { resolve(info: { device: string; deviceNote: string }): void; reject(err: Error): void };
@@ -72,6 +80,10 @@ export class Dispatcher {
     // A first start that fails is the caller's to report (ready() rejects); nobody may be listening yet.
     this.readyPromise.catch(() => {});
     this.startExecutor();
+    this.gateSweep = setInterval(() => {
+      for (const gate of expiredGates(this.store)) this.answerGate(gate.promptId, gate.nodeId, gate.answer);
+    }, GATE_SWEEP_MS);
+    this.gateSweep.unref();
   }
 
   /** Resolves when the first executor is ready; rejects with the cause when it could not start. */
@@ -133,17 +145,10 @@ export class Dispatcher {
         this.store.finish(active, "failed", EMPTY_RESULT, error);
       }
     }
-    for (const promptId of this.paused) {
-      this.clearCancelTimer(promptId);
-      const gate = this.store.get(promptId)?.gate?.nodeId;
-      const error = { message: `${cause} while this prompt waited at gate ${gate ?? "?"}; its paused state was lost with it, so queue it again` };
-      this.sink.emit("execution:error", { promptId, ...error });
-      this.store.finish(promptId, "failed", EMPTY_RESULT, error);
-    }
+    // Prompts waiting at gates live in the store, not in the executor: they wait on.
     this.active = null;
     this.activeNode = null;
-    this.paused.clear();
-    this.resumeQueue = [];
+    // A prompt that was about to resume went back to waiting in the store with the executor's death.
     this.restarts++;
     if (exit.wasReady) {
       this.startExecutor();
@@ -199,15 +204,11 @@ export class Dispatcher {
       return;
     }
     // The executor gets the prompt first and starts while this process records it and tells clients.
-    const resume = this.resumeQueue.shift();
-    if (resume) {
-      this.active = resume.promptId;
-      this.activeNode = null;
-      this.paused.delete(resume.promptId);
-      this.executor.send({ type: "gate", promptId: resume.promptId, nodeId: resume.nodeId, answer: resume.answer });
-      this.store.markRunning(resume.promptId);
-      this.emitStatus();
-      return;
+    for (let resume = this.resumeQueue.shift(); resume; resume = this.resumeQueue.shift()) {
+      if (this.resumeFrom(resume.promptId, resume.resume)) {
+        this.emitStatus();
+        return;
+      }
     }
     for (let next = this.store.nextPending(); next; next = this.store.nextPending()) {
       // Checked again: the catalog (packs, node modules) may differ from when it was queued.
@@ -225,6 +226,33 @@ export class Dispatcher {
   }
 
   /**
+   * Runs the rest of a waiting prompt's plan from its answered gates' checkpoints; false when it
+   * could not start (the prompt no longer compiles, a checkpoint is gone): it then fails.
+   */
+  private resumeFrom(promptId: string, resume: ResumeEntry[]): boolean {
+    const record = this.store.get(promptId);
+    if (!record || record.status !== "waiting") return false;
+    const compiled = this.options.compile(record.workflow, record.requestedOutputs);
+    const fail = (message: string) => {
+      this.sink.emit("execution:error", { promptId, message });
+      this.store.finish(promptId, "failed", EMPTY_RESULT, { message });
+      return false;
+    };
+    if (!compiled.ok) return fail(compiled.message);
+    const resumed = [];
+    for (const entry of resume) {
+      const checkpoint = this.store.getCheckpoint(entry.checkpoint);
+      if (!checkpoint) return fail(`the checkpoint of gate ${entry.nodeId} is gone; queue the prompt again`);
+      resumed.push({ nodeId: entry.nodeId, answer: entry.answer, checkpoint });
+    }
+    this.active = promptId;
+    this.activeNode = null;
+    this.executor.send({ type: "run", promptId, workflow: compiled.plan.flat, embedded: compiled.plan.workflow, ...(compiled.plan.outputs ? { outputs: compiled.plan.outputs } : {}), resumed });
+    this.store.startRun(promptId, resume);
+    return true;
+  }
+
+  /**
    * Cancels a pending, running or waiting prompt. Returns false when it is none of those. A
    * running prompt that has not stopped within CANCEL_GRACE_MS is ended with its executor.
    */
@@ -234,8 +262,15 @@ export class Dispatcher {
       this.tick();
       return true;
     }
-    if (this.active === promptId || this.paused.has(promptId)) {
+    if (this.store.get(promptId)?.status === "waiting") {
+      // It holds no executor: it simply ends.
       this.resumeQueue = this.resumeQueue.filter((r) => r.promptId !== promptId);
+      this.sink.emit("execution:interrupted", { promptId });
+      this.store.finish(promptId, "cancelled", EMPTY_RESULT);
+      this.emitStatus();
+      return true;
+    }
+    if (this.active === promptId) {
       this.executor.send({ type: "cancel", promptId });
       if (!this.cancelTimers.has(promptId)) {
         this.cancelTimers.set(promptId, setTimeout(() => this.cancelOverdue(promptId), CANCEL_GRACE_MS));
@@ -250,12 +285,6 @@ export class Dispatcher {
     if (this.active === promptId) {
       this.log("warn", `prompt ${promptId} did not stop within ${CANCEL_GRACE_MS} ms of its cancel; ending its executor`);
       this.executor.kill("cancel");
-    } else if (this.paused.has(promptId)) {
-      // Paused, so it holds no thread: the executor is busy with another prompt, which goes on.
-      this.paused.delete(promptId);
-      this.sink.emit("execution:interrupted", { promptId });
-      this.store.finish(promptId, "cancelled", EMPTY_RESULT);
-      this.emitStatus();
     }
   }
 
@@ -280,9 +309,22 @@ export class Dispatcher {
   /** Answers a gate; false when the prompt is not waiting there. */
   answerGate(promptId: string, nodeId: string, answer: GateAnswer): boolean {
     const record = this.store.get(promptId);
-    if (!this.paused.has(promptId) || record?.status !== "waiting" || record.gate?.nodeId !== nodeId) return false;
+    if (record?.status !== "waiting" || record.gate?.nodeId !== nodeId || !record.gate.checkpoint) return false;
+    if (this.resumeQueue.some((r) => r.promptId === promptId)) return false;
     if (answer.action === "cancel") return this.cancel(promptId);
-    this.resumeQueue.push({ promptId, nodeId, answer });
+    if (answer.action === "reroll") {
+      // The seeds upstream of the gate move on and the prompt runs again from the start; the
+      // executor's cache makes everything that did not change free.
+      const compiled = this.options.compile(record.workflow, record.requestedOutputs);
+      if (!compiled.ok) return false;
+      const rolled = rerollUpstream(compiled.plan.flat, nodeId, this.options.registry);
+      this.store.updateWorkflow(promptId, rolled.workflow);
+      this.sink.emit("gate:rerolled", { promptId, note: `re-rolled ${rolled.changed.join(", ") || "nothing (no seeds upstream)"}` });
+      this.resumeQueue.push({ promptId, resume: [] });
+    } else {
+      const earlier = this.store.resumeOf(promptId).resume.filter((r) => r.nodeId !== nodeId);
+      this.resumeQueue.push({ promptId, resume: [...earlier, { nodeId, answer, checkpoint: record.gate.checkpoint }] });
+    }
     this.tick();
     return true;
   }
@@ -293,6 +335,7 @@ export class Dispatcher {
 
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.gateSweep);
     if (this.restartTimer) clearTimeout(this.restartTimer);
     for (const timer of this.cancelTimers.values()) clearTimeout(timer);
     this.cancelTimers.clear();
@@ -300,7 +343,7 @@ export class Dispatcher {
   }
 
   private emitStatus(): void {
-    this.sink.emit("status", { queueRemaining: this.store.pendingCount(), running: this.active, waiting: [...this.paused] });
+    this.sink.emit("status", { queueRemaining: this.store.pendingCount(), running: this.active, waiting: this.store.withStatus("waiting").map((p) => p.promptId) });
   }
 
   private onMessage(msg: Exclude<FromExecutor, { type: "ready" | "fatal" | "batch" }>): void {
@@ -335,12 +378,23 @@ export class Dispatcher {
         break;
       case "waiting": {
         if (this.active !== msg.promptId) break;
-        this.paused.add(msg.promptId);
         this.active = null;
         this.activeNode = null;
+        const limit = this.options.maxWaiting ?? DEFAULT_MAX_WAITING;
+        if (this.store.waitingCount() >= limit) {
+          const error = waitingLimitError(limit, msg.nodeId);
+          this.sink.emit("execution:error", { promptId: msg.promptId, ...error });
+          this.store.finish(msg.promptId, "failed", EMPTY_RESULT, error);
+          this.tick();
+          break;
+        }
+        // The gate's value waits in the store (a restart keeps it); the executor holds nothing.
+        const checkpoint = `${msg.promptId}:${msg.nodeId}`;
+        this.store.putCheckpoint(checkpoint, msg.promptId, msg.checkpoint);
+        this.store.recordPartial(msg.promptId, msg.result);
         // The preview is kept as a file so a reloaded page (or another tab) can show the gate.
         const previewFile = `temp/gate_${msg.promptId}_${msg.nodeId.replace(/[^\w-]/g, "_")}.jpg`;
-        this.store.markWaiting(msg.promptId, msg.nodeId, previewFile, msg.kind);
+        this.store.markWaiting(msg.promptId, msg.nodeId, previewFile, msg.kind, { checkpoint, ...gateDeadline(msg.timeoutSeconds, msg.onTimeout) });
         encodeGatePreview(msg.rgb, msg.width, msg.height)
           .then((image) => {
             // A preview that cannot be kept (a full disk) still reaches the clients listening now;
@@ -358,19 +412,14 @@ export class Dispatcher {
         this.tick();
         break;
       }
-      case "workflow":
-        this.store.updateWorkflow(msg.promptId, msg.workflow);
-        this.sink.emit("gate:rerolled", { promptId: msg.promptId, note: msg.note });
-        break;
       case "result": {
         // A prompt this process already gave up on (its cancel was overdue) is not recorded twice.
-        if (this.active !== msg.promptId && !this.paused.has(msg.promptId)) break;
+        if (this.active !== msg.promptId) break;
         this.clearCancelTimer(msg.promptId);
         if (this.active === msg.promptId) {
           this.active = null;
           this.activeNode = null;
         }
-        this.paused.delete(msg.promptId);
         // Clients hear first; the record is written in the same turn, before any request can read it.
         if (msg.status === "done") this.sink.emit("execution:done", { promptId: msg.promptId, outputs: msg.result.outputs, modelMs: msg.modelMs });
         else if (msg.status === "cancelled") this.sink.emit("execution:interrupted", { promptId: msg.promptId, node: msg.cancelledAt });

@@ -1,12 +1,13 @@
 // The executor process: a child of the server, started and supervised by ExecutorSupervisor. It
 // owns ONNX Runtime, the engine's cache and the sessions, runs one compiled plan at a time (a
-// prompt paused at a gate steps aside), and reports progress to the server over the IPC channel.
+// gate keeps its value as a checkpoint with the server and the run ends there), and reports
+// progress to the server over the IPC channel.
 // Anything that kills it (out of memory, a native crash) leaves the server standing.
-import type { GateAnswer, Workflow } from "../../nodes/schema.ts";
-import { ExecutionCancelled, ExecutionFailed, OutputCache, executeWorkflow, rerollUpstream, type ExecutionResult } from "../engine/index.ts";
+import { OutputCache } from "../engine/index.ts";
 import type { ExecutorEvent, ExecutorOptions, FromExecutor, ToExecutor } from "./protocol.ts";
-import { totalModelMs } from "../runtime/index.ts";
 import { createNodeHost } from "./node-host.ts";
+import { runPrompt } from "./prompt-run.ts";
+import { decodeValue, encodeValue } from "./checkpoint-codec.ts";
 
 if (!process.send) throw new Error("executor-process must be started by the server, with an IPC channel");
 const sendRaw = process.send.bind(process);
@@ -81,45 +82,32 @@ const cache = new OutputCache(options.cacheBytes);
 interface Running {
   controller: AbortController;
   finishNodes: Set<string>;
-  gates: Map<string, (answer: GateAnswer) => void>;
 }
 const running = new Map<string, Running>();
 
 async function run(msg: Extract<ToExecutor, { type: "run" }>): Promise<void> {
   const { promptId } = msg;
-  const state: Running = { controller: new AbortController(), finishNodes: new Set(), gates: new Map() };
+  const state: Running = { controller: new AbortController(), finishNodes: new Set() };
   running.set(promptId, state);
   const lastPreview = new Map<string, number>();
   emit({ name: "execution:start", promptId });
-  // Wall time at a gate is nobody's model time; prompts that run beside a waiting one add theirs too.
-  const modelBefore = totalModelMs();
-
-  // Images carry the workflow as it was queued; after a re-roll, the one that ran.
-  let embedded = msg.embedded;
-  const runOnce = (workflow: Workflow) => executeWorkflow({
-    promptId,
-    workflow,
-    ...(embedded ? { embedded } : {}),
-    outputs: msg.outputs,
-    registry: host.registry,
-    cache,
-    services: host.servicesFor(promptId, {
-      waitAtGate: (nodeId, preview) => new Promise<GateAnswer>((resolve) => {
-        state.gates.set(nodeId, resolve);
-        send({ type: "waiting", promptId, nodeId, kind: preview.kind, width: preview.width, height: preview.height, rgb: preview.rgb.slice() });
-      }),
-    }),
-    signal: state.controller.signal,
-    finishRequested: (nodeId) => state.finishNodes.has(nodeId),
-    hooks: {
-      onNodeStart: (nodeId, nodeType) => {
+  let paused: Omit<Extract<FromExecutor, { type: "waiting" }>, "result"> | undefined;
+  try {
+    const outcome = await runPrompt(host, cache, {
+      promptId,
+      workflow: msg.workflow,
+      ...(msg.embedded ? { embedded: msg.embedded } : {}),
+      outputs: msg.outputs,
+      resumed: (msg.resumed ?? []).map((gate) => ({ nodeId: gate.nodeId, answer: gate.answer, value: async () => decodeValue(Buffer.from(gate.checkpoint)) })),
+    }, {
+      onStart: (nodeId, nodeType) => {
         emit({ name: "node:start", promptId, nodeId, nodeType });
         flush();
       },
-      onNodeProgress: (nodeId, step, total) => progress(promptId, nodeId, step, total),
-      onNodeCached: (nodeId) => emit({ name: "node:cached", promptId, nodeId }),
-      onNodeDone: (nodeId, outputs, ms) => emit({ name: "node:done", promptId, nodeId, outputs, ms }),
-      onNodePreview: (nodeId, frame) => {
+      onProgress: (nodeId, step, total) => progress(promptId, nodeId, step, total),
+      onCached: (nodeId) => emit({ name: "node:cached", promptId, nodeId }),
+      onDone: (nodeId, outputs, ms) => emit({ name: "node:done", promptId, nodeId, outputs, ms }),
+      onPreview: (nodeId, frame) => {
         // Throttled here so encoding and sending never slow sampling; the last step always goes.
         const t = performance.now();
         const last = frame.step !== undefined && frame.total !== undefined && frame.step >= frame.total;
@@ -127,35 +115,19 @@ async function run(msg: Extract<ToExecutor, { type: "run" }>): Promise<void> {
         lastPreview.set(nodeId, t);
         send({ type: "preview", promptId, nodeId, step: frame.step, total: frame.total, width: frame.width, height: frame.height, rgb: frame.rgb() }, true);
       },
-    },
-  });
-
-  try {
-    let workflow = msg.workflow;
-    let result: ExecutionResult | undefined;
-    // A gate answered with "reroll" moves the seeds upstream of it and runs again; the cache
-    // makes everything that did not change free.
-    while (!result) {
-      try {
-        result = await runOnce(workflow);
-      } catch (err) {
-        if ((err as Error)?.name !== "GateReroll") throw err;
-        const rolled = rerollUpstream(workflow, (err as { nodeId: string }).nodeId, host.registry);
-        workflow = rolled.workflow;
-        embedded = undefined;
-        send({ type: "workflow", promptId, workflow, note: `re-rolled ${rolled.changed.join(", ") || "nothing (no seeds upstream)"}` });
-      }
-    }
-    send({ type: "result", promptId, status: "done", result, modelMs: totalModelMs() - modelBefore });
-  } catch (err) {
-    if (err instanceof ExecutionCancelled) {
-      send({ type: "result", promptId, status: "cancelled", result: err.partial, cancelledAt: err.node });
-    } else if (err instanceof ExecutionFailed) {
-      send({ type: "result", promptId, status: "failed", result: err.partial, error: err.detail });
-    } else {
-      const message = err instanceof Error ? err.message : String(err);
-      send({ type: "result", promptId, status: "failed", result: { outputs: {}, executed: [], cached: [], timings: {} }, error: { message } });
-    }
+      // The gate's value leaves with the message; this process keeps nothing of the waiting prompt.
+      pause: async (nodeId, checkpoint) => {
+        const { preview } = checkpoint;
+        paused = ({
+          type: "waiting", promptId, nodeId, kind: preview.kind, width: preview.width, height: preview.height, rgb: preview.rgb.slice(),
+          checkpoint: encodeValue(checkpoint.value), timeoutSeconds: checkpoint.timeoutSeconds, onTimeout: checkpoint.onTimeout,
+        });
+      },
+    }, { signal: state.controller.signal, finishRequested: (nodeId) => state.finishNodes.has(nodeId) });
+    if (outcome.status === "waiting" && paused) send({ ...paused, result: outcome.result });
+    else if (outcome.status === "done") send({ type: "result", promptId, status: "done", result: outcome.result, modelMs: outcome.modelMs });
+    else if (outcome.status === "cancelled") send({ type: "result", promptId, status: "cancelled", result: outcome.result, ...(outcome.cancelledAt ? { cancelledAt: outcome.cancelledAt } : {}) });
+    else if (outcome.status === "failed") send({ type: "result", promptId, status: "failed", result: outcome.result, error: outcome.error });
   } finally {
     running.delete(promptId);
   }
@@ -166,26 +138,12 @@ process.on("message", (msg: ToExecutor) => {
     case "run":
       void run(msg);
       break;
-    case "cancel": {
-      const state = running.get(msg.promptId);
-      if (!state) break;
-      state.controller.abort();
-      // A prompt paused at a gate is woken so it can notice the abort.
-      for (const resolve of state.gates.values()) resolve({ action: "cancel" });
+    case "cancel":
+      running.get(msg.promptId)?.controller.abort();
       break;
-    }
     case "finish":
       running.get(msg.promptId)?.finishNodes.add(msg.nodeId);
       break;
-    case "gate": {
-      const state = running.get(msg.promptId);
-      const resolve = state?.gates.get(msg.nodeId);
-      if (resolve) {
-        state!.gates.delete(msg.nodeId);
-        resolve(msg.answer);
-      }
-      break;
-    }
     case "clear-cache":
       cache.clear();
       break;

@@ -30,7 +30,7 @@ export interface NodeHost {
   registry: Map<string, NodeDef>;
   device: string;
   deviceNote: string;
-  servicesFor(promptId: string, extra?: { waitAtGate?: (nodeId: string, preview: GatePreview) => Promise<GateAnswer> }): NodeServices;
+  servicesFor(promptId: string, extra?: Pick<NodeServices, "waitAtGate" | "pauseAtGate" | "resumedGate">): NodeServices;
   dispose(): Promise<void>;
 }
 

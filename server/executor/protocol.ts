@@ -23,10 +23,11 @@ export interface ExecutorOptions {
 
 export type ToExecutor =
   /** A compiled plan: the flat workflow (components already expanded, checked against the catalog). */
-  | { type: "run"; promptId: string; workflow: Workflow; outputs?: string[]; embedded?: Workflow }
+  | { type: "run"; promptId: string; workflow: Workflow; outputs?: string[]; embedded?: Workflow;
+      /** Gates answered earlier: the run starts the rest of the plan from their checkpoints (V8-serialized values). */
+      resumed?: { nodeId: string; answer: GateAnswer; checkpoint: Uint8Array }[] }
   | { type: "cancel"; promptId: string }
   | { type: "finish"; promptId: string; nodeId: string }
-  | { type: "gate"; promptId: string; nodeId: string; answer: GateAnswer }
   | { type: "clear-cache" }
   | { type: "shutdown" };
 
@@ -42,11 +43,14 @@ export type FromExecutor =
   /** Consecutive steps of one node, one `node:progress` event each (a sampler reports every step). */
   | { type: "progress"; promptId: string; nodeId: string; total: number; steps: number[] }
   | { type: "preview"; promptId: string; nodeId: string; step?: number; total?: number; width: number; height: number; rgb: Uint8Array }
-  | { type: "waiting"; promptId: string; nodeId: string; kind: "latent" | "image"; width: number; height: number; rgb: Uint8Array }
+  /** A gate kept its value as a checkpoint (V8-serialized) and the run ended there. */
+  | { type: "waiting"; promptId: string; nodeId: string; kind: "latent" | "image"; width: number; height: number; rgb: Uint8Array;
+      checkpoint: Uint8Array; timeoutSeconds: number; onTimeout: "continue" | "cancel";
+      /** What the run did before the gate. */
+      result: RunResult }
   | { type: "result"; promptId: string; status: "done" | "failed" | "cancelled"; result: RunResult; error?: ExecutionError; cancelledAt?: string;
       /** Milliseconds this prompt spent inside ONNX Runtime. */
       modelMs?: number }
-  | { type: "workflow"; promptId: string; workflow: Workflow; note: string }
   | { type: "log"; level: "info" | "warn" | "error"; message: string }
   /** The executor is about to exit on an error it could not recover from (sent before it exits). */
   | { type: "fatal"; message: string }

@@ -4,7 +4,8 @@ import Database from "better-sqlite3";
 import { randomUUID } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import type { ExecutionError, GatePreview, NodeResult, PromptStatus, Workflow } from "../../nodes/schema.ts";
+import type { ExecutionError, GateAnswer, GatePreview, NodeResult, PromptStatus, Workflow } from "../../nodes/schema.ts";
+import { pickNext, type PendingEntry } from "./fair-queue.ts";
 
 export interface HomePaths {
   home: string;
@@ -24,7 +25,28 @@ export interface PromptSummary {
   createdAt: string;
   name?: string;
   /** Where a waiting prompt is paused, and its preview file (for /api/view). */
-  gate?: { nodeId: string; since: string; preview?: string; kind?: GatePreview["kind"] };
+  gate?: GateWait;
+}
+
+/** Where a waiting prompt is paused. */
+export interface GateWait {
+  nodeId: string;
+  since: string;
+  /** The gate's picture (a file under outputs/, for /api/view). */
+  preview?: string;
+  kind?: GatePreview["kind"];
+  /** Where the gate's value is kept while the prompt waits (a key in the checkpoint store). */
+  checkpoint?: string;
+  /** When an unanswered gate answers itself (ISO time), and how. */
+  deadline?: string;
+  onTimeout?: "continue" | "cancel";
+}
+
+/** A gate answered earlier in a prompt: the next run takes its value from the checkpoint. */
+export interface ResumeEntry {
+  nodeId: string;
+  answer: GateAnswer;
+  checkpoint: string;
 }
 
 export interface HistoryEntry extends PromptSummary {
@@ -67,10 +89,19 @@ CREATE TABLE IF NOT EXISTS prompts (
   cached TEXT NOT NULL DEFAULT '[]',
   timings TEXT NOT NULL DEFAULT '{}',
   error TEXT,
-  gate TEXT
+  gate TEXT,
+  resume TEXT NOT NULL DEFAULT '[]',
+  runs INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS prompts_status_seq ON prompts(status, seq);
 CREATE INDEX IF NOT EXISTS prompts_seq ON prompts(seq);
+CREATE TABLE IF NOT EXISTS checkpoints (
+  key TEXT PRIMARY KEY,
+  prompt_id TEXT NOT NULL,
+  value BLOB NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS checkpoints_prompt ON checkpoints(prompt_id);
 CREATE TABLE IF NOT EXISTS workflows (
   id TEXT PRIMARY KEY,
   name TEXT NOT NULL,
@@ -93,8 +124,14 @@ interface PromptRow {
   id: string; seq: number; status: PromptStatus; name: string | null; workflow: string;
   requested_outputs: string | null; client_id: string | null; created_at: string; started_at: string | null;
   finished_at: string | null; outputs: string; executed: string; cached: string; timings: string;
-  error: string | null; gate: string | null;
+  error: string | null; gate: string | null; resume: string; runs: number;
 }
+
+/** Columns added after the first release, for databases made before them. */
+const ADDED_COLUMNS: [string, string][] = [
+  ["resume", "TEXT NOT NULL DEFAULT '[]'"],
+  ["runs", "INTEGER NOT NULL DEFAULT 0"],
+];
 
 const now = () => new Date().toISOString();
 
@@ -123,6 +160,8 @@ export class Store {
     this.db.pragma("synchronous = NORMAL");
     this.db.pragma("foreign_keys = ON");
     this.db.exec(SCHEMA);
+    const columns = new Set((this.db.prepare("PRAGMA table_info(prompts)").all() as { name: string }[]).map((c) => c.name));
+    for (const [name, type] of ADDED_COLUMNS) if (!columns.has(name)) this.db.exec(`ALTER TABLE prompts ADD COLUMN ${name} ${type}`);
   }
 
   close(): void {
@@ -138,12 +177,17 @@ export class Store {
   }
 
   /**
-   * After a restart: prompts that were running (or paused at a gate) cannot resume, because their
-   * intermediate values lived in memory; they are failed with a message saying so. Pending prompts
-   * stay queued. Returns the ids failed.
+   * After a restart: prompts that were running in this process cannot resume, because their
+   * intermediate values lived in memory; they are failed with a message saying so. Prompts
+   * waiting at a gate keep waiting when their checkpoints outlive the process (`keepWaiting`),
+   * and are failed otherwise; with `keepRunning` (executors in other processes run them) running
+   * prompts are left to the executor's reconciliation. Pending prompts stay queued. Returns the
+   * ids failed.
    */
-  recoverAfterRestart(): string[] {
-    const rows = this.sql("SELECT id, status FROM prompts WHERE status IN ('running', 'waiting')").all() as { id: string; status: string }[];
+  recoverAfterRestart(options: { keepWaiting?: boolean; keepRunning?: boolean } = {}): string[] {
+    const statuses = [...(options.keepRunning ? [] : ["running"]), ...(options.keepWaiting ? [] : ["waiting"])];
+    if (statuses.length === 0) return [];
+    const rows = this.sql(`SELECT id, status FROM prompts WHERE status IN (${statuses.map((s) => `'${s}'`).join(", ")})`).all() as { id: string; status: string }[];
     const fail = this.sql("UPDATE prompts SET status = 'failed', finished_at = ?, error = ?, gate = NULL WHERE id = ?");
     this.db.transaction(() => {
       for (const row of rows) {
@@ -151,6 +195,44 @@ export class Store {
       }
     })();
     return rows.map((r) => r.id);
+  }
+
+  /** Prompts in one state, oldest first (with what an executor needs to run them again). */
+  withStatus(status: "running" | "waiting"): (Pick<PromptRecord, "promptId" | "requestedOutputs" | "clientId" | "gate"> & { workflowJson: string; resume: ResumeEntry[]; runs: number })[] {
+    const rows = this.sql("SELECT id, workflow, requested_outputs, client_id, gate, resume, runs FROM prompts WHERE status = ? ORDER BY seq").all(status) as PromptRow[];
+    return rows.map((row) => ({
+      promptId: row.id, workflowJson: row.workflow, resume: JSON.parse(row.resume), runs: row.runs,
+      ...(row.requested_outputs ? { requestedOutputs: JSON.parse(row.requested_outputs) } : {}),
+      ...(row.client_id ? { clientId: row.client_id } : {}),
+      ...(row.gate ? { gate: JSON.parse(row.gate) } : {}),
+    }));
+  }
+
+  /** The gates answered so far in a prompt, and how many runs it has had. */
+  resumeOf(id: string): { resume: ResumeEntry[]; runs: number } {
+    const row = this.sql("SELECT resume, runs FROM prompts WHERE id = ?").get(id) as Pick<PromptRow, "resume" | "runs"> | undefined;
+    return row ? { resume: JSON.parse(row.resume), runs: row.runs } : { resume: [], runs: 0 };
+  }
+
+  /** A new run of a prompt starts (from the beginning, or from its gates' checkpoints): it runs again. */
+  startRun(id: string, resume: ResumeEntry[]): number {
+    const row = this.sql("SELECT client_id, status FROM prompts WHERE id = ?").get(id) as Pick<PromptRow, "client_id" | "status"> | undefined;
+    if (row?.status === "pending") this.noteServed(row.client_id);
+    this.sql("UPDATE prompts SET status = 'running', started_at = COALESCE(started_at, ?), gate = NULL, resume = ?, runs = runs + 1 WHERE id = ?").run(now(), JSON.stringify(resume), id);
+    return (this.sql("SELECT runs FROM prompts WHERE id = ?").get(id) as { runs: number }).runs;
+  }
+
+  /** Keeps a gate's value (serialized) while its prompt waits. */
+  putCheckpoint(key: string, promptId: string, value: Uint8Array): void {
+    this.sql("INSERT OR REPLACE INTO checkpoints (key, prompt_id, value, created_at) VALUES (?, ?, ?, ?)").run(key, promptId, Buffer.from(value.buffer, value.byteOffset, value.byteLength), now());
+  }
+
+  getCheckpoint(key: string): Buffer | undefined {
+    return (this.sql("SELECT value FROM checkpoints WHERE key = ?").get(key) as { value: Buffer } | undefined)?.value;
+  }
+
+  waitingCount(): number {
+    return (this.sql("SELECT COUNT(*) AS n FROM prompts WHERE status = 'waiting'").get() as { n: number }).n;
   }
 
   /** Queues a prompt; returns its id. */
@@ -163,6 +245,7 @@ export class Store {
 
   /** Records a prompt the executor started before it was queued (the queue was empty; see Dispatcher.submit). */
   recordStarted(id: string, input: PromptInput, workflowJson: string): void {
+    this.noteServed(input.clientId);
     this.insertPrompt(id, input, workflowJson, "running");
   }
 
@@ -177,6 +260,8 @@ export class Store {
 
   /** Gives a pending prompt the first place among the pending ones; the others move one back. */
   private moveToFront(id: string): void {
+    // The round robin also lets it go before other clients' prompts.
+    this.frontIds.add(id);
     this.db.transaction(() => {
       const first = (this.sql("SELECT MIN(seq) AS seq FROM prompts WHERE status = 'pending' AND id != ?").get(id) as { seq: number | null }).seq;
       if (first === null) return;
@@ -185,12 +270,33 @@ export class Store {
     })();
   }
 
-  /** The oldest pending prompt, if any: what the executor needs to run it (the workflow as stored, JSON). */
-  nextPending(): (Pick<PromptRecord, "promptId" | "requestedOutputs"> & { workflowJson: string }) | undefined {
-    const row = this.sql("SELECT id, workflow, requested_outputs FROM prompts WHERE status = 'pending' ORDER BY seq LIMIT 1").get() as
-      Pick<PromptRow, "id" | "workflow" | "requested_outputs"> | undefined;
-    if (!row) return undefined;
-    return { promptId: row.id, workflowJson: row.workflow, ...(row.requested_outputs ? { requestedOutputs: JSON.parse(row.requested_outputs) } : {}) };
+  /**
+   * The pending prompt to run next, if any: round robin between clients, oldest first within one
+   * (see pickNext); what the executor needs to run it (the workflow as stored, JSON).
+   */
+  nextPending(): (Pick<PromptRecord, "promptId" | "requestedOutputs" | "clientId"> & { workflowJson: string }) | undefined {
+    const pending = (this.sql("SELECT id, seq, client_id FROM prompts WHERE status = 'pending' ORDER BY seq").all() as Pick<PromptRow, "id" | "seq" | "client_id">[])
+      .map((r): PendingEntry => ({ promptId: r.id, seq: r.seq, client: r.client_id ?? "", ...(this.frontIds.has(r.id) ? { front: true } : {}) }));
+    const next = pickNext(pending, this.lastServed);
+    if (!next) return undefined;
+    this.frontIds.delete(next.promptId);
+    const row = this.sql("SELECT id, workflow, requested_outputs, client_id FROM prompts WHERE id = ?").get(next.promptId) as
+      Pick<PromptRow, "id" | "workflow" | "requested_outputs" | "client_id">;
+    return {
+      promptId: row.id, workflowJson: row.workflow,
+      ...(row.requested_outputs ? { requestedOutputs: JSON.parse(row.requested_outputs) } : {}),
+      ...(row.client_id ? { clientId: row.client_id } : {}),
+    };
+  }
+
+  /** Pending prompts queued to the front (in this process). */
+  private frontIds = new Set<string>();
+
+  /** When each client last had a prompt started (a serial number): the round robin's memory. */
+  private lastServed = new Map<string, number>();
+  private served = 0;
+  private noteServed(clientId: string | null | undefined): void {
+    this.lastServed.set(clientId ?? "", ++this.served);
   }
 
   get(id: string): PromptRecord | undefined {
@@ -199,11 +305,13 @@ export class Store {
   }
 
   markRunning(id: string): void {
+    const row = this.sql("SELECT client_id, status FROM prompts WHERE id = ?").get(id) as Pick<PromptRow, "client_id" | "status"> | undefined;
+    if (row?.status === "pending") this.noteServed(row.client_id);
     this.sql("UPDATE prompts SET status = 'running', started_at = COALESCE(started_at, ?), gate = NULL WHERE id = ?").run(now(), id);
   }
 
-  markWaiting(id: string, nodeId: string, preview?: string, kind?: GatePreview["kind"]): void {
-    this.sql("UPDATE prompts SET status = 'waiting', gate = ? WHERE id = ?").run(JSON.stringify({ nodeId, since: now(), ...(preview ? { preview } : {}), ...(kind ? { kind } : {}) }), id);
+  markWaiting(id: string, nodeId: string, preview?: string, kind?: GatePreview["kind"], more: Pick<GateWait, "checkpoint" | "deadline" | "onTimeout"> = {}): void {
+    this.sql("UPDATE prompts SET status = 'waiting', gate = ? WHERE id = ?").run(JSON.stringify({ nodeId, since: now(), ...(preview ? { preview } : {}), ...(kind ? { kind } : {}), ...more }), id);
   }
 
   /** A prompt's workflow changed while it ran (a re-roll at a gate moved its seeds). */
@@ -211,12 +319,38 @@ export class Store {
     this.sql("UPDATE prompts SET workflow = ? WHERE id = ?").run(JSON.stringify(workflow), id);
   }
 
-  /** Records a node's result as soon as it is known, so partial runs keep what they made. */
+  /**
+   * Ends a prompt with the result of its last run, added to what its earlier runs (up to a gate)
+   * recorded: the history shows everything that ran for the prompt.
+   */
   finish(id: string, status: "done" | "failed" | "cancelled", result: RunResult, error?: ExecutionError): void {
+    // An ended prompt resumes from nowhere: its checkpoints go.
+    this.sql("DELETE FROM checkpoints WHERE prompt_id = ?").run(id);
+    const merged = this.mergedResult(id, result);
     this.sql(`UPDATE prompts SET status = ?, finished_at = ?, outputs = ?, executed = ?, cached = ?, timings = ?, error = ?, gate = NULL WHERE id = ?`).run(
-      status, now(), JSON.stringify(result.outputs), JSON.stringify(result.executed), JSON.stringify(result.cached),
-      JSON.stringify(result.timings), error ? JSON.stringify(error) : null, id,
+      status, now(), JSON.stringify(merged.outputs), JSON.stringify(merged.executed), JSON.stringify(merged.cached),
+      JSON.stringify(merged.timings), error ? JSON.stringify(error) : null, id,
     );
+  }
+
+  /** Records what a run did before it paused at a gate (kept with the prompt's later runs). */
+  recordPartial(id: string, result: RunResult): void {
+    const merged = this.mergedResult(id, result);
+    this.sql("UPDATE prompts SET outputs = ?, executed = ?, cached = ?, timings = ? WHERE id = ?").run(
+      JSON.stringify(merged.outputs), JSON.stringify(merged.executed), JSON.stringify(merged.cached), JSON.stringify(merged.timings), id,
+    );
+  }
+
+  private mergedResult(id: string, result: RunResult): RunResult {
+    const row = this.sql("SELECT outputs, executed, cached, timings FROM prompts WHERE id = ?").get(id) as Pick<PromptRow, "outputs" | "executed" | "cached" | "timings"> | undefined;
+    if (!row) return result;
+    const unique = (a: string[], b: string[]) => [...new Set([...a, ...b])];
+    return {
+      outputs: { ...JSON.parse(row.outputs), ...result.outputs },
+      executed: unique(JSON.parse(row.executed), result.executed),
+      cached: unique(JSON.parse(row.cached), result.cached),
+      timings: { ...JSON.parse(row.timings), ...result.timings },
+    };
   }
 
   /** Cancels a prompt that has not started; returns false when it is not pending. */

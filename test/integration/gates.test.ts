@@ -169,15 +169,21 @@ describe("painting at a latent gate (tiny pack)", () => {
 });
 
 describe("gates across a restart", () => {
-  it("a prompt waiting at a gate when the server stops is failed with a clear message", async () => {
+  it("a prompt waiting at a gate when the server stops still waits, and finishes from its checkpoint when continued", async () => {
     const s1 = await startServer({ modelsDir: FIXTURE_PACKS });
     const id = await queueToGate(s1, withInputs(template("gated-review"), "5", { steps: 2, seed: 8008 }));
     await crash(s1);
     const s2 = await startServer({ modelsDir: FIXTURE_PACKS, home: s1.home });
     try {
-      const entry = (await s2.get(`/api/history/${id}`)).body;
-      assert.equal(entry.status, "failed");
-      assert.match(entry.error.message, /restarted while this prompt waited at a gate/);
+      const waiting = (await s2.get(`/api/history/${id}`)).body;
+      assert.equal(waiting.status, "waiting");
+      assert.equal(waiting.gate.nodeId, "10");
+      assert.equal((await s2.post(`/api/prompt/${id}/gate/10`, { action: "continue" })).status, 200);
+      const entry = await s2.waitSettled(id);
+      assert.equal(entry.status, "done", JSON.stringify(entry.error));
+      const ranAfterRestart = s2.events.filter((e) => e.name === "node:start" && e.payload.promptId === id).map((e) => e.payload.nodeId);
+      assert.ok(!ranAfterRestart.includes("5"), `Stage C ran again: ${ranAfterRestart.join(", ")}`);
+      assert.ok(ranAfterRestart.includes("7"), `Stage B ran: ${ranAfterRestart.join(", ")}`);
     } finally {
       await s2.stop();
     }
