@@ -1,7 +1,7 @@
 // The nodes and initializers of an ONNX graph, read with the protobuf reader of onnx-proto.ts and
 // without reading any weights: what hazards.ts checks and float16.ts rewrites.
 import fs from "node:fs";
-import { FileBytes, OnnxParseError, ProtoCursor } from "./onnx-proto.ts";
+import { FileBytes, OnnxParseError, ProtoCursor, readStringEntry } from "./onnx-proto.ts";
 
 export interface GraphNode {
   name: string;
@@ -55,14 +55,7 @@ export function readTensorInfo(c: ProtoCursor): InitializerInfo {
     else if (f.field === 8 && f.wire === 2) t.name = c.str(f);
     else if (f.field === 9 && f.wire === 2) t.inlineBytes = f.end - f.start;
     else if (f.field === 13 && f.wire === 2) {
-      const e = c.sub(f);
-      let key = "";
-      let value = "";
-      while (!e.done()) {
-        const ef = e.next();
-        if (ef.field === 1 && ef.wire === 2) key = e.str(ef);
-        else if (ef.field === 2 && ef.wire === 2) value = e.str(ef);
-      }
+      const { key, value } = readStringEntry(c, f);
       ext[key] = value;
     }
   }

@@ -210,18 +210,24 @@ function readInitializer(c: ProtoCursor): { name: string; location?: string } {
     const f = c.next();
     if (f.field === 8 && f.wire === 2) name = c.str(f);
     else if (f.field === 13 && f.wire === 2) {
-      const e = c.sub(f);
-      let key = "";
-      let value = "";
-      while (!e.done()) {
-        const ef = e.next();
-        if (ef.field === 1 && ef.wire === 2) key = e.str(ef);
-        else if (ef.field === 2 && ef.wire === 2) value = e.str(ef);
-      }
+      const { key, value } = readStringEntry(c, f);
       if (key === "location") location = value;
     }
   }
   return { name, location };
+}
+
+/** A StringStringEntryProto (a tensor's external_data entry, a model's metadata): key and value. */
+export function readStringEntry(c: ProtoCursor, f: Field): { key: string; value: string } {
+  const e = c.sub(f);
+  let key = "";
+  let value = "";
+  while (!e.done()) {
+    const ef = e.next();
+    if (ef.field === 1 && ef.wire === 2) key = e.str(ef);
+    else if (ef.field === 2 && ef.wire === 2) value = e.str(ef);
+  }
+  return { key, value };
 }
 
 /**
