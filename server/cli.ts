@@ -163,7 +163,7 @@ async function run(args: Args): Promise<number> {
   const budget = decideMemoryBudget({ flag: flag(args, "memory-budget"), device: flag(args, "device") ?? "auto" });
   const tempDir = mkdtempSync(join(tmpdir(), "sluice-run-"));
 
-  const host = await createNodeHost({ outputsDir: tempDir, uploadsDir, tempDir, modelsDir, device: flag(args, "device") ?? "auto", noiseThread: true, nodeModules: (args.flags.get("nodes") ?? []).map((p) => resolve(p)) }, (level, message) => {
+  const host = await createNodeHost({ outputsDir: tempDir, uploadsDir, tempDir, modelsDir, device: flag(args, "device") ?? "auto", modelMemoryBudgetBytes: budget.bytes, noiseThread: true, nodeModules: (args.flags.get("nodes") ?? []).map((p) => resolve(p)) }, (level, message) => {
     if (level !== "info") console.error(message);
   });
   try {

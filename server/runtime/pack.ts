@@ -176,11 +176,19 @@ export class Pack {
   /**
    * ONNX Runtime's CPU arena keeps the peak of a session's largest run for as long as the session
    * lives (onnxruntime-node has no run option to shrink it). A run that grew the process by more
-   * than ARENA_KEEP_BYTES unloads its session afterwards, which frees the arena; the next run loads
-   * it again. Runs at ordinary sizes keep their sessions warm.
+   * than ARENA_KEEP_BYTES either unloads its session, which frees the arena, when loading it again
+   * costs less than the memory held (an arena larger than the weights: a small model at a large
+   * size), or keeps it warm with the arena counted against the memory budget (a real-size model,
+   * whose load takes tens of seconds), where the budget releases it when another stage needs room.
    */
   private async giveBackAfterBigRun(stage: StageName, rssBefore: number): Promise<void> {
-    if (process.memoryUsage.rss() - rssBefore <= ARENA_KEEP_BYTES) return;
+    const growth = process.memoryUsage.rss() - rssBefore;
+    if (growth <= ARENA_KEEP_BYTES) return;
+    const model = this.current.get(stage);
+    if (model && growth <= model.bytes) {
+      await this.sessions.chargeArena(model, growth);
+      return;
+    }
     this.current.delete(stage);
     await this.sessions.unload(this.path(stage), { label: labelFor(stage) });
   }

@@ -87,7 +87,9 @@ interface Entry {
   key: string;
   promise: Promise<LoadedModel>;
   model?: LoadedModel;
+  /** What the budget counts: the model's weights, plus its arena once a run has measured it. */
   bytes: number;
+  arenaBytes: number;
   pins: number;
   lastUsed: number;
   released: boolean;
@@ -177,6 +179,7 @@ export interface ModelSessions {
   hold(model: LoadedModel): (() => Promise<void>) | undefined;
   useLoaded<T>(model: LoadedModel, fn: (model: LoadedModel) => Promise<T>): Promise<T>;
   unload(file: string, options?: LoadOptions): Promise<boolean>;
+  chargeArena(model: LoadedModel, bytes: number): Promise<void>;
   clear(): Promise<void>;
   stats(): SessionCacheStats;
   onLoadProgress(listener: (p: LoadProgress) => void): () => void;
@@ -283,7 +286,7 @@ export class SessionCache implements ModelSessions {
     }
     const label = options.label ?? file;
     const device = options.device ?? this.defaultDevice;
-    const entry: Entry = { key, promise: undefined as unknown as Promise<LoadedModel>, bytes: 0, pins: 0, lastUsed: ++this.clock, released: false };
+    const entry: Entry = { key, promise: undefined as unknown as Promise<LoadedModel>, bytes: 0, arenaBytes: 0, pins: 0, lastUsed: ++this.clock, released: false };
     entry.promise = (async () => {
       const started = performance.now();
       preflightModel(file, label);
@@ -424,6 +427,18 @@ export class SessionCache implements ModelSessions {
     this.counters.evictions++;
     this.log(`unloaded ${entry.model?.label ?? entry.key} (${why})`);
     if (entry.model && entry.pins === 0) await entry.model.session.release().catch(() => {});
+  }
+
+  /**
+   * Count what a model's runs keep in ONNX Runtime's arena (its largest run so far) against the
+   * budget beside its weights, releasing least-recently-used other models that no longer fit.
+   */
+  async chargeArena(model: LoadedModel, bytes: number): Promise<void> {
+    const entry = this.entries.get(model.key);
+    if (!entry || entry.model !== model || entry.released || bytes <= entry.arenaBytes) return;
+    entry.arenaBytes = bytes;
+    entry.bytes = model.bytes + bytes;
+    await this.evict(entry.bytes, entry.key);
   }
 
   /** Unload one model now (waits for no run: a pinned model is released when its run ends). */
