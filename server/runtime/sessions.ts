@@ -48,15 +48,28 @@ export interface SessionCacheOptions {
   convertedDir?: string;
 }
 
-/** A model load under way, for progress displays: sent when each phase starts, then about every second. */
+/**
+ * A model load under way, for progress displays: sent when each phase starts, about every second
+ * while float16 weights are converted, and when the session is ready. ONNX Runtime's Node binding
+ * creates a session synchronously, blocking the thread that asked for it, so nothing is sent while
+ * it loads: a display on another thread (the CLI's ticker) or in another process (the server, for
+ * an executor's load) counts the time against `expectedMs` (see loadFraction).
+ */
 export interface LoadProgress {
   label: string;
   phase: "converting" | "loading" | "loaded";
-  /** 0..1 of the phase: exact while converting; estimated from the bytes while ONNX Runtime loads. */
+  /** 0..1 of the phase: exact while converting; 0 when ONNX Runtime starts loading, 1 once loaded. */
   fraction: number;
   /** The model's estimated memory. */
   bytes: number;
   elapsedMs: number;
+  /** While loading: how long ONNX Runtime should take, from the bytes and the rate of the last big load. */
+  expectedMs?: number;
+}
+
+/** The estimated fraction of a session load `elapsedMs` into it: never 1 before it ends. */
+export function loadFraction(elapsedMs: number, expectedMs: number): number {
+  return Math.min(0.99, elapsedMs / Math.max(1, expectedMs));
 }
 
 export interface LoadOptions {
@@ -306,20 +319,12 @@ export class SessionCache implements ModelSessions {
       let session: ort.InferenceSession;
       const loadStart = performance.now();
       const expectedMs = Math.max(1, entry.bytes / this.loadRate);
-      const tick = () => {
-        const ms = performance.now() - loadStart;
-        const fraction = Math.min(0.99, ms / expectedMs);
-        this.emitProgress({ label, phase: "loading", fraction, bytes: entry.bytes, elapsedMs: performance.now() - started });
-        if (entry.bytes >= PROGRESS_LOG_BYTES) this.log(`loading ${label} (${gb(entry.bytes)}) on ${device}: ${(ms / 1000).toFixed(0)} s, about ${Math.round(fraction * 100)}%`);
-      };
-      tick();
-      const ticker = setInterval(tick, 1000);
+      this.emitProgress({ label, phase: "loading", fraction: 0, bytes: entry.bytes, elapsedMs: loadStart - started, expectedMs });
+      if (entry.bytes >= PROGRESS_LOG_BYTES) this.log(`loading ${label} (${gb(entry.bytes)}) on ${device}: about ${Math.round(expectedMs / 1000)} s`);
       try {
         session = await this.create(loadFile, opts);
       } catch (e) {
         throw translateLoadError(e, label, device);
-      } finally {
-        clearInterval(ticker);
       }
       const loadMs = performance.now() - loadStart;
       if (entry.bytes >= PROGRESS_LOG_BYTES) this.loadRate = entry.bytes / Math.max(1, loadMs);
