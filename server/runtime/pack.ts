@@ -156,14 +156,6 @@ export class Pack {
     return m;
   }
 
-  /**
-   * Start loading a stage's model when it fits the memory budget beside what is loaded: Stage C
-   * loads while the prompts are encoded, Stage B while Stage C samples, Stage A while Stage B does.
-   */
-  preload(stage: StageName): void {
-    if (this.files[stage] && !this.current.has(stage)) void this.sessions.loadIfRoom(this.path(stage), { label: labelFor(stage) });
-  }
-
   /** Run a stage with its session pinned for the duration. */
   private async run(stage: StageName, feeds: Record<string, FloatTensor | ReturnType<typeof int64Tensor>>, outputs: string[]): Promise<Record<string, FloatTensor>> {
     const model = await this.currentModel(stage);
@@ -216,7 +208,6 @@ export class Pack {
     const rows = perText.flatMap((chunks) => [...chunks, ...Array.from({ length: k - chunks.length }, () => empty)]);
     const L = tok.maxLength;
     const model = await this.model("textEncoder");
-    this.preload("stageC");
     const idsMeta = model.inputs.find((i) => i.name === "input_ids");
     const fixedBatch = typeof idsMeta?.shape[0] === "number" ? (idsMeta.shape[0] as number) : undefined;
     const hasMask = model.inputs.some((i) => i.name === "attention_mask");
@@ -303,7 +294,6 @@ export class Pack {
       model = await this.currentModel(stage);
       release = this.sessions.hold(model); // undefined when it was unloaded in between: look again
     } while (!release);
-    this.preload(stage === "stageC" ? "stageB" : "stageA");
     // Measured once the model is loaded: only what its runs add counts.
     const rssBefore = process.memoryUsage.rss();
     try {

@@ -187,7 +187,6 @@ export function checkGraphHazards(graph: OnnxGraph, label: string): void {
  */
 export interface ModelSessions {
   load(file: string, options?: LoadOptions): Promise<LoadedModel>;
-  loadIfRoom(file: string, options?: LoadOptions): Promise<LoadedModel | undefined>;
   isLoaded(model: LoadedModel): boolean;
   hold(model: LoadedModel): (() => Promise<void>) | undefined;
   useLoaded<T>(model: LoadedModel, fn: (model: LoadedModel) => Promise<T>): Promise<T>;
@@ -349,26 +348,6 @@ export class SessionCache implements ModelSessions {
     });
     this.entries.set(key, entry);
     return entry.promise;
-  }
-
-  /**
-   * Load `file` in the background only if it fits the budget beside the models loaded now (nothing
-   * is released for it), so that a stage's load overlaps the work before it; undefined when it
-   * does not fit or fails (the load that needs it reports the error).
-   */
-  loadIfRoom(file: string, options: LoadOptions = {}): Promise<LoadedModel | undefined> {
-    if (this.entries.has(this.keyOf(file, options))) return this.load(file, options).catch(() => undefined);
-    let bytes: number;
-    try {
-      bytes = estimateModelBytes(file);
-      const device = options.device ?? this.defaultDevice;
-      if (device === "cpu" && !options.keepFloat16) bytes += float16Weights(readOnnxGraph(file)).bytes; // its float32 copy
-    } catch {
-      return Promise.resolve(undefined);
-    }
-    const loaded = [...this.entries.values()].reduce((sum, e) => sum + (e.released ? 0 : e.bytes), 0);
-    if (loaded + bytes > this.budgetBytes) return Promise.resolve(undefined);
-    return this.load(file, options).catch(() => undefined);
   }
 
   /** Run `fn` with the model loaded and pinned (it cannot be unloaded while `fn` runs). */
