@@ -11,7 +11,7 @@ import { type ExpectedInput, type ExpectedOutput, checkDeclaredInputs, prepareRu
 import { type ModelSignature, OnnxParseError, readModelSignature } from "./onnx-proto.ts";
 import { type LoadedModel, type ModelSessions, SessionCache, preflightModel } from "./sessions.ts";
 import { type FloatTensor, checkTensor, int64Tensor, shapeSize } from "./tensors.ts";
-import { cropTile, pasteTile, planTiles } from "./tiling.ts";
+import { cropTile, pasteTile, planTiles, STAGE_A_TILING } from "./tiling.ts";
 import { type ClipTokenizer, type TokenChunk, loadClipTokenizer } from "./tokenizer.ts";
 import { tokenizerPresent } from "./discovery.ts";
 import { clamp01, clipNormalize } from "./processing.ts";
@@ -109,11 +109,8 @@ export class Pack {
   private validated = new WeakSet<LoadedModel>();
   /** The model each stage last ran with: a sampler runs one stage many times in a row. */
   private current = new Map<StageName, LoadedModel>();
-  /**
-   * Stage A decodes latents larger than `size` latent pixels a side in tiles of that size, each
-   * with `margin` latent pixels of context (Stage A's receptive field is about 14).
-   */
-  stageATiling = { size: 128, margin: 16 };
+  /** How Stage A decodes large latents (see STAGE_A_TILING). */
+  stageATiling: { size: number; margin: number } = { ...STAGE_A_TILING };
 
   constructor(init: { name: string; dir: string; manifest: PackManifest; assumptions: string[]; files: PackFiles; hasManifest: boolean; sessions: ModelSessions }) {
     this.name = init.name;
