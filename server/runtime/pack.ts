@@ -20,7 +20,7 @@ import { STAGE_FILES, STAGE_OUTPUTS, STAGE_TITLES, REQUIRED_STAGES, type StageNa
 export { STAGE_FILES, STAGE_INPUTS, STAGE_OUTPUTS, STAGE_TITLES, REQUIRED_STAGES, WEIGHT_TYPES, type InputSpec, type StageName, type WeightType } from "./specs.ts";
 export { type PackSummary, listPacks } from "./discovery.ts";
 
-/** Growth of the process during one stage's runs above which its session is unloaded afterwards (see giveBackAfterBigRun). */
+/** Growth of the process during one stage's runs above which its session is unloaded afterwards (see chargeBigRun). */
 export const ARENA_KEEP_BYTES = 128 * 1024 ** 2;
 
 export interface PackFiles {
@@ -154,32 +154,27 @@ export class Pack {
   }
 
   /** Run a stage with its session pinned for the duration. */
-  private async run(stage: StageName, feeds: Record<string, FloatTensor | ReturnType<typeof int64Tensor>>, outputs: string[]): Promise<Record<string, FloatTensor>> {
+  /** `rssBefore`: where one of several runs in a row (Stage A's tiles), the caller gives back after the last. */
+  private async run(stage: StageName, feeds: Record<string, FloatTensor | ReturnType<typeof int64Tensor>>, outputs: string[], rssBefore?: number): Promise<Record<string, FloatTensor>> {
     const model = await this.currentModel(stage);
     const before = process.memoryUsage.rss();
     const out = await this.sessions.useLoaded(model, (m) => runModel(m, feeds, outputs));
-    await this.giveBackAfterBigRun(stage, before);
+    if (rssBefore === undefined) await this.chargeBigRun(stage, before);
     return out;
   }
 
   /**
    * ONNX Runtime's CPU arena keeps the peak of a session's largest run for as long as the session
    * lives (onnxruntime-node has no run option to shrink it). A run that grew the process by more
-   * than ARENA_KEEP_BYTES either unloads its session, which frees the arena, when loading it again
-   * costs less than the memory held (an arena larger than the weights: a small model at a large
-   * size), or keeps it warm with the arena counted against the memory budget (a real-size model,
-   * whose load takes tens of seconds), where the budget releases it when another stage needs room.
+   * than ARENA_KEEP_BYTES has that growth counted against the memory budget as part of its session
+   * (SessionCache.chargeArena): the session stays warm for the next prompt while the budget holds
+   * it, and its memory goes back when another stage needs the room or, where the arena outweighs
+   * the weights (a small model at a large size), once the runtime has been idle a while.
    */
-  private async giveBackAfterBigRun(stage: StageName, rssBefore: number): Promise<void> {
+  private async chargeBigRun(stage: StageName, rssBefore: number): Promise<void> {
     const growth = process.memoryUsage.rss() - rssBefore;
-    if (growth <= ARENA_KEEP_BYTES) return;
     const model = this.current.get(stage);
-    if (model && growth <= model.bytes) {
-      await this.sessions.chargeArena(model, growth);
-      return;
-    }
-    this.current.delete(stage);
-    await this.sessions.unload(this.path(stage), { label: labelFor(stage) });
+    if (growth > ARENA_KEEP_BYTES && model) await this.sessions.chargeArena(model, growth);
   }
 
   /** The stage's model: the one it last ran with while that is still loaded, else loaded (again). */
@@ -306,7 +301,7 @@ export class Pack {
         },
         release: async () => {
           await release!();
-          await this.giveBackAfterBigRun(stage, rssBefore);
+          await this.chargeBigRun(stage, rssBefore);
         },
       };
     } catch (e) {
@@ -375,14 +370,16 @@ export class Pack {
     // Large: decoded in tiles, each with a margin wider than Stage A's receptive field (tiling.ts).
     let out: FloatTensor | undefined;
     let up = 0;
+    const rssBefore = process.memoryUsage.rss();
     for (const tile of planTiles(H, W, size, margin)) {
-      const decoded = (await this.run("stageA", { sample: cropTile(sample, tile) }, ["latent_sample"])).latent_sample;
+      const decoded = (await this.run("stageA", { sample: cropTile(sample, tile) }, ["latent_sample"], rssBefore)).latent_sample;
       if (!out) {
         up = decoded.shape[2] / (tile.cy1 - tile.cy0);
         out = { data: new Float32Array(B * decoded.shape[1] * H * up * W * up), shape: [B, decoded.shape[1], H * up, W * up] };
       }
       pasteTile(out, decoded, tile, up);
     }
+    await this.chargeBigRun("stageA", rssBefore + out!.data.byteLength);
     return clamp01(out!);
   }
 

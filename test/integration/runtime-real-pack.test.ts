@@ -37,12 +37,13 @@ function priorFeeds() {
   };
 }
 
-function cacheWith(options: { budgetBytes?: number; log?: string[] } = {}) {
+function cacheWith(options: { budgetBytes?: number; log?: string[]; idleGiveBackMs?: number } = {}) {
   let creates = 0;
   const files: string[] = [];
   const cache = new SessionCache({
     device: "cpu",
     budgetBytes: options.budgetBytes,
+    idleGiveBackMs: options.idleGiveBackMs,
     convertedDir: path.join(tmp, "converted"),
     log: (line) => options.log?.push(line),
     create: (file, opts) => {
@@ -210,6 +211,35 @@ describe("sessions and their arenas under the budget", () => {
     assert.deepEqual(after.loaded.map((m) => m.label), ["prior/model.onnx"]);
     assert.equal(after.loaded[0].bytes, stageC.bytes + 2_000_000);
     assert.equal(after.evictions, 1);
+    await cache.clear();
+  });
+});
+
+describe("arenas given back when idle", () => {
+  const prior = path.join(PACKS, "real-small", "prior", "model.onnx");
+  const te = path.join(PACKS, "real-small", "text_encoder", "model.onnx");
+
+  it("releases an idle model whose arena is larger than its weights", async () => {
+    const { cache } = cacheWith({ idleGiveBackMs: 20 });
+    const model = await cache.load(prior, { label: "prior/model.onnx" });
+    await cache.useLoaded(model, async () => cache.chargeArena(model, model.bytes + 1));
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(cache.stats().loaded, []);
+  });
+
+  it("keeps an idle model whose arena is smaller than its weights, and one used again before the delay", async () => {
+    const { cache } = cacheWith({ idleGiveBackMs: 100 });
+    const small = await cache.load(prior, { label: "prior/model.onnx" });
+    const big = await cache.load(te, { label: "text_encoder/model.onnx" });
+    await cache.useLoaded(small, async () => cache.chargeArena(small, Math.floor(small.bytes / 2)));
+    await cache.useLoaded(big, async () => cache.chargeArena(big, big.bytes * 2));
+    await new Promise((r) => setTimeout(r, 50));
+    await cache.useLoaded(big, async () => {
+      await new Promise((r) => setTimeout(r, 150)); // a run longer than the delay: nothing is idle
+      assert.equal(cache.stats().loaded.length, 2);
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(cache.stats().loaded.map((m) => m.label), ["prior/model.onnx"]);
     await cache.clear();
   });
 });
