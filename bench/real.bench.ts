@@ -149,6 +149,7 @@ if (only.has("cascade")) {
     image: 1024, stepsC: Number(arg("steps-c", "20")), stepsB: Number(arg("steps-b", "10")), budgetGB: r.budgetBytes / 1e9,
     wallS: p.wallMs / 1000, modelS: p.modelMs / 1000, loadS: p.loadMs / 1000, nodeS: Object.fromEntries(Object.entries(p.nodeMs).map(([k, v]) => [k, (v as number) / 1000])),
     loads: r.loads, evictions: r.evictions, peakRssGB: r.peakRssBytes / 1e9,
+    rssPeakByNodeGB: Object.fromEntries(Object.entries(r.rssPeakByNode as Record<string, number>).map(([k, v]) => [k, v / 1e9])),
     wallVsModelPlusLoads: p.wallMs / (p.modelMs + p.loadMs),
     loadOverlapS: p.loadOverlapMs / 1000,
     rssLimitGB: (Math.max(prior, decoder) + bytesOf(path.join(fp32, "text_encoder")) + 1.5e9) / 1e9,
