@@ -9,7 +9,7 @@ import { RuntimeError } from "./errors.ts";
 import { type ManifestFile, ManifestSchema, type PackManifest, type Signatures, formatManifestError, resolveManifest } from "./manifest.ts";
 import { type ExpectedInput, type ExpectedOutput, checkDeclaredInputs, prepareRun, runModel } from "./model.ts";
 import { type ModelSignature, OnnxParseError, readModelSignature } from "./onnx-proto.ts";
-import { type LoadedModel, type ModelSessions, SessionCache, preflightModel } from "./sessions.ts";
+import { type LoadedModel, type ModelSessions, SessionCache, estimateLoadedBytes, preflightModel } from "./sessions.ts";
 import { type FloatTensor, checkTensor, int64Tensor, shapeSize } from "./tensors.ts";
 import { cropTile, pasteTile, planTiles, STAGE_A_TILING } from "./tiling.ts";
 import { type ClipTokenizer, type TokenChunk, loadClipTokenizer } from "./tokenizer.ts";
@@ -49,6 +49,9 @@ export interface TextEmbeddings {
   /** [B, 1, D]: textEncoder.pooledOutput of each text's first chunk. */
   pooled: FloatTensor;
 }
+
+/** The stages that take turns under a tight budget (see releaseOtherStages). */
+const TURN_TAKING_STAGES: readonly StageName[] = ["stageC", "stageB", "stageA"];
 
 function labelFor(stage: StageName): string {
   return STAGE_FILES[stage];
@@ -180,9 +183,30 @@ export class Pack {
   /** The stage's model: the one it last ran with while that is still loaded, else loaded (again). */
   private async currentModel(stage: StageName): Promise<LoadedModel> {
     const known = this.current.get(stage);
-    const model = known && this.sessions.isLoaded(known) ? known : await this.model(stage);
+    if (known && this.sessions.isLoaded(known)) return known;
+    if (TURN_TAKING_STAGES.includes(stage)) await this.releaseOtherStages(stage);
+    const model = await this.model(stage);
     this.current.set(stage, model);
     return model;
+  }
+
+  /** Bytes of Stage C, B and A loaded together (computed once). */
+  private turnTakingBytes?: number;
+
+  /**
+   * Where Stage C, B and A do not fit the memory budget together, a stage about to load releases
+   * the other two first: left to the least-recently-used order, Stage B's session (and the arena
+   * its runs keep) stayed loaded while Stage A decoded, whose working memory the budget does not
+   * hold. Under a roomy budget every stage stays loaded for the next prompt.
+   */
+  private async releaseOtherStages(stage: StageName): Promise<void> {
+    this.turnTakingBytes ??= TURN_TAKING_STAGES.filter((s) => this.files[s]).reduce((sum, s) => sum + estimateLoadedBytes(this.path(s), this.sessions.defaultDevice), 0);
+    if (this.turnTakingBytes <= this.sessions.stats().budgetBytes) return;
+    for (const other of TURN_TAKING_STAGES) {
+      if (other === stage || !this.current.has(other)) continue;
+      this.current.delete(other);
+      await this.sessions.unload(this.path(other), { label: labelFor(other) });
+    }
   }
 
   /**

@@ -129,6 +129,12 @@ export function estimateModelBytes(file: string): number {
   return bytes;
 }
 
+/** Bytes a model will take once loaded on `device`: on the CPU, float16 weights become float32. */
+export function estimateLoadedBytes(file: string, device: Device): number {
+  const bytes = estimateModelBytes(file);
+  return device === "cpu" ? bytes + float16Weights(readOnnxGraph(file)).bytes : bytes;
+}
+
 function gb(bytes: number): string {
   return bytes >= 1e9 ? `${(bytes / 1e9).toFixed(1)} GB` : `${(bytes / 1e6).toFixed(0)} MB`;
 }
@@ -191,6 +197,7 @@ export function checkGraphHazards(graph: OnnxGraph, label: string): void {
  * SessionCache below is the implementation; a pack knows nothing else of ONNX Runtime's sessions.
  */
 export interface ModelSessions {
+  readonly defaultDevice: Device;
   load(file: string, options?: LoadOptions): Promise<LoadedModel>;
   isLoaded(model: LoadedModel): boolean;
   hold(model: LoadedModel): (() => Promise<void>) | undefined;

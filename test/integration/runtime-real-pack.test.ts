@@ -243,3 +243,40 @@ describe("arenas given back when idle", () => {
     await cache.clear();
   });
 });
+
+describe("stages taking turns under a tight budget", () => {
+  const dir = path.join(PACKS, "real-small");
+  const size = (stage: string) => fs.statSync(path.join(dir, stage, "model.onnx")).size;
+  const stages = size("prior") + size("decoder") + size("vae_decoder");
+
+  async function cascade(budgetBytes: number) {
+    const { cache } = cacheWith({ budgetBytes });
+    const pack = await loadPack(dir, { sessions: cache });
+    const loaded = () => cache.stats().loaded.map((m) => m.label).sort();
+    const text = await pack.encodeText(["a red cat"]);
+    const c = await pack.prepareStageC([1, 16, 4, 4], text.clipText, text.pooled, floatTensor([1, 1, 768]));
+    await c.run(0.5);
+    await c.release();
+    const afterC = loaded();
+    const b = await pack.prepareStageB([1, 4, 16, 16], text.pooled, floatTensor([1, 16, 4, 4]));
+    await b.run(0.5);
+    await b.release();
+    const afterB = loaded();
+    await pack.decodeStageA(floatTensor([1, 4, 16, 16]));
+    const afterA = loaded();
+    await cache.clear();
+    return { afterC, afterB, afterA };
+  }
+
+  it("releases the other stages before one loads when Stage C, B and A do not fit together", async () => {
+    const turns = await cascade(stages - 1);
+    assert.deepEqual(turns.afterC, ["prior/model.onnx", "text_encoder/model.onnx"]);
+    assert.deepEqual(turns.afterB, ["decoder/model.onnx", "text_encoder/model.onnx"]);
+    assert.deepEqual(turns.afterA, ["text_encoder/model.onnx", "vae_decoder/model.onnx"]);
+  });
+
+  it("keeps every stage loaded when the budget holds them all", async () => {
+    const turns = await cascade(4 * stages);
+    assert.deepEqual(turns.afterA, ["decoder/model.onnx", "prior/model.onnx", "text_encoder/model.onnx", "vae_decoder/model.onnx"]);
+  });
+});
