@@ -170,6 +170,13 @@ if (only.has("reuse")) {
 }
 
 refreshPeakShare();
+// The fp16 pack is compared with the latest fp32 Stage C of the file, whichever part ran last.
+if (results.fp16?.stageC && results.stageC) {
+  const f16 = results.fp16.stageC;
+  f16.fp32 = { medianMs: results.stageC.onnxruntime.medianMs, peakRssGB: results.stageC.onnxruntime.peakRssGB };
+  f16.stepVsFp32 = f16.sluice.medianMs / f16.fp32.medianMs;
+  f16.rssVsFp32 = f16.sluice.peakRssGB / f16.fp32.peakRssGB;
+}
 save();
 
 // Goals and guards, each its own line.
