@@ -9,7 +9,8 @@ import { RuntimeError } from "./errors.ts";
 import { type ManifestFile, ManifestSchema, type PackManifest, type Signatures, formatManifestError, resolveManifest } from "./manifest.ts";
 import { type ExpectedInput, type ExpectedOutput, checkDeclaredInputs, prepareRun, runModel } from "./model.ts";
 import { type ModelSignature, OnnxParseError, readModelSignature } from "./onnx-proto.ts";
-import { type LoadedModel, type ModelSessions, SessionCache, preflightModel } from "./sessions.ts";
+import { type LoadedModel, type ModelResidency, type ModelSessions, SessionCache, preflightModel } from "./sessions.ts";
+import { resolveMemoryProfile } from "./memory-profile.ts";
 import { type FloatTensor, checkTensor, int64Tensor, shapeSize } from "./tensors.ts";
 import { cropTile, pasteTile, planTiles } from "./tiling.ts";
 import { type ClipTokenizer, type TokenChunk, loadClipTokenizer } from "./tokenizer.ts";
@@ -105,6 +106,8 @@ export class Pack {
   readonly files: PackFiles;
   readonly hasManifest: boolean;
   readonly sessions: ModelSessions;
+  /** What its sessions take beyond their files (the manifest's memory profile): the budget counts it. */
+  readonly residency: ModelResidency;
   private tokenizerCache?: ClipTokenizer;
   private validated = new WeakSet<LoadedModel>();
   /** The model each stage last ran with: a sampler runs one stage many times in a row. */
@@ -115,7 +118,7 @@ export class Pack {
    */
   stageATiling = { size: 128, margin: 16 };
 
-  constructor(init: { name: string; dir: string; manifest: PackManifest; assumptions: string[]; files: PackFiles; hasManifest: boolean; sessions: ModelSessions }) {
+  constructor(init: { name: string; dir: string; manifest: PackManifest; assumptions: string[]; files: PackFiles; hasManifest: boolean; sessions: ModelSessions; residency?: ModelResidency }) {
     this.name = init.name;
     this.dir = init.dir;
     this.manifest = init.manifest;
@@ -123,6 +126,7 @@ export class Pack {
     this.files = init.files;
     this.hasManifest = init.hasManifest;
     this.sessions = init.sessions;
+    this.residency = init.residency ?? { weightFactor: 1, sessionBytes: 0 };
   }
 
   /** Absolute path of a stage's model file. */
@@ -148,7 +152,7 @@ export class Pack {
     if (!this.files[stage]) {
       throw new RuntimeError("missing-file", `${label}: this pack (${this.name}) has no ${STAGE_TITLES[stage]} (${this.path(stage)} not found)`, { file: label });
     }
-    const m = await this.sessions.load(this.path(stage), { label });
+    const m = await this.sessions.load(this.path(stage), { label, residency: this.residency });
     if (!this.validated.has(m)) {
       checkDeclaredInputs(label, m.inputs, expectedFor(stage, m.inputs.map((i) => i.name), this.manifest), expectedOutputsFor(stage, this.manifest), m.outputs);
       this.validated.add(m);
@@ -161,7 +165,7 @@ export class Pack {
    * loads while the prompts are encoded, Stage B while Stage C samples, Stage A while Stage B does.
    */
   preload(stage: StageName): void {
-    if (this.files[stage] && !this.current.has(stage)) void this.sessions.loadIfRoom(this.path(stage), { label: labelFor(stage) });
+    if (this.files[stage] && !this.current.has(stage)) void this.sessions.loadIfRoom(this.path(stage), { label: labelFor(stage), residency: this.residency });
   }
 
   /** Run a stage with its session pinned for the duration. */
@@ -349,7 +353,7 @@ export class Pack {
     const label = entry.file;
     const file = path.join(this.dir, entry.file);
     if (!fs.existsSync(file)) throw new RuntimeError("missing-file", `${label}: ControlNet '${name}' of pack '${this.name}' not found (${file})`, { file: label });
-    const m = await this.sessions.load(file, { label });
+    const m = await this.sessions.load(file, { label, residency: this.residency });
     if (!this.validated.has(m)) {
       checkControlNetSignature(label, m, entry, inputs);
       this.validated.add(m);
@@ -494,6 +498,8 @@ export async function loadPack(dir: string, options: LoadPackOptions = {}): Prom
     checkDeclaredInputs(STAGE_FILES[stage], sig.inputs, expectedFor(stage, sig.inputs.map((i) => i.name), manifest), expectedOutputsFor(stage, manifest), sig.outputs);
   }
   const sessions = options.sessions ?? new SessionCache({ device: options.device ?? "cpu" });
-  return new Pack({ name, dir: abs, manifest, assumptions, files, hasManifest: !!manifestFile, sessions });
+  // The session budget counts a model as the prompt check does: its files × weightFactor + sessionBytes.
+  const { weightFactor, sessionBytes } = resolveMemoryProfile(manifestFile?.memory);
+  return new Pack({ name, dir: abs, manifest, assumptions, files, hasManifest: !!manifestFile, sessions, residency: { weightFactor, sessionBytes } });
 }
 
