@@ -26,8 +26,8 @@ export interface QueueStatus {
 /**
  * A model session loading for a prompt (the real-size packs take 10–100 s): sent when each phase
  * starts and about once a second while the weights are converted; `phase: "loaded"` (or the
- * node's or prompt's end) clears it. ONNX Runtime gives no progress while it builds a session, so
- * `fraction` is exact while converting and an estimate while loading.
+ * node's or prompt's end) clears it. ONNX Runtime says nothing while it builds a session (it
+ * blocks the executor's thread), so a display counts the time since `loading` against `expectedMs`.
  */
 export interface ModelLoading extends PromptEvent {
   /** The node that was running when the load began (absent before the first node starts). */
@@ -41,6 +41,8 @@ export interface ModelLoading extends PromptEvent {
   bytes: number;
   /** Since the load began. */
   elapsedMs: number;
+  /** While loading: how long ONNX Runtime should take (from the bytes and the last big load's rate). */
+  expectedMs?: number;
 }
 
 /** Server → client. */

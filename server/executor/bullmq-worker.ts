@@ -86,7 +86,7 @@ export async function startBullWorker(options: BullWorkerOptions): Promise<BullW
   let current: { promptId: string; nodeId?: string } | undefined;
   host.sessions.onLoadProgress((p) => {
     if (!current) return;
-    live("model:loading", { promptId: current.promptId, ...(current.nodeId ? { nodeId: current.nodeId } : {}), label: p.label, phase: p.phase, fraction: p.fraction, bytes: p.bytes, elapsedMs: p.elapsedMs });
+    live("model:loading", { promptId: current.promptId, ...(current.nodeId ? { nodeId: current.nodeId } : {}), label: p.label, phase: p.phase, fraction: p.fraction, bytes: p.bytes, elapsedMs: p.elapsedMs, ...(p.expectedMs !== undefined ? { expectedMs: p.expectedMs } : {}) });
   });
   subscriber.on("messageBuffer", (channel: Buffer, message: Buffer) => {
     const promptId = channel.toString().slice(names.control("").length);

@@ -83,9 +83,10 @@ const cache = new OutputCache(options.cacheBytes);
 let current: { promptId: string; nodeId?: string } | undefined;
 // Load progress goes out at once, not with the next batch: ONNX Runtime builds a session on this
 // thread, so nothing else leaves until it is done. The cache sends a load's phases as they start
-// and about one update a second while converting; that is the rate the editor gets.
+// and about one update a second while converting; that is the rate the editor gets, which counts
+// the seconds of ONNX Runtime's part itself.
 host.sessions.onLoadProgress((p) => {
-  send({ type: "loading", ...(current ? { promptId: current.promptId } : {}), load: { ...(current?.nodeId ? { nodeId: current.nodeId } : {}), label: p.label, phase: p.phase, fraction: p.fraction, bytes: p.bytes, elapsedMs: p.elapsedMs } });
+  send({ type: "loading", ...(current ? { promptId: current.promptId } : {}), load: { ...(current?.nodeId ? { nodeId: current.nodeId } : {}), label: p.label, phase: p.phase, fraction: p.fraction, bytes: p.bytes, elapsedMs: p.elapsedMs, ...(p.expectedMs !== undefined ? { expectedMs: p.expectedMs } : {}) } });
   if (p.phase === "loaded") send({ type: "sessions", stats: host.sessions.stats() });
   flush();
 });

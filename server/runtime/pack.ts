@@ -160,14 +160,6 @@ export class Pack {
     return m;
   }
 
-  /**
-   * Start loading a stage's model when it fits the memory budget beside what is loaded: Stage C
-   * loads while the prompts are encoded, Stage B while Stage C samples, Stage A while Stage B does.
-   */
-  preload(stage: StageName): void {
-    if (this.files[stage] && !this.current.has(stage)) void this.sessions.loadIfRoom(this.path(stage), { label: labelFor(stage), residency: this.residency });
-  }
-
   /** Run a stage with its session pinned for the duration. */
   private async run(stage: StageName, feeds: Record<string, FloatTensor | ReturnType<typeof int64Tensor>>, outputs: string[]): Promise<Record<string, FloatTensor>> {
     const model = await this.currentModel(stage);
@@ -180,11 +172,19 @@ export class Pack {
   /**
    * ONNX Runtime's CPU arena keeps the peak of a session's largest run for as long as the session
    * lives (onnxruntime-node has no run option to shrink it). A run that grew the process by more
-   * than ARENA_KEEP_BYTES unloads its session afterwards, which frees the arena; the next run loads
-   * it again. Runs at ordinary sizes keep their sessions warm.
+   * than ARENA_KEEP_BYTES either unloads its session, which frees the arena, when loading it again
+   * costs less than the memory held (an arena larger than the weights: a small model at a large
+   * size), or keeps it warm with the arena counted against the memory budget (a real-size model,
+   * whose load takes tens of seconds), where the budget releases it when another stage needs room.
    */
   private async giveBackAfterBigRun(stage: StageName, rssBefore: number): Promise<void> {
-    if (process.memoryUsage.rss() - rssBefore <= ARENA_KEEP_BYTES) return;
+    const growth = process.memoryUsage.rss() - rssBefore;
+    if (growth <= ARENA_KEEP_BYTES) return;
+    const model = this.current.get(stage);
+    if (model && growth <= model.bytes) {
+      await this.sessions.chargeArena(model, growth);
+      return;
+    }
     this.current.delete(stage);
     await this.sessions.unload(this.path(stage), { label: labelFor(stage) });
   }
@@ -212,7 +212,6 @@ export class Pack {
     const rows = perText.flatMap((chunks) => [...chunks, ...Array.from({ length: k - chunks.length }, () => empty)]);
     const L = tok.maxLength;
     const model = await this.model("textEncoder");
-    this.preload("stageC");
     const idsMeta = model.inputs.find((i) => i.name === "input_ids");
     const fixedBatch = typeof idsMeta?.shape[0] === "number" ? (idsMeta.shape[0] as number) : undefined;
     const hasMask = model.inputs.some((i) => i.name === "attention_mask");
@@ -299,7 +298,6 @@ export class Pack {
       model = await this.currentModel(stage);
       release = this.sessions.hold(model); // undefined when it was unloaded in between: look again
     } while (!release);
-    this.preload(stage === "stageC" ? "stageB" : "stageA");
     // Measured once the model is loaded: only what its runs add counts.
     const rssBefore = process.memoryUsage.rss();
     try {

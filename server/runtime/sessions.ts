@@ -48,15 +48,28 @@ export interface SessionCacheOptions {
   convertedDir?: string;
 }
 
-/** A model load under way, for progress displays: sent when each phase starts, then about every second. */
+/**
+ * A model load under way, for progress displays: sent when each phase starts, about every second
+ * while float16 weights are converted, and when the session is ready. ONNX Runtime's Node binding
+ * creates a session synchronously, blocking the thread that asked for it, so nothing is sent while
+ * it loads: a display on another thread (the CLI's ticker) or in another process (the server, for
+ * an executor's load) counts the time against `expectedMs` (see loadFraction).
+ */
 export interface LoadProgress {
   label: string;
   phase: "converting" | "loading" | "loaded";
-  /** 0..1 of the phase: exact while converting; estimated from the bytes while ONNX Runtime loads. */
+  /** 0..1 of the phase: exact while converting; 0 when ONNX Runtime starts loading, 1 once loaded. */
   fraction: number;
   /** The model's estimated memory. */
   bytes: number;
   elapsedMs: number;
+  /** While loading: how long ONNX Runtime should take, from the bytes and the rate of the last big load. */
+  expectedMs?: number;
+}
+
+/** The estimated fraction of a session load `elapsedMs` into it: never 1 before it ends. */
+export function loadFraction(elapsedMs: number, expectedMs: number): number {
+  return Math.min(0.99, elapsedMs / Math.max(1, expectedMs));
 }
 
 export interface LoadOptions {
@@ -102,7 +115,9 @@ interface Entry {
   key: string;
   promise: Promise<LoadedModel>;
   model?: LoadedModel;
+  /** What the budget counts: the model's weights, plus its arena once a run has measured it. */
   bytes: number;
+  arenaBytes: number;
   pins: number;
   lastUsed: number;
   released: boolean;
@@ -187,11 +202,11 @@ export function checkGraphHazards(graph: OnnxGraph, label: string): void {
  */
 export interface ModelSessions {
   load(file: string, options?: LoadOptions): Promise<LoadedModel>;
-  loadIfRoom(file: string, options?: LoadOptions): Promise<LoadedModel | undefined>;
   isLoaded(model: LoadedModel): boolean;
   hold(model: LoadedModel): (() => Promise<void>) | undefined;
   useLoaded<T>(model: LoadedModel, fn: (model: LoadedModel) => Promise<T>): Promise<T>;
   unload(file: string, options?: LoadOptions): Promise<boolean>;
+  chargeArena(model: LoadedModel, bytes: number): Promise<void>;
   clear(): Promise<void>;
   stats(): SessionCacheStats;
   onLoadProgress(listener: (p: LoadProgress) => void): () => void;
@@ -298,7 +313,7 @@ export class SessionCache implements ModelSessions {
     }
     const label = options.label ?? file;
     const device = options.device ?? this.defaultDevice;
-    const entry: Entry = { key, promise: undefined as unknown as Promise<LoadedModel>, bytes: 0, pins: 0, lastUsed: ++this.clock, released: false };
+    const entry: Entry = { key, promise: undefined as unknown as Promise<LoadedModel>, bytes: 0, arenaBytes: 0, pins: 0, lastUsed: ++this.clock, released: false };
     entry.promise = (async () => {
       const started = performance.now();
       preflightModel(file, label);
@@ -318,20 +333,12 @@ export class SessionCache implements ModelSessions {
       let session: ort.InferenceSession;
       const loadStart = performance.now();
       const expectedMs = Math.max(1, entry.bytes / this.loadRate);
-      const tick = () => {
-        const ms = performance.now() - loadStart;
-        const fraction = Math.min(0.99, ms / expectedMs);
-        this.emitProgress({ label, phase: "loading", fraction, bytes: entry.bytes, elapsedMs: performance.now() - started });
-        if (entry.bytes >= PROGRESS_LOG_BYTES) this.log(`loading ${label} (${gb(entry.bytes)}) on ${device}: ${(ms / 1000).toFixed(0)} s, about ${Math.round(fraction * 100)}%`);
-      };
-      tick();
-      const ticker = setInterval(tick, 1000);
+      this.emitProgress({ label, phase: "loading", fraction: 0, bytes: entry.bytes, elapsedMs: loadStart - started, expectedMs });
+      if (entry.bytes >= PROGRESS_LOG_BYTES) this.log(`loading ${label} (${gb(entry.bytes)}) on ${device}: about ${Math.round(expectedMs / 1000)} s`);
       try {
         session = await this.create(loadFile, opts);
       } catch (e) {
         throw translateLoadError(e, label, device);
-      } finally {
-        clearInterval(ticker);
       }
       const loadMs = performance.now() - loadStart;
       if (entry.bytes >= PROGRESS_LOG_BYTES) this.loadRate = entry.bytes / Math.max(1, loadMs);
@@ -356,27 +363,6 @@ export class SessionCache implements ModelSessions {
     });
     this.entries.set(key, entry);
     return entry.promise;
-  }
-
-  /**
-   * Load `file` in the background only if it fits the budget beside the models loaded now (nothing
-   * is released for it), so that a stage's load overlaps the work before it; undefined when it
-   * does not fit or fails (the load that needs it reports the error).
-   */
-  loadIfRoom(file: string, options: LoadOptions = {}): Promise<LoadedModel | undefined> {
-    if (this.entries.has(this.keyOf(file, options))) return this.load(file, options).catch(() => undefined);
-    let bytes: number;
-    try {
-      bytes = estimateModelBytes(file);
-      const device = options.device ?? this.defaultDevice;
-      if (device === "cpu" && !options.keepFloat16) bytes += float16Weights(readOnnxGraph(file)).bytes; // its float32 copy
-      bytes = residentBytes(bytes, options.residency);
-    } catch {
-      return Promise.resolve(undefined);
-    }
-    const loaded = [...this.entries.values()].reduce((sum, e) => sum + (e.released ? 0 : e.bytes), 0);
-    if (loaded + bytes > this.budgetBytes) return Promise.resolve(undefined);
-    return this.load(file, options).catch(() => undefined);
   }
 
   /** Run `fn` with the model loaded and pinned (it cannot be unloaded while `fn` runs). */
@@ -440,6 +426,18 @@ export class SessionCache implements ModelSessions {
     this.counters.evictions++;
     this.log(`unloaded ${entry.model?.label ?? entry.key} (${why})`);
     if (entry.model && entry.pins === 0) await entry.model.session.release().catch(() => {});
+  }
+
+  /**
+   * Count what a model's runs keep in ONNX Runtime's arena (its largest run so far) against the
+   * budget beside its weights, releasing least-recently-used other models that no longer fit.
+   */
+  async chargeArena(model: LoadedModel, bytes: number): Promise<void> {
+    const entry = this.entries.get(model.key);
+    if (!entry || entry.model !== model || entry.released || bytes <= entry.arenaBytes) return;
+    entry.arenaBytes = bytes;
+    entry.bytes = model.bytes + bytes;
+    await this.evict(entry.bytes, entry.key);
   }
 
   /** Unload one model now (waits for no run: a pinned model is released when its run ends). */

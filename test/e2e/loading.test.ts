@@ -50,13 +50,13 @@ describe("a model loading, in the editor", () => {
 
       const loading = page.locator('[data-testid="node-loading"]').filter({ hasText: "prior/model.onnx" });
       await loading.waitFor({ timeout: 60_000 });
-      assert.match(await loading.innerText(), /^loading prior\/model\.onnx · [\d.]+ MB · \d+ s$/);
+      assert.match(await loading.innerText(), /^loading prior\/model\.onnx · [\d.]+ MB · about \d+% · \d+ s$/);
       const nodeId = await loading.evaluate((el) => el.closest("[data-node-id]")!.getAttribute("data-node-id"));
       assert.ok(wf.nodes.some((n) => n.id === nodeId), `shown on node ${nodeId}`);
       assert.match(await page.title(), /\[loading model\]/);
       const queued = page.locator('[data-testid="queue-loading"]');
       await queued.waitFor({ timeout: 30_000 });
-      assert.match(await queued.innerText(), /^loading prior\/model\.onnx · [\d.]+ MB · \d+ s$/);
+      assert.match(await queued.innerText(), /^loading prior\/model\.onnx · [\d.]+ MB · about \d+% · \d+ s$/);
       await page.screenshot({ path: artifactPath("model-loading.png") });
       // The seconds go on while ONNX Runtime builds the session (the server sends nothing then).
       await page.waitForFunction(() => /· [1-9]\d* s$/.test(document.querySelector('[data-testid="node-loading"]')?.textContent ?? ""), undefined, { timeout: 30_000 });

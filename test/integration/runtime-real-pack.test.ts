@@ -12,8 +12,7 @@ import { RuntimeError } from "../../server/runtime/errors.ts";
 import { modelTimings, resetModelTimings, runModel } from "../../server/runtime/model.ts";
 import { float16Weights, readOnnxGraph } from "../../server/runtime/onnx-graph.ts";
 import { loadPack } from "../../server/runtime/pack.ts";
-import { type LoadProgress, SessionCache, residentBytes } from "../../server/runtime/sessions.ts";
-import { RELEASE_MEMORY_PROFILE } from "../../server/runtime/memory-profile.ts";
+import { type LoadProgress, SessionCache } from "../../server/runtime/sessions.ts";
 import { floatTensor } from "../../server/runtime/tensors.ts";
 
 const PACKS = path.resolve("test/fixtures/real-packs");
@@ -196,29 +195,21 @@ describe("float16 inputs and outputs on the CPU", () => {
   });
 });
 
-describe("loads overlapped with other work", () => {
-  it("starts loading Stage C when prompts are encoded, and Stage B when Stage C is prepared, if they fit the budget", async () => {
-    const { cache } = cacheWith();
-    const pack = await loadPack(path.join(PACKS, "real-small"), { sessions: cache });
-    const loaded = () => cache.stats().loaded.map((m) => m.label).sort();
-    const text = await pack.encodeText(["a red cat"]);
-    await cache.loadIfRoom(pack.path("stageC"), { label: "prior/model.onnx" }); // the load already under way
-    assert.deepEqual(loaded(), ["prior/model.onnx", "text_encoder/model.onnx"]);
-    const runner = await pack.prepareStageC([1, 16, 4, 4], text.clipText, text.pooled, floatTensor([1, 1, 768]));
-    await cache.loadIfRoom(pack.path("stageB"), { label: "decoder/model.onnx" });
-    assert.ok(loaded().includes("decoder/model.onnx"));
-    await runner.release();
-    await cache.clear();
-  });
-
-  it("loads nothing ahead when the next stage does not fit beside the loaded ones", async () => {
-    const te = path.join(PACKS, "real-small", "text_encoder", "model.onnx");
-    // A pack's sessions are counted as the prompt check counts them (its profile: here the release one).
-    const { cache } = cacheWith({ budgetBytes: residentBytes(fs.statSync(te).size, RELEASE_MEMORY_PROFILE) + 200_000 });
-    const pack = await loadPack(path.join(PACKS, "real-small"), { sessions: cache });
-    await pack.encodeText(["a red cat"]);
-    assert.equal(await cache.loadIfRoom(pack.path("stageC")), undefined);
-    assert.deepEqual(cache.stats().loaded.map((m) => m.label), ["text_encoder/model.onnx"]);
+describe("sessions and their arenas under the budget", () => {
+  it("counts a stage's arena against the budget and releases the least recently used model to make room", async () => {
+    const dir = path.join(PACKS, "real-small");
+    const te = path.join(dir, "text_encoder", "model.onnx");
+    const prior = path.join(dir, "prior", "model.onnx");
+    const weights = fs.statSync(te).size + fs.statSync(prior).size;
+    const { cache } = cacheWith({ budgetBytes: weights + 1_000_000 });
+    await cache.load(te, { label: "text_encoder/model.onnx" });
+    const stageC = await cache.load(prior, { label: "prior/model.onnx" });
+    assert.deepEqual(cache.stats().loaded.map((m) => m.label), ["text_encoder/model.onnx", "prior/model.onnx"]);
+    await cache.chargeArena(stageC, 2_000_000);
+    const after = cache.stats();
+    assert.deepEqual(after.loaded.map((m) => m.label), ["prior/model.onnx"]);
+    assert.equal(after.loaded[0].bytes, stageC.bytes + 2_000_000);
+    assert.equal(after.evictions, 1);
     await cache.clear();
   });
 });

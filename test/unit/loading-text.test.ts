@@ -10,6 +10,10 @@ describe("loadingText", () => {
   it("while ONNX Runtime loads: the model, its size and the whole seconds since the load began", () => {
     assert.equal(loadingText({ ...base, phase: "loading" }, 1_000_000 + 12_400), "loading prior/model.onnx · 4.1 GB · 12 s");
   });
+  it("with the time the server expects: the share of it gone by, never 100% before the load ends", () => {
+    assert.equal(loadingText({ ...base, phase: "loading", expectedMs: 27_000 }, 1_000_000 + 12_150), "loading prior/model.onnx · 4.1 GB · about 45% · 12 s");
+    assert.equal(loadingText({ ...base, phase: "loading", expectedMs: 1_000 }, 1_000_000 + 5_000), "loading prior/model.onnx · 4.1 GB · about 99% · 5 s");
+  });
   it("while converting: the conversion's exact percentage", () => {
     assert.equal(loadingText({ ...base, phase: "converting", fraction: 0.456, bytes: 3.1e9 }, 1_000_000), "converting prior/model.onnx to float32 · 3.1 GB · 46%");
   });

@@ -1,5 +1,5 @@
 // A model load in words, as the node, the Queue panel and the tab title show it:
-// "loading prior/model.onnx · 4.1 GB · 12 s", "converting decoder/model.onnx to float32 · 3.1 GB · 45%".
+// "loading prior/model.onnx · 4.1 GB · about 45% · 12 s", "converting decoder/model.onnx to float32 · 3.1 GB · 45%".
 import type { LoadingState } from "./run.ts";
 
 function size(bytes: number): string {
@@ -9,12 +9,13 @@ function size(bytes: number): string {
 }
 
 /**
- * The conversion's fraction is exact; while ONNX Runtime builds the session there is none (the
- * server's is a guess from the last load's rate), so the seconds since the load began are shown.
+ * The conversion's fraction is exact. While ONNX Runtime builds the session the server says
+ * nothing until it is done, so the share is the seconds since the load began against the time the
+ * server expects (never 100% before it ends), and the seconds are shown beside it.
  */
 export function loadingText(l: LoadingState, now: number): string {
-  const verb = l.phase === "converting" ? `converting ${l.label} to float32` : `loading ${l.label}`;
-  const seconds = Math.max(0, Math.round((now - l.since) / 1000));
-  const tail = l.phase === "converting" ? `${Math.round(l.fraction * 100)}%` : `${seconds} s`;
-  return `${verb} · ${size(l.bytes)} · ${tail}`;
+  if (l.phase === "converting") return `converting ${l.label} to float32 · ${size(l.bytes)} · ${Math.round(l.fraction * 100)}%`;
+  const ms = Math.max(0, now - l.since);
+  const share = l.expectedMs ? ` · about ${Math.min(99, Math.round((100 * ms) / Math.max(1, l.expectedMs)))}%` : "";
+  return `loading ${l.label} · ${size(l.bytes)}${share} · ${Math.round(ms / 1000)} s`;
 }

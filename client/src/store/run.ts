@@ -21,6 +21,8 @@ export interface LoadingState {
   fraction: number;
   bytes: number;
   since: number;
+  /** While loading: how long the server expects ONNX Runtime to take. */
+  expectedMs?: number;
 }
 
 export interface NodeRun {
@@ -106,6 +108,7 @@ export const useRun = create<RunState>((set, get) => ({
     const state: LoadingState = {
       promptId: e.promptId, ...(node ? { nodeId: node } : {}), label: e.label, phase: e.phase, fraction: e.fraction, bytes: e.bytes,
       since: same ? prev.since : Date.now() - e.elapsedMs,
+      ...(e.expectedMs !== undefined ? { expectedMs: e.expectedMs } : {}),
     };
     set({ loading: state });
     if (mine && node) get().patch(node, { loading: state });
