@@ -61,8 +61,11 @@ describe("a model loading, in the editor", () => {
       // The seconds go on while ONNX Runtime builds the session (the server sends nothing then).
       await page.waitForFunction(() => /· [1-9]\d* s$/.test(document.querySelector('[data-testid="node-loading"]')?.textContent ?? ""), undefined, { timeout: 30_000 });
 
+      // The image, or the run's error (named in the failure rather than a bare timeout).
       const image = page.locator('[data-node-id="9"] [data-testid="node-image"]');
-      await image.waitFor({ timeout: 120_000 });
+      const failed = page.locator('[data-testid="toast"]', { hasText: "Run failed" });
+      await image.or(failed).first().waitFor({ timeout: 180_000 });
+      assert.equal(await failed.count(), 0, await failed.allInnerTexts().then((t) => t.join("; ")));
       assert.equal(await page.locator('[data-testid="node-loading"]').count(), 0);
       assert.equal(await page.locator('[data-testid="queue-loading"]').count(), 0);
       assert.doesNotMatch(await page.title(), /loading model/);
