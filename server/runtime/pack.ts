@@ -9,10 +9,10 @@ import { RuntimeError } from "./errors.ts";
 import { type ManifestFile, ManifestSchema, type PackManifest, type Signatures, formatManifestError, resolveManifest } from "./manifest.ts";
 import { type ExpectedInput, type ExpectedOutput, checkDeclaredInputs, prepareRun, runModel } from "./model.ts";
 import { type ModelSignature, OnnxParseError, readModelSignature } from "./onnx-proto.ts";
-import { type LoadedModel, type ModelResidency, type ModelSessions, SessionCache, preflightModel } from "./sessions.ts";
+import { type LoadedModel, type ModelResidency, type ModelSessions, SessionCache, estimateLoadedBytes, preflightModel, residentBytes } from "./sessions.ts";
 import { resolveMemoryProfile } from "./memory-profile.ts";
 import { type FloatTensor, checkTensor, int64Tensor, shapeSize } from "./tensors.ts";
-import { cropTile, pasteTile, planTiles } from "./tiling.ts";
+import { cropTile, pasteTile, planTiles, STAGE_A_TILING } from "./tiling.ts";
 import { type ClipTokenizer, type TokenChunk, loadClipTokenizer } from "./tokenizer.ts";
 import { tokenizerPresent } from "./discovery.ts";
 import { clamp01, clipNormalize } from "./processing.ts";
@@ -21,7 +21,7 @@ import { STAGE_FILES, STAGE_OUTPUTS, STAGE_TITLES, REQUIRED_STAGES, type StageNa
 export { STAGE_FILES, STAGE_INPUTS, STAGE_OUTPUTS, STAGE_TITLES, REQUIRED_STAGES, WEIGHT_TYPES, type InputSpec, type StageName, type WeightType } from "./specs.ts";
 export { type PackSummary, listPacks } from "./discovery.ts";
 
-/** Growth of the process during one stage's runs above which its session is unloaded afterwards (see giveBackAfterBigRun). */
+/** Growth of the process during one stage's runs above which its session is unloaded afterwards (see chargeBigRun). */
 export const ARENA_KEEP_BYTES = 128 * 1024 ** 2;
 
 export interface PackFiles {
@@ -50,6 +50,9 @@ export interface TextEmbeddings {
   /** [B, 1, D]: textEncoder.pooledOutput of each text's first chunk. */
   pooled: FloatTensor;
 }
+
+/** The stages that take turns under a tight budget (see releaseOtherStages). */
+const TURN_TAKING_STAGES: readonly StageName[] = ["stageC", "stageB", "stageA"];
 
 function labelFor(stage: StageName): string {
   return STAGE_FILES[stage];
@@ -112,11 +115,8 @@ export class Pack {
   private validated = new WeakSet<LoadedModel>();
   /** The model each stage last ran with: a sampler runs one stage many times in a row. */
   private current = new Map<StageName, LoadedModel>();
-  /**
-   * Stage A decodes latents larger than `size` latent pixels a side in tiles of that size, each
-   * with `margin` latent pixels of context (Stage A's receptive field is about 14).
-   */
-  stageATiling = { size: 128, margin: 16 };
+  /** How Stage A decodes large latents (see STAGE_A_TILING). */
+  stageATiling: { size: number; margin: number } = { ...STAGE_A_TILING };
 
   constructor(init: { name: string; dir: string; manifest: PackManifest; assumptions: string[]; files: PackFiles; hasManifest: boolean; sessions: ModelSessions; residency?: ModelResidency }) {
     this.name = init.name;
@@ -161,40 +161,56 @@ export class Pack {
   }
 
   /** Run a stage with its session pinned for the duration. */
-  private async run(stage: StageName, feeds: Record<string, FloatTensor | ReturnType<typeof int64Tensor>>, outputs: string[]): Promise<Record<string, FloatTensor>> {
+  /** `rssBefore`: where one of several runs in a row (Stage A's tiles), the caller gives back after the last. */
+  private async run(stage: StageName, feeds: Record<string, FloatTensor | ReturnType<typeof int64Tensor>>, outputs: string[], rssBefore?: number): Promise<Record<string, FloatTensor>> {
     const model = await this.currentModel(stage);
     const before = process.memoryUsage.rss();
     const out = await this.sessions.useLoaded(model, (m) => runModel(m, feeds, outputs));
-    await this.giveBackAfterBigRun(stage, before);
+    if (rssBefore === undefined) await this.chargeBigRun(stage, before);
     return out;
   }
 
   /**
    * ONNX Runtime's CPU arena keeps the peak of a session's largest run for as long as the session
    * lives (onnxruntime-node has no run option to shrink it). A run that grew the process by more
-   * than ARENA_KEEP_BYTES either unloads its session, which frees the arena, when loading it again
-   * costs less than the memory held (an arena larger than the weights: a small model at a large
-   * size), or keeps it warm with the arena counted against the memory budget (a real-size model,
-   * whose load takes tens of seconds), where the budget releases it when another stage needs room.
+   * than ARENA_KEEP_BYTES has that growth counted against the memory budget as part of its session
+   * (SessionCache.chargeArena): the session stays warm for the next prompt while the budget holds
+   * it, and its memory goes back when another stage needs the room or, where the arena outweighs
+   * the weights (a small model at a large size), once the runtime has been idle a while.
    */
-  private async giveBackAfterBigRun(stage: StageName, rssBefore: number): Promise<void> {
+  private async chargeBigRun(stage: StageName, rssBefore: number): Promise<void> {
     const growth = process.memoryUsage.rss() - rssBefore;
-    if (growth <= ARENA_KEEP_BYTES) return;
     const model = this.current.get(stage);
-    if (model && growth <= model.bytes) {
-      await this.sessions.chargeArena(model, growth);
-      return;
-    }
-    this.current.delete(stage);
-    await this.sessions.unload(this.path(stage), { label: labelFor(stage) });
+    if (growth > ARENA_KEEP_BYTES && model) await this.sessions.chargeArena(model, growth);
   }
 
   /** The stage's model: the one it last ran with while that is still loaded, else loaded (again). */
   private async currentModel(stage: StageName): Promise<LoadedModel> {
     const known = this.current.get(stage);
-    const model = known && this.sessions.isLoaded(known) ? known : await this.model(stage);
+    if (known && this.sessions.isLoaded(known)) return known;
+    if (TURN_TAKING_STAGES.includes(stage)) await this.releaseOtherStages(stage);
+    const model = await this.model(stage);
     this.current.set(stage, model);
     return model;
+  }
+
+  /** Bytes of Stage C, B and A loaded together (computed once). */
+  private turnTakingBytes?: number;
+
+  /**
+   * Where Stage C, B and A do not fit the memory budget together, a stage about to load releases
+   * the other two first: left to the least-recently-used order, Stage B's session (and the arena
+   * its runs keep) stayed loaded while Stage A decoded, whose working memory the budget does not
+   * hold. Under a roomy budget every stage stays loaded for the next prompt.
+   */
+  private async releaseOtherStages(stage: StageName): Promise<void> {
+    this.turnTakingBytes ??= TURN_TAKING_STAGES.filter((s) => this.files[s]).reduce((sum, s) => sum + residentBytes(estimateLoadedBytes(this.path(s), this.sessions.defaultDevice), this.residency), 0);
+    if (this.turnTakingBytes <= this.sessions.stats().budgetBytes) return;
+    for (const other of TURN_TAKING_STAGES) {
+      if (other === stage || !this.current.has(other)) continue;
+      this.current.delete(other);
+      await this.sessions.unload(this.path(other), { label: labelFor(other) });
+    }
   }
 
   /**
@@ -313,7 +329,7 @@ export class Pack {
         },
         release: async () => {
           await release!();
-          await this.giveBackAfterBigRun(stage, rssBefore);
+          await this.chargeBigRun(stage, rssBefore);
         },
       };
     } catch (e) {
@@ -382,14 +398,16 @@ export class Pack {
     // Large: decoded in tiles, each with a margin wider than Stage A's receptive field (tiling.ts).
     let out: FloatTensor | undefined;
     let up = 0;
+    const rssBefore = process.memoryUsage.rss();
     for (const tile of planTiles(H, W, size, margin)) {
-      const decoded = (await this.run("stageA", { sample: cropTile(sample, tile) }, ["latent_sample"])).latent_sample;
+      const decoded = (await this.run("stageA", { sample: cropTile(sample, tile) }, ["latent_sample"], rssBefore)).latent_sample;
       if (!out) {
         up = decoded.shape[2] / (tile.cy1 - tile.cy0);
         out = { data: new Float32Array(B * decoded.shape[1] * H * up * W * up), shape: [B, decoded.shape[1], H * up, W * up] };
       }
       pasteTile(out, decoded, tile, up);
     }
+    await this.chargeBigRun("stageA", rssBefore + out!.data.byteLength);
     return clamp01(out!);
   }
 

@@ -46,6 +46,11 @@ export interface SessionCacheOptions {
    * system's temporary folder). A copy is made once per model file and reused.
    */
   convertedDir?: string;
+  /**
+   * Once no model has run for this long, models whose arena (see chargeArena) is larger than their
+   * weights are released: loading them again costs less than the memory they hold. Default 30 s.
+   */
+  idleGiveBackMs?: number;
 }
 
 /**
@@ -139,6 +144,12 @@ export function estimateModelBytes(file: string): number {
   return bytes;
 }
 
+/** Bytes a model will take once loaded on `device`: on the CPU, float16 weights become float32. */
+export function estimateLoadedBytes(file: string, device: Device): number {
+  const bytes = estimateModelBytes(file);
+  return device === "cpu" ? bytes + float16Weights(readOnnxGraph(file)).bytes : bytes;
+}
+
 function gb(bytes: number): string {
   return bytes >= 1e9 ? `${(bytes / 1e9).toFixed(1)} GB` : `${(bytes / 1e6).toFixed(0)} MB`;
 }
@@ -201,6 +212,7 @@ export function checkGraphHazards(graph: OnnxGraph, label: string): void {
  * SessionCache below is the implementation; a pack knows nothing else of ONNX Runtime's sessions.
  */
 export interface ModelSessions {
+  readonly defaultDevice: Device;
   load(file: string, options?: LoadOptions): Promise<LoadedModel>;
   isLoaded(model: LoadedModel): boolean;
   hold(model: LoadedModel): (() => Promise<void>) | undefined;
@@ -223,6 +235,9 @@ export class SessionCache implements ModelSessions {
   private create: (file: string, options: ort.InferenceSession.SessionOptions) => Promise<ort.InferenceSession>;
   private convertedDir: string;
   private progressListeners = new Set<(p: LoadProgress) => void>();
+  private readonly idleGiveBackMs: number;
+  private idleTimer?: ReturnType<typeof setTimeout>;
+  private pinned = 0;
   /** Bytes per millisecond ONNX Runtime loaded at last time (for the estimated fraction). */
   private loadRate = 250e3;
 
@@ -232,6 +247,7 @@ export class SessionCache implements ModelSessions {
     this.log = options.log ?? (() => {});
     this.create = options.create ?? ((file, opts) => ort.InferenceSession.create(file, opts));
     this.convertedDir = options.convertedDir ?? path.join(os.tmpdir(), "sluice-float32");
+    this.idleGiveBackMs = options.idleGiveBackMs ?? 30_000;
   }
 
   /** Listen to model loads (progress displays); returns the function that stops listening. */
@@ -394,14 +410,30 @@ export class SessionCache implements ModelSessions {
     if (!this.isLoaded(model)) return undefined;
     const entry = this.entries.get(model.key)!;
     entry.pins++;
+    this.pinned++;
+    clearTimeout(this.idleTimer);
     entry.lastUsed = ++this.clock;
     let held = true;
     return async () => {
       if (!held) return;
       held = false;
       entry.pins--;
+      if (--this.pinned === 0) {
+        this.idleTimer = setTimeout(() => void this.giveBackArenas(), this.idleGiveBackMs);
+        this.idleTimer.unref();
+      }
       if (entry.released && entry.pins === 0) await model.session.release().catch(() => {});
     };
+  }
+
+  /** Release the idle models whose arena outweighs their weights. */
+  async giveBackArenas(): Promise<void> {
+    for (const e of [...this.entries.values()]) {
+      if (e.model && !e.released && e.pins === 0 && e.arenaBytes > e.model.bytes) {
+        await this.release(e, "idle, its arena larger than its weights");
+        this.counters.evictions--;
+      }
+    }
   }
 
   /** Release least-recently-used, unpinned models until `incoming` more bytes fit in the budget. */
@@ -430,7 +462,9 @@ export class SessionCache implements ModelSessions {
 
   /**
    * Count what a model's runs keep in ONNX Runtime's arena (its largest run so far) against the
-   * budget beside its weights, releasing least-recently-used other models that no longer fit.
+   * budget beside its weights, releasing least-recently-used other models that no longer fit. The
+   * arena is given back with the model when the budget needs the room, or when the runtime has
+   * been idle for `idleGiveBackMs` and the arena is the larger part (see giveBackArenas).
    */
   async chargeArena(model: LoadedModel, bytes: number): Promise<void> {
     const entry = this.entries.get(model.key);

@@ -37,12 +37,13 @@ function priorFeeds() {
   };
 }
 
-function cacheWith(options: { budgetBytes?: number; log?: string[] } = {}) {
+function cacheWith(options: { budgetBytes?: number; log?: string[]; idleGiveBackMs?: number } = {}) {
   let creates = 0;
   const files: string[] = [];
   const cache = new SessionCache({
     device: "cpu",
     budgetBytes: options.budgetBytes,
+    idleGiveBackMs: options.idleGiveBackMs,
     convertedDir: path.join(tmp, "converted"),
     log: (line) => options.log?.push(line),
     create: (file, opts) => {
@@ -211,5 +212,71 @@ describe("sessions and their arenas under the budget", () => {
     assert.equal(after.loaded[0].bytes, stageC.bytes + 2_000_000);
     assert.equal(after.evictions, 1);
     await cache.clear();
+  });
+});
+
+describe("arenas given back when idle", () => {
+  const prior = path.join(PACKS, "real-small", "prior", "model.onnx");
+  const te = path.join(PACKS, "real-small", "text_encoder", "model.onnx");
+
+  it("releases an idle model whose arena is larger than its weights", async () => {
+    const { cache } = cacheWith({ idleGiveBackMs: 20 });
+    const model = await cache.load(prior, { label: "prior/model.onnx" });
+    await cache.useLoaded(model, async () => cache.chargeArena(model, model.bytes + 1));
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(cache.stats().loaded, []);
+  });
+
+  it("keeps an idle model whose arena is smaller than its weights, and one used again before the delay", async () => {
+    const { cache } = cacheWith({ idleGiveBackMs: 100 });
+    const small = await cache.load(prior, { label: "prior/model.onnx" });
+    const big = await cache.load(te, { label: "text_encoder/model.onnx" });
+    await cache.useLoaded(small, async () => cache.chargeArena(small, Math.floor(small.bytes / 2)));
+    await cache.useLoaded(big, async () => cache.chargeArena(big, big.bytes * 2));
+    await new Promise((r) => setTimeout(r, 50));
+    await cache.useLoaded(big, async () => {
+      await new Promise((r) => setTimeout(r, 150)); // a run longer than the delay: nothing is idle
+      assert.equal(cache.stats().loaded.length, 2);
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(cache.stats().loaded.map((m) => m.label), ["prior/model.onnx"]);
+    await cache.clear();
+  });
+});
+
+describe("stages taking turns under a tight budget", () => {
+  const dir = path.join(PACKS, "real-small");
+  const size = (stage: string) => fs.statSync(path.join(dir, stage, "model.onnx")).size;
+  const stages = size("prior") + size("decoder") + size("vae_decoder");
+
+  async function cascade(budgetBytes: number) {
+    const { cache } = cacheWith({ budgetBytes });
+    const pack = await loadPack(dir, { sessions: cache });
+    const loaded = () => cache.stats().loaded.map((m) => m.label).sort();
+    const text = await pack.encodeText(["a red cat"]);
+    const c = await pack.prepareStageC([1, 16, 4, 4], text.clipText, text.pooled, floatTensor([1, 1, 768]));
+    await c.run(0.5);
+    await c.release();
+    const afterC = loaded();
+    const b = await pack.prepareStageB([1, 4, 16, 16], text.pooled, floatTensor([1, 16, 4, 4]));
+    await b.run(0.5);
+    await b.release();
+    const afterB = loaded();
+    await pack.decodeStageA(floatTensor([1, 4, 16, 16]));
+    const afterA = loaded();
+    await cache.clear();
+    return { afterC, afterB, afterA };
+  }
+
+  it("releases the other stages before one loads when Stage C, B and A do not fit together", async () => {
+    const turns = await cascade(stages - 1);
+    assert.deepEqual(turns.afterC, ["prior/model.onnx", "text_encoder/model.onnx"]);
+    assert.deepEqual(turns.afterB, ["decoder/model.onnx", "text_encoder/model.onnx"]);
+    assert.deepEqual(turns.afterA, ["text_encoder/model.onnx", "vae_decoder/model.onnx"]);
+  });
+
+  it("keeps every stage loaded when the budget holds them all", async () => {
+    const turns = await cascade(4 * stages);
+    assert.deepEqual(turns.afterA, ["decoder/model.onnx", "prior/model.onnx", "text_encoder/model.onnx", "vae_decoder/model.onnx"]);
   });
 });
