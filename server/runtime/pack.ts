@@ -209,7 +209,7 @@ export class Pack {
     for (const other of TURN_TAKING_STAGES) {
       if (other === stage || !this.current.has(other)) continue;
       this.current.delete(other);
-      await this.sessions.unload(this.path(other), { label: labelFor(other) });
+      await this.sessions.unload(this.path(other), { label: labelFor(other) }, `${labelFor(stage)} loads next; the stages do not fit the memory budget together`);
     }
   }
 

@@ -217,7 +217,7 @@ export interface ModelSessions {
   isLoaded(model: LoadedModel): boolean;
   hold(model: LoadedModel): (() => Promise<void>) | undefined;
   useLoaded<T>(model: LoadedModel, fn: (model: LoadedModel) => Promise<T>): Promise<T>;
-  unload(file: string, options?: LoadOptions): Promise<boolean>;
+  unload(file: string, options?: LoadOptions, why?: string): Promise<boolean>;
   chargeArena(model: LoadedModel, bytes: number): Promise<void>;
   clear(): Promise<void>;
   stats(): SessionCacheStats;
@@ -475,12 +475,12 @@ export class SessionCache implements ModelSessions {
   }
 
   /** Unload one model now (waits for no run: a pinned model is released when its run ends). */
-  async unload(file: string, options: LoadOptions = {}): Promise<boolean> {
+  async unload(file: string, options: LoadOptions = {}, why = "asked"): Promise<boolean> {
     const entry = this.entries.get(this.keyOf(file, options));
     if (!entry) return false;
     await entry.promise.catch(() => {});
     if (!entry.model) return false;
-    await this.release(entry, "asked");
+    await this.release(entry, why);
     this.counters.evictions--;
     return true;
   }
