@@ -87,6 +87,21 @@ export interface LoadOptions {
    * tests and benchmarks of that path. Part of the cache key.
    */
   keepFloat16?: boolean;
+  /**
+   * What a loaded session takes beyond its files (a pack's memory profile, the one the prompt
+   * check uses): the budget counts file bytes × weightFactor + sessionBytes. Default: the files.
+   */
+  residency?: ModelResidency;
+}
+
+export interface ModelResidency {
+  weightFactor: number;
+  sessionBytes: number;
+}
+
+/** Memory a session of a model with `fileBytes` of weights takes, as the budget counts it. */
+export function residentBytes(fileBytes: number, residency: ModelResidency | undefined): number {
+  return residency ? Math.ceil(fileBytes * residency.weightFactor) + residency.sessionBytes : fileBytes;
 }
 
 /** Models smaller than this load without progress lines in the log. */
@@ -319,7 +334,7 @@ export class SessionCache implements ModelSessions {
       const started = performance.now();
       preflightModel(file, label);
       const loadFile = options.keepFloat16 ? file : this.fileForDevice(file, label, device, readOnnxGraph(file), started);
-      entry.bytes = estimateModelBytes(loadFile);
+      entry.bytes = residentBytes(estimateModelBytes(loadFile), options.residency);
       if (entry.bytes > this.budgetBytes) {
         throw new RuntimeError(
           "over-budget",

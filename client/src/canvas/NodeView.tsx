@@ -17,6 +17,7 @@ import { sizeAdvice, sizePresets } from "../graph/sizes.ts";
 import { inputErrors, useRun, type NodeRun } from "../store/run.ts";
 import { toast, useUi } from "../store/ui.ts";
 import { widgetFor } from "../widgets/Widgets.tsx";
+import { LoadingLine } from "./LoadingLine.tsx";
 
 const EMPTY: never[] = [];
 
@@ -152,6 +153,7 @@ function CatalogNodeView({ id, data, selected }: NodeProps<SluiceNode>) {
           </div>
         )}
       </header>
+      {run?.loading && <LoadingLine loading={run.loading} testId="node-loading" className="snode-loading nodrag" />}
       {!collapsed && <WidthHandle id={id} width={data.width ?? NODE_WIDTH} />}
       {!collapsed && (
         <div className="snode-body">
