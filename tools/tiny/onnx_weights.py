@@ -123,6 +123,13 @@ def controlnet_spec(channels, n_control):
              **{n: {0: "batch", 2: "latent_height", 3: "latent_width"} for n in ctrl}})
 
 
+def _holds(model, onnx_path, spec):
+    """Whether onnx_path's initializers are exactly those of model's export (names and sizes)."""
+    proto = _export_bytes(_affine(copy.deepcopy(model)), *spec)
+    mine = sorted((i.name, tuple(i.dims)) for i in proto.graph.initializer)
+    return mine == sorted((i.name, tuple(i.dims)) for i in onnx.load(onnx_path).graph.initializer)
+
+
 def _input_names(path):
     return [i.name for i in onnx.load(path, load_external_data=False).graph.input]
 
@@ -151,8 +158,14 @@ def load_shipped(pack_dir, cfg=None):
     prior = os.path.join(pack_dir, "prior", "model.onnx")
     n_control = sum(1 for n in _input_names(prior) if n.startswith("control_"))
     if n_control:
-        C = StageC(c_text=d, img_layout=True, control_blocks=tuple(range(n_control)), **cfg["C"])
-        left = load_onnx_weights(C, prior, _Ident, *stage_c_control_spec(d, cfg["C"]["c"], n_control))
+        # a prior with the image pooled path, else one without it (exported before it existed): the
+        # export names differ between the two, so the one whose initializers the file holds
+        spec = stage_c_control_spec(d, cfg["C"]["c"], n_control)
+        for img_pooled in (True, False):
+            C = StageC(c_text=d, img_layout=True, img_pooled=img_pooled, control_blocks=tuple(range(n_control)), **cfg["C"])
+            if not img_pooled or _holds(C, prior, spec):
+                break
+        left = load_onnx_weights(C, prior, _Ident, *spec)
     else:
         C = StageC(c_text=d, **cfg["C"])
         left = load_onnx_weights(C, prior, _Ident, *stage_c_spec(d))
