@@ -129,6 +129,8 @@ def main():
     ap.add_argument("--freeze-c", action="store_true",
                     help="train only the ControlNets against the shipped Stage C (as export.py --keep-stage-c ships it)")
     ap.add_argument("--task-weights", default="0.2,0.3,0.25,0.25", help="how often each of text,image,canny,inpaint is drawn")
+    ap.add_argument("--x0-weight", type=float, default=1.0, help="weigh each scene's loss by its x0 error's factor b^2/a^2, capped here (1 = plain eps loss)")
+    ap.add_argument("--t-pow", type=float, default=1.0, help="noise levels drawn as u^t_pow (below 1: more high-noise steps)")
     ap.add_argument("--refit-image-layout", action="store_true",
                     help="on resuming, fit the image layout path to the text's again (fit_image_layout)")
     args = ap.parse_args()
@@ -251,10 +253,14 @@ def main():
         feats_c = nets["canny"](canny_in)
         feats_i = nets["inpaint"](inpaint_in)
         control = [fc * sel["canny"] + fi * sel["inpaint"] for fc, fi in zip(feats_c, feats_i)]
-        a, b, r = ab_r(torch.rand(bs), 1.0)
+        a, b, r = ab_r(torch.rand(bs) ** args.t_pow, 1.0)
         noise = torch.randn_like(latent)
         pred = C(a[:, None, None, None] * latent + b[:, None, None, None] * noise, r, pooled, ctext, clip_img, *control)
         per = (weight * (pred - noise) ** 2).mean((1, 2, 3))
+        if args.x0_weight > 1:
+            # the error of x0 (eps's times b/a), capped: at high noise, where a control decides the
+            # layout, the eps error is small and would teach the ControlNets little
+            per = per * torch.clamp(b * b / (a * a), 1.0, args.x0_weight)
         loss = per.mean()
         opt.zero_grad()
         loss.backward()

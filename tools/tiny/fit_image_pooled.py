@@ -41,6 +41,9 @@ def dataset(te, tok, clipv, n, seed, p_two=0.33):
                 parts = torch.stack([render({"background": sc["background"], "objects": [o]}) for o in sc["objects"]])
                 emb[i] = clipv(clip_vision_input(parts))[0].sum(0)
         X.append(emb)
+        done = sum(x.shape[0] for x in X)
+        if done % 1024 == 0:
+            print(f"  {done} scenes", flush=True)
     return torch.cat(X)[:n], torch.cat(Y)[:n]
 
 
@@ -52,7 +55,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--pack", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "models", "tiny"))
     ap.add_argument("--out", required=True)
-    ap.add_argument("--scenes", type=int, default=8192)
+    ap.add_argument("--scenes", type=int, default=4096)
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
@@ -62,7 +65,7 @@ def main():
     te, tok = shipped["te"], shipped["tok"]
     clipv = TinyClipVision()
     X, Y = dataset(te, tok, clipv, args.scenes, seed=2024)
-    Xv, Yv = dataset(te, tok, clipv, 1024, seed=4048)
+    Xv, Yv = dataset(te, tok, clipv, 512, seed=4048)
     print(f"{X.shape[0]} + {Xv.shape[0]} scenes in {time.time() - t0:.0f}s", flush=True)
     mapper = StageC(c_text=te.d, img_pooled=True, depth=1).img_pooled_mapper
     torch.nn.init.normal_(mapper[4].weight, std=1e-3)
