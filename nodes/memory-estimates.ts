@@ -2,6 +2,7 @@
 // inputs, and the peak working memory of each run from the pack's memory profile. Pure: no
 // model is loaded and no file read; unknown shapes stay unknown rather than guessed.
 import { diffusionCallBytes, promptChunks } from "../server/runtime/memory-profile.ts";
+import { decodedSpan } from "../server/runtime/tiling.ts";
 import type { MemoryArgs, MemoryEstimate, ShapeOrigin, StaticValue } from "./schema.ts";
 
 const F32 = 4;
@@ -47,7 +48,7 @@ export function estimateStageBConditioning(args: MemoryArgs): MemoryEstimate {
 
 export function estimateEmptyCascadeLatent(args: MemoryArgs): MemoryEstimate {
   const w = num(args.inputs.width), h = num(args.inputs.height), c = num(args.inputs.compression), b = num(args.inputs.batch);
-  const cShape = [b, 16, Math.ceil(h / c), Math.ceil(w / c)], bShape = [b, 4, Math.floor(h / 4), Math.floor(w / 4)];
+  const cShape = [b, 16, Math.max(1, Math.floor(h / c)), Math.max(1, Math.floor(w / c))], bShape = [b, 4, Math.floor(h / 4), Math.floor(w / 4)];
   return {
     outputs: {
       stage_c: { kind: "latent", stage: "c", shape: cShape, origin: origin(args, ["width", "height", "compression", "batch"]) },
@@ -101,7 +102,8 @@ export function estimateStageADecode(args: MemoryArgs): MemoryEstimate {
   const image = [B, 3, h * up, w * up];
   return {
     outputs: { image: { kind: "image", shape: image, origin: latent.origin } },
-    bytes: B * h * w * info.profile.stageA.cellBytes + size(image) * F32,
+    // A large latent decodes in tiles: the activations are one tile's, the image is whole.
+    bytes: B * decodedSpan(h) * decodedSpan(w) * info.profile.stageA.cellBytes + size(image) * F32,
     model: { pack: model.pack, stage: "stageA" },
     what: `Stage A decoding ${describeLatent(latent.shape)} to ${w * up}×${h * up} px`,
     drivenBy: latent.origin,

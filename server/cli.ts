@@ -2,6 +2,7 @@
 import { mkdirSync, readFileSync, copyFileSync, mkdtempSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
+import { Worker } from "node:worker_threads";
 import type { Literal, NodeSpec } from "../nodes/schema.ts";
 import { buildCatalog, compilePrompt, executeWorkflow, ExecutionCancelled, ExecutionFailed, OutputCache } from "./engine/index.ts";
 import { createNodeHost } from "./executor/node-host.ts";
@@ -111,6 +112,35 @@ async function serve(args: Args): Promise<void> {
 }
 
 /**
+ * onnxruntime-node creates a session synchronously: this thread stops for the whole load (tens of
+ * seconds for a real-size stage). A worker thread redraws the load's line meanwhile, the fraction
+ * estimated from the expected time, writing to stderr's descriptor itself (a worker's
+ * process.stderr goes through the blocked thread). A message starts a line; null stops it.
+ */
+const LOAD_TICKER = `
+const { parentPort } = require("node:worker_threads");
+const { writeSync } = require("node:fs");
+let timer;
+parentPort.on("message", (m) => {
+  clearInterval(timer);
+  if (!m) return;
+  const started = Date.now() - m.elapsedMs;
+  timer = setInterval(() => {
+    const ms = Date.now() - started;
+    writeSync(2, "\\r" + m.head + ": about " + Math.min(99, Math.round((100 * ms) / m.expectedMs)) + "%, " + (ms / 1000).toFixed(0) + " s\\x1b[K");
+  }, 1000);
+});
+`;
+let ticker: Worker | undefined;
+function loadTicker(): Worker {
+  if (!ticker) {
+    ticker = new Worker(LOAD_TICKER, { eval: true });
+    ticker.unref();
+  }
+  return ticker;
+}
+
+/**
  * Progress on stderr: on a terminal, a bar for the running node redrawn in place; every node that
  * finishes leaves a line with its steps and time (the only lines when stderr is not a terminal).
  */
@@ -130,13 +160,19 @@ function progressBar() {
       const text = line(label, width, `${total && total > 1 ? `${total}/${total} steps, ` : ""}${ms < 1000 ? `${ms.toFixed(0)} ms` : `${(ms / 1000).toFixed(1)} s`}`);
       process.stderr.write(tty ? `\r${text}\x1b[K\n` : `${text}\n`);
     },
-    /** A model being converted or loaded: on a terminal redrawn in place, else one line per phase. */
+    /**
+     * A model being converted or loaded: on a terminal redrawn in place (by the ticker thread while
+     * ONNX Runtime holds this one), else one line per phase.
+     */
     load(p: LoadProgress) {
       if (p.bytes < 100e6) return; // small models load in a blink
       const verb = p.phase === "converting" ? "converting to float32" : p.phase === "loading" ? "loading" : "loaded";
-      const text = `${verb} ${p.label} (${(p.bytes / 1e9).toFixed(1)} GB): ${p.phase === "loaded" ? "" : `${p.phase === "loading" ? "about " : ""}${Math.round(p.fraction * 100)}%, `}${(p.elapsedMs / 1000).toFixed(0)} s`;
-      if (tty) process.stderr.write(`\r${text}\x1b[K${p.phase === "loaded" ? "\n" : ""}`);
-      else if (p.phase === "loaded" || p.fraction === 0) process.stderr.write(`${text}\n`);
+      const head = `${verb} ${p.label} (${(p.bytes / 1e9).toFixed(1)} GB)`;
+      const text = `${head}: ${p.phase === "loaded" ? "" : `${p.phase === "loading" ? "about " : ""}${Math.round(p.fraction * 100)}%, `}${(p.elapsedMs / 1000).toFixed(0)} s`;
+      if (tty) {
+        loadTicker().postMessage(p.phase === "loading" && p.expectedMs ? { head, elapsedMs: p.elapsedMs, expectedMs: p.expectedMs } : null);
+        process.stderr.write(`\r${text}\x1b[K${p.phase === "loaded" ? "\n" : ""}`);
+      } else if (p.phase === "loaded" || p.fraction === 0) process.stderr.write(`${text}\n`);
     },
     done(message: string) {
       process.stderr.write(`${message}\n`);
@@ -163,7 +199,7 @@ async function run(args: Args): Promise<number> {
   const budget = decideMemoryBudget({ flag: flag(args, "memory-budget"), device: flag(args, "device") ?? "auto" });
   const tempDir = mkdtempSync(join(tmpdir(), "sluice-run-"));
 
-  const host = await createNodeHost({ outputsDir: tempDir, uploadsDir, tempDir, modelsDir, device: flag(args, "device") ?? "auto", noiseThread: true, nodeModules: (args.flags.get("nodes") ?? []).map((p) => resolve(p)) }, (level, message) => {
+  const host = await createNodeHost({ outputsDir: tempDir, uploadsDir, tempDir, modelsDir, device: flag(args, "device") ?? "auto", modelMemoryBudgetBytes: budget.bytes, noiseThread: true, nodeModules: (args.flags.get("nodes") ?? []).map((p) => resolve(p)) }, (level, message) => {
     if (level !== "info") console.error(message);
   });
   try {

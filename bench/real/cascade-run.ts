@@ -1,16 +1,15 @@
-// One child process of bench/real.bench.ts: text-to-image on a real-size pack as the CLI runs it
-// (in-process node host and engine), under a memory budget for model sessions, with progress lines
-// on stderr while sessions load and samplers step. Prints one JSON line: wall time per prompt, per
-// node and inside ONNX Runtime, session loads (each with its time), peak RSS.
+// One child process of bench/real.bench.ts: text-to-image on a real-size pack through the server
+// (its supervised executor process, HTTP to queue, socket.io for progress), under a memory budget,
+// with a line on stderr for every model load and sampler step. Prints one JSON line: per prompt the
+// wall time, time inside ONNX Runtime, per-node times, the sessions loaded (each with its time) and
+// how much of that loading ran beside model work; the executor's peak RSS.
 //
 //   tsx bench/real/cascade-run.ts --models DIR --pack NAME --image 1024 --steps-c 20 --steps-b 10 --prompts 1 --budget-gb 6
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Workflow } from "../../nodes/schema.ts";
-import { executeWorkflow, OutputCache, parseWorkflow } from "../../server/engine/index.ts";
-import { createNodeHost } from "../../server/executor/node-host.ts";
-import { type CascadeRuntime, type LoadProgress, modelTimings, resetModelTimings } from "../../server/runtime/index.ts";
+import { io } from "socket.io-client";
+import { createSluiceServer } from "../../server/api/app.ts";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 const args = process.argv.slice(2);
@@ -19,23 +18,35 @@ const arg = (name: string, fallback: string) => {
   return i >= 0 && args[i + 1] ? args[i + 1] : fallback;
 };
 const image = Number(arg("image", "1024"));
-const budgetBytes = Number(arg("budget-gb", "0")) * 1e9 || undefined;
+const budgetGB = Number(arg("budget-gb", "0"));
 const say = (line: string) => process.stderr.write(`${line}\n`);
+const now = () => performance.now();
 
-const temp = mkdtempSync(join(tmpdir(), "sluice-real-run-"));
-const host = await createNodeHost({
-  outputsDir: temp, uploadsDir: temp, tempDir: arg("converted-parent", temp), modelsDir: arg("models", ""), device: "cpu", noiseThread: true,
-  modelMemoryBudgetBytes: budgetBytes,
-}, (_level, message) => say(`  ${message}`));
-const runtime = host.servicesFor("bench").runtime as CascadeRuntime;
-const loads: { label: string; ms: number; bytes: number; prompt: number }[] = [];
-let prompt = 0;
-runtime.sessions.onLoadProgress((p: LoadProgress) => {
-  if (p.phase === "loaded") loads.push({ label: p.label, ms: p.elapsedMs, bytes: p.bytes, prompt });
+// The executor reports each load as a log line: "loaded prior/model.onnx on cpu (4122.3 MB, 33.4 s)".
+const LOADED = /^loaded (\S+) on \S+ \(([\d.]+) MB, ([\d.]+) s\)/;
+const loads: { label: string; ms: number; bytes: number; start: number; end: number }[] = [];
+const evictions: string[] = [];
+const home = mkdtempSync(join(tmpdir(), "sluice-real-run-"));
+const server = await createSluiceServer({
+  home, modelsDir: arg("models", ""), device: "cpu",
+  ...(budgetGB ? { memoryBudget: `${budgetGB}GB` } : {}),
+  log: (_level, message) => {
+    const m = LOADED.exec(message);
+    if (m) {
+      const end = now();
+      loads.push({ label: m[1], bytes: Number(m[2]) * 1e6, ms: Number(m[3]) * 1000, start: end - Number(m[3]) * 1000, end });
+    }
+    if (/^(unloaded|released) /.test(message)) evictions.push(message);
+    say(`  ${message}`);
+  },
 });
+const { url } = await server.listen(0, "127.0.0.1");
+await server.dispatcher.ready();
+const socket = io(url, { transports: ["websocket"], forceNew: true });
+await new Promise<void>((resolve, reject) => { socket.once("connect", () => resolve()); socket.once("connect_error", reject); });
 
-function workflow(seed: number): Workflow {
-  const wf = parseWorkflow(JSON.parse(readFileSync(join(ROOT, "templates", "text-to-image.json"), "utf8")));
+function workflow(seed: number) {
+  const wf = JSON.parse(readFileSync(join(ROOT, "templates", "text-to-image.json"), "utf8"));
   for (const n of wf.nodes) {
     if (n.type === "LoadCascadePack") n.inputs.pack = arg("pack", "lite-fp32");
     if (n.id === "4") Object.assign(n.inputs, { width: image, height: image, compression: 42 });
@@ -46,30 +57,60 @@ function workflow(seed: number): Workflow {
   return wf;
 }
 
+// Busy intervals: a sampler step runs from the previous step's report (or the node's start) to its own.
+let busy: [number, number][] = [];
+let lastMark = 0;
+const nodeMs: Record<string, number> = {};
+const nodeType = new Map<string, string>();
+socket.on("node:start", (e: { nodeId: string; type: string }) => {
+  lastMark = now();
+  nodeType.set(e.nodeId, e.type);
+  say(`node ${e.nodeId} ${e.type}`);
+});
+socket.on("node:progress", (e: { nodeId: string; step: number; total: number }) => {
+  const t = now();
+  busy.push([lastMark, t]);
+  lastMark = t;
+  say(`  node ${e.nodeId}: step ${e.step}/${e.total}`);
+});
+socket.on("node:done", (e: { nodeId: string; ms: number }) => {
+  nodeMs[`${e.nodeId} ${nodeType.get(e.nodeId) ?? ""}`.trim()] = e.ms;
+});
+const overlapMs = (start: number, end: number) => busy.reduce((s, [a, b]) => s + Math.max(0, Math.min(b, end) - Math.max(a, start)), 0);
+
 const prompts = [];
-for (let i = 0; i < Number(arg("prompts", "1")); i++) {
-  prompt = i;
-  resetModelTimings();
-  const nodeMs: Record<string, number> = {};
-  const started = performance.now();
-  await executeWorkflow({
-    promptId: `real-${i}`, workflow: workflow(1000 + i), registry: host.registry, cache: new OutputCache(0), services: host.servicesFor(`real-${i}`),
-    hooks: {
-      onNodeStart: (id, type) => say(`node ${id} ${type}`),
-      onNodeProgress: (id, step, total) => say(`  node ${id}: step ${step}/${total} (${((performance.now() - started) / 1000).toFixed(0)} s)`),
-      onNodeDone: (id, _r, ms) => { nodeMs[id] = ms; },
-    },
-  });
-  const wallMs = performance.now() - started;
-  const timings = modelTimings();
-  prompts.push({
-    wallMs, nodeMs, model: timings,
-    modelMs: Object.values(timings).reduce((s, t) => s + t.ms, 0),
-    loadMs: loads.filter((l) => l.prompt === i).reduce((s, l) => s + l.ms, 0),
-    loads: loads.filter((l) => l.prompt === i).map((l) => l.label),
-  });
+try {
+  for (let i = 0; i < Number(arg("prompts", "1")); i++) {
+    busy = [];
+    for (const k of Object.keys(nodeMs)) delete nodeMs[k];
+    const firstLoad = loads.length;
+    const started = now();
+    const res = await fetch(`${url}/api/prompt`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ workflow: workflow(1000 + i) }) });
+    const body = await res.json() as { promptId?: string };
+    if (!res.ok || !body.promptId) throw new Error(`the prompt was refused (${res.status}): ${JSON.stringify(body)}`);
+    const done = await new Promise<{ modelMs?: number }>((resolve, reject) => {
+      socket.on("execution:done", (e: { promptId: string; modelMs?: number }) => { if (e.promptId === body.promptId) resolve(e); });
+      socket.on("execution:error", (e: { promptId: string; message: string }) => { if (e.promptId === body.promptId) reject(new Error(e.message)); });
+    });
+    socket.off("execution:done");
+    socket.off("execution:error");
+    const wallMs = now() - started;
+    const mine = loads.slice(firstLoad);
+    prompts.push({
+      wallMs, nodeMs: { ...nodeMs }, modelMs: done.modelMs ?? 0,
+      loadMs: mine.reduce((s, l) => s + l.ms, 0),
+      loads: mine.map((l) => l.label),
+      loadOverlapMs: mine.reduce((s, l) => s + overlapMs(l.start, l.end), 0),
+    });
+  }
+  // The executor's peak resident memory (its models, arenas and tensors), from the kernel.
+  const pid = server.dispatcher.executorPid;
+  const status = pid ? readFileSync(`/proc/${pid}/status`, "utf8") : "";
+  const hwmKB = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  const system = await (await fetch(`${url}/api/system`)).json() as { memoryBudget: number };
+  console.log(JSON.stringify({ image, budgetBytes: system.memoryBudget, prompts, loads: loads.map(({ label, ms, bytes }) => ({ label, ms, bytes })), evictions: evictions.length, peakRssBytes: hwmKB * 1024 }));
+} finally {
+  socket.close();
+  await server.close();
+  rmSync(home, { recursive: true, force: true });
 }
-const stats = runtime.sessions.stats();
-console.log(JSON.stringify({ image, budgetBytes: stats.budgetBytes, prompts, loads, evictions: stats.evictions, peakRssBytes: process.resourceUsage().maxRSS * 1024 }));
-await host.dispose();
-rmSync(temp, { recursive: true, force: true });

@@ -130,6 +130,7 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
       cacheBytes: options.cacheBytes ?? 2 * 1024 ** 3,
       previewIntervalMs: options.previewIntervalMs ?? DEFAULT_PREVIEW_INTERVAL_MS,
       nodeModules: options.nodeModules,
+      modelMemoryBudgetBytes: budget.bytes,
     },
     compile: (workflow, outputs) => compile(workflow, { outputs }),
     registry,

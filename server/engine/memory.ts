@@ -15,7 +15,11 @@ export interface NodeMemory {
   bytes?: number;
   /** Resident bytes of the model this node loads (0 when it loads none or it is already loaded). */
   modelBytes: number;
-  /** The process's estimated peak while this node runs: models loaded so far plus its working memory. */
+  /**
+   * The process's estimated peak while this node runs: its own model plus its working memory.
+   * Models of earlier nodes stay loaded only while the budget holds them beside it (the session
+   * cache releases the least recently used), so they are not counted.
+   */
   peakBytes?: number;
   what?: string;
   drivenBy?: ShapeOrigin;
@@ -56,7 +60,6 @@ function topologicalOrder(nodes: Workflow["nodes"]): Workflow["nodes"] {
 export function estimatePlan(workflow: Workflow, lookup: DefLookup, packInfo: PackInfoLookup): MemoryPlan {
   const outputs = new Map<string, Record<string, StaticValue | undefined>>();
   const loaded = new Set<string>();
-  let modelsBytes = 0;
   const plan: MemoryPlan = { nodes: [], peakBytes: 0, unknown: [] };
   for (const node of topologicalOrder(workflow.nodes)) {
     const def = lookup(node.type);
@@ -69,14 +72,17 @@ export function estimatePlan(workflow: Workflow, lookup: DefLookup, packInfo: Pa
     const est = def.estimateMemory({ nodeId: node.id, inputs: literalInputs(def, node), linked, pack: packInfo });
     if (est.outputs) outputs.set(node.id, est.outputs);
     let modelBytes = 0;
+    let ownModelBytes = 0;
     if (est.model) {
       const key = `${est.model.pack}\0${est.model.stage}`;
       const info = packInfo(est.model.pack);
       const file = info?.modelBytes[est.model.stage as keyof typeof info.modelBytes];
-      if (!loaded.has(key) && info && file !== undefined) {
-        loaded.add(key);
-        modelBytes = Math.ceil(file * info.profile.weightFactor) + info.profile.sessionBytes;
-        modelsBytes += modelBytes;
+      if (info && file !== undefined) {
+        ownModelBytes = Math.ceil(file * info.profile.weightFactor) + info.profile.sessionBytes;
+        if (!loaded.has(key)) {
+          loaded.add(key);
+          modelBytes = ownModelBytes;
+        }
       }
     }
     const entry: NodeMemory = { nodeId: node.id, type: node.type, modelBytes, ...(est.what ? { what: est.what } : {}), ...(est.drivenBy ? { drivenBy: est.drivenBy } : {}) };
@@ -84,7 +90,7 @@ export function estimatePlan(workflow: Workflow, lookup: DefLookup, packInfo: Pa
       plan.unknown.push({ nodeId: node.id, type: node.type, why: est.what ?? "no estimate" });
     } else {
       entry.bytes = est.bytes;
-      entry.peakBytes = modelsBytes + est.bytes;
+      entry.peakBytes = ownModelBytes + est.bytes;
       plan.peakBytes = Math.max(plan.peakBytes, entry.peakBytes);
     }
     plan.nodes.push(entry);

@@ -19,6 +19,8 @@ export interface ExecutorOptions {
   /** Minimum milliseconds between two previews of one node. */
   previewIntervalMs: number;
   nodeModules?: string[];
+  /** The memory budget: loaded model sessions are released least-recently-used beyond it. */
+  modelMemoryBudgetBytes?: number;
 }
 
 export type ToExecutor =

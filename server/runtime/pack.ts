@@ -11,7 +11,7 @@ import { type ExpectedInput, type ExpectedOutput, checkDeclaredInputs, prepareRu
 import { type ModelSignature, OnnxParseError, readModelSignature } from "./onnx-proto.ts";
 import { type LoadedModel, type ModelSessions, SessionCache, preflightModel } from "./sessions.ts";
 import { type FloatTensor, checkTensor, int64Tensor, shapeSize } from "./tensors.ts";
-import { cropTile, pasteTile, planTiles } from "./tiling.ts";
+import { cropTile, pasteTile, planTiles, STAGE_A_TILING } from "./tiling.ts";
 import { type ClipTokenizer, type TokenChunk, loadClipTokenizer } from "./tokenizer.ts";
 import { tokenizerPresent } from "./discovery.ts";
 import { clamp01, clipNormalize } from "./processing.ts";
@@ -20,7 +20,7 @@ import { STAGE_FILES, STAGE_OUTPUTS, STAGE_TITLES, REQUIRED_STAGES, type StageNa
 export { STAGE_FILES, STAGE_INPUTS, STAGE_OUTPUTS, STAGE_TITLES, REQUIRED_STAGES, WEIGHT_TYPES, type InputSpec, type StageName, type WeightType } from "./specs.ts";
 export { type PackSummary, listPacks } from "./discovery.ts";
 
-/** Growth of the process during one stage's runs above which its session is unloaded afterwards (see giveBackAfterBigRun). */
+/** Growth of the process during one stage's runs above which its session is unloaded afterwards (see chargeBigRun). */
 export const ARENA_KEEP_BYTES = 128 * 1024 ** 2;
 
 export interface PackFiles {
@@ -109,11 +109,8 @@ export class Pack {
   private validated = new WeakSet<LoadedModel>();
   /** The model each stage last ran with: a sampler runs one stage many times in a row. */
   private current = new Map<StageName, LoadedModel>();
-  /**
-   * Stage A decodes latents larger than `size` latent pixels a side in tiles of that size, each
-   * with `margin` latent pixels of context (Stage A's receptive field is about 14).
-   */
-  stageATiling = { size: 128, margin: 16 };
+  /** How Stage A decodes large latents (see STAGE_A_TILING). */
+  stageATiling: { size: number; margin: number } = { ...STAGE_A_TILING };
 
   constructor(init: { name: string; dir: string; manifest: PackManifest; assumptions: string[]; files: PackFiles; hasManifest: boolean; sessions: ModelSessions }) {
     this.name = init.name;
@@ -156,33 +153,28 @@ export class Pack {
     return m;
   }
 
-  /**
-   * Start loading a stage's model when it fits the memory budget beside what is loaded: Stage C
-   * loads while the prompts are encoded, Stage B while Stage C samples, Stage A while Stage B does.
-   */
-  preload(stage: StageName): void {
-    if (this.files[stage] && !this.current.has(stage)) void this.sessions.loadIfRoom(this.path(stage), { label: labelFor(stage) });
-  }
-
   /** Run a stage with its session pinned for the duration. */
-  private async run(stage: StageName, feeds: Record<string, FloatTensor | ReturnType<typeof int64Tensor>>, outputs: string[]): Promise<Record<string, FloatTensor>> {
+  /** `rssBefore`: where one of several runs in a row (Stage A's tiles), the caller gives back after the last. */
+  private async run(stage: StageName, feeds: Record<string, FloatTensor | ReturnType<typeof int64Tensor>>, outputs: string[], rssBefore?: number): Promise<Record<string, FloatTensor>> {
     const model = await this.currentModel(stage);
     const before = process.memoryUsage.rss();
     const out = await this.sessions.useLoaded(model, (m) => runModel(m, feeds, outputs));
-    await this.giveBackAfterBigRun(stage, before);
+    if (rssBefore === undefined) await this.chargeBigRun(stage, before);
     return out;
   }
 
   /**
    * ONNX Runtime's CPU arena keeps the peak of a session's largest run for as long as the session
    * lives (onnxruntime-node has no run option to shrink it). A run that grew the process by more
-   * than ARENA_KEEP_BYTES unloads its session afterwards, which frees the arena; the next run loads
-   * it again. Runs at ordinary sizes keep their sessions warm.
+   * than ARENA_KEEP_BYTES has that growth counted against the memory budget as part of its session
+   * (SessionCache.chargeArena): the session stays warm for the next prompt while the budget holds
+   * it, and its memory goes back when another stage needs the room or, where the arena outweighs
+   * the weights (a small model at a large size), once the runtime has been idle a while.
    */
-  private async giveBackAfterBigRun(stage: StageName, rssBefore: number): Promise<void> {
-    if (process.memoryUsage.rss() - rssBefore <= ARENA_KEEP_BYTES) return;
-    this.current.delete(stage);
-    await this.sessions.unload(this.path(stage), { label: labelFor(stage) });
+  private async chargeBigRun(stage: StageName, rssBefore: number): Promise<void> {
+    const growth = process.memoryUsage.rss() - rssBefore;
+    const model = this.current.get(stage);
+    if (growth > ARENA_KEEP_BYTES && model) await this.sessions.chargeArena(model, growth);
   }
 
   /** The stage's model: the one it last ran with while that is still loaded, else loaded (again). */
@@ -208,7 +200,6 @@ export class Pack {
     const rows = perText.flatMap((chunks) => [...chunks, ...Array.from({ length: k - chunks.length }, () => empty)]);
     const L = tok.maxLength;
     const model = await this.model("textEncoder");
-    this.preload("stageC");
     const idsMeta = model.inputs.find((i) => i.name === "input_ids");
     const fixedBatch = typeof idsMeta?.shape[0] === "number" ? (idsMeta.shape[0] as number) : undefined;
     const hasMask = model.inputs.some((i) => i.name === "attention_mask");
@@ -295,7 +286,6 @@ export class Pack {
       model = await this.currentModel(stage);
       release = this.sessions.hold(model); // undefined when it was unloaded in between: look again
     } while (!release);
-    this.preload(stage === "stageC" ? "stageB" : "stageA");
     // Measured once the model is loaded: only what its runs add counts.
     const rssBefore = process.memoryUsage.rss();
     try {
@@ -311,7 +301,7 @@ export class Pack {
         },
         release: async () => {
           await release!();
-          await this.giveBackAfterBigRun(stage, rssBefore);
+          await this.chargeBigRun(stage, rssBefore);
         },
       };
     } catch (e) {
@@ -380,14 +370,16 @@ export class Pack {
     // Large: decoded in tiles, each with a margin wider than Stage A's receptive field (tiling.ts).
     let out: FloatTensor | undefined;
     let up = 0;
+    const rssBefore = process.memoryUsage.rss();
     for (const tile of planTiles(H, W, size, margin)) {
-      const decoded = (await this.run("stageA", { sample: cropTile(sample, tile) }, ["latent_sample"])).latent_sample;
+      const decoded = (await this.run("stageA", { sample: cropTile(sample, tile) }, ["latent_sample"], rssBefore)).latent_sample;
       if (!out) {
         up = decoded.shape[2] / (tile.cy1 - tile.cy0);
         out = { data: new Float32Array(B * decoded.shape[1] * H * up * W * up), shape: [B, decoded.shape[1], H * up, W * up] };
       }
       pasteTile(out, decoded, tile, up);
     }
+    await this.chargeBigRun("stageA", rssBefore + out!.data.byteLength);
     return clamp01(out!);
   }
 

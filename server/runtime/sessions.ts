@@ -46,17 +46,35 @@ export interface SessionCacheOptions {
    * system's temporary folder). A copy is made once per model file and reused.
    */
   convertedDir?: string;
+  /**
+   * Once no model has run for this long, models whose arena (see chargeArena) is larger than their
+   * weights are released: loading them again costs less than the memory they hold. Default 30 s.
+   */
+  idleGiveBackMs?: number;
 }
 
-/** A model load under way, for progress displays: sent when each phase starts, then about every second. */
+/**
+ * A model load under way, for progress displays: sent when each phase starts, about every second
+ * while float16 weights are converted, and when the session is ready. ONNX Runtime's Node binding
+ * creates a session synchronously, blocking the thread that asked for it, so nothing is sent while
+ * it loads: a display on another thread (the CLI's ticker) or in another process (the server, for
+ * an executor's load) counts the time against `expectedMs` (see loadFraction).
+ */
 export interface LoadProgress {
   label: string;
   phase: "converting" | "loading" | "loaded";
-  /** 0..1 of the phase: exact while converting; estimated from the bytes while ONNX Runtime loads. */
+  /** 0..1 of the phase: exact while converting; 0 when ONNX Runtime starts loading, 1 once loaded. */
   fraction: number;
   /** The model's estimated memory. */
   bytes: number;
   elapsedMs: number;
+  /** While loading: how long ONNX Runtime should take, from the bytes and the rate of the last big load. */
+  expectedMs?: number;
+}
+
+/** The estimated fraction of a session load `elapsedMs` into it: never 1 before it ends. */
+export function loadFraction(elapsedMs: number, expectedMs: number): number {
+  return Math.min(0.99, elapsedMs / Math.max(1, expectedMs));
 }
 
 export interface LoadOptions {
@@ -87,7 +105,9 @@ interface Entry {
   key: string;
   promise: Promise<LoadedModel>;
   model?: LoadedModel;
+  /** What the budget counts: the model's weights, plus its arena once a run has measured it. */
   bytes: number;
+  arenaBytes: number;
   pins: number;
   lastUsed: number;
   released: boolean;
@@ -172,11 +192,11 @@ export function checkGraphHazards(graph: OnnxGraph, label: string): void {
  */
 export interface ModelSessions {
   load(file: string, options?: LoadOptions): Promise<LoadedModel>;
-  loadIfRoom(file: string, options?: LoadOptions): Promise<LoadedModel | undefined>;
   isLoaded(model: LoadedModel): boolean;
   hold(model: LoadedModel): (() => Promise<void>) | undefined;
   useLoaded<T>(model: LoadedModel, fn: (model: LoadedModel) => Promise<T>): Promise<T>;
   unload(file: string, options?: LoadOptions): Promise<boolean>;
+  chargeArena(model: LoadedModel, bytes: number): Promise<void>;
   clear(): Promise<void>;
   stats(): SessionCacheStats;
   onLoadProgress(listener: (p: LoadProgress) => void): () => void;
@@ -193,6 +213,9 @@ export class SessionCache implements ModelSessions {
   private create: (file: string, options: ort.InferenceSession.SessionOptions) => Promise<ort.InferenceSession>;
   private convertedDir: string;
   private progressListeners = new Set<(p: LoadProgress) => void>();
+  private readonly idleGiveBackMs: number;
+  private idleTimer?: ReturnType<typeof setTimeout>;
+  private pinned = 0;
   /** Bytes per millisecond ONNX Runtime loaded at last time (for the estimated fraction). */
   private loadRate = 250e3;
 
@@ -202,6 +225,7 @@ export class SessionCache implements ModelSessions {
     this.log = options.log ?? (() => {});
     this.create = options.create ?? ((file, opts) => ort.InferenceSession.create(file, opts));
     this.convertedDir = options.convertedDir ?? path.join(os.tmpdir(), "sluice-float32");
+    this.idleGiveBackMs = options.idleGiveBackMs ?? 30_000;
   }
 
   /** Listen to model loads (progress displays); returns the function that stops listening. */
@@ -283,7 +307,7 @@ export class SessionCache implements ModelSessions {
     }
     const label = options.label ?? file;
     const device = options.device ?? this.defaultDevice;
-    const entry: Entry = { key, promise: undefined as unknown as Promise<LoadedModel>, bytes: 0, pins: 0, lastUsed: ++this.clock, released: false };
+    const entry: Entry = { key, promise: undefined as unknown as Promise<LoadedModel>, bytes: 0, arenaBytes: 0, pins: 0, lastUsed: ++this.clock, released: false };
     entry.promise = (async () => {
       const started = performance.now();
       preflightModel(file, label);
@@ -303,20 +327,12 @@ export class SessionCache implements ModelSessions {
       let session: ort.InferenceSession;
       const loadStart = performance.now();
       const expectedMs = Math.max(1, entry.bytes / this.loadRate);
-      const tick = () => {
-        const ms = performance.now() - loadStart;
-        const fraction = Math.min(0.99, ms / expectedMs);
-        this.emitProgress({ label, phase: "loading", fraction, bytes: entry.bytes, elapsedMs: performance.now() - started });
-        if (entry.bytes >= PROGRESS_LOG_BYTES) this.log(`loading ${label} (${gb(entry.bytes)}) on ${device}: ${(ms / 1000).toFixed(0)} s, about ${Math.round(fraction * 100)}%`);
-      };
-      tick();
-      const ticker = setInterval(tick, 1000);
+      this.emitProgress({ label, phase: "loading", fraction: 0, bytes: entry.bytes, elapsedMs: loadStart - started, expectedMs });
+      if (entry.bytes >= PROGRESS_LOG_BYTES) this.log(`loading ${label} (${gb(entry.bytes)}) on ${device}: about ${Math.round(expectedMs / 1000)} s`);
       try {
         session = await this.create(loadFile, opts);
       } catch (e) {
         throw translateLoadError(e, label, device);
-      } finally {
-        clearInterval(ticker);
       }
       const loadMs = performance.now() - loadStart;
       if (entry.bytes >= PROGRESS_LOG_BYTES) this.loadRate = entry.bytes / Math.max(1, loadMs);
@@ -341,26 +357,6 @@ export class SessionCache implements ModelSessions {
     });
     this.entries.set(key, entry);
     return entry.promise;
-  }
-
-  /**
-   * Load `file` in the background only if it fits the budget beside the models loaded now (nothing
-   * is released for it), so that a stage's load overlaps the work before it; undefined when it
-   * does not fit or fails (the load that needs it reports the error).
-   */
-  loadIfRoom(file: string, options: LoadOptions = {}): Promise<LoadedModel | undefined> {
-    if (this.entries.has(this.keyOf(file, options))) return this.load(file, options).catch(() => undefined);
-    let bytes: number;
-    try {
-      bytes = estimateModelBytes(file);
-      const device = options.device ?? this.defaultDevice;
-      if (device === "cpu" && !options.keepFloat16) bytes += float16Weights(readOnnxGraph(file)).bytes; // its float32 copy
-    } catch {
-      return Promise.resolve(undefined);
-    }
-    const loaded = [...this.entries.values()].reduce((sum, e) => sum + (e.released ? 0 : e.bytes), 0);
-    if (loaded + bytes > this.budgetBytes) return Promise.resolve(undefined);
-    return this.load(file, options).catch(() => undefined);
   }
 
   /** Run `fn` with the model loaded and pinned (it cannot be unloaded while `fn` runs). */
@@ -392,14 +388,30 @@ export class SessionCache implements ModelSessions {
     if (!this.isLoaded(model)) return undefined;
     const entry = this.entries.get(model.key)!;
     entry.pins++;
+    this.pinned++;
+    clearTimeout(this.idleTimer);
     entry.lastUsed = ++this.clock;
     let held = true;
     return async () => {
       if (!held) return;
       held = false;
       entry.pins--;
+      if (--this.pinned === 0) {
+        this.idleTimer = setTimeout(() => void this.giveBackArenas(), this.idleGiveBackMs);
+        this.idleTimer.unref();
+      }
       if (entry.released && entry.pins === 0) await model.session.release().catch(() => {});
     };
+  }
+
+  /** Release the idle models whose arena outweighs their weights. */
+  async giveBackArenas(): Promise<void> {
+    for (const e of [...this.entries.values()]) {
+      if (e.model && !e.released && e.pins === 0 && e.arenaBytes > e.model.bytes) {
+        await this.release(e, "idle, its arena larger than its weights");
+        this.counters.evictions--;
+      }
+    }
   }
 
   /** Release least-recently-used, unpinned models until `incoming` more bytes fit in the budget. */
@@ -424,6 +436,20 @@ export class SessionCache implements ModelSessions {
     this.counters.evictions++;
     this.log(`unloaded ${entry.model?.label ?? entry.key} (${why})`);
     if (entry.model && entry.pins === 0) await entry.model.session.release().catch(() => {});
+  }
+
+  /**
+   * Count what a model's runs keep in ONNX Runtime's arena (its largest run so far) against the
+   * budget beside its weights, releasing least-recently-used other models that no longer fit. The
+   * arena is given back with the model when the budget needs the room, or when the runtime has
+   * been idle for `idleGiveBackMs` and the arena is the larger part (see giveBackArenas).
+   */
+  async chargeArena(model: LoadedModel, bytes: number): Promise<void> {
+    const entry = this.entries.get(model.key);
+    if (!entry || entry.model !== model || entry.released || bytes <= entry.arenaBytes) return;
+    entry.arenaBytes = bytes;
+    entry.bytes = model.bytes + bytes;
+    await this.evict(entry.bytes, entry.key);
   }
 
   /** Unload one model now (waits for no run: a pinned model is released when its run ends). */

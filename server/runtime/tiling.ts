@@ -4,6 +4,18 @@
 // tile, not the image. Pure functions over FloatTensors; the runner is the caller's.
 import type { FloatTensor } from "./tensors.ts";
 
+/**
+ * How a pack's Stage A decodes unless told otherwise: latents larger than `size` latent pixels a
+ * side in tiles of that size, each with `margin` latent pixels of context (Stage A's receptive
+ * field is about 14). The memory estimate of a decode counts one tile.
+ */
+export const STAGE_A_TILING = { size: 128, margin: 16 } as const;
+
+/** The largest region (latent pixels per side) one decode of an n-pixel side feeds to Stage A. */
+export function decodedSpan(n: number, tiling: { size: number; margin: number } = STAGE_A_TILING): number {
+  return n <= tiling.size ? n : Math.min(n, tiling.size + 2 * tiling.margin);
+}
+
 export interface Tile {
   /** The core this tile is responsible for, in latent pixels: [y0, y1) x [x0, x1). */
   y0: number; y1: number; x0: number; x1: number;

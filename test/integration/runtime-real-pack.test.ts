@@ -37,12 +37,13 @@ function priorFeeds() {
   };
 }
 
-function cacheWith(options: { budgetBytes?: number; log?: string[] } = {}) {
+function cacheWith(options: { budgetBytes?: number; log?: string[]; idleGiveBackMs?: number } = {}) {
   let creates = 0;
   const files: string[] = [];
   const cache = new SessionCache({
     device: "cpu",
     budgetBytes: options.budgetBytes,
+    idleGiveBackMs: options.idleGiveBackMs,
     convertedDir: path.join(tmp, "converted"),
     log: (line) => options.log?.push(line),
     create: (file, opts) => {
@@ -195,28 +196,50 @@ describe("float16 inputs and outputs on the CPU", () => {
   });
 });
 
-describe("loads overlapped with other work", () => {
-  it("starts loading Stage C when prompts are encoded, and Stage B when Stage C is prepared, if they fit the budget", async () => {
-    const { cache } = cacheWith();
-    const pack = await loadPack(path.join(PACKS, "real-small"), { sessions: cache });
-    const loaded = () => cache.stats().loaded.map((m) => m.label).sort();
-    const text = await pack.encodeText(["a red cat"]);
-    await cache.loadIfRoom(pack.path("stageC"), { label: "prior/model.onnx" }); // the load already under way
-    assert.deepEqual(loaded(), ["prior/model.onnx", "text_encoder/model.onnx"]);
-    const runner = await pack.prepareStageC([1, 16, 4, 4], text.clipText, text.pooled, floatTensor([1, 1, 768]));
-    await cache.loadIfRoom(pack.path("stageB"), { label: "decoder/model.onnx" });
-    assert.ok(loaded().includes("decoder/model.onnx"));
-    await runner.release();
+describe("sessions and their arenas under the budget", () => {
+  it("counts a stage's arena against the budget and releases the least recently used model to make room", async () => {
+    const dir = path.join(PACKS, "real-small");
+    const te = path.join(dir, "text_encoder", "model.onnx");
+    const prior = path.join(dir, "prior", "model.onnx");
+    const weights = fs.statSync(te).size + fs.statSync(prior).size;
+    const { cache } = cacheWith({ budgetBytes: weights + 1_000_000 });
+    await cache.load(te, { label: "text_encoder/model.onnx" });
+    const stageC = await cache.load(prior, { label: "prior/model.onnx" });
+    assert.deepEqual(cache.stats().loaded.map((m) => m.label), ["text_encoder/model.onnx", "prior/model.onnx"]);
+    await cache.chargeArena(stageC, 2_000_000);
+    const after = cache.stats();
+    assert.deepEqual(after.loaded.map((m) => m.label), ["prior/model.onnx"]);
+    assert.equal(after.loaded[0].bytes, stageC.bytes + 2_000_000);
+    assert.equal(after.evictions, 1);
     await cache.clear();
   });
+});
 
-  it("loads nothing ahead when the next stage does not fit beside the loaded ones", async () => {
-    const te = path.join(PACKS, "real-small", "text_encoder", "model.onnx");
-    const { cache } = cacheWith({ budgetBytes: fs.statSync(te).size + 200_000 });
-    const pack = await loadPack(path.join(PACKS, "real-small"), { sessions: cache });
-    await pack.encodeText(["a red cat"]);
-    assert.equal(await cache.loadIfRoom(pack.path("stageC")), undefined);
-    assert.deepEqual(cache.stats().loaded.map((m) => m.label), ["text_encoder/model.onnx"]);
+describe("arenas given back when idle", () => {
+  const prior = path.join(PACKS, "real-small", "prior", "model.onnx");
+  const te = path.join(PACKS, "real-small", "text_encoder", "model.onnx");
+
+  it("releases an idle model whose arena is larger than its weights", async () => {
+    const { cache } = cacheWith({ idleGiveBackMs: 20 });
+    const model = await cache.load(prior, { label: "prior/model.onnx" });
+    await cache.useLoaded(model, async () => cache.chargeArena(model, model.bytes + 1));
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(cache.stats().loaded, []);
+  });
+
+  it("keeps an idle model whose arena is smaller than its weights, and one used again before the delay", async () => {
+    const { cache } = cacheWith({ idleGiveBackMs: 100 });
+    const small = await cache.load(prior, { label: "prior/model.onnx" });
+    const big = await cache.load(te, { label: "text_encoder/model.onnx" });
+    await cache.useLoaded(small, async () => cache.chargeArena(small, Math.floor(small.bytes / 2)));
+    await cache.useLoaded(big, async () => cache.chargeArena(big, big.bytes * 2));
+    await new Promise((r) => setTimeout(r, 50));
+    await cache.useLoaded(big, async () => {
+      await new Promise((r) => setTimeout(r, 150)); // a run longer than the delay: nothing is idle
+      assert.equal(cache.stats().loaded.length, 2);
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(cache.stats().loaded.map((m) => m.label), ["prior/model.onnx"]);
     await cache.clear();
   });
 });

@@ -30,7 +30,7 @@ describe("memory estimates", () => {
     assert.equal(stageB.what, "Stage B at a 256×256 latent");
     assert.deepEqual(stageB.drivenBy, { node: "4", inputs: ["width", "height", "batch"] });
     const stageC = plan.nodes.find((n) => n.nodeId === "5")!;
-    assert.equal(stageC.what, "Stage C at a 25×25 latent");
+    assert.equal(stageC.what, "Stage C at a 24×24 latent");
     assert.deepEqual(plan.unknown, []);
   });
 
@@ -134,5 +134,20 @@ describe("memory sizes", () => {
     const info = readPackMemoryInfo(join(ROOT, "test", "fixtures", "packs"), "random");
     assert.ok(info);
     assert.deepEqual(info.profile, RELEASE_MEMORY_PROFILE);
+  });
+});
+
+describe("Stage A decode estimates", () => {
+  const decode = (width: number) => estimatePlan(textToImage({ width, height: width, compression: 42 }), lookup, packInfo).nodes.find((n) => n.nodeId === "8")!.bytes!;
+
+  it("count one tile's activations for a latent Stage A decodes in tiles, and the whole image", () => {
+    // 1024 px: a 256×256 Stage A latent, decoded in tiles of at most 160×160 (128 + two margins of 16).
+    const info = packInfo("tiny");
+    const image = 3 * 1024 * 1024 * 4;
+    assert.equal(decode(1024), 160 * 160 * info!.profile.stageA.cellBytes + image);
+  });
+
+  it("grow no faster than the image once the latent is tiled", () => {
+    assert.ok(decode(2048) - decode(1024) <= 3 * 4 * (2048 ** 2 - 1024 ** 2));
   });
 });
