@@ -121,7 +121,7 @@ def export_stage_a(base, stage_a_path, out):
         f.write("\n")
 
 
-def export_extras(base, extras_path, out, keep_stage_c=False, image_pooled=None):
+def export_extras(base, extras_path, out, keep_stage_c=False, image_pooled=None, image_pooled_gain=1.0):
     """The --from-pack form: see the module's docstring."""
     import shutil
 
@@ -152,6 +152,11 @@ def export_extras(base, extras_path, out, keep_stage_c=False, image_pooled=None)
         if fit.get("zero_clip_img_attention", True):
             with torch.no_grad():
                 C.clip_img_mapper.weight.zero_()
+        if image_pooled_gain != 1.0:
+            # a regression predicts the mean caption for what the image leaves unsure: a gain above 1
+            # undoes part of that shrinking towards the empty prompt
+            with torch.no_grad():
+                C.img_pooled_mapper[4].weight.mul_(image_pooled_gain)
     C.eval()
     affine_layernorms(C)
     D = shipped["te"].d
@@ -198,6 +203,7 @@ def main():
                     help="with --extras: keep the pack's Stage C weights, take only its new parts (image layout path) from the checkpoint")
     ap.add_argument("--stage-a", help="with --from-pack: finetune_stage_a.py's checkpoint (the Stage A decoder)")
     ap.add_argument("--image-pooled", help="with --extras: fit_image_pooled.py's output (the prior's image pooled path)")
+    ap.add_argument("--image-pooled-gain", type=float, default=1.0, help="with --image-pooled: scales its output")
     ap.add_argument("--ckpt", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "checkpoints", "main.pt"))
     ap.add_argument("--out", required=True)
     ap.add_argument("--steps-c", type=int, default=20)
@@ -211,7 +217,8 @@ def main():
     torch.set_num_threads(2)
     if args.from_pack:
         if args.extras:
-            export_extras(args.from_pack, args.extras, args.out, keep_stage_c=args.keep_stage_c, image_pooled=args.image_pooled)
+            export_extras(args.from_pack, args.extras, args.out, keep_stage_c=args.keep_stage_c, image_pooled=args.image_pooled,
+                          image_pooled_gain=args.image_pooled_gain)
         elif os.path.abspath(args.from_pack) != os.path.abspath(args.out):
             import shutil
             shutil.copytree(args.from_pack, args.out, dirs_exist_ok=True)
