@@ -123,11 +123,11 @@ def controlnet_spec(channels, n_control):
              **{n: {0: "batch", 2: "latent_height", 3: "latent_width"} for n in ctrl}})
 
 
-def _holds(model, onnx_path, spec):
-    """Whether onnx_path's initializers are exactly those of model's export (names and sizes)."""
-    proto = _export_bytes(_affine(copy.deepcopy(model)), *spec)
-    mine = sorted((i.name, tuple(i.dims)) for i in proto.graph.initializer)
-    return mine == sorted((i.name, tuple(i.dims)) for i in onnx.load(onnx_path).graph.initializer)
+def _has_image_pooled(onnx_path, hidden=256):
+    """Whether a prior's file holds the image pooled path: its MLP's hidden x hidden weight (no other
+    part of Stage C has that shape). The exporter's own names cannot tell: they are invented per
+    graph, and it merges initializers of equal value."""
+    return any(tuple(i.dims) == (hidden, hidden) for i in onnx.load(onnx_path, load_external_data=False).graph.initializer)
 
 
 def _input_names(path):
@@ -158,13 +158,9 @@ def load_shipped(pack_dir, cfg=None):
     prior = os.path.join(pack_dir, "prior", "model.onnx")
     n_control = sum(1 for n in _input_names(prior) if n.startswith("control_"))
     if n_control:
-        # a prior with the image pooled path, else one without it (exported before it existed): the
-        # export names differ between the two, so the one whose initializers the file holds
+        # a prior with the image pooled path, or one exported before it existed
         spec = stage_c_control_spec(d, cfg["C"]["c"], n_control)
-        for img_pooled in (True, False):
-            C = StageC(c_text=d, img_layout=True, img_pooled=img_pooled, control_blocks=tuple(range(n_control)), **cfg["C"])
-            if not img_pooled or _holds(C, prior, spec):
-                break
+        C = StageC(c_text=d, img_layout=True, img_pooled=_has_image_pooled(prior), control_blocks=tuple(range(n_control)), **cfg["C"])
         left = load_onnx_weights(C, prior, _Ident, *spec)
     else:
         C = StageC(c_text=d, **cfg["C"])
