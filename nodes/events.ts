@@ -23,6 +23,28 @@ export interface QueueStatus {
   runningAll?: string[];
 }
 
+/**
+ * A model session loading for a prompt (the real-size packs take 10–100 s): sent when each phase
+ * starts and about once a second while the weights are converted; `phase: "loaded"` (or the
+ * node's or prompt's end) clears it. ONNX Runtime says nothing while it builds a session (it
+ * blocks the executor's thread), so a display counts the time since `loading` against `expectedMs`.
+ */
+export interface ModelLoading extends PromptEvent {
+  /** The node that was running when the load began (absent before the first node starts). */
+  nodeId?: string;
+  /** The model, pack-relative ("prior/model.onnx"). */
+  label: string;
+  phase: "converting" | "loading" | "loaded";
+  /** 0..1 of the phase. */
+  fraction: number;
+  /** The model's estimated memory. */
+  bytes: number;
+  /** Since the load began. */
+  elapsedMs: number;
+  /** While loading: how long ONNX Runtime should take (from the bytes and the last big load's rate). */
+  expectedMs?: number;
+}
+
 /** Server → client. */
 export interface ServerToClientEvents {
   "status": (e: QueueStatus) => void;
@@ -33,6 +55,7 @@ export interface ServerToClientEvents {
   "node:preview": (e: NodeEvent & { step?: number; total?: number; mime: string; image: BinaryImage }) => void;
   "node:done": (e: NodeEvent & { outputs?: NodeResult; ms: number }) => void;
   "node:cached": (e: NodeEvent) => void;
+  "model:loading": (e: ModelLoading) => void;
   /** `preview` is the gate's preview kept as a file under the outputs (GET /api/view). */
   "gate:waiting": (e: NodeEvent & { kind: "latent" | "image"; mime: string; image: BinaryImage; /** The kept preview file; absent when it could not be written (a full disk). */ preview?: string }) => void;
   "gate:rerolled": (e: PromptEvent & { note: string }) => void;

@@ -8,7 +8,7 @@ import { buildCatalog, compilePrompt, executeWorkflow, ExecutionCancelled, Execu
 import { createNodeHost } from "./executor/node-host.ts";
 import { packOptions } from "./runtime/pack-list.ts";
 import { memoryOption } from "./api/memory-check.ts";
-import { type CascadeRuntime, type LoadProgress, decideMemoryBudget } from "./runtime/index.ts";
+import { type LoadProgress, decideMemoryBudget } from "./runtime/index.ts";
 import { isLoopbackHost } from "./api/security.ts";
 
 const ROOT = join(import.meta.dirname, "..");
@@ -20,13 +20,15 @@ usage:
   sluice serve [--port 8788] [--host 127.0.0.1] [--home DIR] [--models DIR] [--device auto|cpu|cuda|webgpu]
                [--memory-budget 6GB] [--token TOKEN] [--allow-host NAME ...] [--allow-origin ORIGIN ...]
                [--redis URL [--attempts 2]] [--max-waiting 64]
-  sluice worker --redis URL [--models DIR] [--device auto|cpu|cuda|webgpu] [--name NAME]
+  sluice worker --redis URL [--models DIR] [--device auto|cpu|cuda|webgpu] [--name NAME] [--memory-budget 6GB]
                [--lock-ms 30000] [--stalled-ms 30000] [--max-stalled 1]
   sluice run <workflow.json> [--out DIR] [--set NAME=VALUE ...] [--set NODE.INPUT=VALUE ...]
              [--models DIR] [--device ...] [--home DIR] [--memory-budget 6GB]
 
 --memory-budget: the most memory a prompt may need (e.g. 6GB, 6000MB); a prompt estimated over it
-is refused before it runs. Default: 70% of available RAM (80% of free GPU memory with --device cuda).
+is refused before it runs, and the models kept loaded between prompts stay within it (the least
+recently used are released first). Default: 70% of available RAM (80% of free GPU memory with
+--device cuda). A worker keeps its own models within its own --memory-budget.
 
 The data folder (database, outputs, uploads) is --home, else $SLUICE_HOME, else ~/.sluice.
 Off loopback (--host 0.0.0.0 or any other address) every request needs a token: --token, else
@@ -225,7 +227,7 @@ async function run(args: Args): Promise<number> {
     const workflow = compiled.plan.flat;
     console.error(host.deviceNote);
     const bar = progressBar();
-    (host.servicesFor("cli").runtime as CascadeRuntime).sessions.onLoadProgress((p) => bar.load(p));
+    host.sessions.onLoadProgress((p) => bar.load(p));
     const label = (id: string) => `${workflow.nodes.find((n) => n.id === id)?.type} #${id}`;
     const controller = new AbortController();
     process.once("SIGINT", () => controller.abort());
@@ -270,10 +272,13 @@ async function worker(args: Args): Promise<number> {
   const redisUrl = redisFlag(args);
   if (!redisUrl) { console.error("sluice worker: which Redis? usage: sluice worker --redis redis://HOST:6379 [--models DIR] [--device ...]"); return 2; }
   const { startBullWorker } = await import("./executor/bullmq-worker.ts");
+  const device = flag(args, "device") ?? "auto";
+  const budget = decideMemoryBudget({ flag: flag(args, "memory-budget"), device });
   const started = await startBullWorker({
     redisUrl,
     modelsDir: resolve(flag(args, "models") ?? DEFAULT_MODELS_DIR),
-    device: flag(args, "device") ?? "auto",
+    device,
+    memoryBudgetBytes: budget.bytes,
     nodeModules: (args.flags.get("nodes") ?? []).map((p) => resolve(p)),
     prefix: flag(args, "prefix"),
     name: flag(args, "name"),

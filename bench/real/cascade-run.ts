@@ -57,22 +57,42 @@ function workflow(seed: number) {
   return wf;
 }
 
-// Busy intervals: a sampler step runs from the previous step's report (or the node's start) to its own.
+// Busy intervals: a sampler step runs from the previous step's report to its own; the first step,
+// whose start is not reported (the stage's load comes before it), is taken to last as long as the
+// second.
 let busy: [number, number][] = [];
-let lastMark = 0;
+let lastStep: { nodeId: string; at: number; first?: number } | undefined;
 const nodeMs: Record<string, number> = {};
 const nodeType = new Map<string, string>();
+let runningNode = "";
 socket.on("node:start", (e: { nodeId: string; type: string }) => {
-  lastMark = now();
   nodeType.set(e.nodeId, e.type);
+  runningNode = `${e.nodeId} ${e.type}`;
   say(`node ${e.nodeId} ${e.type}`);
 });
 socket.on("node:progress", (e: { nodeId: string; step: number; total: number }) => {
   const t = now();
-  busy.push([lastMark, t]);
-  lastMark = t;
+  if (lastStep?.nodeId === e.nodeId) {
+    busy.push([lastStep.at, t]);
+    if (lastStep.first !== undefined) busy.push([lastStep.first - (t - lastStep.at), lastStep.first]);
+    lastStep = { nodeId: e.nodeId, at: t };
+  } else {
+    lastStep = { nodeId: e.nodeId, at: t, first: t };
+  }
   say(`  node ${e.nodeId}: step ${e.step}/${e.total}`);
 });
+// The executor's resident memory, sampled, its peak kept per node.
+const rssPeakByNode: Record<string, number> = {};
+const sampler = setInterval(() => {
+  const pid = server.dispatcher.executorPid;
+  if (!pid || !runningNode) return;
+  try {
+    const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
+    rssPeakByNode[runningNode] = Math.max(rssPeakByNode[runningNode] ?? 0, kb * 1024);
+  } catch {
+    // the executor is between processes
+  }
+}, 250);
 socket.on("node:done", (e: { nodeId: string; ms: number }) => {
   nodeMs[`${e.nodeId} ${nodeType.get(e.nodeId) ?? ""}`.trim()] = e.ms;
 });
@@ -108,8 +128,9 @@ try {
   const status = pid ? readFileSync(`/proc/${pid}/status`, "utf8") : "";
   const hwmKB = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
   const system = await (await fetch(`${url}/api/system`)).json() as { memoryBudget: number };
-  console.log(JSON.stringify({ image, budgetBytes: system.memoryBudget, prompts, loads: loads.map(({ label, ms, bytes }) => ({ label, ms, bytes })), evictions: evictions.length, peakRssBytes: hwmKB * 1024 }));
+  console.log(JSON.stringify({ image, budgetBytes: system.memoryBudget, prompts, rssPeakByNode, loads: loads.map(({ label, ms, bytes }) => ({ label, ms, bytes })), evictions: evictions.length, peakRssBytes: hwmKB * 1024 }));
 } finally {
+  clearInterval(sampler);
   socket.close();
   await server.close();
   rmSync(home, { recursive: true, force: true });

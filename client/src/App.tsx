@@ -254,13 +254,15 @@ function useTitle() {
   const running = useRun((s) => s.serverRunning);
   const waiting = useRun((s) => s.queueRemaining);
   const connected = useRun((s) => s.connected);
+  const loading = useRun((s) => (s.loading ? s.loading.phase : null));
   useEffect(() => {
     const parts: string[] = [];
     if (!connected) parts.push("[offline]");
+    else if (running && loading) parts.push(`[${loading === "converting" ? "converting model" : "loading model"}]`);
     else if (running) parts.push(live?.total ? `[${Math.round((100 * live.step) / live.total)}% ${live.step}/${live.total}]` : "[running]");
     if (waiting > 0) parts.push(`(+${waiting})`);
     document.title = [...parts, "Sluice"].join(" ");
-  }, [live, running, waiting, connected]);
+  }, [live, running, waiting, connected, loading]);
 }
 
 /** Shown while the socket is down; the editor keeps working and reconnects by itself. */

@@ -111,11 +111,16 @@ export function connectSocket(): StudioSocket {
     const images = e.outputs?.images;
     run().patch(e.nodeId, {
       status: "done",
+      ...(prev?.loading ? { loading: undefined } : {}),
       ...(prev?.gate ? { gate: undefined } : {}),
       ...(prev?.total ? { step: prev.total } : {}),
       ...(images?.length ? { images } : {}),
       ...(e.ms !== undefined ? { ms: e.ms } : {}),
     });
+  });
+  on("model:loading", (e) => {
+    if (!e?.promptId) return;
+    run().modelLoading(e, mine(e));
   });
   on("node:cached", (e) => {
     if (!mine(e) || !e.nodeId) return;
@@ -128,18 +133,21 @@ export function connectSocket(): StudioSocket {
     run().patch(e.nodeId, { status: "running", gate: { promptId: e.promptId, src: url, kind: e.kind ?? "image" } });
   });
   on("execution:error", (e) => {
+    if (e?.promptId) run().clearLoading(e.promptId);
     if (!mine(e)) return;
     if (e.node) run().patch(e.node, { status: "error", error: e.message });
     toast(`Run failed${e.node ? ` at node ${e.node}` : ""}: ${e.message}`, "error");
     finishRunning();
   });
   on("execution:interrupted", (e) => {
+    if (e?.promptId) run().clearLoading(e.promptId);
     if (!mine(e)) return;
     const gateNode = Object.entries(run().nodes).find(([, r]) => r.gate?.promptId === e.promptId)?.[0];
     toast(cancelMessage(e.promptId, e.node, gateNode), "warn");
     if (started.has(e.promptId) || run().promptId === e.promptId) finishRunning();
   });
   on("execution:done", (e) => {
+    if (e?.promptId) run().clearLoading(e.promptId);
     if (!mine(e)) return;
     for (const [nodeId, out] of Object.entries(e.outputs ?? {})) {
       if (out?.images?.length) run().patch(nodeId.split("/")[0]!, { images: out.images });

@@ -128,9 +128,10 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
       modelsDir: options.modelsDir,
       device: options.device,
       cacheBytes: options.cacheBytes ?? 2 * 1024 ** 3,
+      // One budget: prompts are checked against it and the executor keeps no more models loaded.
+      modelMemoryBudgetBytes: budget.bytes,
       previewIntervalMs: options.previewIntervalMs ?? DEFAULT_PREVIEW_INTERVAL_MS,
       nodeModules: options.nodeModules,
-      modelMemoryBudgetBytes: budget.bytes,
     },
     compile: (workflow, outputs) => compile(workflow, { outputs }),
     registry,
@@ -204,7 +205,7 @@ export async function createSluiceServer(options: AppOptions): Promise<SluiceSer
     res.json({
       device: dispatcher.device,
       deviceNote: dispatcher.deviceNote,
-      ...(dispatcher instanceof Dispatcher ? { executor: { pid: dispatcher.executorPid, restarts: dispatcher.restarts } } : {}),
+      ...(dispatcher instanceof Dispatcher ? { executor: { pid: dispatcher.executorPid, restarts: dispatcher.restarts, ...(dispatcher.sessions ? { sessions: dispatcher.sessions } : {}) } } : {}),
       versions: { node: process.version, sluice: VERSION, onnxruntime: onnxVersion() },
       memoryBudget: budget.bytes,
       memoryBudgetFrom: { source: budget.source, note: budget.note },

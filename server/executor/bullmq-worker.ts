@@ -22,6 +22,8 @@ export interface BullWorkerOptions {
   device: string;
   nodeModules?: string[];
   cacheBytes?: number;
+  /** The budget of the model sessions it keeps loaded (`sluice worker --memory-budget`, decideMemoryBudget). */
+  memoryBudgetBytes?: number;
   previewIntervalMs?: number;
   /** Key prefix in Redis (the server's must match). */
   prefix?: string;
@@ -52,7 +54,7 @@ export async function startBullWorker(options: BullWorkerOptions): Promise<BullW
   const dirs = { outputsDir: join(work, "outputs"), uploadsDir: join(work, "uploads"), tempDir: join(work, "outputs", "temp") };
   for (const dir of Object.values(dirs)) mkdirSync(dir, { recursive: true });
 
-  const host = await createNodeHost({ ...dirs, modelsDir: options.modelsDir, device: options.device, nodeModules: options.nodeModules, noiseThread: true }, log);
+  const host = await createNodeHost({ ...dirs, modelsDir: options.modelsDir, device: options.device, nodeModules: options.nodeModules, modelMemoryBudgetBytes: options.memoryBudgetBytes, noiseThread: true }, log);
   const cache = new OutputCache(options.cacheBytes ?? 2 * 1024 ** 3);
   const packs = () => host.servicesFor("").listOptions?.("packs") ?? [];
 
@@ -80,6 +82,12 @@ export async function startBullWorker(options: BullWorkerOptions): Promise<BullW
 
   // Control messages for the prompts running here.
   const running = new Map<string, { controller: AbortController; finish: Set<string> }>();
+  /** The prompt running here and its node, for the model loads it causes. */
+  let current: { promptId: string; nodeId?: string } | undefined;
+  host.sessions.onLoadProgress((p) => {
+    if (!current) return;
+    live("model:loading", { promptId: current.promptId, ...(current.nodeId ? { nodeId: current.nodeId } : {}), label: p.label, phase: p.phase, fraction: p.fraction, bytes: p.bytes, elapsedMs: p.elapsedMs, ...(p.expectedMs !== undefined ? { expectedMs: p.expectedMs } : {}) });
+  });
   subscriber.on("messageBuffer", (channel: Buffer, message: Buffer) => {
     const promptId = channel.toString().slice(names.control("").length);
     const state = running.get(promptId);
@@ -106,6 +114,7 @@ export async function startBullWorker(options: BullWorkerOptions): Promise<BullW
 
     const state = { controller: new AbortController(), finish: new Set<string>() };
     running.set(promptId, state);
+    current = { promptId };
     await subscriber.subscribe(names.control(promptId));
     try {
       if (await publisher.exists(names.cancelled(promptId))) state.controller.abort();
@@ -129,7 +138,10 @@ export async function startBullWorker(options: BullWorkerOptions): Promise<BullW
           },
         })),
       }, {
-        onStart: (nodeId, type) => live("node:start", { promptId, nodeId, type }),
+        onStart: (nodeId, type) => {
+          if (current?.promptId === promptId) current.nodeId = nodeId;
+          live("node:start", { promptId, nodeId, type });
+        },
         onProgress: (nodeId, step, total) => live("node:progress", { promptId, nodeId, step, total }),
         onCached: (nodeId) => live("node:cached", { promptId, nodeId }),
         onDone: (nodeId, outputs, ms) => {
@@ -171,6 +183,7 @@ export async function startBullWorker(options: BullWorkerOptions): Promise<BullW
       return { status: outcome.status, worker: name };
     } finally {
       running.delete(promptId);
+      if (current?.promptId === promptId) current = undefined;
       await subscriber.unsubscribe(names.control(promptId)).catch(() => {});
     }
   };
@@ -191,7 +204,7 @@ export async function startBullWorker(options: BullWorkerOptions): Promise<BullW
     lastError = err.message;
   });
   worker.on("failed", (job, err) => { if (job && !(err instanceof DelayedError)) log("warn", `prompt ${job.data?.promptId}: ${err.message}`); });
-  log("info", `worker ${name} (${host.deviceNote || `device: ${host.device}`}; packs: ${packs().join(", ") || "none"}) takes prompts from ${options.redisUrl}`);
+  log("info", `worker ${name} (${host.deviceNote || `device: ${host.device}`}; model memory budget ${(host.sessions.stats().budgetBytes / 1024 ** 3).toFixed(1)} GB; packs: ${packs().join(", ") || "none"}) takes prompts from ${options.redisUrl}`);
 
   return {
     name,

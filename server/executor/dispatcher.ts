@@ -17,6 +17,7 @@ import type { ResumeEntry, Store } from "../store/store.ts";
 import { DEFAULT_MAX_WAITING, expiredGates, GATE_SWEEP_MS, gateDeadline, waitingLimitError } from "./gate-waits.ts";
 import { describeExit, ExecutorChild, type ExecutorExit } from "./executor-child.ts";
 import type { ExecutorOptions, FromExecutor } from "./protocol.ts";
+import type { SessionCacheStats } from "../runtime/sessions.ts";
 
 /** Where the dispatcher's events go (socket.io's io in the server): the vocabulary's event map. */
 export interface EventSink {
@@ -58,6 +59,8 @@ export class Dispatcher {
   private active: string | null = null;
   /** The node the active prompt is running, for the message when the executor dies during it. */
   private activeNode: { id: string; type: string; step?: number; total?: number } | null = null;
+  /** The model the executor is loading for the active prompt, if any (from its load events). */
+  private activeLoad: { label: string; phase: string; bytes: number } | null = null;
   /** Answered prompts to run again, from their gates' checkpoints (or from the start, after a re-roll). */
   private resumeQueue: { promptId: string; resume: ResumeEntry[] }[] = [];
   private gateSweep: ReturnType<typeof setInterval>;
@@ -73,6 +76,8 @@ export class Dispatcher {
   deviceNote = "";
   /** Executors started after the first (each death starts one). */
   restarts = 0;
+  /** What the executor's session cache holds, as it last reported (GET /api/system). */
+  sessions: SessionCacheStats | undefined;
 
   constructor(private readonly store: Store, private readonly sink: EventSink, private readonly options: DispatcherOptions) {
     this.log = options.log ?? ((level, message) => console[level === "info" ? "log" : level](message));
@@ -131,14 +136,17 @@ export class Dispatcher {
     if (active) {
       this.clearCancelTimer(active);
       const node = this.activeNode;
+      const load = this.activeLoad;
       const where = node ? `node ${node.id} ${node.type}` : undefined;
       if (exit.endedBy === "cancel") {
         this.sink.emit("execution:interrupted", { promptId: active, node: node?.id });
         this.store.finish(active, "cancelled", EMPTY_RESULT, { message: `cancelled; ${cause}` });
       } else {
         const step = node?.step !== undefined && node.total !== undefined ? ` (step ${node.step} of ${node.total})` : "";
+        // A load that dies takes the process with it (a native crash, or memory): say which model.
+        const loading = load ? `, ${load.phase === "converting" ? "converting" : "loading"} the model ${load.label} (${formatLoadBytes(load.bytes)})` : "";
         const error = {
-          message: where ? `${cause} while ${where} ran${step}` : `${cause} before any node ran`,
+          message: where ? `${cause} while ${where} ran${step}${loading}` : `${cause} before any node ran${loading}`,
           ...(node ? { node: node.id, type: node.type } : {}),
         };
         this.sink.emit("execution:error", { promptId: active, ...error });
@@ -148,6 +156,8 @@ export class Dispatcher {
     // Prompts waiting at gates live in the store, not in the executor: they wait on.
     this.active = null;
     this.activeNode = null;
+    this.activeLoad = null;
+    this.sessions = undefined;
     // A prompt that was about to resume went back to waiting in the store with the executor's death.
     this.restarts++;
     if (exit.wasReady) {
@@ -194,6 +204,7 @@ export class Dispatcher {
   private start(promptId: string, plan: Plan): void {
     this.active = promptId;
     this.activeNode = null;
+    this.activeLoad = null;
     this.executor.send({ type: "run", promptId, workflow: plan.flat, embedded: plan.workflow, ...(plan.outputs ? { outputs: plan.outputs } : {}) });
   }
 
@@ -247,6 +258,7 @@ export class Dispatcher {
     }
     this.active = promptId;
     this.activeNode = null;
+    this.activeLoad = null;
     this.executor.send({ type: "run", promptId, workflow: compiled.plan.flat, embedded: compiled.plan.workflow, ...(compiled.plan.outputs ? { outputs: compiled.plan.outputs } : {}), resumed });
     this.store.startRun(promptId, resume);
     return true;
@@ -354,13 +366,25 @@ export class Dispatcher {
       case "event": {
         const event = msg.event;
         if (event.name === "node:start") {
-          if (event.promptId === this.active) this.activeNode = { id: event.nodeId, type: event.nodeType };
+          if (event.promptId === this.active) {
+            this.activeNode = { id: event.nodeId, type: event.nodeType };
+            this.activeLoad = null;
+          }
           this.sink.emit("node:start", { promptId: event.promptId, nodeId: event.nodeId, type: event.nodeType });
         } else if (event.name === "node:done") this.sink.emit("node:done", { promptId: event.promptId, nodeId: event.nodeId, outputs: event.outputs, ms: event.ms });
         else if (event.name === "node:cached") this.sink.emit("node:cached", { promptId: event.promptId, nodeId: event.nodeId });
         else this.sink.emit("execution:start", { promptId: event.promptId });
         break;
       }
+      case "loading": {
+        const { load } = msg;
+        if (msg.promptId !== undefined && msg.promptId === this.active) this.activeLoad = load.phase === "loaded" ? null : { label: load.label, phase: load.phase, bytes: load.bytes };
+        if (msg.promptId !== undefined) this.sink.emit("model:loading", { promptId: msg.promptId, ...load });
+        break;
+      }
+      case "sessions":
+        this.sessions = msg.stats;
+        break;
       case "progress":
         if (this.activeNode && msg.promptId === this.active && msg.nodeId === this.activeNode.id) {
           this.activeNode.step = msg.steps[msg.steps.length - 1];
@@ -380,6 +404,7 @@ export class Dispatcher {
         if (this.active !== msg.promptId) break;
         this.active = null;
         this.activeNode = null;
+        this.activeLoad = null;
         const limit = this.options.maxWaiting ?? DEFAULT_MAX_WAITING;
         if (this.store.waitingCount() >= limit) {
           const error = waitingLimitError(limit, msg.nodeId);
@@ -419,6 +444,7 @@ export class Dispatcher {
         if (this.active === msg.promptId) {
           this.active = null;
           this.activeNode = null;
+          this.activeLoad = null;
         }
         // Clients hear first; the record is written in the same turn, before any request can read it.
         if (msg.status === "done") this.sink.emit("execution:done", { promptId: msg.promptId, outputs: msg.result.outputs, modelMs: msg.modelMs });
@@ -430,6 +456,11 @@ export class Dispatcher {
       }
     }
   }
+}
+
+/** "4.1 GB", "640 MB", "1.3 MB": a model's size in a message. */
+function formatLoadBytes(bytes: number): string {
+  return bytes >= 1e9 ? `${(bytes / 1e9).toFixed(1)} GB` : `${(bytes / 1e6).toFixed(bytes >= 1e7 ? 0 : 1)} MB`;
 }
 
 /**

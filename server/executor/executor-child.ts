@@ -31,6 +31,15 @@ export function executorEntry(): { file: string; execArgv: string[] } {
   return { file: fileURLToPath(new URL("./executor-process.ts", import.meta.url)), execArgv: ["--import", import.meta.resolve("tsx")] };
 }
 
+/**
+ * glibc's malloc serves a freed block of up to 32 MB from its heap afterwards and keeps the memory:
+ * a released multi-GB session stayed in the executor's RSS, and the next stage's load came on top
+ * (two prompts of the lite pack at 1024² under a 6.3 GB budget peaked at 8.4 GB; with this, 6.9 GB,
+ * and the process fell from 5.8 to 2.4 GB once Stage B was released). A fixed threshold puts every
+ * block of 1 MB or more in its own mapping, returned when freed. A value set by the user is kept.
+ */
+const MALLOC_ENV = { MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? String(1024 * 1024) };
+
 export class ExecutorChild {
   private readonly child: ChildProcess;
   private endedBy?: ExecutorExit["endedBy"];
@@ -45,7 +54,7 @@ export class ExecutorChild {
       execArgv: entry.execArgv,
       // Typed arrays (previews, gate pictures) travel as binary rather than as JSON.
       serialization: "advanced",
-      env: { ...process.env, SLUICE_EXECUTOR_OPTIONS: JSON.stringify(options) },
+      env: { ...process.env, ...MALLOC_ENV, SLUICE_EXECUTOR_OPTIONS: JSON.stringify(options) },
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     });
     this.child.on("message", (msg: FromExecutor) => this.receive(msg));

@@ -79,6 +79,18 @@ const host = await createNodeHost({ ...options, noiseThread: true }, (level, mes
   });
 const cache = new OutputCache(options.cacheBytes);
 
+/** The prompt running and its node, for the loads it causes. */
+let current: { promptId: string; nodeId?: string } | undefined;
+// Load progress goes out at once, not with the next batch: ONNX Runtime builds a session on this
+// thread, so nothing else leaves until it is done. The cache sends a load's phases as they start
+// and about one update a second while converting; that is the rate the editor gets, which counts
+// the seconds of ONNX Runtime's part itself.
+host.sessions.onLoadProgress((p) => {
+  send({ type: "loading", ...(current ? { promptId: current.promptId } : {}), load: { ...(current?.nodeId ? { nodeId: current.nodeId } : {}), label: p.label, phase: p.phase, fraction: p.fraction, bytes: p.bytes, elapsedMs: p.elapsedMs, ...(p.expectedMs !== undefined ? { expectedMs: p.expectedMs } : {}) } });
+  if (p.phase === "loaded") send({ type: "sessions", stats: host.sessions.stats() });
+  flush();
+});
+
 interface Running {
   controller: AbortController;
   finishNodes: Set<string>;
@@ -89,6 +101,7 @@ async function run(msg: Extract<ToExecutor, { type: "run" }>): Promise<void> {
   const { promptId } = msg;
   const state: Running = { controller: new AbortController(), finishNodes: new Set() };
   running.set(promptId, state);
+  current = { promptId };
   const lastPreview = new Map<string, number>();
   emit({ name: "execution:start", promptId });
   let paused: Omit<Extract<FromExecutor, { type: "waiting" }>, "result"> | undefined;
@@ -101,6 +114,7 @@ async function run(msg: Extract<ToExecutor, { type: "run" }>): Promise<void> {
       resumed: (msg.resumed ?? []).map((gate) => ({ nodeId: gate.nodeId, answer: gate.answer, value: async () => decodeValue(Buffer.from(gate.checkpoint)) })),
     }, {
       onStart: (nodeId, nodeType) => {
+        if (current?.promptId === promptId) current.nodeId = nodeId;
         emit({ name: "node:start", promptId, nodeId, nodeType });
         flush();
       },
@@ -124,12 +138,15 @@ async function run(msg: Extract<ToExecutor, { type: "run" }>): Promise<void> {
         });
       },
     }, { signal: state.controller.signal, finishRequested: (nodeId) => state.finishNodes.has(nodeId) });
+    // What stays loaded reaches the server with the prompt's end (GET /api/system shows it).
+    send({ type: "sessions", stats: host.sessions.stats() });
     if (outcome.status === "waiting" && paused) send({ ...paused, result: outcome.result });
     else if (outcome.status === "done") send({ type: "result", promptId, status: "done", result: outcome.result, modelMs: outcome.modelMs });
     else if (outcome.status === "cancelled") send({ type: "result", promptId, status: "cancelled", result: outcome.result, ...(outcome.cancelledAt ? { cancelledAt: outcome.cancelledAt } : {}) });
     else if (outcome.status === "failed") send({ type: "result", promptId, status: "failed", result: outcome.result, error: outcome.error });
   } finally {
     running.delete(promptId);
+    if (current?.promptId === promptId) current = undefined;
   }
 }
 
@@ -154,4 +171,5 @@ process.on("message", (msg: ToExecutor) => {
   }
 });
 
+send({ type: "sessions", stats: host.sessions.stats() });
 send({ type: "ready", device: host.device, deviceNote: host.deviceNote });

@@ -4,7 +4,7 @@ import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import type { GateAnswer, GatePreview, NodeDef, NodeServices } from "../../nodes/schema.ts";
 import { ALL_NODES, createRegistry, loadNodeModules } from "../../nodes/index.ts";
-import { CascadeRuntime } from "../runtime/index.ts";
+import { CascadeRuntime, type ModelSessions } from "../runtime/index.ts";
 import { NoisePrefetcher } from "./noise-prefetch.ts";
 
 export interface NodeHostOptions {
@@ -15,7 +15,10 @@ export interface NodeHostOptions {
   device: string;
   /** Extra node modules (plugins, test fixtures) that export `nodes`. */
   nodeModules?: string[];
-  /** Memory budget of loaded model sessions in bytes (default: the runtime's, 60% of RAM). */
+  /**
+   * Memory budget of loaded model sessions in bytes: the server's memory budget (--memory-budget,
+   * decideMemoryBudget), the same the prompt check uses. Default: the runtime's, 60% of RAM.
+   */
   modelMemoryBudgetBytes?: number;
   /**
    * Draw samplers' per-step noise on a helper thread beside the model runs (the executor asks for
@@ -30,6 +33,8 @@ export interface NodeHost {
   registry: Map<string, NodeDef>;
   device: string;
   deviceNote: string;
+  /** The model sessions every node shares (load progress, what is loaded). */
+  sessions: ModelSessions;
   servicesFor(promptId: string, extra?: Pick<NodeServices, "waitAtGate" | "pauseAtGate" | "resumedGate">): NodeServices;
   dispose(): Promise<void>;
 }
@@ -55,6 +60,7 @@ export async function createNodeHost(options: NodeHostOptions, log: Log): Promis
     registry,
     device: runtime.device.device,
     deviceNote: runtime.device.summary,
+    sessions: runtime.sessions,
     servicesFor: (_promptId, extra) => ({ ...base, ...extra }),
     dispose: async () => {
       await noise?.close();

@@ -2,6 +2,8 @@
 // advanced serialization: typed arrays travel as binary, not as JSON).
 import type { ExecutionError, GateAnswer, NodeResult, Workflow } from "../../nodes/schema.ts";
 import type { RunResult } from "../store/store.ts";
+import type { ModelLoading } from "../../nodes/events.ts";
+import type { SessionCacheStats } from "../runtime/sessions.ts";
 
 /**
  * Previews a node sends at most, by default: ten a second, the rate at which the executor flushes
@@ -16,11 +18,14 @@ export interface ExecutorOptions {
   modelsDir: string;
   device: string;
   cacheBytes: number;
+  /**
+   * The budget of the model sessions kept loaded: the server's memory budget (the one prompts are
+   * checked against). Absent: the runtime's default.
+   */
+  modelMemoryBudgetBytes?: number;
   /** Minimum milliseconds between two previews of one node. */
   previewIntervalMs: number;
   nodeModules?: string[];
-  /** The memory budget: loaded model sessions are released least-recently-used beyond it. */
-  modelMemoryBudgetBytes?: number;
 }
 
 export type ToExecutor =
@@ -53,6 +58,10 @@ export type FromExecutor =
   | { type: "result"; promptId: string; status: "done" | "failed" | "cancelled"; result: RunResult; error?: ExecutionError; cancelledAt?: string;
       /** Milliseconds this prompt spent inside ONNX Runtime. */
       modelMs?: number }
+  /** A model load's progress (sent at once: ONNX Runtime's load then blocks the executor's thread). */
+  | { type: "loading"; promptId?: string; load: Omit<ModelLoading, "promptId"> }
+  /** What the executor's session cache holds (after each prompt, and when a load ends). */
+  | { type: "sessions"; stats: SessionCacheStats }
   | { type: "log"; level: "info" | "warn" | "error"; message: string }
   /** The executor is about to exit on an error it could not recover from (sent before it exits). */
   | { type: "fatal"; message: string }

@@ -35,7 +35,7 @@ export interface RedisDispatcherOptions {
 
 
 /** Events a worker may publish live; anything else on the channel is dropped. */
-const LIVE_EVENTS = new Set<ServerEventName>(["execution:start", "node:start", "node:progress", "node:preview", "node:done", "node:cached"]);
+const LIVE_EVENTS = new Set<ServerEventName>(["execution:start", "node:start", "node:progress", "node:preview", "node:done", "node:cached", "model:loading"]);
 
 const EMPTY_RESULT = { outputs: {}, executed: [], cached: [], timings: {} };
 

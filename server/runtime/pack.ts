@@ -9,7 +9,8 @@ import { RuntimeError } from "./errors.ts";
 import { type ManifestFile, ManifestSchema, type PackManifest, type Signatures, formatManifestError, resolveManifest } from "./manifest.ts";
 import { type ExpectedInput, type ExpectedOutput, checkDeclaredInputs, prepareRun, runModel } from "./model.ts";
 import { type ModelSignature, OnnxParseError, readModelSignature } from "./onnx-proto.ts";
-import { type LoadedModel, type ModelSessions, SessionCache, preflightModel } from "./sessions.ts";
+import { type LoadedModel, type ModelResidency, type ModelSessions, SessionCache, estimateLoadedBytes, preflightModel, residentBytes } from "./sessions.ts";
+import { resolveMemoryProfile } from "./memory-profile.ts";
 import { type FloatTensor, checkTensor, int64Tensor, shapeSize } from "./tensors.ts";
 import { cropTile, pasteTile, planTiles, STAGE_A_TILING } from "./tiling.ts";
 import { type ClipTokenizer, type TokenChunk, loadClipTokenizer } from "./tokenizer.ts";
@@ -49,6 +50,9 @@ export interface TextEmbeddings {
   /** [B, 1, D]: textEncoder.pooledOutput of each text's first chunk. */
   pooled: FloatTensor;
 }
+
+/** The stages that take turns under a tight budget (see releaseOtherStages). */
+const TURN_TAKING_STAGES: readonly StageName[] = ["stageC", "stageB", "stageA"];
 
 function labelFor(stage: StageName): string {
   return STAGE_FILES[stage];
@@ -105,6 +109,8 @@ export class Pack {
   readonly files: PackFiles;
   readonly hasManifest: boolean;
   readonly sessions: ModelSessions;
+  /** What its sessions take beyond their files (the manifest's memory profile): the budget counts it. */
+  readonly residency: ModelResidency;
   private tokenizerCache?: ClipTokenizer;
   private validated = new WeakSet<LoadedModel>();
   /** The model each stage last ran with: a sampler runs one stage many times in a row. */
@@ -112,7 +118,7 @@ export class Pack {
   /** How Stage A decodes large latents (see STAGE_A_TILING). */
   stageATiling: { size: number; margin: number } = { ...STAGE_A_TILING };
 
-  constructor(init: { name: string; dir: string; manifest: PackManifest; assumptions: string[]; files: PackFiles; hasManifest: boolean; sessions: ModelSessions }) {
+  constructor(init: { name: string; dir: string; manifest: PackManifest; assumptions: string[]; files: PackFiles; hasManifest: boolean; sessions: ModelSessions; residency?: ModelResidency }) {
     this.name = init.name;
     this.dir = init.dir;
     this.manifest = init.manifest;
@@ -120,6 +126,7 @@ export class Pack {
     this.files = init.files;
     this.hasManifest = init.hasManifest;
     this.sessions = init.sessions;
+    this.residency = init.residency ?? { weightFactor: 1, sessionBytes: 0 };
   }
 
   /** Absolute path of a stage's model file. */
@@ -145,7 +152,7 @@ export class Pack {
     if (!this.files[stage]) {
       throw new RuntimeError("missing-file", `${label}: this pack (${this.name}) has no ${STAGE_TITLES[stage]} (${this.path(stage)} not found)`, { file: label });
     }
-    const m = await this.sessions.load(this.path(stage), { label });
+    const m = await this.sessions.load(this.path(stage), { label, residency: this.residency });
     if (!this.validated.has(m)) {
       checkDeclaredInputs(label, m.inputs, expectedFor(stage, m.inputs.map((i) => i.name), this.manifest), expectedOutputsFor(stage, this.manifest), m.outputs);
       this.validated.add(m);
@@ -180,9 +187,30 @@ export class Pack {
   /** The stage's model: the one it last ran with while that is still loaded, else loaded (again). */
   private async currentModel(stage: StageName): Promise<LoadedModel> {
     const known = this.current.get(stage);
-    const model = known && this.sessions.isLoaded(known) ? known : await this.model(stage);
+    if (known && this.sessions.isLoaded(known)) return known;
+    if (TURN_TAKING_STAGES.includes(stage)) await this.releaseOtherStages(stage);
+    const model = await this.model(stage);
     this.current.set(stage, model);
     return model;
+  }
+
+  /** Bytes of Stage C, B and A loaded together (computed once). */
+  private turnTakingBytes?: number;
+
+  /**
+   * Where Stage C, B and A do not fit the memory budget together, a stage about to load releases
+   * the other two first: left to the least-recently-used order, Stage B's session (and the arena
+   * its runs keep) stayed loaded while Stage A decoded, whose working memory the budget does not
+   * hold. Under a roomy budget every stage stays loaded for the next prompt.
+   */
+  private async releaseOtherStages(stage: StageName): Promise<void> {
+    this.turnTakingBytes ??= TURN_TAKING_STAGES.filter((s) => this.files[s]).reduce((sum, s) => sum + residentBytes(estimateLoadedBytes(this.path(s), this.sessions.defaultDevice), this.residency), 0);
+    if (this.turnTakingBytes <= this.sessions.stats().budgetBytes) return;
+    for (const other of TURN_TAKING_STAGES) {
+      if (other === stage || !this.current.has(other)) continue;
+      this.current.delete(other);
+      await this.sessions.unload(this.path(other), { label: labelFor(other) }, `${labelFor(stage)} loads next; the stages do not fit the memory budget together`);
+    }
   }
 
   /**
@@ -339,7 +367,7 @@ export class Pack {
     const label = entry.file;
     const file = path.join(this.dir, entry.file);
     if (!fs.existsSync(file)) throw new RuntimeError("missing-file", `${label}: ControlNet '${name}' of pack '${this.name}' not found (${file})`, { file: label });
-    const m = await this.sessions.load(file, { label });
+    const m = await this.sessions.load(file, { label, residency: this.residency });
     if (!this.validated.has(m)) {
       checkControlNetSignature(label, m, entry, inputs);
       this.validated.add(m);
@@ -486,6 +514,8 @@ export async function loadPack(dir: string, options: LoadPackOptions = {}): Prom
     checkDeclaredInputs(STAGE_FILES[stage], sig.inputs, expectedFor(stage, sig.inputs.map((i) => i.name), manifest), expectedOutputsFor(stage, manifest), sig.outputs);
   }
   const sessions = options.sessions ?? new SessionCache({ device: options.device ?? "cpu" });
-  return new Pack({ name, dir: abs, manifest, assumptions, files, hasManifest: !!manifestFile, sessions });
+  // The session budget counts a model as the prompt check does: its files × weightFactor + sessionBytes.
+  const { weightFactor, sessionBytes } = resolveMemoryProfile(manifestFile?.memory);
+  return new Pack({ name, dir: abs, manifest, assumptions, files, hasManifest: !!manifestFile, sessions, residency: { weightFactor, sessionBytes } });
 }
 

@@ -87,6 +87,21 @@ export interface LoadOptions {
    * tests and benchmarks of that path. Part of the cache key.
    */
   keepFloat16?: boolean;
+  /**
+   * What a loaded session takes beyond its files (a pack's memory profile, the one the prompt
+   * check uses): the budget counts file bytes × weightFactor + sessionBytes. Default: the files.
+   */
+  residency?: ModelResidency;
+}
+
+export interface ModelResidency {
+  weightFactor: number;
+  sessionBytes: number;
+}
+
+/** Memory a session of a model with `fileBytes` of weights takes, as the budget counts it. */
+export function residentBytes(fileBytes: number, residency: ModelResidency | undefined): number {
+  return residency ? Math.ceil(fileBytes * residency.weightFactor) + residency.sessionBytes : fileBytes;
 }
 
 /** Models smaller than this load without progress lines in the log. */
@@ -127,6 +142,12 @@ export function estimateModelBytes(file: string): number {
     if (fs.existsSync(p)) bytes += fs.statSync(p).size;
   }
   return bytes;
+}
+
+/** Bytes a model will take once loaded on `device`: on the CPU, float16 weights become float32. */
+export function estimateLoadedBytes(file: string, device: Device): number {
+  const bytes = estimateModelBytes(file);
+  return device === "cpu" ? bytes + float16Weights(readOnnxGraph(file)).bytes : bytes;
 }
 
 function gb(bytes: number): string {
@@ -191,11 +212,12 @@ export function checkGraphHazards(graph: OnnxGraph, label: string): void {
  * SessionCache below is the implementation; a pack knows nothing else of ONNX Runtime's sessions.
  */
 export interface ModelSessions {
+  readonly defaultDevice: Device;
   load(file: string, options?: LoadOptions): Promise<LoadedModel>;
   isLoaded(model: LoadedModel): boolean;
   hold(model: LoadedModel): (() => Promise<void>) | undefined;
   useLoaded<T>(model: LoadedModel, fn: (model: LoadedModel) => Promise<T>): Promise<T>;
-  unload(file: string, options?: LoadOptions): Promise<boolean>;
+  unload(file: string, options?: LoadOptions, why?: string): Promise<boolean>;
   chargeArena(model: LoadedModel, bytes: number): Promise<void>;
   clear(): Promise<void>;
   stats(): SessionCacheStats;
@@ -312,7 +334,7 @@ export class SessionCache implements ModelSessions {
       const started = performance.now();
       preflightModel(file, label);
       const loadFile = options.keepFloat16 ? file : this.fileForDevice(file, label, device, readOnnxGraph(file), started);
-      entry.bytes = estimateModelBytes(loadFile);
+      entry.bytes = residentBytes(estimateModelBytes(loadFile), options.residency);
       if (entry.bytes > this.budgetBytes) {
         throw new RuntimeError(
           "over-budget",
@@ -453,12 +475,12 @@ export class SessionCache implements ModelSessions {
   }
 
   /** Unload one model now (waits for no run: a pinned model is released when its run ends). */
-  async unload(file: string, options: LoadOptions = {}): Promise<boolean> {
+  async unload(file: string, options: LoadOptions = {}, why = "asked"): Promise<boolean> {
     const entry = this.entries.get(this.keyOf(file, options));
     if (!entry) return false;
     await entry.promise.catch(() => {});
     if (!entry.model) return false;
-    await this.release(entry, "asked");
+    await this.release(entry, why);
     this.counters.evictions--;
     return true;
   }

@@ -12,7 +12,8 @@ import { RuntimeError } from "../../server/runtime/errors.ts";
 import { modelTimings, resetModelTimings, runModel } from "../../server/runtime/model.ts";
 import { float16Weights, readOnnxGraph } from "../../server/runtime/onnx-graph.ts";
 import { loadPack } from "../../server/runtime/pack.ts";
-import { type LoadProgress, SessionCache } from "../../server/runtime/sessions.ts";
+import { type LoadProgress, SessionCache, residentBytes } from "../../server/runtime/sessions.ts";
+import { RELEASE_MEMORY_PROFILE } from "../../server/runtime/memory-profile.ts";
 import { floatTensor } from "../../server/runtime/tensors.ts";
 
 const PACKS = path.resolve("test/fixtures/real-packs");
@@ -241,5 +242,43 @@ describe("arenas given back when idle", () => {
     await new Promise((r) => setTimeout(r, 300));
     assert.deepEqual(cache.stats().loaded.map((m) => m.label), ["prior/model.onnx"]);
     await cache.clear();
+  });
+});
+
+describe("stages taking turns under a tight budget", () => {
+  const dir = path.join(PACKS, "real-small");
+  // Counted as the pack counts its sessions: the files through its memory profile (here the release one).
+  const size = (stage: string) => residentBytes(fs.statSync(path.join(dir, stage, "model.onnx")).size, RELEASE_MEMORY_PROFILE);
+  const stages = size("prior") + size("decoder") + size("vae_decoder");
+
+  async function cascade(budgetBytes: number) {
+    const { cache } = cacheWith({ budgetBytes });
+    const pack = await loadPack(dir, { sessions: cache });
+    const loaded = () => cache.stats().loaded.map((m) => m.label).sort();
+    const text = await pack.encodeText(["a red cat"]);
+    const c = await pack.prepareStageC([1, 16, 4, 4], text.clipText, text.pooled, floatTensor([1, 1, 768]));
+    await c.run(0.5);
+    await c.release();
+    const afterC = loaded();
+    const b = await pack.prepareStageB([1, 4, 16, 16], text.pooled, floatTensor([1, 16, 4, 4]));
+    await b.run(0.5);
+    await b.release();
+    const afterB = loaded();
+    await pack.decodeStageA(floatTensor([1, 4, 16, 16]));
+    const afterA = loaded();
+    await cache.clear();
+    return { afterC, afterB, afterA };
+  }
+
+  it("releases the other stages before one loads when Stage C, B and A do not fit together", async () => {
+    const turns = await cascade(stages - 1);
+    assert.deepEqual(turns.afterC, ["prior/model.onnx", "text_encoder/model.onnx"]);
+    assert.deepEqual(turns.afterB, ["decoder/model.onnx", "text_encoder/model.onnx"]);
+    assert.deepEqual(turns.afterA, ["text_encoder/model.onnx", "vae_decoder/model.onnx"]);
+  });
+
+  it("keeps every stage loaded when the budget holds them all", async () => {
+    const turns = await cascade(4 * stages);
+    assert.deepEqual(turns.afterA, ["decoder/model.onnx", "prior/model.onnx", "text_encoder/model.onnx", "vae_decoder/model.onnx"]);
   });
 });

@@ -23,7 +23,7 @@ describe("workers: two worker processes and a server", () => {
   let local: Running;
   before(async () => {
     redis = await startRedis();
-    workers = await Promise.all([startWorker(redis.url, "w1"), startWorker(redis.url, "w2")]);
+    workers = await Promise.all([startWorker(redis.url, "w1"), startWorker(redis.url, "w2", { extra: ["--memory-budget", "2GB"] })]);
     s = await startServer({ redisUrl: redis.url });
   });
   after(async () => {
@@ -42,6 +42,9 @@ describe("workers: two worker processes and a server", () => {
     const ranOn = new Map<string, number>();
     for (const id of ids) for (const w of startedOn(s, id)) ranOn.set(w, (ranOn.get(w) ?? 0) + 1);
     assert.ok((ranOn.get("w1") ?? 0) > 0 && (ranOn.get("w2") ?? 0) > 0, `each worker ran some: ${JSON.stringify([...ranOn])}`);
+    // Each worker loaded Stage C for the first prompt it ran, and said so through Redis.
+    const loadedFor = s.events.filter((e) => e.name === "model:loading" && e.payload.label === "prior/model.onnx" && e.payload.phase === "loaded").map((e) => e.payload.promptId);
+    assert.deepEqual(new Set(loadedFor.flatMap((id) => startedOn(s, id))), new Set(["w1", "w2"]));
 
     local = await startServer();
     for (const [i, seed] of seeds.entries()) {
@@ -50,6 +53,10 @@ describe("workers: two worker processes and a server", () => {
       assert.equal(mine.status, "done");
       assert.ok((await imageBytes(s, entries[i])).equals(await imageBytes(local, mine)), `seed ${seed}: the worker's PNG differs from the local executor's`);
     }
+  });
+
+  it("a worker keeps its model sessions within its --memory-budget, and says so when it starts", () => {
+    assert.match(workers.find((w) => w.name === "w2")!.output(), /worker w2 \(.*; model memory budget 2\.0 GB; packs/);
   });
 
   it("a prompt whose worker is SIGKILLed mid-run finishes on the other worker", async () => {

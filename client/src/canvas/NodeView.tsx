@@ -18,6 +18,7 @@ import { inputErrors, useRun, type NodeRun } from "../store/run.ts";
 import { toast, useUi } from "../store/ui.ts";
 import { widgetFor } from "../widgets/Widgets.tsx";
 import { useBlockedReason } from "./BlockedOutputs.tsx";
+import { LoadingLine } from "./LoadingLine.tsx";
 
 const EMPTY: never[] = [];
 
@@ -155,6 +156,7 @@ function CatalogNodeView({ id, data, selected }: NodeProps<SluiceNode>) {
           </div>
         )}
       </header>
+      {run?.loading && <LoadingLine loading={run.loading} testId="node-loading" className="snode-loading nodrag" />}
       {!collapsed && <WidthHandle id={id} width={data.width ?? NODE_WIDTH} />}
       {!collapsed && (
         <div className="snode-body">

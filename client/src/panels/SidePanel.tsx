@@ -8,6 +8,7 @@ import { useGraph } from "../store/graph.ts";
 import { useRun } from "../store/run.ts";
 import { toast, useUi, type PanelName } from "../store/ui.ts";
 import { GalleryPanel } from "./Gallery.tsx";
+import { LoadingLine } from "../canvas/LoadingLine.tsx";
 
 const TITLES: Record<PanelName, string> = { queue: "Queue", gallery: "Gallery", history: "History", library: "Library", system: "System" };
 
@@ -67,6 +68,7 @@ function usePromptText(promptId: string): string {
 function QueueRow({ s, onCancel }: { s: QueueSummary; onCancel(id: string): void }) {
   const text = usePromptText(s.promptId);
   const live = useRun((st) => (st.live?.promptId === s.promptId ? st.live : null));
+  const loading = useRun((st) => (st.loading?.promptId === s.promptId ? st.loading : null));
   const pct = live?.total ? Math.round((100 * live.step) / live.total) : null;
   return (
     <li className={`q-item ${s.status}`} data-testid="queue-item" data-prompt-id={s.promptId}>
@@ -74,7 +76,8 @@ function QueueRow({ s, onCancel }: { s: QueueSummary; onCancel(id: string): void
       <span className="q-name" title={`${text}\n${s.promptId}`} data-testid="queue-item-text">{text || s.name || s.promptId.slice(0, 8)}</span>
       <span className="q-time">{when(s.createdAt)}</span>
       <button className="w-icon danger" title={s.status === "running" ? "Stop this prompt" : "Remove from the queue"} onClick={() => onCancel(s.promptId)}>✕</button>
-      {s.status === "running" && (
+      {s.status === "running" && loading && <LoadingLine loading={loading} testId="queue-loading" className="q-progress q-loading" />}
+      {s.status === "running" && !loading && (
         <div className="q-progress" data-testid="queue-progress" title={live ? `node ${live.nodeId}: ${live.step}/${live.total}` : "starting"}>
           <div style={{ width: `${pct ?? 0}%` }} />
           <span>{live ? `node ${live.nodeId}${live.total ? ` · ${live.step}/${live.total}` : ""}` : "starting…"}</span>

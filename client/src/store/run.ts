@@ -2,6 +2,7 @@
 // Kept apart from the graph so a progress event re-renders only the node concerned.
 import { create } from "zustand";
 import type { NodeError, NodeErrors, OutputImage } from "../../../nodes/schema.ts";
+import type { ModelLoading } from "../../../nodes/events.ts";
 
 export type NodeRunStatus = "idle" | "running" | "done" | "cached" | "error";
 
@@ -11,8 +12,23 @@ export interface GateState {
   kind: "latent" | "image";
 }
 
+/** A model loading for a prompt, as the server last reported it; `since`: when its load began (Date.now()). */
+export interface LoadingState {
+  promptId: string;
+  nodeId?: string;
+  label: string;
+  phase: "converting" | "loading";
+  fraction: number;
+  bytes: number;
+  since: number;
+  /** While loading: how long the server expects ONNX Runtime to take. */
+  expectedMs?: number;
+}
+
 export interface NodeRun {
   status: NodeRunStatus;
+  /** The model this node is waiting on while it loads. */
+  loading?: LoadingState;
   step?: number;
   total?: number;
   /** Blob URL of the latest live preview (revoked when replaced). */
@@ -35,6 +51,12 @@ interface RunState {
   /** Progress of the running prompt, whoever queued it (Queue panel, tab title). */
   live: LiveProgress | null;
   setLive(l: LiveProgress | null): void;
+  /** The model the running prompt is loading, whoever queued it (Queue panel, tab title). */
+  loading: LoadingState | null;
+  /** Applies a model:loading event: a load's phase updates the prompt's (and its node's) loading state; "loaded" clears it. */
+  modelLoading(e: ModelLoading, mine: boolean): void;
+  /** Clears a prompt's loading state (its node or run ended). */
+  clearLoading(promptId?: string): void;
   /** Validation errors from the last refused queue, per node. */
   nodeErrors: NodeErrors;
   patch(nodeId: string, patch: Partial<NodeRun>): void;
@@ -72,6 +94,32 @@ export const useRun = create<RunState>((set, get) => ({
   nodes: {},
   nodeErrors: {},
   live: null,
+  loading: null,
+  modelLoading(e, mine) {
+    const prev = get().loading;
+    const node = e.nodeId;
+    if (e.phase === "loaded") {
+      if (prev?.promptId === e.promptId && prev.label === e.label) set({ loading: null });
+      if (mine && node && get().nodes[node]?.loading?.label === e.label) get().patch(node, { loading: undefined });
+      return;
+    }
+    // The load's start as this page sees it: the server's elapsed time, counted back from now.
+    const same = prev && prev.promptId === e.promptId && prev.label === e.label;
+    const state: LoadingState = {
+      promptId: e.promptId, ...(node ? { nodeId: node } : {}), label: e.label, phase: e.phase, fraction: e.fraction, bytes: e.bytes,
+      since: same ? prev.since : Date.now() - e.elapsedMs,
+      ...(e.expectedMs !== undefined ? { expectedMs: e.expectedMs } : {}),
+    };
+    set({ loading: state });
+    if (mine && node) get().patch(node, { loading: state });
+  },
+  clearLoading(promptId) {
+    const cur = get().loading;
+    if (cur && (promptId === undefined || cur.promptId === promptId)) set({ loading: null });
+    for (const [id, r] of Object.entries(get().nodes)) {
+      if (r.loading && (promptId === undefined || r.loading.promptId === promptId)) get().patch(id, { loading: undefined });
+    }
+  },
   setLive(l) {
     const cur = get().live;
     if (cur === l || (cur && l && cur.promptId === l.promptId && cur.nodeId === l.nodeId && cur.step === l.step && cur.total === l.total)) return;
@@ -122,7 +170,10 @@ export const useRun = create<RunState>((set, get) => ({
     set({ nodeErrors: next });
   },
   setStatus(s) {
-    if (s.running === null) get().setLive(null);
+    if (s.running === null) {
+      get().setLive(null);
+      get().clearLoading();
+    }
     set({
       ...(s.queueRemaining !== undefined ? { queueRemaining: s.queueRemaining } : {}),
       ...(s.running !== undefined ? { serverRunning: s.running } : {}),
