@@ -19,6 +19,8 @@ export interface ControlEvalEnv {
   size: number;
   steps: { c: number; b: number; cfgC: number; cfgB: number; sampler: string; samplerB: string };
   seed: number;
+  /** the sections to run (all when absent): image (with two images), canny, inpaint */
+  parts?: ReadonlySet<"image" | "canny" | "inpaint">;
 }
 
 export interface ControlEvalResult {
@@ -96,9 +98,10 @@ export async function controlEvals(env: ControlEvalEnv, prompts: (Expectation & 
   const blank = { data: new Float32Array(size * size), shape: [1, 1, size, size] } satisfies Tensor;
   const rand = mulberry32(env.seed * 7919 + 17);
 
+  const runs = (part: "image" | "canny" | "inpaint") => !env.parts || env.parts.has(part);
   // Image prompts: the scene's picture is the whole prompt (empty text).
   let carried = 0;
-  for (const [i, p] of prompts.entries()) {
+  for (const [i, p] of (runs("image") ? prompts : []).entries()) {
     const scene = jitterScene(p, rand);
     const wf = template("image-prompt-two-images");
     // one image: the sampler and Stage B read the first image's conditioning
@@ -114,7 +117,7 @@ export async function controlEvals(env: ControlEvalEnv, prompts: (Expectation & 
   // Two images mixed: each object of a two-object scene alone in its own image.
   const pairs = prompts.filter((p) => p.objects.length === 2);
   let mixed = 0;
-  for (const [i, p] of pairs.entries()) {
+  for (const [i, p] of (runs("image") ? pairs : []).entries()) {
     const scene = jitterScene(p, rand);
     const wf = template("image-prompt-two-images");
     images.set("20", { image: toTensor(renderScene({ background: scene.background, objects: [scene.objects[0]] }, size), size), mask: blank });
@@ -127,7 +130,7 @@ export async function controlEvals(env: ControlEvalEnv, prompts: (Expectation & 
 
   // Canny: the prompt is the scene's caption; the control is the edges of its picture.
   let canny = 0, cannyWithout = 0;
-  for (const [i, p] of prompts.entries()) {
+  for (const [i, p] of (runs("canny") ? prompts : []).entries()) {
     const scene = jitterScene(p, rand);
     const picture = renderScene(scene, size);
     const control = edgesOf(picture, size);
@@ -149,7 +152,7 @@ export async function controlEvals(env: ControlEvalEnv, prompts: (Expectation & 
   // full caption as the prompt; the object must come back in the box, the rest must stay.
   const psnrRaw: number[] = [], psnrComp: number[] = [];
   let object = 0, objectWithout = 0;
-  for (const [i, p] of pairs.entries()) {
+  for (const [i, p] of (runs("inpaint") ? pairs : []).entries()) {
     const scene = jitterScene(p, rand);
     const target = scene.objects[1];
     const [cx, cy] = POSITIONS[target.position as PositionName];

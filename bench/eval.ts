@@ -5,6 +5,7 @@
 //   npm run eval [-- --cfg N] [-- --pack tiny --models DIR --limit N --seed S --no-composition]
 //                [-- --prompts FILE]   (another list of {prompt, background, objects})
 //                [-- --no-control] [-- --control-only]   (the image prompt / ControlNet / inpaint lines)
+//                [-- --control-parts image,canny,inpaint]   (only these control sections; the others print 0)
 // Results go to bench/results/ only for the bundled pack on the held-out prompts.
 //
 // Prints the lines below and writes bench/results/eval.json.
@@ -117,6 +118,7 @@ const hasControl = pack.has("clipVision") && m.controlnets.canny && m.controlnet
 if (!args.includes("--no-control") && hasControl) {
   control = await controlEvals({
     root: ROOT, registry: host.registry, services: host.servicesFor("eval"), cache, packName, size: width, seed: baseSeed,
+    ...(arg("control-parts") ? { parts: new Set(arg("control-parts")!.split(",") as ("image" | "canny" | "inpaint")[]) } : {}),
     steps: { c: m.stageC.steps, b: m.stageB.steps, cfgC, cfgB: m.stageB.cfg, sampler: m.stageC.sampler, samplerB: m.stageB.sampler },
   }, prompts, (s) => process.stderr.write(s));
 }

@@ -6,6 +6,7 @@ import {
   saveComponentDefinition, saveToLibrary,
 } from "./actions.ts";
 import { api, type TemplateInfo } from "./api.ts";
+import { BlockedOutputsBanner } from "./canvas/BlockedOutputs.tsx";
 import { Canvas, importFile, loadWorkflowText, pointer } from "./canvas/Canvas.tsx";
 import { readPngWorkflow } from "./canvas/png.ts";
 import { uploadImageFile } from "./widgets/Widgets.tsx";
@@ -318,6 +319,7 @@ function Shell() {
           </div>
         )}
         <DisconnectedBanner />
+        {!editing && <BlockedOutputsBanner />}
         {panel && <SidePanel panel={panel} />}
       </div>
       <TitleSync />

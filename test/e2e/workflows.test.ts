@@ -2,7 +2,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { imageChain } from "./fixtures.ts";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT, canRunCascade, currentWorkflow, loadWorkflow, nodeTypes, openEditor, pageErrors, serverAndBrowserForFile, type WorkflowLike } from "./harness.ts";
 
@@ -220,6 +221,44 @@ describe("workflows", () => {
       assert.deepEqual(pageErrors(errors), []);
     } finally {
       await context.close();
+    }
+  });
+
+  test("an import lists the outputs that will not run and why, and marks those nodes", async () => {
+    // ComfyUI's API format: a custom conditioning node the importer cannot map feeds the sampler.
+    const prompt = {
+      "1": { class_type: "CheckpointLoaderSimple", inputs: { ckpt_name: "stable_cascade_stage_c.safetensors" } },
+      "2": { class_type: "CLIPTextEncode", inputs: { text: "a cat", clip: ["1", 1] } },
+      "3": { class_type: "StableCascade_EmptyLatentImage", inputs: { width: 64, height: 64, compression: 8, batch_size: 1 } },
+      "4": { class_type: "KSampler", inputs: { seed: 7, steps: 4, cfg: 4, sampler_name: "euler", scheduler: "simple", denoise: 1, model: ["1", 0], positive: ["9", 0], negative: ["2", 0], latent_image: ["3", 0] } },
+      "9": { class_type: "SomeCustomConditioning", inputs: { conditioning: ["2", 0] } },
+      "10": { class_type: "VAEDecode", inputs: { samples: ["4", 0], vae: ["1", 2] } },
+      "11": { class_type: "SaveImage", inputs: { filename_prefix: "x", images: ["10", 0] } },
+    };
+    const dir = mkdtempSync(join(tmpdir(), "sluice-blocked-"));
+    const file = join(dir, "custom-conditioning.json");
+    writeFileSync(file, JSON.stringify(prompt));
+    const { context, page, errors } = await openEditor(env.browser, env.server.url);
+    try {
+      await page.locator('.toolbar input[type="file"]').setInputFiles(file);
+      const banner = page.locator('[data-testid="blocked-outputs"]');
+      await banner.waitFor();
+      assert.match(await banner.innerText(), /1 output of the imported workflow will not run/);
+      const item = banner.locator('[data-testid="blocked-output"]');
+      assert.equal(await item.count(), 1);
+      assert.equal(await item.getAttribute("data-node"), "11");
+      assert.match(await item.innerText(), /node 11: .*SomeCustomConditioning.*could not be mapped/);
+      const badge = page.locator('[data-node-id="11"] [data-testid="blocked-badge"]');
+      await badge.waitFor();
+      assert.match(String(await badge.getAttribute("title")), /^Will not run: .*SomeCustomConditioning/);
+      assert.equal(await page.locator('[data-testid="blocked-badge"]').count(), 1, "only the blocked output is marked");
+      await page.click('[data-testid="blocked-dismiss"]');
+      await banner.waitFor({ state: "detached" });
+      assert.equal(await badge.count(), 1, "the node keeps its mark after the banner is dismissed");
+      assert.deepEqual(pageErrors(errors), []);
+    } finally {
+      await context.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -103,7 +103,25 @@ def _lsq(lat, rgb):
     return sol[:C].float(), sol[C].float()
 
 
-def export_extras(base, extras_path, out, keep_stage_c=False):
+def export_stage_a(base, stage_a_path, out):
+    """The --from-pack form with --stage-a: the Stage A decoder of finetune_stage_a.py's checkpoint."""
+    from finetune_stage_a import DEC_SPEC
+    from models import StageADecoder
+    from train import FULL
+    dec = StageADecoder(**FULL["A"])
+    dec.load_state_dict(torch.load(stage_a_path)["ema"])
+    dec.eval()
+    export_onnx(ClampWrap(dec), *DEC_SPEC[:1], os.path.join(out, "vae_decoder", "model.onnx"), *DEC_SPEC[1:])
+    with open(os.path.join(out, "training.json")) as f:
+        training = json.load(f)
+    st = torch.load(stage_a_path)["state"]
+    training["stage_a_finetune"] = {"steps": st["steps"], "minutes": round(st["elapsed"] / 60, 1)}
+    with open(os.path.join(out, "training.json"), "w") as f:
+        json.dump(training, f, indent=1)
+        f.write("\n")
+
+
+def export_extras(base, extras_path, out, keep_stage_c=False, image_pooled=None, image_pooled_gain=1.0):
     """The --from-pack form: see the module's docstring."""
     import shutil
 
@@ -116,7 +134,7 @@ def export_extras(base, extras_path, out, keep_stage_c=False):
     ck = torch.load(extras_path)
     cfg = SMOKE if ck.get("smoke") else FULL
     shipped = load_shipped(base, cfg)
-    C, nets = build_extras(shipped, cfg)
+    C, nets = build_extras(shipped, cfg, img_pooled=image_pooled is not None or shipped["C"].img_pooled)
     if keep_stage_c:
         # the shipped Stage C as it is, only the parts it lacked from the checkpoint: text-to-image
         # stays exactly the shipped pack's (zero image tokens and zero control features add nothing)
@@ -126,6 +144,19 @@ def export_extras(base, extras_path, out, keep_stage_c=False):
         C.load_state_dict(ck["C_ema"])
     for k in nets:
         nets[k].load_state_dict(ck["nets_ema"][k])
+    if image_pooled is not None:
+        fit = torch.load(image_pooled)
+        C.img_pooled_mapper.load_state_dict(fit["mapper"])
+        # the image tokens reach Stage C through the pooled path only: the shipped prior never saw
+        # non-zero clip_img in its attention (its mapper's weights are untrained there)
+        if fit.get("zero_clip_img_attention", True):
+            with torch.no_grad():
+                C.clip_img_mapper.weight.zero_()
+        if image_pooled_gain != 1.0:
+            # a regression predicts the mean caption for what the image leaves unsure: a gain above 1
+            # undoes part of that shrinking towards the empty prompt
+            with torch.no_grad():
+                C.img_pooled_mapper[4].weight.mul_(image_pooled_gain)
     C.eval()
     affine_layernorms(C)
     D = shipped["te"].d
@@ -152,6 +183,8 @@ def export_extras(base, extras_path, out, keep_stage_c=False):
     with open(os.path.join(base, "training.json")) as f:
         training = json.load(f)
     st = ck["state"]
+    if image_pooled is not None:
+        training["image_pooled"] = torch.load(image_pooled)["report"]
     training["extras"] = {"steps": st["steps"], "minutes": round(st["elapsed"] / 60, 1), "scenes_per_task": st["task_steps"],
                           "params": {"C_image_layout": sum(p.numel() for n, p in C.named_parameters() if n.startswith("img_layout")),
                                      **{f"controlnet_{k}": sum(p.numel() for p in v.parameters()) for k, v in nets.items()}}}
@@ -168,6 +201,9 @@ def main():
     ap.add_argument("--extras", help="finetune.py's checkpoint")
     ap.add_argument("--keep-stage-c", action="store_true",
                     help="with --extras: keep the pack's Stage C weights, take only its new parts (image layout path) from the checkpoint")
+    ap.add_argument("--stage-a", help="with --from-pack: finetune_stage_a.py's checkpoint (the Stage A decoder)")
+    ap.add_argument("--image-pooled", help="with --extras: fit_image_pooled.py's output (the prior's image pooled path)")
+    ap.add_argument("--image-pooled-gain", type=float, default=1.0, help="with --image-pooled: scales its output")
     ap.add_argument("--ckpt", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "checkpoints", "main.pt"))
     ap.add_argument("--out", required=True)
     ap.add_argument("--steps-c", type=int, default=20)
@@ -180,7 +216,16 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(2)
     if args.from_pack:
-        export_extras(args.from_pack, args.extras, args.out, keep_stage_c=args.keep_stage_c)
+        if args.extras:
+            export_extras(args.from_pack, args.extras, args.out, keep_stage_c=args.keep_stage_c, image_pooled=args.image_pooled,
+                          image_pooled_gain=args.image_pooled_gain)
+        elif os.path.abspath(args.from_pack) != os.path.abspath(args.out):
+            import shutil
+            shutil.copytree(args.from_pack, args.out, dirs_exist_ok=True)
+        if args.stage_a:
+            export_stage_a(args.from_pack, args.stage_a, args.out)
+        total = sum(os.path.getsize(os.path.join(r, fn)) for r, _, fs in os.walk(args.out) for fn in fs)
+        print(f"pack at {args.out}: {total / 1e6:.2f} MB", flush=True)
         return
     ck, tok, m = load(args.ckpt)
     out = args.out

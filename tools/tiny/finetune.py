@@ -35,11 +35,12 @@ CONTROLNETS = {"canny": 1, "inpaint": 4}
 TASKS = ("text", "image", "canny", "inpaint")
 
 
-def build_extras(shipped, cfg=FULL):
-    """Stage C with the image layout path and control inputs, and the ControlNets: the shipped ones
-    where the pack has them (a pack exported with them), else new (zero-initialised additions)."""
+def build_extras(shipped, cfg=FULL, img_pooled=False):
+    """Stage C with the image layout path and control inputs (and the image pooled path when asked),
+    and the ControlNets: the shipped ones where the pack has them (a pack exported with them), else
+    new (zero-initialised additions)."""
     blocks = tuple(b for b in CONTROL_BLOCKS if b < cfg["C"]["depth"])
-    C = StageC(c_text=cfg["text"]["d"], img_layout=True, control_blocks=blocks, **cfg["C"])
+    C = StageC(c_text=cfg["text"]["d"], img_layout=True, img_pooled=img_pooled, control_blocks=blocks, **cfg["C"])
     C.load_state_dict(shipped["C"].state_dict(), strict=False)
     w = 96 if cfg is FULL else 16
     nets = {k: ControlNet(ch, c_out=cfg["C"]["c"], w=w, n_out=len(blocks)) for k, ch in CONTROLNETS.items()}
@@ -125,6 +126,11 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--save-every", type=float, default=120.0)
     ap.add_argument("--smoke", action="store_true", help="a few steps on a small batch")
+    ap.add_argument("--freeze-c", action="store_true",
+                    help="train only the ControlNets against the shipped Stage C (as export.py --keep-stage-c ships it)")
+    ap.add_argument("--task-weights", default="0.2,0.3,0.25,0.25", help="how often each of text,image,canny,inpaint is drawn")
+    ap.add_argument("--x0-weight", type=float, default=1.0, help="weigh each scene's loss by its x0 error's factor b^2/a^2, capped here (1 = plain eps loss)")
+    ap.add_argument("--t-pow", type=float, default=1.0, help="noise levels drawn as u^t_pow (below 1: more high-noise steps)")
     ap.add_argument("--refit-image-layout", action="store_true",
                     help="on resuming, fit the image layout path to the text's again (fit_image_layout)")
     args = ap.parse_args()
@@ -132,7 +138,7 @@ def main():
     cfg = SMOKE if args.smoke else FULL
     shipped = load_shipped(args.pack, cfg)
     te, eff_enc, tok = shipped["te"], shipped["eff_enc"], shipped["tok"]
-    C, nets = build_extras(shipped, cfg)
+    C, nets = build_extras(shipped, cfg, img_pooled=shipped["C"].img_pooled)
     state = dict(elapsed=0.0, steps=0, task_steps={t: 0 for t in TASKS})
     if os.path.exists(args.ckpt):
         ck = torch.load(args.ckpt)
@@ -160,6 +166,12 @@ def main():
     new_c = [p for n, p in C.named_parameters() if n.startswith("img_layout_mapper")]
     old_c = [p for n, p in C.named_parameters() if not n.startswith("img_layout_mapper")]
     groups = [dict(params=old_c, base=args.lr_c), dict(params=new_c, base=args.lr_new)]
+    if args.freeze_c:
+        # Stage C as it ships: gradients only flow through it to the ControlNets' features
+        for p in C.parameters():
+            p.requires_grad_(False)
+        C.eval()
+        groups = []
     groups += [dict(params=list(n.parameters()), base=args.lr_new) for n in nets.values()]
     opt = torch.optim.AdamW([{"params": g["params"]} for g in groups], lr=args.lr_new, weight_decay=0.01, betas=(0.9, 0.99))
     if os.path.exists(args.ckpt) and "opt" in ck:
@@ -181,7 +193,9 @@ def main():
     bs = 4 if args.smoke else args.bs
     t0, last_save = time.time() - state["elapsed"], time.time()
     avg = {t: None for t in TASKS}
-    C.train()
+    if not args.freeze_c:
+        C.train()
+    task_weights = tuple(float(w) for w in args.task_weights.split(","))
     while state["elapsed"] < budget:
         frac = state["elapsed"] / budget
         warm = min(1.0, (state["steps"] + 1) / 50)
@@ -189,7 +203,7 @@ def main():
         for g, pg in zip(groups, opt.param_groups):
             pg["lr"] = g["base"] * warm * decay
         x, caps, scenes = stream.batch(bs)
-        tasks = [rng.choices(TASKS, weights=(0.2, 0.3, 0.25, 0.25))[0] for _ in range(bs)]
+        tasks = [rng.choices(TASKS, weights=task_weights)[0] for _ in range(bs)]
         two_tokens = rng.random() < 0.3
         n_tok = 2 if two_tokens else 1
         img_src = torch.zeros(bs, n_tok, 3, 64, 64)
@@ -223,8 +237,11 @@ def main():
             ids, mask = tok.encode_batch(texts)
             pooled, _, hs = te(ids, mask)
             pooled, ctext = pooled[:, None], hs[-1]
-            emb, _ = clipv(clip_vision_input(img_src.flatten(0, 1)))
-            clip_img = emb.view(bs, n_tok, -1) * has_img[:, :, None]
+            if has_img.any():
+                emb, _ = clipv(clip_vision_input(img_src.flatten(0, 1)))
+                clip_img = emb.view(bs, n_tok, -1) * has_img[:, :, None]
+            else:
+                clip_img = torch.zeros(bs, n_tok, 768)
             cmask = sel["canny"][:, 0, 0, 0] > 0
             if cmask.any():
                 canny_in[cmask] = canny(x[cmask])
@@ -236,10 +253,14 @@ def main():
         feats_c = nets["canny"](canny_in)
         feats_i = nets["inpaint"](inpaint_in)
         control = [fc * sel["canny"] + fi * sel["inpaint"] for fc, fi in zip(feats_c, feats_i)]
-        a, b, r = ab_r(torch.rand(bs), 1.0)
+        a, b, r = ab_r(torch.rand(bs) ** args.t_pow, 1.0)
         noise = torch.randn_like(latent)
         pred = C(a[:, None, None, None] * latent + b[:, None, None, None] * noise, r, pooled, ctext, clip_img, *control)
         per = (weight * (pred - noise) ** 2).mean((1, 2, 3))
+        if args.x0_weight > 1:
+            # the error of x0 (eps's times b/a), capped: at high noise, where a control decides the
+            # layout, the eps error is small and would teach the ControlNets little
+            per = per * torch.clamp(b * b / (a * a), 1.0, args.x0_weight)
         loss = per.mean()
         opt.zero_grad()
         loss.backward()
@@ -248,7 +269,8 @@ def main():
         state["steps"] += 1
         n = state["steps"]
         d = min(0.995, (1 + n) / (10 + n))
-        ema_update(C_ema, C, d)
+        if not args.freeze_c:
+            ema_update(C_ema, C, d)
         for k in nets:
             ema_update(nets_ema[k], nets[k], d)
         for t in TASKS:

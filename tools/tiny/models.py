@@ -215,11 +215,16 @@ class ParseHeads(nn.Module):
 class StageC(nn.Module):
     """img_layout: the image embeddings (summed over clip_img's tokens) also map straight to the coarse
     layout, as the pooled text does (zero-initialised, no bias: zero embeddings change nothing).
+    img_pooled: the image embeddings (summed over clip_img's tokens) also map, through a small MLP
+    without biases (zero embeddings add nothing), onto what a caption adds to the pooled text: the
+    pooled text feeds the modulation, the pooled tokens and the layout, so an image prompt then
+    conditions Stage C the way its scene's caption would. Fitted by regression (finetune.py
+    fit_image_pooled), not through the diffusion loss.
     control_blocks: the ResBlocks (0-based, in walking order) that take a ControlNet feature map,
     exported as the extra inputs control_0, control_1, ... (added before the block; zeros = none)."""
 
     def __init__(self, c_in=16, c=160, depth=6, nhead=4, c_text=128, c_r=64, c_clip_img=768, pooled_tokens=2, layout_c=16,
-                 img_layout=False, control_blocks=()):
+                 img_layout=False, img_pooled=False, control_blocks=()):
         super().__init__()
         self.c, self.c_r, self.pooled_tokens = c, c_r, pooled_tokens
         self.clip_txt_mapper = nn.Linear(c_text, c)
@@ -243,6 +248,11 @@ class StageC(nn.Module):
         if img_layout:
             self.img_layout_mapper = nn.Linear(c_clip_img, layout_c * 8 * 8, bias=False)
             nn.init.zeros_(self.img_layout_mapper.weight)
+        self.img_pooled = img_pooled
+        if img_pooled:
+            self.img_pooled_mapper = nn.Sequential(nn.Linear(c_clip_img, 256, bias=False), nn.GELU(), nn.Linear(256, 256, bias=False),
+                                                   nn.GELU(), nn.Linear(256, c_text, bias=False))
+            nn.init.zeros_(self.img_pooled_mapper[4].weight)
         self.control_blocks = tuple(control_blocks)
         self.blocks = nn.ModuleList()
         for _ in range(depth):
@@ -256,6 +266,8 @@ class StageC(nn.Module):
     def forward(self, sample, timestep_ratio, clip_text_pooled, clip_text, clip_img, *control):
         B = sample.shape[0]
         r_embed = r_embedding(timestep_ratio, self.c_r)
+        if self.img_pooled:
+            clip_text_pooled = clip_text_pooled + self.img_pooled_mapper(clip_img.sum(1))[:, None]
         clip = torch.cat([
             self.clip_txt_mapper(clip_text),
             self.clip_txt_pooled_mapper(clip_text_pooled).reshape(B, -1, self.c),

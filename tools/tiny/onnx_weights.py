@@ -123,6 +123,13 @@ def controlnet_spec(channels, n_control):
              **{n: {0: "batch", 2: "latent_height", 3: "latent_width"} for n in ctrl}})
 
 
+def _has_image_pooled(onnx_path, hidden=256):
+    """Whether a prior's file holds the image pooled path: its MLP's hidden x hidden weight (no other
+    part of Stage C has that shape). The exporter's own names cannot tell: they are invented per
+    graph, and it merges initializers of equal value."""
+    return any(tuple(i.dims) == (hidden, hidden) for i in onnx.load(onnx_path, load_external_data=False).graph.initializer)
+
+
 def _input_names(path):
     return [i.name for i in onnx.load(path, load_external_data=False).graph.input]
 
@@ -151,8 +158,10 @@ def load_shipped(pack_dir, cfg=None):
     prior = os.path.join(pack_dir, "prior", "model.onnx")
     n_control = sum(1 for n in _input_names(prior) if n.startswith("control_"))
     if n_control:
-        C = StageC(c_text=d, img_layout=True, control_blocks=tuple(range(n_control)), **cfg["C"])
-        left = load_onnx_weights(C, prior, _Ident, *stage_c_control_spec(d, cfg["C"]["c"], n_control))
+        # a prior with the image pooled path, or one exported before it existed
+        spec = stage_c_control_spec(d, cfg["C"]["c"], n_control)
+        C = StageC(c_text=d, img_layout=True, img_pooled=_has_image_pooled(prior), control_blocks=tuple(range(n_control)), **cfg["C"])
+        left = load_onnx_weights(C, prior, _Ident, *spec)
     else:
         C = StageC(c_text=d, **cfg["C"])
         left = load_onnx_weights(C, prior, _Ident, *stage_c_spec(d))

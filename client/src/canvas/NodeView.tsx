@@ -17,6 +17,7 @@ import { sizeAdvice, sizePresets } from "../graph/sizes.ts";
 import { inputErrors, useRun, type NodeRun } from "../store/run.ts";
 import { toast, useUi } from "../store/ui.ts";
 import { widgetFor } from "../widgets/Widgets.tsx";
+import { useBlockedReason } from "./BlockedOutputs.tsx";
 import { LoadingLine } from "./LoadingLine.tsx";
 
 const EMPTY: never[] = [];
@@ -73,6 +74,7 @@ function CatalogNodeView({ id, data, selected }: NodeProps<SluiceNode>) {
   const collapsed = !!data.collapsed;
   const status = run?.status ?? "idle";
   const color = data.color ?? nodeColor(data.type, spec?.category);
+  const blockedReason = useBlockedReason(id);
   const hasErr = !!errors?.length || status === "error" || !!data.placeholder;
   const progress = run?.total ? Math.min(1, (run.step ?? 0) / run.total) : status === "done" ? 1 : 0;
 
@@ -99,7 +101,7 @@ function CatalogNodeView({ id, data, selected }: NodeProps<SluiceNode>) {
 
   return (
     <div
-      className={`snode status-${status}${selected ? " selected" : ""}${hasErr ? " has-error" : ""}${collapsed ? " collapsed" : ""}${data.mode === MODE_BYPASS ? " mode-bypass" : data.mode === MODE_MUTE ? " mode-mute" : ""}`}
+      className={`snode status-${status}${selected ? " selected" : ""}${hasErr ? " has-error" : ""}${blockedReason ? " blocked-output" : ""}${collapsed ? " collapsed" : ""}${data.mode === MODE_BYPASS ? " mode-bypass" : data.mode === MODE_MUTE ? " mode-mute" : ""}`}
       data-node-id={id}
       data-mode={data.mode === MODE_BYPASS ? "bypass" : data.mode === MODE_MUTE ? "mute" : "always"}
       data-node-type={data.placeholder?.originalType ?? data.type}
@@ -138,6 +140,7 @@ function CatalogNodeView({ id, data, selected }: NodeProps<SluiceNode>) {
         <span className="snode-badges">
           {data.mode === MODE_BYPASS && <span className="badge mode" data-testid="bypass-badge" title="Bypassed: its inputs pass through to its outputs (Ctrl+B)">bypassed</span>}
           {data.mode === MODE_MUTE && <span className="badge mode" data-testid="mute-badge" title="Muted: it and what needs it do not run (Ctrl+M)">muted</span>}
+          {blockedReason && <span className="badge blocked" data-testid="blocked-badge" title={`Will not run: ${blockedReason}`}>will not run</span>}
           {status === "cached" && <span className="badge cached" data-testid="cached-badge" title="Result reused from the cache">cached</span>}
           {status === "done" && run?.ms !== undefined && <span className="badge ms">{run.ms < 1000 ? `${Math.round(run.ms)}ms` : `${(run.ms / 1000).toFixed(1)}s`}</span>}
           {status === "running" && run?.total ? <span className="badge step">{run.step}/{run.total}</span> : null}
