@@ -6,6 +6,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import * as ort from "onnxruntime-node";
+import type { ModelLoading } from "../../nodes/events.ts";
 import { type Device, type DeviceChoice, sessionOptionsFor } from "./device.ts";
 import { RuntimeError, translateLoadError } from "./errors.ts";
 import { convertFloat16Model } from "./float16.ts";
@@ -58,24 +59,10 @@ export interface SessionCacheOptions {
  * while float16 weights are converted, and when the session is ready. ONNX Runtime's Node binding
  * creates a session synchronously, blocking the thread that asked for it, so nothing is sent while
  * it loads: a display on another thread (the CLI's ticker) or in another process (the server, for
- * an executor's load) counts the time against `expectedMs` (see loadFraction).
+ * an executor's load) counts the time against `expectedMs`. The event the server sends is the same
+ * with the prompt and node added.
  */
-export interface LoadProgress {
-  label: string;
-  phase: "converting" | "loading" | "loaded";
-  /** 0..1 of the phase: exact while converting; 0 when ONNX Runtime starts loading, 1 once loaded. */
-  fraction: number;
-  /** The model's estimated memory. */
-  bytes: number;
-  elapsedMs: number;
-  /** While loading: how long ONNX Runtime should take, from the bytes and the rate of the last big load. */
-  expectedMs?: number;
-}
-
-/** The estimated fraction of a session load `elapsedMs` into it: never 1 before it ends. */
-export function loadFraction(elapsedMs: number, expectedMs: number): number {
-  return Math.min(0.99, elapsedMs / Math.max(1, expectedMs));
-}
+export type LoadProgress = Omit<ModelLoading, "promptId" | "nodeId">;
 
 export interface LoadOptions {
   label?: string;
