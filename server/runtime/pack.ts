@@ -21,7 +21,7 @@ import { STAGE_FILES, STAGE_OUTPUTS, STAGE_TITLES, REQUIRED_STAGES, type StageNa
 export { STAGE_FILES, STAGE_INPUTS, STAGE_OUTPUTS, STAGE_TITLES, REQUIRED_STAGES, WEIGHT_TYPES, type InputSpec, type StageName, type WeightType } from "./specs.ts";
 export { type PackSummary, listPacks } from "./discovery.ts";
 
-/** Growth of the process during one stage's runs above which its session is unloaded afterwards (see chargeBigRun). */
+/** Growth of the process during one stage's runs above which it is counted against the budget with its session (see chargeBigRun). */
 export const ARENA_KEEP_BYTES = 128 * 1024 ** 2;
 
 export interface PackFiles {
@@ -160,8 +160,10 @@ export class Pack {
     return m;
   }
 
-  /** Run a stage with its session pinned for the duration. */
-  /** `rssBefore`: where one of several runs in a row (Stage A's tiles), the caller gives back after the last. */
+  /**
+   * Run a stage with its session pinned for the duration. `rssBefore`: for one of several runs in a
+   * row (Stage A's tiles), where the caller counts the arena once after the last.
+   */
   private async run(stage: StageName, feeds: Record<string, FloatTensor | ReturnType<typeof int64Tensor>>, outputs: string[], rssBefore?: number): Promise<Record<string, FloatTensor>> {
     const model = await this.currentModel(stage);
     const before = process.memoryUsage.rss();
