@@ -176,23 +176,28 @@ export function addPngText(png: Buffer, entries: Record<string, string>): Buffer
   return Buffer.concat([png.subarray(0, iend), ...chunks, png.subarray(iend)]);
 }
 
-/** All tEXt chunks of a PNG, keyword → text. Invalid files throw with a reason. */
-export function readPngText(png: Buffer): Record<string, string> {
+/** A PNG's chunks in order, up to IEND: type and data. Invalid files throw with a reason. */
+export function* pngChunks(png: Buffer): Generator<{ type: string; data: Buffer }> {
   if (png.length < 8 || !png.subarray(0, 8).equals(SIGNATURE)) throw new Error("not a PNG file");
-  const out: Record<string, string> = {};
   let offset = 8;
   while (offset + 8 <= png.length) {
     const length = png.readUInt32BE(offset);
     const type = png.toString("ascii", offset + 4, offset + 8);
     const start = offset + 8;
     if (start + length > png.length) throw new Error(`PNG chunk ${type} is truncated`);
-    if (type === "tEXt") {
-      const data = png.subarray(start, start + length);
-      const zero = data.indexOf(0);
-      if (zero > 0) out[data.toString("latin1", 0, zero)] = data.toString("latin1", zero + 1);
-    }
-    if (type === "IEND") break;
+    yield { type, data: png.subarray(start, start + length) };
+    if (type === "IEND") return;
     offset = start + length + 4;
+  }
+}
+
+/** All tEXt chunks of a PNG, keyword → text. Invalid files throw with a reason. */
+export function readPngText(png: Buffer): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const { type, data } of pngChunks(png)) {
+    if (type !== "tEXt") continue;
+    const zero = data.indexOf(0);
+    if (zero > 0) out[data.toString("latin1", 0, zero)] = data.toString("latin1", zero + 1);
   }
   return out;
 }
