@@ -20,24 +20,20 @@ import { Store } from "../server/store/store.ts";
 import { NoisePrefetcher } from "../server/executor/noise-prefetch.ts";
 import { batchNoise } from "../server/diffusion/index.ts";
 import { modelTimings, resetModelTimings, STAGE_FILES } from "../server/runtime/index.ts";
+import { option } from "./options.ts";
 
 const ROOT = join(import.meta.dirname, "..");
-const args = process.argv.slice(2);
-const arg = (name: string, fallback: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1] : fallback;
-};
-const packName = arg("pack", "tiny");
-const modelsDir = arg("models", join(ROOT, "models"));
-const runs = Number(arg("runs", "11"));
+const packName = option("pack", "tiny");
+const modelsDir = option("models", join(ROOT, "models"));
+const runs = Number(option("runs", "11"));
 // A server runs many prompts: the first few after start-up run cold (sessions' first runs, and
 // JavaScript the JIT has not compiled yet, which costs several milliseconds per prompt here), so
 // each path is measured after this many prompts, in the steady state a server reaches.
-const warmups = Number(arg("warmups", "3"));
+const warmups = Number(option("warmups", "3"));
 
 const temp = mkdtempSync(join(tmpdir(), "sluice-bench-"));
 // As the CLI runs it: in-process, with the noise helper thread.
-const host = await createNodeHost({ outputsDir: temp, uploadsDir: temp, tempDir: temp, modelsDir, device: arg("device", "cpu"), noiseThread: true }, () => {});
+const host = await createNodeHost({ outputsDir: temp, uploadsDir: temp, tempDir: temp, modelsDir, device: option("device", "cpu"), noiseThread: true }, () => {});
 
 function template(): Workflow {
   const wf = parseWorkflow(JSON.parse(readFileSync(join(ROOT, "templates", "text-to-image.json"), "utf8")));
@@ -116,7 +112,7 @@ async function throughExecutor(workflows: Workflow[]): Promise<ThroughExecutor[]
   const dispatcher = new Dispatcher(store, sink, {
     executor: {
       outputsDir: store.paths.outputs, uploadsDir: store.paths.uploads, tempDir: store.paths.temp, modelsDir,
-      device: arg("device", "cpu"), cacheBytes: 0, previewIntervalMs: DEFAULT_PREVIEW_INTERVAL_MS,
+      device: option("device", "cpu"), cacheBytes: 0, previewIntervalMs: DEFAULT_PREVIEW_INTERVAL_MS,
     },
     compile,
     registry,

@@ -9,14 +9,10 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
 import { launchBrowser, openEditor, ROOT, startServer, type WorkflowLike } from "../test/e2e/harness.ts";
+import { option } from "./options.ts";
 
-const args = process.argv.slice(2);
-const arg = (name: string, fallback: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1] : fallback;
-};
-const seconds = Number(arg("seconds", "4"));
-const TARGETS = arg("only", "") ? [Number(arg("only", ""))] : [10, 50, 150];
+const seconds = Number(option("seconds", "4"));
+const TARGETS = option("only", "") ? [Number(option("only", ""))] : [10, 50, 150];
 const TEMPLATES = ["gated-review", "text-to-image", "prompt-switch", "two-prompt-composition", "image-to-image"];
 
 type Node = WorkflowLike["nodes"][number];

@@ -19,24 +19,20 @@ import { createNodeHost } from "../server/executor/node-host.ts";
 import type { CascadeRuntime } from "../server/runtime/index.ts";
 import { controlEvals, type ControlEvalResult } from "./eval-control.ts";
 import { aggregate, caption, scoreImage, scorerCeiling, type Expectation, type SceneScore } from "./scorer.ts";
+import { flag, option } from "./options.ts";
 
 const ROOT = join(import.meta.dirname, "..");
-const args = process.argv.slice(2);
-const arg = (name: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : undefined;
-};
-const packName = arg("pack") ?? "tiny";
-const modelsDir = arg("models") ?? join(ROOT, "models");
-const limit = arg("limit") ? Number(arg("limit")) : Infinity;
-const baseSeed = Number(arg("seed") ?? 1);
+const packName = option("pack") ?? "tiny";
+const modelsDir = option("models") ?? join(ROOT, "models");
+const limit = option("limit") ? Number(option("limit")) : Infinity;
+const baseSeed = Number(option("seed") ?? 1);
 
 const temp = mkdtempSync(join(tmpdir(), "sluice-eval-"));
-const host = await createNodeHost({ outputsDir: temp, uploadsDir: temp, tempDir: temp, modelsDir, device: arg("device") ?? "cpu" }, () => {});
+const host = await createNodeHost({ outputsDir: temp, uploadsDir: temp, tempDir: temp, modelsDir, device: option("device") ?? "cpu" }, () => {});
 const runtime = host.servicesFor("eval").runtime as CascadeRuntime;
 const pack = await runtime.pack(packName);
 const m = pack.manifest;
-const cfgC = arg("cfg") !== undefined ? Number(arg("cfg")) : m.stageC.cfg;
+const cfgC = option("cfg") !== undefined ? Number(option("cfg")) : m.stageC.cfg;
 const [width, height] = m.resolution.default;
 
 // A capture node stands in for SaveImage so images stay in memory.
@@ -81,11 +77,11 @@ async function generate(wf: Workflow): Promise<Uint8Array> {
   return px.data;
 }
 
-const promptFile = arg("prompts") ?? join(ROOT, "bench", "heldout-prompts.json");
+const promptFile = option("prompts") ?? join(ROOT, "bench", "heldout-prompts.json");
 const prompts: (Expectation & { prompt: string })[] = JSON.parse(readFileSync(promptFile, "utf8")).slice(0, limit);
 const started = performance.now();
 const scored: { expectation: Expectation; score: SceneScore }[] = [];
-const controlOnly = args.includes("--control-only");
+const controlOnly = flag("control-only");
 for (const [i, p] of (controlOnly ? [] : prompts).entries()) {
   const wf = defaults(load("text-to-image"), ["5"], baseSeed + i);
   setText(wf, "2", p.prompt);
@@ -98,7 +94,7 @@ process.stderr.write("\n");
 // Composition: the object pairs of the held-out two-object prompts, the first object placed on
 // the left and the second on the right; the left half of the Stage C latent comes from the left
 // object's prompt and the right half from the right object's.
-const pairs = args.includes("--no-composition") || controlOnly ? [] : prompts.filter((p) => p.objects.length === 2);
+const pairs = flag("no-composition") || controlOnly ? [] : prompts.filter((p) => p.objects.length === 2);
 let compositionOk = 0;
 for (const [i, p] of pairs.entries()) {
   const left = { ...p.objects[0], position: "left" }, right = { ...p.objects[1], position: "right" };
@@ -115,10 +111,10 @@ process.stderr.write("\n");
 // Image prompts, the canny ControlNet and inpainting, where the pack has what they need.
 let control: ControlEvalResult | undefined;
 const hasControl = pack.has("clipVision") && m.controlnets.canny && m.controlnets.inpaint;
-if (!args.includes("--no-control") && hasControl) {
+if (!flag("no-control") && hasControl) {
   control = await controlEvals({
     root: ROOT, registry: host.registry, services: host.servicesFor("eval"), cache, packName, size: width, seed: baseSeed,
-    ...(arg("control-parts") ? { parts: new Set(arg("control-parts")!.split(",") as ("image" | "canny" | "inpaint")[]) } : {}),
+    ...(option("control-parts") ? { parts: new Set(option("control-parts")!.split(",") as ("image" | "canny" | "inpaint")[]) } : {}),
     steps: { c: m.stageC.steps, b: m.stageB.steps, cfgC, cfgB: m.stageB.cfg, sampler: m.stageC.sampler, samplerB: m.stageB.sampler },
   }, prompts, (s) => process.stderr.write(s));
 }
@@ -145,16 +141,16 @@ if (control) {
   console.log(`  after the template's composite through the mask: ${control.inpaintPsnrComposited >= 99 ? "exact" : `${control.inpaintPsnrComposited.toFixed(1)} dB`}`);
   console.log(`inpaint object in mask: ${pct(control.inpaintObject)}`);
   console.log(`  without the ControlNet (masked sampling and prompt alone): ${pct(control.inpaintObjectWithout)}`);
-} else if (!args.includes("--no-control")) console.log(`(no control lines: pack ${packName} lacks a CLIP vision model or a canny / inpaint ControlNet)`);
+} else if (!flag("no-control")) console.log(`(no control lines: pack ${packName} lacks a CLIP vision model or a canny / inpaint ControlNet)`);
 
 // Only the bundled pack on the held-out prompts is the recorded result; other runs just print.
-if (arg("prompts") !== undefined || arg("models") !== undefined || arg("pack") !== undefined || controlOnly || arg("limit") !== undefined) {
+if (option("prompts") !== undefined || option("models") !== undefined || option("pack") !== undefined || controlOnly || option("limit") !== undefined) {
   await host.dispose();
   process.exit(0);
 }
 mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
 // The default run is eval.json; a --cfg override goes beside it, so both can be compared.
-const resultFile = arg("cfg") !== undefined ? `eval-cfg${cfgC}.json` : "eval.json";
+const resultFile = option("cfg") !== undefined ? `eval-cfg${cfgC}.json` : "eval.json";
 writeFileSync(join(ROOT, "bench", "results", resultFile), JSON.stringify({
   date: new Date().toISOString(), pack: packName, cfg: cfgC, prompts: prompts.length,
   scorerCeiling: ceiling, singleColorPosition: a.singleColorPosition, singleShape: a.singleShape,

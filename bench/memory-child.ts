@@ -8,13 +8,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { executeWorkflow, OutputCache, parseWorkflow } from "../server/engine/index.ts";
 import { createNodeHost } from "../server/executor/node-host.ts";
+import { option } from "./options.ts";
 
 const ROOT = join(import.meta.dirname, "..");
-const args = process.argv.slice(2);
-const arg = (name: string, fallback: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1] : fallback;
-};
 
 /** Resident set now and at its peak, from /proc (bytes). */
 function rss(): { now: number; peak: number } {
@@ -24,11 +20,11 @@ function rss(): { now: number; peak: number } {
 }
 
 const temp = mkdtempSync(join(tmpdir(), "sluice-membench-"));
-const host = await createNodeHost({ outputsDir: temp, uploadsDir: temp, tempDir: temp, modelsDir: arg("models", join(ROOT, "models")), device: "cpu" }, () => {});
+const host = await createNodeHost({ outputsDir: temp, uploadsDir: temp, tempDir: temp, modelsDir: option("models", join(ROOT, "models")), device: "cpu" }, () => {});
 const workflow = parseWorkflow(JSON.parse(readFileSync(join(ROOT, "templates", "text-to-image.json"), "utf8")));
 for (const n of workflow.nodes) {
-  if (n.type === "LoadCascadePack") n.inputs.pack = arg("pack", "tiny");
-  if (n.type === "EmptyCascadeLatent") Object.assign(n.inputs, { width: Number(arg("width", "64")), height: Number(arg("height", "64")), compression: Number(arg("compression", "8")), batch: Number(arg("batch", "1")) });
+  if (n.type === "LoadCascadePack") n.inputs.pack = option("pack", "tiny");
+  if (n.type === "EmptyCascadeLatent") Object.assign(n.inputs, { width: Number(option("width", "64")), height: Number(option("height", "64")), compression: Number(option("compression", "8")), batch: Number(option("batch", "1")) });
 }
 const before = rss().now;
 const started = performance.now();

@@ -14,18 +14,14 @@ import { join } from "node:path";
 import { createRegistry } from "../nodes/index.ts";
 import { estimatePlan, formatBytes, parseWorkflow } from "../server/engine/index.ts";
 import { parseByteSize, readPackMemoryInfo } from "../server/runtime/index.ts";
+import { option } from "./options.ts";
 
 const ROOT = join(import.meta.dirname, "..");
-const args = process.argv.slice(2);
-const arg = (name: string, fallback: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1] : fallback;
-};
-const packName = arg("pack", "tiny");
-const modelsDir = arg("models", join(ROOT, "models"));
-const maxBytes = parseByteSize(arg("max", "4GB"));
+const packName = option("pack", "tiny");
+const modelsDir = option("models", join(ROOT, "models"));
+const maxBytes = parseByteSize(option("max", "4GB"));
 // Square sizes at the tiny pack's compression 8, then the two sizes known to take a server down.
-const square = arg("sizes", "64,128,192,256,320,384,448,512,768,1024").split(",").map(Number);
+const square = option("sizes", "64,128,192,256,320,384,448,512,768,1024").split(",").map(Number);
 const cases = [
   ...square.map((s) => ({ width: s, height: s, compression: 8 })),
   { width: 8192, height: 64, compression: 8 },

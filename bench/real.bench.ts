@@ -19,17 +19,13 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { option } from "./options.ts";
 
 const ROOT = path.join(import.meta.dirname, "..");
 const RESULTS = path.join(ROOT, "bench", "results", "real.json");
 const PYTHON = process.env.PYTHON ?? "/usr/bin/python3";
-const args = process.argv.slice(2);
-const arg = (name: string, fallback?: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1] : fallback;
-};
-const packs = arg("packs", process.env.SLUICE_REAL_PACKS);
-const only = new Set((arg("only", "matmul,stageC,stageB,fp16,cascade,reuse") ?? "").split(","));
+const packs = option("packs", process.env.SLUICE_REAL_PACKS);
+const only = new Set((option("only", "matmul,stageC,stageB,fp16,cascade,reuse") ?? "").split(","));
 const fp32 = packs ? path.join(packs, "lite-fp32") : "";
 const needsPack = [...only].some((part) => part !== "matmul");
 if (!packs || (needsPack && !fs.existsSync(path.join(fp32, "prior", "model.onnx")))) {
@@ -45,7 +41,7 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-const niceness = arg("nice", "0")!;
+const niceness = option("nice", "0")!;
 /** Run one measuring child (under `--nice`), its progress passed through, its last stdout line parsed. */
 function child(command: string, childArgs: string[], what: string): any {
   log(`-- ${what}`);
@@ -96,8 +92,8 @@ if (only.has("matmul")) {
   save();
 }
 
-const ortSteps = Number(arg("ort-steps", "2"));
-const torchSteps = Number(arg("torch-steps", "3"));
+const ortSteps = Number(option("ort-steps", "2"));
+const torchSteps = Number(option("torch-steps", "3"));
 function compareStage(key: string, model: "stage_c" | "stage_b", file: string, feeds: string, image: number) {
   const a1 = ortStep(file, feeds, image, ortSteps);
   const t = torchStep(model, image, torchSteps);
@@ -147,10 +143,10 @@ if (only.has("cascade")) {
   const decoder = bytesOf(path.join(fp32, "decoder"));
   const small = ["text_encoder", "vae_decoder"].reduce((s, d) => s + bytesOf(path.join(fp32, d)), 0);
   const budget = Math.max(prior, decoder) + small + 1.5e9;
-  const r = child(tsx, ["bench/real/cascade-run.ts", "--models", packs, "--pack", "lite-fp32", "--image", "1024", "--steps-c", arg("steps-c", "20")!, "--steps-b", arg("steps-b", "10")!, "--prompts", "1", "--budget-gb", String(budget / 1e9)], "whole lite cascade at 1024², tight budget");
+  const r = child(tsx, ["bench/real/cascade-run.ts", "--models", packs, "--pack", "lite-fp32", "--image", "1024", "--steps-c", option("steps-c", "20")!, "--steps-b", option("steps-b", "10")!, "--prompts", "1", "--budget-gb", String(budget / 1e9)], "whole lite cascade at 1024², tight budget");
   const p = r.prompts[0];
   results.cascade = {
-    image: 1024, stepsC: Number(arg("steps-c", "20")), stepsB: Number(arg("steps-b", "10")), budgetGB: r.budgetBytes / 1e9,
+    image: 1024, stepsC: Number(option("steps-c", "20")), stepsB: Number(option("steps-b", "10")), budgetGB: r.budgetBytes / 1e9,
     wallS: p.wallMs / 1000, modelS: p.modelMs / 1000, loadS: p.loadMs / 1000, nodeS: Object.fromEntries(Object.entries(p.nodeMs).map(([k, v]) => [k, (v as number) / 1000])),
     loads: r.loads, evictions: r.evictions, peakRssGB: r.peakRssBytes / 1e9,
     rssPeakByNodeGB: Object.fromEntries(Object.entries(r.rssPeakByNode as Record<string, number>).map(([k, v]) => [k, v / 1e9])),

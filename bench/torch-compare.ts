@@ -12,16 +12,12 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { loadPack, SessionCache } from "../server/runtime/index.ts";
+import { option } from "./options.ts";
 
 const ROOT = join(import.meta.dirname, "..");
-const args = process.argv.slice(2);
-const arg = (name: string, fallback: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1] : fallback;
-};
-const runs = Number(arg("runs", "30"));
-const threads = Number(arg("threads", String(availableParallelism())));
-const ckpt = arg("ckpt", join(ROOT, "tools", "tiny", "checkpoints", "final.pt"));
+const runs = Number(option("runs", "30"));
+const threads = Number(option("threads", String(availableParallelism())));
+const ckpt = option("ckpt", join(ROOT, "tools", "tiny", "checkpoints", "final.pt"));
 if (!existsSync(ckpt)) {
   console.error(`no training checkpoint at ${ckpt}: train the tiny pack first (tools/tiny/EVAL.md says how), or pass --ckpt`);
   process.exit(2);

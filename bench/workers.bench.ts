@@ -12,15 +12,11 @@ import { join } from "node:path";
 import { startServer, template, withInputs, type Running } from "../test/integration/harness.ts";
 import { startRedis } from "../test/integration/redis-harness.ts";
 import { startWorker, type WorkerProcess } from "../test/integration/worker-process.ts";
+import { option } from "./options.ts";
 
 const ROOT = join(import.meta.dirname, "..");
-const args = process.argv.slice(2);
-const arg = (name: string, fallback: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1] : fallback;
-};
-const prompts = Number(arg("prompts", "12"));
-const steps = Number(arg("steps", "4"));
+const prompts = Number(option("prompts", "12"));
+const steps = Number(option("steps", "4"));
 
 const prompt = (seed: number) => withInputs(withInputs(template("text-to-image", "tiny"), "5", { steps, seed }), "7", { steps });
 

@@ -10,15 +10,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { io } from "socket.io-client";
 import { createSluiceServer } from "../../server/api/app.ts";
+import { option } from "../options.ts";
 
 const ROOT = join(import.meta.dirname, "..", "..");
-const args = process.argv.slice(2);
-const arg = (name: string, fallback: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1] : fallback;
-};
-const image = Number(arg("image", "1024"));
-const budgetGB = Number(arg("budget-gb", "0"));
+const image = Number(option("image", "1024"));
+const budgetGB = Number(option("budget-gb", "0"));
 const say = (line: string) => process.stderr.write(`${line}\n`);
 const now = () => performance.now();
 
@@ -28,7 +24,7 @@ const loads: { label: string; ms: number; bytes: number; start: number; end: num
 const evictions: string[] = [];
 const home = mkdtempSync(join(tmpdir(), "sluice-real-run-"));
 const server = await createSluiceServer({
-  home, modelsDir: arg("models", ""), device: "cpu",
+  home, modelsDir: option("models", ""), device: "cpu",
   ...(budgetGB ? { memoryBudget: `${budgetGB}GB` } : {}),
   log: (_level, message) => {
     const m = LOADED.exec(message);
@@ -48,10 +44,10 @@ await new Promise<void>((resolve, reject) => { socket.once("connect", () => reso
 function workflow(seed: number) {
   const wf = JSON.parse(readFileSync(join(ROOT, "templates", "text-to-image.json"), "utf8"));
   for (const n of wf.nodes) {
-    if (n.type === "LoadCascadePack") n.inputs.pack = arg("pack", "lite-fp32");
+    if (n.type === "LoadCascadePack") n.inputs.pack = option("pack", "lite-fp32");
     if (n.id === "4") Object.assign(n.inputs, { width: image, height: image, compression: 42 });
-    if (n.id === "5") Object.assign(n.inputs, { steps: Number(arg("steps-c", "20")), seed });
-    if (n.id === "7") Object.assign(n.inputs, { steps: Number(arg("steps-b", "10")), seed });
+    if (n.id === "5") Object.assign(n.inputs, { steps: Number(option("steps-c", "20")), seed });
+    if (n.id === "7") Object.assign(n.inputs, { steps: Number(option("steps-b", "10")), seed });
     if (n.id === "9") n.inputs.prefix = `real-${seed}`;
   }
   return wf;
@@ -100,7 +96,7 @@ const overlapMs = (start: number, end: number) => busy.reduce((s, [a, b]) => s +
 
 const prompts = [];
 try {
-  for (let i = 0; i < Number(arg("prompts", "1")); i++) {
+  for (let i = 0; i < Number(option("prompts", "1")); i++) {
     busy = [];
     for (const k of Object.keys(nodeMs)) delete nodeMs[k];
     const firstLoad = loads.length;

@@ -8,19 +8,13 @@ import os from "node:os";
 import path from "node:path";
 import * as ort from "onnxruntime-node";
 import { type FloatTensor, SessionCache, float16Weights, readOnnxGraph, resolveDevice, sessionOptionsFor } from "../../server/runtime/index.ts";
+import { flag, option, requiredOption } from "../options.ts";
 
-const args = process.argv.slice(2);
-const arg = (name: string, fallback?: string): string => {
-  const i = args.indexOf(`--${name}`);
-  if (i >= 0 && args[i + 1] !== undefined) return args[i + 1];
-  if (fallback === undefined) throw new Error(`--${name} is required`);
-  return fallback;
-};
-const file = path.resolve(arg("model"));
-const kind = arg("feeds");
-const image = Number(arg("image", "1024"));
-const steps = Number(arg("steps", "3"));
-const raw = args.includes("--raw");
+const file = path.resolve(requiredOption("model"));
+const kind = requiredOption("feeds");
+const image = Number(option("image", "1024"));
+const steps = Number(option("steps", "3"));
+const raw = flag("raw");
 
 /** Deterministic values (the same in every run): a sine pattern of the given scale. */
 function filled(shape: number[], scale = 1, offset = 0): FloatTensor {
@@ -44,17 +38,17 @@ function feedsFor(width: number): Record<string, FloatTensor> {
   // matmul: x [M, K] of the graph's declared shape
   const sig = readOnnxGraph(file);
   const w = sig.initializers.find((t) => t.name === "w")!;
-  return { x: filled([Number(arg("m", "4096")), w.dims[0]], 0.1) };
+  return { x: filled([Number(option("m", "4096")), w.dims[0]], 0.1) };
 }
 
-const device = (await resolveDevice(arg("device", "cpu"))).device;
+const device = (await resolveDevice(option("device", "cpu"))).device;
 const started = performance.now();
 let session: ort.InferenceSession;
 let converted = false;
 if (raw) {
   session = await ort.InferenceSession.create(file, sessionOptionsFor(device));
 } else {
-  const cache = new SessionCache({ device, budgetBytes: 64e9, convertedDir: arg("converted", path.join(os.tmpdir(), "sluice-float32")) });
+  const cache = new SessionCache({ device, budgetBytes: 64e9, convertedDir: option("converted", path.join(os.tmpdir(), "sluice-float32")) });
   const model = await cache.load(file, { label: path.relative(path.dirname(path.dirname(file)), file) });
   session = model.session;
   converted = device === "cpu" && float16Weights(readOnnxGraph(file)).count > 0;

@@ -1,7 +1,6 @@
 // The nodes and initializers of an ONNX graph, read with the protobuf reader of onnx-proto.ts and
 // without reading any weights: what hazards.ts checks and float16.ts rewrites.
-import fs from "node:fs";
-import { FileBytes, OnnxParseError, ProtoCursor, readStringEntry } from "./onnx-proto.ts";
+import { type ProtoCursor, readStringEntry, withModelFile } from "./onnx-proto.ts";
 
 export interface GraphNode {
   name: string;
@@ -67,12 +66,7 @@ export function readTensorInfo(c: ProtoCursor): InitializerInfo {
 
 /** The main graph's nodes and initializers of an .onnx file (weights are skipped, not read). */
 export function readOnnxGraph(file: string): OnnxGraph {
-  const fd = fs.openSync(file, "r");
-  try {
-    const size = fs.fstatSync(fd).size;
-    if (size === 0) throw new OnnxParseError("the file is empty");
-    const r = new FileBytes(fd, size);
-    const top = new ProtoCursor(r, 0, size);
+  return withModelFile(file, (top) => {
     const graph: OnnxGraph = { nodes: [], initializers: [] };
     while (!top.done()) {
       const f = top.next();
@@ -86,9 +80,7 @@ export function readOnnxGraph(file: string): OnnxGraph {
       }
     }
     return graph;
-  } finally {
-    fs.closeSync(fd);
-  }
+  });
 }
 
 /** TensorProto.DataType of float16. */

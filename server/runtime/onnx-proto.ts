@@ -235,12 +235,7 @@ export function readStringEntry(c: ProtoCursor, f: Field): { key: string; value:
  * .onnx file. Throws OnnxParseError for a file that is not a well-formed ONNX ModelProto.
  */
 export function readModelSignature(file: string): ModelSignature {
-  const fd = fs.openSync(file, "r");
-  try {
-    const size = fs.fstatSync(fd).size;
-    if (size === 0) throw new OnnxParseError("the file is empty");
-    const r = new FileBytes(fd, size);
-    const top = new ProtoCursor(r, 0, size);
+  return withModelFile(file, (top) => {
     let graph: Field | undefined;
     let opsetVersion: number | undefined;
     let irVersion: number | undefined;
@@ -279,6 +274,16 @@ export function readModelSignature(file: string): ModelSignature {
       }
     }
     return { inputs: inputs.filter((i) => !initNames.has(i.name)), outputs, externalData: [...external], opsetVersion };
+  });
+}
+
+/** Opens an .onnx file and hands its top-level ModelProto cursor to `read`; the file is closed after. */
+export function withModelFile<T>(file: string, read: (top: ProtoCursor) => T): T {
+  const fd = fs.openSync(file, "r");
+  try {
+    const size = fs.fstatSync(fd).size;
+    if (size === 0) throw new OnnxParseError("the file is empty");
+    return read(new ProtoCursor(new FileBytes(fd, size), 0, size));
   } finally {
     fs.closeSync(fd);
   }
