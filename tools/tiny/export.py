@@ -134,11 +134,12 @@ def export_extras(base, extras_path, out, keep_stage_c=False, image_pooled=None,
     ck = torch.load(extras_path)
     cfg = SMOKE if ck.get("smoke") else FULL
     shipped = load_shipped(base, cfg)
-    C, nets = build_extras(shipped, cfg, img_pooled=image_pooled is not None or shipped["C"].img_pooled)
+    img_spatial = any(k.startswith("img_spatial") for k in ck["C_ema"])
+    C, nets = build_extras(shipped, cfg, img_pooled=image_pooled is not None or shipped["C"].img_pooled, img_spatial=img_spatial)
     if keep_stage_c:
-        # the shipped Stage C as it is, only the parts it lacked from the checkpoint: text-to-image
-        # stays exactly the shipped pack's (zero image tokens and zero control features add nothing)
-        new = {k: v for k, v in ck["C_ema"].items() if k.startswith("img_layout_mapper")}
+        # the shipped Stage C as it is, only the image paths from the checkpoint: text-to-image stays
+        # exactly the shipped pack's (zero image tokens and zero control features add nothing)
+        new = {k: v for k, v in ck["C_ema"].items() if k.startswith(("img_layout_mapper", "img_spatial"))}
         C.load_state_dict({**C.state_dict(), **new})
     else:
         C.load_state_dict(ck["C_ema"])

@@ -35,12 +35,13 @@ CONTROLNETS = {"canny": 1, "inpaint": 4}
 TASKS = ("text", "image", "canny", "inpaint")
 
 
-def build_extras(shipped, cfg=FULL, img_pooled=False):
-    """Stage C with the image layout path and control inputs (and the image pooled path when asked),
-    and the ControlNets: the shipped ones where the pack has them (a pack exported with them), else
-    new (zero-initialised additions)."""
+def build_extras(shipped, cfg=FULL, img_pooled=False, img_spatial=False):
+    """Stage C with the image layout path and control inputs (and the image pooled and spatial paths
+    when asked), and the ControlNets: the shipped ones where the pack has them (a pack exported with
+    them), else new (zero-initialised additions)."""
     blocks = tuple(b for b in CONTROL_BLOCKS if b < cfg["C"]["depth"])
-    C = StageC(c_text=cfg["text"]["d"], img_layout=True, img_pooled=img_pooled, control_blocks=blocks, **cfg["C"])
+    C = StageC(c_text=cfg["text"]["d"], img_layout=True, img_pooled=img_pooled, img_spatial=img_spatial, control_blocks=blocks,
+               **cfg["C"])
     C.load_state_dict(shipped["C"].state_dict(), strict=False)
     w = 96 if cfg is FULL else 16
     nets = {k: ControlNet(ch, c_out=cfg["C"]["c"], w=w, n_out=len(blocks)) for k, ch in CONTROLNETS.items()}
@@ -131,6 +132,10 @@ def main():
     ap.add_argument("--task-weights", default="0.2,0.3,0.25,0.25", help="how often each of text,image,canny,inpaint is drawn")
     ap.add_argument("--x0-weight", type=float, default=1.0, help="weigh each scene's loss by its x0 error's factor b^2/a^2, capped here (1 = plain eps loss)")
     ap.add_argument("--t-pow", type=float, default=1.0, help="noise levels drawn as u^t_pow (below 1: more high-noise steps)")
+    ap.add_argument("--image-spatial", action="store_true",
+                    help="with --freeze-c: train the prior's image spatial path (StageC img_spatial) against the frozen prior")
+    ap.add_argument("--keep-text-image", type=float, default=0.4, help="how often an image-prompt scene keeps its caption")
+    ap.add_argument("--p-uncond", type=float, default=0.1, help="how often a scene loses caption and image")
     ap.add_argument("--refit-image-layout", action="store_true",
                     help="on resuming, fit the image layout path to the text's again (fit_image_layout)")
     args = ap.parse_args()
@@ -138,7 +143,7 @@ def main():
     cfg = SMOKE if args.smoke else FULL
     shipped = load_shipped(args.pack, cfg)
     te, eff_enc, tok = shipped["te"], shipped["eff_enc"], shipped["tok"]
-    C, nets = build_extras(shipped, cfg, img_pooled=shipped["C"].img_pooled)
+    C, nets = build_extras(shipped, cfg, img_pooled=shipped["C"].img_pooled, img_spatial=args.image_spatial or shipped["C"].img_spatial)
     state = dict(elapsed=0.0, steps=0, task_steps={t: 0 for t in TASKS})
     if os.path.exists(args.ckpt):
         ck = torch.load(args.ckpt)
@@ -172,7 +177,14 @@ def main():
             p.requires_grad_(False)
         C.eval()
         groups = []
-    groups += [dict(params=list(n.parameters()), base=args.lr_new) for n in nets.values()]
+        if args.image_spatial:
+            groups = [dict(params=[p for n, p in C.named_parameters() if n.startswith("img_spatial")], base=args.lr_new)]
+            for p in groups[0]["params"]:
+                p.requires_grad_(True)
+    task_weights = tuple(float(w) for w in args.task_weights.split(","))
+    # only the ControlNets whose task is drawn: weight decay would shrink the others for nothing
+    trained_nets = [k for k in nets if task_weights[TASKS.index(k)] > 0]
+    groups += [dict(params=list(nets[k].parameters()), base=args.lr_new) for k in trained_nets]
     opt = torch.optim.AdamW([{"params": g["params"]} for g in groups], lr=args.lr_new, weight_decay=0.01, betas=(0.9, 0.99))
     if os.path.exists(args.ckpt) and "opt" in ck:
         opt.load_state_dict(ck["opt"])
@@ -195,7 +207,6 @@ def main():
     avg = {t: None for t in TASKS}
     if not args.freeze_c:
         C.train()
-    task_weights = tuple(float(w) for w in args.task_weights.split(","))
     while state["elapsed"] < budget:
         frac = state["elapsed"] / budget
         warm = min(1.0, (state["steps"] + 1) / 50)
@@ -214,7 +225,7 @@ def main():
         masks = torch.zeros(bs, 1, 64, 64)
         texts = []
         for i, (task, cap, sc) in enumerate(zip(tasks, caps, scenes)):
-            keep_text = {"text": 1.0, "image": 0.4, "canny": 0.7, "inpaint": 0.8}[task]
+            keep_text = {"text": 1.0, "image": args.keep_text_image, "canny": 0.7, "inpaint": 0.8}[task]
             text = cap if rng.random() < keep_text else ""
             if task == "image":
                 if two_tokens and len(sc["objects"]) == 2:
@@ -229,7 +240,7 @@ def main():
             elif task == "inpaint":
                 masks[i] = random_mask(rng, sc)
                 sel["inpaint"][i] = 1
-            if rng.random() < 0.1:  # the unconditional branch
+            if rng.random() < args.p_uncond:  # the unconditional branch
                 text = ""
                 has_img[i] = 0
             texts.append(text)
@@ -269,9 +280,9 @@ def main():
         state["steps"] += 1
         n = state["steps"]
         d = min(0.995, (1 + n) / (10 + n))
-        if not args.freeze_c:
+        if not args.freeze_c or args.image_spatial:
             ema_update(C_ema, C, d)
-        for k in nets:
+        for k in trained_nets:
             ema_update(nets_ema[k], nets[k], d)
         for t in TASKS:
             sel_t = torch.tensor([tt == t for tt in tasks])

@@ -212,6 +212,10 @@ class ParseHeads(nn.Module):
 
 
 # ----------------------------------------------------------------------------- Stage C
+IMG_GRID_CHANNELS = 12  # TinyClipVision's values per cell: 9 colour shares and the mean RGB
+IMG_SPATIAL_WIDTH = 96
+
+
 class StageC(nn.Module):
     """img_layout: the image embeddings (summed over clip_img's tokens) also map straight to the coarse
     layout, as the pooled text does (zero-initialised, no bias: zero embeddings change nothing).
@@ -220,11 +224,15 @@ class StageC(nn.Module):
     pooled text feeds the modulation, the pooled tokens and the layout, so an image prompt then
     conditions Stage C the way its scene's caption would. Fitted by regression (finetune.py
     fit_image_pooled), not through the diffusion loss.
+    img_spatial: the image embedding read as the picture it describes (TinyClipVision's 12 values per
+    cell of an 8x8 grid), through small convolutions without biases, added before every ResBlock: the
+    image's colours stay where they are, which the pooled paths (one vector) cannot say for two objects.
+    Trained against the frozen prior through the diffusion loss (finetune.py --image-spatial).
     control_blocks: the ResBlocks (0-based, in walking order) that take a ControlNet feature map,
     exported as the extra inputs control_0, control_1, ... (added before the block; zeros = none)."""
 
     def __init__(self, c_in=16, c=160, depth=6, nhead=4, c_text=128, c_r=64, c_clip_img=768, pooled_tokens=2, layout_c=16,
-                 img_layout=False, img_pooled=False, control_blocks=()):
+                 img_layout=False, img_pooled=False, img_spatial=False, control_blocks=()):
         super().__init__()
         self.c, self.c_r, self.pooled_tokens = c, c_r, pooled_tokens
         self.clip_txt_mapper = nn.Linear(c_text, c)
@@ -253,6 +261,16 @@ class StageC(nn.Module):
             self.img_pooled_mapper = nn.Sequential(nn.Linear(c_clip_img, 256, bias=False), nn.GELU(), nn.Linear(256, 256, bias=False),
                                                    nn.GELU(), nn.Linear(256, c_text, bias=False))
             nn.init.zeros_(self.img_pooled_mapper[4].weight)
+        self.img_spatial = img_spatial
+        if img_spatial:
+            w = IMG_SPATIAL_WIDTH
+            self.img_spatial_in = nn.Sequential(nn.Conv2d(IMG_GRID_CHANNELS, w, 3, padding=1, bias=False), nn.GELU(),
+                                                nn.Conv2d(w, w, 3, padding=1, bias=False), nn.GELU())
+            # small, not zero: a zero embedding gives zero features whatever these weights are, and
+            # non-zero heads let the convolutions before them learn from the first step
+            self.img_spatial_heads = nn.ModuleList(nn.Conv2d(w, c, 1, bias=False) for _ in range(depth))
+            for h in self.img_spatial_heads:
+                nn.init.normal_(h.weight, std=1e-3)
         self.control_blocks = tuple(control_blocks)
         self.blocks = nn.ModuleList()
         for _ in range(depth):
@@ -281,12 +299,18 @@ class StageC(nn.Module):
         if self.img_layout:
             layout = layout + self.img_layout_mapper(clip_img.sum(1)).reshape(B, self.layout_c, 8, 8)
         x = x + self.layout_proj(F.interpolate(layout, size=x.shape[-2:], mode="bilinear", align_corners=False))
+        spatial = None
+        if self.img_spatial:
+            grid = clip_img.sum(1).reshape(B, IMG_GRID_CHANNELS, 8, 8)
+            spatial = self.img_spatial_in(F.interpolate(grid, size=x.shape[-2:], mode="bilinear", align_corners=False))
         res_i = 0
         for blk in self.blocks:
             if isinstance(blk, ResBlock):
                 if res_i in self.control_blocks and control:
                     feat = control[self.control_blocks.index(res_i)]
                     x = x + F.interpolate(feat, size=x.shape[-2:], mode="bilinear", align_corners=True)
+                if spatial is not None:
+                    x = x + self.img_spatial_heads[res_i](spatial)
                 res_i += 1
                 x = blk(x)
             elif isinstance(blk, TimestepBlock):

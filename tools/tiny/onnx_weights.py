@@ -130,6 +130,14 @@ def _has_image_pooled(onnx_path, hidden=256):
     return any(tuple(i.dims) == (hidden, hidden) for i in onnx.load(onnx_path, load_external_data=False).graph.initializer)
 
 
+def _has_image_spatial(onnx_path):
+    """Whether a prior's file holds the image spatial path: its first convolution reads the 12 values
+    per cell of the image grid with a 3x3 kernel (no other weight of Stage C has that shape)."""
+    from models import IMG_GRID_CHANNELS, IMG_SPATIAL_WIDTH
+    shape = (IMG_SPATIAL_WIDTH, IMG_GRID_CHANNELS, 3, 3)
+    return any(tuple(i.dims) == shape for i in onnx.load(onnx_path, load_external_data=False).graph.initializer)
+
+
 def _input_names(path):
     return [i.name for i in onnx.load(path, load_external_data=False).graph.input]
 
@@ -158,9 +166,10 @@ def load_shipped(pack_dir, cfg=None):
     prior = os.path.join(pack_dir, "prior", "model.onnx")
     n_control = sum(1 for n in _input_names(prior) if n.startswith("control_"))
     if n_control:
-        # a prior with the image pooled path, or one exported before it existed
+        # a prior with the image pooled and spatial paths, or one exported before they existed
         spec = stage_c_control_spec(d, cfg["C"]["c"], n_control)
-        C = StageC(c_text=d, img_layout=True, img_pooled=_has_image_pooled(prior), control_blocks=tuple(range(n_control)), **cfg["C"])
+        C = StageC(c_text=d, img_layout=True, img_pooled=_has_image_pooled(prior), img_spatial=_has_image_spatial(prior),
+                   control_blocks=tuple(range(n_control)), **cfg["C"])
         left = load_onnx_weights(C, prior, _Ident, *spec)
     else:
         C = StageC(c_text=d, **cfg["C"])
