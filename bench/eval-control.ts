@@ -19,12 +19,19 @@ export interface ControlEvalEnv {
   size: number;
   steps: { c: number; b: number; cfgC: number; cfgB: number; sampler: string; samplerB: string };
   seed: number;
-  /** the sections to run (all when absent): image (with two images), canny, inpaint */
-  parts?: ReadonlySet<"image" | "canny" | "inpaint">;
+  /** whether the pack has a super-resolution ControlNet (its section runs only then) */
+  superResolution: boolean;
+  /** the sections to run (all when absent): image (with two images), canny, inpaint, super_resolution */
+  parts?: ReadonlySet<ControlEvalPart>;
 }
+
+export const CONTROL_EVAL_PARTS = ["image", "canny", "inpaint", "super_resolution"] as const;
+export type ControlEvalPart = (typeof CONTROL_EVAL_PARTS)[number];
 
 export interface ControlEvalResult {
   imagePrompt: number;
+  /** colour, position and shape of every object */
+  imagePromptShape: number;
   imagePromptItems: number;
   twoImages: number;
   twoImagesItems: number;
@@ -36,6 +43,10 @@ export interface ControlEvalResult {
   inpaintObject: number;
   inpaintObjectWithout: number;
   inpaintItems: number;
+  /** PSNR (dB) at a quarter of the size, output against the scene; absent without the ControlNet */
+  superResolution?: number;
+  superResolutionWithout?: number;
+  superResolutionItems: number;
 }
 
 const CANNY = { low: 0.1, high: 0.2 };
@@ -51,6 +62,17 @@ function toTensor(rgb: Uint8Array, size: number, alpha?: Uint8Array): Tensor {
   const data = new Float32Array(channels * size * size);
   pixelsToPlanes(px, size, size, channels, data, 0);
   return { data, shape: [1, channels, size, size] };
+}
+
+/** RGB bytes (HWC) averaged over k × k blocks: the picture at 1/k of its size, rounded to bytes. */
+function blockMeans(rgb: Uint8Array, size: number, k: number): Uint8Array {
+  const n = size / k, out = new Uint8Array(n * n * 3);
+  for (let y = 0; y < n; y++) for (let x = 0; x < n; x++) for (let c = 0; c < 3; c++) {
+    let sum = 0;
+    for (let dy = 0; dy < k; dy++) for (let dx = 0; dx < k; dx++) sum += rgb[((y * k + dy) * size + x * k + dx) * 3 + c];
+    out[(y * n + x) * 3 + c] = Math.round(sum / (k * k));
+  }
+  return out;
 }
 
 function edgesOf(rgb: Uint8Array, size: number): Float32Array {
@@ -98,9 +120,9 @@ export async function controlEvals(env: ControlEvalEnv, prompts: (Expectation & 
   const blank = { data: new Float32Array(size * size), shape: [1, 1, size, size] } satisfies Tensor;
   const rand = mulberry32(env.seed * 7919 + 17);
 
-  const runs = (part: "image" | "canny" | "inpaint") => !env.parts || env.parts.has(part);
+  const runs = (part: ControlEvalPart) => !env.parts || env.parts.has(part);
   // Image prompts: the scene's picture is the whole prompt (empty text).
-  let carried = 0;
+  let carried = 0, shaped = 0;
   for (const [i, p] of (runs("image") ? prompts : []).entries()) {
     const scene = jitterScene(p, rand);
     const wf = template("image-prompt-two-images");
@@ -110,7 +132,9 @@ export async function controlEvals(env: ControlEvalEnv, prompts: (Expectation & 
     nodeOf(wf, "6").inputs.conditioning = { node: "22", output: "conditioning" };
     images.set("20", { image: toTensor(renderScene(scene, size), size), mask: blank });
     const out = await run(wf, env.seed + i);
-    if (scoreImage({ data: bytes(out.get("out")!), width: size, height: size, channels: 3 }, p).colorPosition) carried++;
+    const score = scoreImage({ data: bytes(out.get("out")!), width: size, height: size, channels: 3 }, p);
+    if (score.colorPosition) carried++;
+    if (score.shape) shaped++;
     log(`\rimage prompts ${i + 1}/${prompts.length}`);
   }
   log("\n");
@@ -189,16 +213,36 @@ export async function controlEvals(env: ControlEvalEnv, prompts: (Expectation & 
     log(`\rinpaint ${i + 1}/${pairs.length}`);
   }
   log("\n");
+
+  // Super-resolution: the scene rendered at a quarter of the size is the control, its caption the
+  // prompt; measured at that quarter size, the output's 4×4 block means against the scene's.
+  const srDb: number[] = [], srDbWithout: number[] = [];
+  const quarter = size / 4, everyPixel = new Uint8Array(quarter * quarter).fill(1);
+  for (const [i, p] of (runs("super_resolution") && env.superResolution ? prompts : []).entries()) {
+    const scene = jitterScene(p, rand);
+    const target = blockMeans(renderScene(scene, size), size, 4);
+    for (const strength of [1, 0]) {
+      const wf = template("super-resolution");
+      nodeOf(wf, "2").inputs.text = caption(p);
+      nodeOf(wf, "23").inputs.strength = strength;
+      images.set("20", { image: toTensor(renderScene(scene, quarter), quarter), mask: blank });
+      const out = await run(wf, env.seed + 3000 + i);
+      (strength ? srDb : srDbWithout).push(maskedPsnr(blockMeans(bytes(out.get("out")!), size, 4), target, everyPixel));
+    }
+    log(`\rsuper-resolution ${i + 1}/${prompts.length}`);
+  }
+  if (srDb.length) log("\n");
   // PSNR averaged as mean squared error (one dB figure for the whole set), capped at 99 dB.
   const meanPsnr = (xs: number[]) => {
     const mse = xs.reduce((s, v) => s + (Number.isFinite(v) ? 255 * 255 / 10 ** (v / 10) : 0), 0) / xs.length;
     return mse === 0 ? 99 : Math.min(99, 10 * Math.log10((255 * 255) / mse));
   };
   return {
-    imagePrompt: carried / prompts.length, imagePromptItems: prompts.length,
+    imagePrompt: carried / prompts.length, imagePromptShape: shaped / prompts.length, imagePromptItems: prompts.length,
     twoImages: pairs.length ? mixed / pairs.length : 0, twoImagesItems: pairs.length,
     canny: canny / prompts.length, cannyWithout: cannyWithout / prompts.length, cannyItems: prompts.length,
     inpaintPsnrRaw: meanPsnr(psnrRaw), inpaintPsnrComposited: meanPsnr(psnrComp),
     inpaintObject: pairs.length ? object / pairs.length : 0, inpaintObjectWithout: pairs.length ? objectWithout / pairs.length : 0, inpaintItems: pairs.length,
+    ...(srDb.length ? { superResolution: meanPsnr(srDb), superResolutionWithout: meanPsnr(srDbWithout) } : {}), superResolutionItems: srDb.length,
   };
 }

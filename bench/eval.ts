@@ -5,7 +5,7 @@
 //   npm run eval [-- --cfg N] [-- --pack tiny --models DIR --limit N --seed S --no-composition]
 //                [-- --prompts FILE]   (another list of {prompt, background, objects})
 //                [-- --no-control] [-- --control-only]   (the image prompt / ControlNet / inpaint lines)
-//                [-- --control-parts image,canny,inpaint]   (only these control sections; the others print 0)
+//                [-- --control-parts image,canny,inpaint,super_resolution]   (only these control sections; the others print 0)
 // Results go to bench/results/ only for the bundled pack on the held-out prompts.
 //
 // Prints the lines below and writes bench/results/eval.json.
@@ -17,7 +17,7 @@ import { tensorToPixels } from "../nodes/image-tensor.ts";
 import { executeWorkflow, OutputCache, parseWorkflow } from "../server/engine/index.ts";
 import { createNodeHost } from "../server/executor/node-host.ts";
 import type { CascadeRuntime } from "../server/runtime/index.ts";
-import { controlEvals, type ControlEvalResult } from "./eval-control.ts";
+import { CONTROL_EVAL_PARTS, type ControlEvalPart, controlEvals, type ControlEvalResult } from "./eval-control.ts";
 import { aggregate, caption, scoreImage, scorerCeiling, type Expectation, type SceneScore } from "./scorer.ts";
 import { flag, option } from "./options.ts";
 
@@ -108,13 +108,22 @@ for (const [i, p] of pairs.entries()) {
 }
 process.stderr.write("\n");
 
-// Image prompts, the canny ControlNet and inpainting, where the pack has what they need.
+/** --control-parts: a comma-separated subset of the control sections. */
+function controlParts(list: string): Set<ControlEvalPart> {
+  const parts = list.split(",");
+  const unknown = parts.filter((p) => !(CONTROL_EVAL_PARTS as readonly string[]).includes(p));
+  if (unknown.length) throw new Error(`--control-parts: unknown ${unknown.join(", ")} (known: ${CONTROL_EVAL_PARTS.join(", ")})`);
+  return new Set(parts as ControlEvalPart[]);
+}
+
+// Image prompts, the ControlNets and inpainting, where the pack has what they need.
 let control: ControlEvalResult | undefined;
 const hasControl = pack.has("clipVision") && m.controlnets.canny && m.controlnets.inpaint;
 if (!flag("no-control") && hasControl) {
   control = await controlEvals({
     root: ROOT, registry: host.registry, services: host.servicesFor("eval"), cache, packName, size: width, seed: baseSeed,
-    ...(option("control-parts") ? { parts: new Set(option("control-parts")!.split(",") as ("image" | "canny" | "inpaint")[]) } : {}),
+    superResolution: !!m.controlnets.super_resolution,
+    ...(option("control-parts") ? { parts: controlParts(option("control-parts")!) } : {}),
     steps: { c: m.stageC.steps, b: m.stageB.steps, cfgC, cfgB: m.stageB.cfg, sampler: m.stageC.sampler, samplerB: m.stageB.sampler },
   }, prompts, (s) => process.stderr.write(s));
 }
@@ -134,6 +143,7 @@ if (!controlOnly) {
 if (pairs.length) console.log(`two-prompt composition (each side follows its prompt, ${pairs.length} pairs): ${pct(composition)}`);
 if (control) {
   console.log(`image prompt carried: ${pct(control.imagePrompt)}`);
+  console.log(`  with the shapes too: ${pct(control.imagePromptShape)}`);
   console.log(`  two images mixed (one object each, ${control.twoImagesItems} pairs): ${pct(control.twoImages)}`);
   console.log(`canny edges followed: ${pct(control.canny)}`);
   console.log(`  without the ControlNet (strength 0, prompt alone): ${pct(control.cannyWithout)}`);
@@ -141,6 +151,10 @@ if (control) {
   console.log(`  after the template's composite through the mask: ${control.inpaintPsnrComposited >= 99 ? "exact" : `${control.inpaintPsnrComposited.toFixed(1)} dB`}`);
   console.log(`inpaint object in mask: ${pct(control.inpaintObject)}`);
   console.log(`  without the ControlNet (masked sampling and prompt alone): ${pct(control.inpaintObjectWithout)}`);
+  if (control.superResolution !== undefined) {
+    console.log(`super-resolution kept the small picture: ${control.superResolution.toFixed(1)} dB`);
+    console.log(`  without the ControlNet (strength 0, prompt alone): ${control.superResolutionWithout!.toFixed(1)} dB`);
+  }
 } else if (!flag("no-control")) console.log(`(no control lines: pack ${packName} lacks a CLIP vision model or a canny / inpaint ControlNet)`);
 
 // Only the bundled pack on the held-out prompts is the recorded result; other runs just print.

@@ -81,6 +81,32 @@ export const LoadControlNet: NodeDef = {
   },
 };
 
+/** The super-resolution ControlNet's block size: its control is the picture at a quarter of the size. */
+const SUPER_RESOLUTION_FACTOR = 4;
+
+/**
+ * A control image at the size Stage C runs (H × W pixels). The super-resolution ControlNet's is the
+ * picture at a quarter of that size blown up 4× nearest (tools/tiny/filters.py): pixel (y, x) takes
+ * the picture's pixel nearest to the target grid's (4⌊y/4⌋, 4⌊x/4⌋). A picture at the target size
+ * is filtered as in training; one at a quarter of it is blown up. Other filters resize bilinearly.
+ */
+export function controlImageAt(filter: ControlFilter, image: Tensor, H: number, W: number): Tensor {
+  if (filter !== "super_resolution") return resizePlanes(image, H, W);
+  const [B, C, h, w] = image.shape;
+  const f = SUPER_RESOLUTION_FACTOR;
+  const data = new Float32Array(B * C * H * W);
+  for (let p = 0; p < B * C; p++) {
+    for (let y = 0; y < H; y++) {
+      const sy = Math.min(h - 1, Math.floor((f * Math.floor(y / f) * h) / H));
+      for (let x = 0; x < W; x++) {
+        const sx = Math.min(w - 1, Math.floor((f * Math.floor(x / f) * w) / W));
+        data[(p * H + y) * W + x] = image.data[(p * h + sy) * w + sx];
+      }
+    }
+  }
+  return { data, shape: [B, C, H, W] };
+}
+
 /** The control image a ControlNet of this filter takes, from the node's image (and mask). */
 export function controlImage(filter: ControlFilter, image: Tensor, mask: Tensor | undefined): Tensor {
   const { batch, channels, height: H, width: W } = imageSize(image);

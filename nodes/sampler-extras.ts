@@ -1,7 +1,7 @@
 // What CascadeSampler adds around the model for ControlNets and masked sampling.
 import { schedulePoint } from "../server/diffusion/index.ts";
 import type { StageRunner } from "../server/runtime/index.ts";
-import type { ControlNetHandle } from "./control.ts";
+import { type ControlNetHandle, controlImageAt } from "./control.ts";
 import { resizePlanes } from "./cascade.ts";
 import type { Conditioning, ControlApplication, Tensor } from "./schema.ts";
 
@@ -23,8 +23,8 @@ export function controlActive(app: Pick<ControlApplication, "start" | "end">, t:
 }
 
 /**
- * The ControlNets of a Stage C run: each is run once at the latent's size (its control image resized
- * to latent × the pack's image compression); before each step the features of those active at that
+ * The ControlNets of a Stage C run: each is run once at the latent's size (its control image brought
+ * to latent × the pack's image compression, as its filter wants: controlImageAt); before each step the features of those active at that
  * step, times their strength, are summed into the runner's control inputs (negative's into the
  * unconditional half, positive's into the conditional one). Undefined when neither conditioning
  * carries a ControlNet.
@@ -38,7 +38,7 @@ export async function stageCControl(runner: StageRunner, positive: Conditioning,
   const features = new Map<ControlApplication, Tensor[]>();
   for (const app of new Set([...pos, ...neg])) {
     const net = app.net as ControlNetHandle;
-    const image = resizePlanes(app.image, Math.round(h * compression), Math.round(w * compression));
+    const image = controlImageAt(net.filter, app.image, Math.round(h * compression), Math.round(w * compression));
     const outs = await net.pack.runControlNet(net.name, image);
     features.set(app, outs.map((f, i) => fit(f, B, h, w, `the features (${names[i]}) of ${net.describe()}`)));
   }

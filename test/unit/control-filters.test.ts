@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { edgeAgreement, maskedPsnr, objectBox } from "../../bench/control-metrics.ts";
 import { cannyPlane } from "../../nodes/canny.ts";
-import { controlImage } from "../../nodes/control.ts";
+import { controlImage, controlImageAt } from "../../nodes/control.ts";
 import { controlActive, maskedSampling } from "../../nodes/sampler-extras.ts";
 import type { Tensor } from "../../nodes/schema.ts";
 import { schedulePoint } from "../../server/diffusion/index.ts";
@@ -49,6 +49,28 @@ describe("control images", () => {
 
   it("canny: the edge image's first channel", () => {
     assert.deepEqual(controlImage("canny", rgb, undefined).shape, [1, 1, 2, 2]);
+  });
+
+  /** One plane, h × w, whose pixel (y, x) holds y * 100 + x. */
+  const coords = (h: number, w: number): Tensor => ({ data: Float32Array.from({ length: h * w }, (_, i) => Math.floor(i / w) * 100 + (i % w)), shape: [1, 1, h, w] });
+
+  it("super-resolution at the run's size: each 4×4 block takes its top-left pixel, as in training", () => {
+    const c = controlImageAt("super_resolution", coords(8, 8), 8, 8);
+    assert.equal(c.data[0 * 8 + 3], 0);
+    assert.equal(c.data[5 * 8 + 6], 404);
+    assert.equal(c.data[7 * 8 + 7], 404);
+    assert.equal(c.data[3 * 8 + 5], 4);
+  });
+
+  it("super-resolution from a picture a quarter of the run's size: blown up 4× nearest", () => {
+    const c = controlImageAt("super_resolution", coords(2, 3), 8, 12);
+    assert.deepEqual(c.shape, [1, 1, 8, 12]);
+    for (let y = 0; y < 8; y++) for (let x = 0; x < 12; x++) assert.equal(c.data[y * 12 + x], Math.floor(y / 4) * 100 + Math.floor(x / 4), `(${y}, ${x})`);
+  });
+
+  it("other filters' control images are resized smoothly to the run's size", () => {
+    const c = controlImageAt("canny", coords(2, 2), 4, 4);
+    assert.ok(c.data.some((v) => !Number.isInteger(v)), "bilinear, not nearest");
   });
 });
 

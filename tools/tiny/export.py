@@ -143,7 +143,7 @@ def export_extras(base, extras_path, out, keep_stage_c=False, image_pooled=None,
         C.load_state_dict({**C.state_dict(), **new})
     else:
         C.load_state_dict(ck["C_ema"])
-    for k in nets:
+    for k in ck["nets_ema"]:
         nets[k].load_state_dict(ck["nets_ema"][k])
     if image_pooled is not None:
         fit = torch.load(image_pooled)
@@ -167,17 +167,16 @@ def export_extras(base, extras_path, out, keep_stage_c=False, image_pooled=None,
     export_onnx(TinyClipVision(), (torch.randn(1, 3, 224, 224),), os.path.join(out, "vae_encoder", "model.onnx"),
                 ["sample"], ["image_embeds", "last_hidden_state"],
                 {"sample": {0: "batch"}, "image_embeds": {0: "batch"}, "last_hidden_state": {0: "batch"}})
-    for name, ch in CONTROLNETS.items():
+    shipped_nets = [k for k in CONTROLNETS if k in ck["nets_ema"]]
+    for name in shipped_nets:
+        ch = CONTROLNETS[name]
         nets[name].eval()
         args_, ins, outs, dyn_ = controlnet_spec(ch, len(ctrl))
         export_onnx(nets[name], args_, os.path.join(out, "controlnet", name, "model.onnx"), ins, outs, dyn_)
     with open(os.path.join(base, "manifest.json")) as f:
         manifest = json.load(f)
     manifest["stageC"]["controlInputs"] = ctrl
-    manifest["controlnets"] = {
-        "canny": {"file": "controlnet/canny/model.onnx", "filter": "canny", "channels": 1},
-        "inpaint": {"file": "controlnet/inpaint/model.onnx", "filter": "inpaint", "channels": 4},
-    }
+    manifest["controlnets"] = {k: {"file": f"controlnet/{k}/model.onnx", "filter": k, "channels": CONTROLNETS[k]} for k in shipped_nets}
     with open(os.path.join(out, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
         f.write("\n")
@@ -186,9 +185,18 @@ def export_extras(base, extras_path, out, keep_stage_c=False, image_pooled=None,
     st = ck["state"]
     if image_pooled is not None:
         training["image_pooled"] = torch.load(image_pooled)["report"]
-    training["extras"] = {"steps": st["steps"], "minutes": round(st["elapsed"] / 60, 1), "scenes_per_task": st["task_steps"],
-                          "params": {"C_image_layout": sum(p.numel() for n, p in C.named_parameters() if n.startswith("img_layout")),
-                                     **{f"controlnet_{k}": sum(p.numel() for p in v.parameters()) for k, v in nets.items()}}}
+    record = {"steps": st["steps"], "minutes": round(st["elapsed"] / 60, 1), "scenes_per_task": st["task_steps"]}
+    tasks = [k for k, v in st["task_steps"].items() if v]
+    if tasks == ["image"] and img_spatial:
+        # a run of finetune.py --image-spatial: the ControlNets came from the pack as they were
+        training["image_spatial"] = {**record, "params": sum(p.numel() for n, p in C.named_parameters() if n.startswith("img_spatial"))}
+    elif len(tasks) == 1 and tasks[0] in CONTROLNETS:
+        # one ControlNet trained against the pack's prior: the others' records stay
+        training[f"controlnet_{tasks[0]}"] = {**record, "params": sum(p.numel() for p in nets[tasks[0]].parameters())}
+    else:
+        training["extras"] = {**record,
+                              "params": {"C_image_layout": sum(p.numel() for n, p in C.named_parameters() if n.startswith("img_layout")),
+                                         **{f"controlnet_{k}": sum(p.numel() for p in nets[k].parameters()) for k in shipped_nets}}}
     with open(os.path.join(out, "training.json"), "w") as f:
         json.dump(training, f, indent=1)
         f.write("\n")

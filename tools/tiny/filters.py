@@ -1,5 +1,5 @@
-"""The ControlNets' filters, as the studio's nodes compute them (nodes/control-filters.ts mirrors
-canny() step for step: keep the two in sync).
+"""The ControlNets' filters, as the studio's nodes compute them (nodes/canny.ts mirrors canny() and
+nodes/control.ts super_resolution() step for step: keep them in sync).
 
 canny: luma (0.299, 0.587, 0.114), 5x5 Gaussian (sigma 1, edge pixels repeated), Sobel (unnormalised,
 edge pixels repeated), non-maximum suppression along the gradient quantised to 4 directions
@@ -7,6 +7,8 @@ edge pixels repeated), non-maximum suppression along the gradient quantised to 4
 hysteresis (weak pixels 8-connected to strong ones). Thresholds on the gradient magnitude of [0,1]
 images (kornia's defaults 0.1 / 0.2).
 inpaint: 4 channels, the picture with the masked area set to 1, then the mask (1 = to paint).
+super_resolution: 3 channels, the picture down 4x nearest (every 4th pixel from the first), then up
+4x nearest, cut to the picture's size.
 """
 import math
 
@@ -63,3 +65,11 @@ def canny(images, low=0.1, high=0.2):
 def inpaint_input(images, mask):
     """images [B,3,H,W], mask [B,1,H,W] (1 = to paint) -> the inpainting ControlNet's 4 channels."""
     return torch.cat([images * (1 - mask) + mask, mask], dim=1)
+
+
+def super_resolution(images, factor=4):
+    """images [B,3,H,W] -> the super-resolution ControlNet's input: pixel (y, x) takes the value at
+    (factor * (y // factor), factor * (x // factor))."""
+    H, W = images.shape[-2:]
+    small = images[:, :, ::factor, ::factor]
+    return small.repeat_interleave(factor, 2).repeat_interleave(factor, 3)[:, :, :H, :W]

@@ -1,13 +1,16 @@
 """Fine-tunes the shipped pack's Stage C for image prompts and trains its ControlNets (canny,
-inpainting), starting from the ONNX files that ship (onnx_weights.py), never from a checkpoint that a
-new machine would not have.
+inpainting, super-resolution), starting from the ONNX files that ship (onnx_weights.py), never from a
+checkpoint that a new machine would not have.
 
-Each batch mixes four tasks, per scene: text only; an image prompt (clip_img from the tiny CLIP vision
-encoder, the caption dropped 60% of the time; in some batches a two-object scene comes as two images,
-one per object, on two clip_img tokens: several images mix); canny (the ControlNet sees the scene's
-edges); inpainting (the ControlNet sees the scene with a region masked: an object's box, a random
-box, or a border for outpainting). 10% of scenes lose caption and image (guidance's unconditional
-branch); the control stays, as ComfyUI applies a ControlNet to both branches.
+Each batch mixes five tasks, per scene: text only; an image prompt (clip_img from the tiny CLIP
+vision encoder, the caption dropped 60% of the time by default; in some batches a two-object scene
+comes as two images, one per object, on two clip_img tokens: several images mix); canny (the
+ControlNet sees the scene's edges); inpainting (the ControlNet sees the scene with a region masked:
+an object's box, a random box, or a border for outpainting); super-resolution (the ControlNet sees
+the scene at a quarter of its size, blown up again). 10% of scenes lose caption and image by default
+(guidance's unconditional branch); the control stays, as ComfyUI applies a ControlNet to both
+branches. With --freeze-c only the new parts learn: the ControlNets whose task is drawn, or with
+--image-spatial the prior's image spatial path.
 
 usage: python3 finetune.py --pack ../../models/tiny --ckpt checkpoints/extras.pt --minutes 40
        python3 export.py --from-pack ../../models/tiny --extras checkpoints/extras.pt --out /tmp/pack
@@ -25,14 +28,16 @@ import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from data import POSITIONS, SceneStream, render  # noqa: E402
-from filters import canny, inpaint_input  # noqa: E402
+from filters import canny, inpaint_input, super_resolution  # noqa: E402
 from models import ControlNet, StageC, TinyClipVision, ab_r, clip_vision_input  # noqa: E402
 from onnx_weights import load_shipped  # noqa: E402
 from train import FULL, SMOKE, ema_update, object_weight, save, set_lr  # noqa: E402
 
 CONTROL_BLOCKS = (0, 1, 2, 3, 4)
-CONTROLNETS = {"canny": 1, "inpaint": 4}
-TASKS = ("text", "image", "canny", "inpaint")
+CONTROLNETS = {"canny": 1, "inpaint": 4, "super_resolution": 3}
+# a narrower super-resolution net: its control is a coarse picture, and the pack keeps under its size limit
+CONTROLNET_WIDTHS = {"super_resolution": 64}
+TASKS = ("text", "image", "canny", "inpaint", "super_resolution")
 
 
 def build_extras(shipped, cfg=FULL, img_pooled=False, img_spatial=False):
@@ -44,7 +49,8 @@ def build_extras(shipped, cfg=FULL, img_pooled=False, img_spatial=False):
                **cfg["C"])
     C.load_state_dict(shipped["C"].state_dict(), strict=False)
     w = 96 if cfg is FULL else 16
-    nets = {k: ControlNet(ch, c_out=cfg["C"]["c"], w=w, n_out=len(blocks)) for k, ch in CONTROLNETS.items()}
+    nets = {k: ControlNet(ch, c_out=cfg["C"]["c"], w=CONTROLNET_WIDTHS.get(k, w) if cfg is FULL else w, n_out=len(blocks))
+            for k, ch in CONTROLNETS.items()}
     for k, net in shipped.get("nets", {}).items():
         if k in nets:
             nets[k].load_state_dict(net.state_dict())
@@ -83,6 +89,15 @@ def fit_image_layout(C, te, tok, clipv, n=2048, ridges=(1e-7, 1e-6, 1e-5, 1e-4, 
     C.img_layout_mapper.weight.copy_(W.T.float())
     print(f"image layout path fitted to the text's: held-out R^2 {scores[best]:.3f} at ridge {best:g} "
           f"({', '.join(f'{r:g}: {v:.3f}' for r, v in scores.items())}); {X.shape[0]} scenes", flush=True)
+
+
+def control_image(net, images, masks):
+    """What the ControlNet `net` sees of these pictures (masks: inpainting's, 1 = to paint)."""
+    if net == "canny":
+        return canny(images)
+    if net == "inpaint":
+        return inpaint_input(images, masks)
+    return super_resolution(images)
 
 
 def object_box_mask(scene, obj, size=64, margin=3.0):
@@ -129,7 +144,8 @@ def main():
     ap.add_argument("--smoke", action="store_true", help="a few steps on a small batch")
     ap.add_argument("--freeze-c", action="store_true",
                     help="train only the ControlNets against the shipped Stage C (as export.py --keep-stage-c ships it)")
-    ap.add_argument("--task-weights", default="0.2,0.3,0.25,0.25", help="how often each of text,image,canny,inpaint is drawn")
+    ap.add_argument("--task-weights", default="0.2,0.3,0.2,0.2,0.1",
+                    help="how often each of text,image,canny,inpaint,super_resolution is drawn (missing ones: 0)")
     ap.add_argument("--x0-weight", type=float, default=1.0, help="weigh each scene's loss by its x0 error's factor b^2/a^2, capped here (1 = plain eps loss)")
     ap.add_argument("--t-pow", type=float, default=1.0, help="noise levels drawn as u^t_pow (below 1: more high-noise steps)")
     ap.add_argument("--image-spatial", action="store_true",
@@ -148,9 +164,11 @@ def main():
     if os.path.exists(args.ckpt):
         ck = torch.load(args.ckpt)
         C.load_state_dict(ck["C"])
-        for k in nets:
+        for k in ck["nets"]:
             nets[k].load_state_dict(ck["nets"][k])
         state = ck["state"]
+        for t in TASKS:  # a checkpoint from before a task existed
+            state["task_steps"].setdefault(t, 0)
         print(f"resumed {args.ckpt}: {state}", flush=True)
     C_ema = None
     nets_ema = {k: copy.deepcopy(v) for k, v in nets.items()}
@@ -163,7 +181,7 @@ def main():
         if args.refit_image_layout:
             fit_image_layout(C_ema, te, tok, clipv)
             C.img_layout_mapper.weight.data.copy_(C_ema.img_layout_mapper.weight.data)
-        for k in nets:
+        for k in ck["nets_ema"]:
             nets_ema[k].load_state_dict(ck["nets_ema"][k])
     for m in [C_ema, *nets_ema.values()]:
         for p in m.parameters():
@@ -181,7 +199,8 @@ def main():
             groups = [dict(params=[p for n, p in C.named_parameters() if n.startswith("img_spatial")], base=args.lr_new)]
             for p in groups[0]["params"]:
                 p.requires_grad_(True)
-    task_weights = tuple(float(w) for w in args.task_weights.split(","))
+    task_weights = [float(w) for w in args.task_weights.split(",")]
+    task_weights += [0.0] * (len(TASKS) - len(task_weights))
     # only the ControlNets whose task is drawn: weight decay would shrink the others for nothing
     trained_nets = [k for k in nets if task_weights[TASKS.index(k)] > 0]
     groups += [dict(params=list(nets[k].parameters()), base=args.lr_new) for k in trained_nets]
@@ -190,9 +209,12 @@ def main():
         opt.load_state_dict(ck["opt"])
     every = [p for g in groups for p in g["params"]]
 
+    # the ControlNets a pack made from this checkpoint ships: those trained here and those it had
+    kept = [k for k in nets if k in trained_nets or k in shipped["nets"] or (os.path.exists(args.ckpt) and k in ck["nets"])]
+
     def checkpoint():
-        save(args.ckpt, dict(C=C.state_dict(), C_ema=C_ema.state_dict(), nets={k: v.state_dict() for k, v in nets.items()},
-                             nets_ema={k: v.state_dict() for k, v in nets_ema.items()}, opt=opt.state_dict(), state=state,
+        save(args.ckpt, dict(C=C.state_dict(), C_ema=C_ema.state_dict(), nets={k: nets[k].state_dict() for k in kept},
+                             nets_ema={k: nets_ema[k].state_dict() for k in kept}, opt=opt.state_dict(), state=state,
                              control_blocks=CONTROL_BLOCKS, controlnets=CONTROLNETS, smoke=args.smoke))
 
     seed = 5000 + state["steps"]
@@ -219,13 +241,11 @@ def main():
         n_tok = 2 if two_tokens else 1
         img_src = torch.zeros(bs, n_tok, 3, 64, 64)
         has_img = torch.zeros(bs, n_tok)
-        canny_in = torch.zeros(bs, 1, 64, 64)
-        inpaint_in = torch.zeros(bs, 4, 64, 64)
         sel = {k: torch.zeros(bs, 1, 1, 1) for k in CONTROLNETS}
         masks = torch.zeros(bs, 1, 64, 64)
         texts = []
         for i, (task, cap, sc) in enumerate(zip(tasks, caps, scenes)):
-            keep_text = {"text": 1.0, "image": args.keep_text_image, "canny": 0.7, "inpaint": 0.8}[task]
+            keep_text = {"text": 1.0, "image": args.keep_text_image, "canny": 0.7, "inpaint": 0.8, "super_resolution": 0.5}[task]
             text = cap if rng.random() < keep_text else ""
             if task == "image":
                 if two_tokens and len(sc["objects"]) == 2:
@@ -235,11 +255,10 @@ def main():
                 else:
                     img_src[i, 0] = x[i]
                     has_img[i, 0] = 1
-            elif task == "canny":
-                sel["canny"][i] = 1
-            elif task == "inpaint":
-                masks[i] = random_mask(rng, sc)
-                sel["inpaint"][i] = 1
+            elif task in CONTROLNETS:
+                sel[task][i] = 1
+                if task == "inpaint":
+                    masks[i] = random_mask(rng, sc)
             if rng.random() < args.p_uncond:  # the unconditional branch
                 text = ""
                 has_img[i] = 0
@@ -253,17 +272,19 @@ def main():
                 clip_img = emb.view(bs, n_tok, -1) * has_img[:, :, None]
             else:
                 clip_img = torch.zeros(bs, n_tok, 768)
-            cmask = sel["canny"][:, 0, 0, 0] > 0
-            if cmask.any():
-                canny_in[cmask] = canny(x[cmask])
-            imask = sel["inpaint"][:, 0, 0, 0] > 0
-            inpaint_in = inpaint_input(x, masks) * sel["inpaint"]
-            canny_in = canny_in * sel["canny"]
+            control_in = {}
+            for k in trained_nets:
+                chosen = sel[k][:, 0, 0, 0] > 0
+                control_in[k] = torch.zeros(bs, CONTROLNETS[k], 64, 64)
+                if chosen.any():
+                    control_in[k][chosen] = control_image(k, x[chosen], masks[chosen])
             latent = eff_enc(x)
             weight = object_weight(x, 8, 3.0)
-        feats_c = nets["canny"](canny_in)
-        feats_i = nets["inpaint"](inpaint_in)
-        control = [fc * sel["canny"] + fi * sel["inpaint"] for fc, fi in zip(feats_c, feats_i)]
+        # the ControlNets whose task is not drawn add zero features (as a zero control image would not)
+        control = [torch.zeros(bs, C.c, 8, 8) for _ in C.control_blocks]
+        for k in trained_nets:
+            for j, f in enumerate(nets[k](control_in[k])):
+                control[j] = control[j] + f * sel[k]
         a, b, r = ab_r(torch.rand(bs) ** args.t_pow, 1.0)
         noise = torch.randn_like(latent)
         pred = C(a[:, None, None, None] * latent + b[:, None, None, None] * noise, r, pooled, ctext, clip_img, *control)

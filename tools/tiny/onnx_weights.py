@@ -181,9 +181,12 @@ def load_shipped(pack_dir, cfg=None):
         path = os.path.join(root, name, "model.onnx")
         if not os.path.exists(path):
             continue
-        ch = onnx.load(path, load_external_data=False).graph.input[0].type.tensor_type.shape.dim[1].dim_value
+        graph = onnx.load(path, load_external_data=False).graph
+        ch = graph.input[0].type.tensor_type.shape.dim[1].dim_value
+        # the width of its body: the first convolution reads the control image's 8x8 patches
+        width = next(i.dims[0] for i in graph.initializer if len(i.dims) == 4 and tuple(i.dims[1:]) == (ch * 64, 3, 3))
         from models import ControlNet
-        net = ControlNet(ch, c_out=cfg["C"]["c"], w=96 if cfg is FULL else 16, n_out=n_control)
+        net = ControlNet(ch, c_out=cfg["C"]["c"], w=width, n_out=n_control)
         left = load_onnx_weights(net, path, _Ident, *controlnet_spec(ch, n_control))
         assert not left, f"ControlNet {name}: not in the file: {left}"
         nets[name] = net.eval()
