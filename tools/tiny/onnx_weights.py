@@ -84,6 +84,15 @@ def load_onnx_weights(model, onnx_path, wrap, args, inputs, outputs, dynamic):
             bn = init.name.removeprefix("te.")
             if bn in bufs and bufs[bn].shape == v.shape:
                 bufs[bn].copy_(v)
+    # the exporter keeps one of several initializers of equal value (an untrained part's zeros) and
+    # makes the others Identity nodes of it
+    inits = {i.name: i for i in shipped.graph.initializer}
+    aliases = {n.output[0]: n.input[0] for n in shipped.graph.node if n.op_type == "Identity" and n.input[0] in inits}
+    for name, (pn, tr) in mapping.items():
+        if pn in own and pn not in loaded and name in aliases:
+            v = torch.from_numpy(numpy_helper.to_array(inits[aliases[name]]).copy())
+            own[pn].copy_(v.t() if tr else v)
+            loaded.add(pn)
     return [n for n in own if n not in loaded]
 
 
