@@ -60,6 +60,20 @@ describe("ControlNets, image prompts and masked sampling on the tiny pack", () =
     assert.ok(same((await apply(1, 0.9, 1)).samples.data, plain.samples.data), "outside the window");
   });
 
+  it("a super-resolution ControlNet steers Stage C from a picture a quarter of the run's size, as from that picture blown up", async () => {
+    const net = (await run(LoadControlNet, { pack: "tiny", name: "super_resolution.safetensors" })).control_net;
+    const small: Tensor = { data: new Float32Array(3 * 16 * 16), shape: [1, 3, 16, 16] };
+    for (let c = 0; c < 3; c++) for (let y = 0; y < 16; y++) for (let x = 0; x < 16; x++) small.data[c * 256 + y * 16 + x] = picture.data[c * 4096 + y * 4 * 64 + x * 4];
+    const apply = async (image: Tensor) => {
+      const o = await run(ControlNetApply, { positive, negative, control_net: net, image, strength: 1, start: 0, end: 1 });
+      return (await sampleC(o.positive as Conditioning, o.negative as Conditioning, await empty())).samples.data;
+    };
+    const fromSmall = await apply(small);
+    assert.ok(!same(fromSmall, (await sampleC(positive, negative, await empty())).samples.data), "the ControlNet acts");
+    // the full picture is filtered to the same 4x4 blocks: each takes its top-left pixel
+    assert.ok(same(fromSmall, await apply(picture)), "the small picture and the full one steer alike");
+  });
+
   it("masked sampling at Stage C keeps the encoded latent exactly outside the mask and repaints inside", async () => {
     const encoded = (await run(StageCEncode, { effnet: pack.effnet, image: picture, compression: 8 })).stage_c as Latent;
     const mask: Tensor = { data: new Float32Array(64 * 64), shape: [1, 1, 64, 64] };
@@ -96,6 +110,6 @@ describe("ControlNets, image prompts and masked sampling on the tiny pack", () =
   });
 
   it("a pack without ControlNets says so when one is loaded from it", async () => {
-    await assert.rejects(run(LoadControlNet, { pack: "tiny", name: "depth" }), /input "name": pack "tiny" has no ControlNet "depth" \(it has: canny \(canny\), inpaint \(inpaint\)\)/);
+    await assert.rejects(run(LoadControlNet, { pack: "tiny", name: "depth" }), /input "name": pack "tiny" has no ControlNet "depth" \(it has: canny \(canny\), inpaint \(inpaint\), super_resolution \(super_resolution\)\)/);
   });
 });
