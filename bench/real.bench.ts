@@ -25,7 +25,7 @@ const ROOT = path.join(import.meta.dirname, "..");
 const RESULTS = path.join(ROOT, "bench", "results", "real.json");
 const PYTHON = process.env.PYTHON ?? "/usr/bin/python3";
 const packs = option("packs", process.env.SLUICE_REAL_PACKS);
-const only = new Set((option("only", "matmul,stageC,stageB,fp16,cascade,reuse") ?? "").split(","));
+const only = new Set(option("only", "matmul,stageC,stageB,fp16,cascade,reuse").split(","));
 const fp32 = packs ? path.join(packs, "lite-fp32") : "";
 const needsPack = [...only].some((part) => part !== "matmul");
 if (!packs || (needsPack && !fs.existsSync(path.join(fp32, "prior", "model.onnx")))) {
@@ -41,7 +41,7 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-const niceness = option("nice", "0")!;
+const niceness = option("nice", "0");
 /** Run one measuring child (under `--nice`), its progress passed through, its last stdout line parsed. */
 function child(command: string, childArgs: string[], what: string): any {
   log(`-- ${what}`);
@@ -143,7 +143,7 @@ if (only.has("cascade")) {
   const decoder = bytesOf(path.join(fp32, "decoder"));
   const small = ["text_encoder", "vae_decoder"].reduce((s, d) => s + bytesOf(path.join(fp32, d)), 0);
   const budget = Math.max(prior, decoder) + small + 1.5e9;
-  const r = child(tsx, ["bench/real/cascade-run.ts", "--models", packs, "--pack", "lite-fp32", "--image", "1024", "--steps-c", option("steps-c", "20")!, "--steps-b", option("steps-b", "10")!, "--prompts", "1", "--budget-gb", String(budget / 1e9)], "whole lite cascade at 1024², tight budget");
+  const r = child(tsx, ["bench/real/cascade-run.ts", "--models", packs, "--pack", "lite-fp32", "--image", "1024", "--steps-c", option("steps-c", "20"), "--steps-b", option("steps-b", "10"), "--prompts", "1", "--budget-gb", String(budget / 1e9)], "whole lite cascade at 1024², tight budget");
   const p = r.prompts[0];
   results.cascade = {
     image: 1024, stepsC: Number(option("steps-c", "20")), stepsB: Number(option("steps-b", "10")), budgetGB: r.budgetBytes / 1e9,

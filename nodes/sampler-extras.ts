@@ -24,10 +24,10 @@ export function controlActive(app: Pick<ControlApplication, "start" | "end">, t:
 
 /**
  * The ControlNets of a Stage C run: each is run once at the latent's size (its control image brought
- * to latent × the pack's image compression, as its filter wants: controlImageAt); before each step the features of those active at that
- * step, times their strength, are summed into the runner's control inputs (negative's into the
- * unconditional half, positive's into the conditional one). Undefined when neither conditioning
- * carries a ControlNet.
+ * to latent × the pack's image compression as its filter wants: controlImageAt); before each step
+ * the features of those active at that step, times their strength, are summed into the runner's
+ * control inputs (negative's into the unconditional half, positive's into the conditional one).
+ * Undefined when neither conditioning carries a ControlNet.
  */
 export async function stageCControl(runner: StageRunner, positive: Conditioning, negative: Conditioning, shape: readonly number[], withUncond: boolean, compression: number): Promise<{ beforeStep(t: number): void } | undefined> {
   const pos = positive.control ?? [], neg = withUncond ? negative.control ?? [] : [];

@@ -161,14 +161,14 @@ export class Pack {
   }
 
   /**
-   * Run a stage with its session pinned for the duration. `rssBefore`: for one of several runs in a
-   * row (Stage A's tiles), where the caller counts the arena once after the last.
+   * Run a stage with its session pinned for the duration. `chargeArena` false: one of several runs in
+   * a row (Stage A's tiles), whose caller counts the arena once after the last.
    */
-  private async run(stage: StageName, feeds: Record<string, FloatTensor | ReturnType<typeof int64Tensor>>, outputs: string[], rssBefore?: number): Promise<Record<string, FloatTensor>> {
+  private async run(stage: StageName, feeds: Record<string, FloatTensor | ReturnType<typeof int64Tensor>>, outputs: string[], chargeArena = true): Promise<Record<string, FloatTensor>> {
     const model = await this.currentModel(stage);
     const before = process.memoryUsage.rss();
     const out = await this.sessions.useLoaded(model, (m) => runModel(m, feeds, outputs));
-    if (rssBefore === undefined) await this.chargeBigRun(stage, before);
+    if (chargeArena) await this.chargeBigRun(stage, before);
     return out;
   }
 
@@ -402,7 +402,7 @@ export class Pack {
     let up = 0;
     const rssBefore = process.memoryUsage.rss();
     for (const tile of planTiles(H, W, size, margin)) {
-      const decoded = (await this.run("stageA", { sample: cropTile(sample, tile) }, ["latent_sample"], rssBefore)).latent_sample;
+      const decoded = (await this.run("stageA", { sample: cropTile(sample, tile) }, ["latent_sample"], false)).latent_sample;
       if (!out) {
         up = decoded.shape[2] / (tile.cy1 - tile.cy0);
         out = { data: new Float32Array(B * decoded.shape[1] * H * up * W * up), shape: [B, decoded.shape[1], H * up, W * up] };

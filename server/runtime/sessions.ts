@@ -418,7 +418,6 @@ export class SessionCache implements ModelSessions {
     for (const e of [...this.entries.values()]) {
       if (e.model && !e.released && e.pins === 0 && e.arenaBytes > e.model.bytes) {
         await this.release(e, "idle, its arena larger than its weights");
-        this.counters.evictions--;
       }
     }
   }
@@ -432,6 +431,7 @@ export class SessionCache implements ModelSessions {
     for (const v of victims) {
       if (total + incoming <= this.budgetBytes) break;
       await this.release(v, "over the memory budget");
+      this.counters.evictions++;
       total -= v.bytes;
     }
     if (total + incoming > this.budgetBytes) {
@@ -442,7 +442,6 @@ export class SessionCache implements ModelSessions {
   private async release(entry: Entry, why: string): Promise<void> {
     entry.released = true;
     this.entries.delete(entry.key);
-    this.counters.evictions++;
     this.log(`unloaded ${entry.model?.label ?? entry.key} (${why})`);
     if (entry.model && entry.pins === 0) await entry.model.session.release().catch(() => {});
   }
@@ -468,7 +467,6 @@ export class SessionCache implements ModelSessions {
     await entry.promise.catch(() => {});
     if (!entry.model) return false;
     await this.release(entry, why);
-    this.counters.evictions--;
     return true;
   }
 
@@ -477,7 +475,6 @@ export class SessionCache implements ModelSessions {
       await e.promise.catch(() => {});
       if (e.model && !e.released) {
         await this.release(e, "cleared");
-        this.counters.evictions--;
       }
     }
   }
