@@ -108,13 +108,14 @@ def export_stage_a(base, stage_a_path, out):
     from finetune_stage_a import DEC_SPEC
     from models import StageADecoder
     from train import FULL
+    ck = torch.load(stage_a_path)
     dec = StageADecoder(**FULL["A"])
-    dec.load_state_dict(torch.load(stage_a_path)["ema"])
+    dec.load_state_dict(ck["ema"])
     dec.eval()
     export_onnx(ClampWrap(dec), *DEC_SPEC[:1], os.path.join(out, "vae_decoder", "model.onnx"), *DEC_SPEC[1:])
     with open(os.path.join(out, "training.json")) as f:
         training = json.load(f)
-    st = torch.load(stage_a_path)["state"]
+    st = ck["state"]
     training["stage_a_finetune"] = {"steps": st["steps"], "minutes": round(st["elapsed"] / 60, 1)}
     with open(os.path.join(out, "training.json"), "w") as f:
         json.dump(training, f, indent=1)

@@ -132,19 +132,15 @@ def controlnet_spec(channels, n_control):
              **{n: {0: "batch", 2: "latent_height", 3: "latent_width"} for n in ctrl}})
 
 
-def _has_image_pooled(onnx_path, hidden=256):
-    """Whether a prior's file holds the image pooled path: its MLP's hidden x hidden weight (no other
-    part of Stage C has that shape). The exporter's own names cannot tell: they are invented per
-    graph, and it merges initializers of equal value."""
-    return any(tuple(i.dims) == (hidden, hidden) for i in onnx.load(onnx_path, load_external_data=False).graph.initializer)
-
-
-def _has_image_spatial(onnx_path):
-    """Whether a prior's file holds the image spatial path: its first convolution reads the 12 values
-    per cell of the image grid with a 3x3 kernel (no other weight of Stage C has that shape)."""
+def _prior_paths(onnx_path, hidden=256):
+    """Which optional image paths a prior's file holds, told by weight shapes no other part of Stage C
+    has (the exporter's own names cannot tell: they are invented per graph, and it merges
+    initializers of equal value): the image pooled path's hidden x hidden weight, and the image
+    spatial path's first convolution (the 12 values per cell of the image grid, 3x3).
+    -> dict(img_pooled=bool, img_spatial=bool)."""
     from models import IMG_GRID_CHANNELS, IMG_SPATIAL_WIDTH
-    shape = (IMG_SPATIAL_WIDTH, IMG_GRID_CHANNELS, 3, 3)
-    return any(tuple(i.dims) == shape for i in onnx.load(onnx_path, load_external_data=False).graph.initializer)
+    shapes = {tuple(i.dims) for i in onnx.load(onnx_path, load_external_data=False).graph.initializer}
+    return dict(img_pooled=(hidden, hidden) in shapes, img_spatial=(IMG_SPATIAL_WIDTH, IMG_GRID_CHANNELS, 3, 3) in shapes)
 
 
 def _input_names(path):
@@ -177,8 +173,7 @@ def load_shipped(pack_dir, cfg=None):
     if n_control:
         # a prior with the image pooled and spatial paths, or one exported before they existed
         spec = stage_c_control_spec(d, cfg["C"]["c"], n_control)
-        C = StageC(c_text=d, img_layout=True, img_pooled=_has_image_pooled(prior), img_spatial=_has_image_spatial(prior),
-                   control_blocks=tuple(range(n_control)), **cfg["C"])
+        C = StageC(c_text=d, img_layout=True, **_prior_paths(prior), control_blocks=tuple(range(n_control)), **cfg["C"])
         left = load_onnx_weights(C, prior, _Ident, *spec)
     else:
         C = StageC(c_text=d, **cfg["C"])
